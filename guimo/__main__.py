@@ -1,0 +1,3 @@
+from guimo.cli import main
+
+raise SystemExit(main())

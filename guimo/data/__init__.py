@@ -1,0 +1,1 @@
+"""Data sources shared by scenarios: downloads with checksum and cache, fingerprints."""

@@ -1,0 +1,1 @@
+"""The shared transformer and its helpers (presets, parameter/FLOP counts, pretrained loading)."""

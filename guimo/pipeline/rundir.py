@@ -1,0 +1,183 @@
+"""A run directory: the only thing that passes between `run`, `serve` and `scale`.
+
+Layout::
+
+    RUN/manifest.json        config, versions, git revision, data fingerprint, per-stage status
+    RUN/data/                raw and preprocessed data, tokenizer/vocab
+    RUN/model_config.json    the model's architecture (init stage)
+    RUN/checkpoints/         resumable training checkpoints, best.safetensors
+    RUN/train_log.jsonl      one JSON line per logged step / validation
+    RUN/metrics.json         model and baseline metrics (evaluate stage)
+    RUN/model.safetensors    the final weights (optimize stage)
+    RUN/report.md, plots/    for people
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from guimo.errors import GuimoError
+from guimo.io import atomic_write_json, read_json
+
+STAGES = ("collect", "preprocess", "init", "train", "evaluate", "optimize")
+MANIFEST = "manifest.json"
+
+
+class RunDir:
+    """Paths of one run plus its manifest, saved atomically after every change."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.manifest = manifest
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, scenario: str, config: dict[str, Any]) -> "RunDir":
+        """Start a run, or continue one whose manifest names the same scenario."""
+        path = Path(path)
+        if (path / MANIFEST).exists():
+            run = cls.open(path)
+            if run.scenario != scenario:
+                raise GuimoError(f"{path} holds a '{run.scenario}' run, not '{scenario}'; choose another --out")
+            run.manifest["config"] = config
+            run.save()
+            return run
+        if path.exists() and any(path.iterdir()):
+            raise GuimoError(f"{path} exists and is not a run directory; choose another --out")
+        manifest = {
+            "format": 1,
+            "scenario": scenario,
+            "created": _now(),
+            "status": "created",
+            "config": config,
+            "environment": environment(),
+            "data": {},
+            "stages": {},
+        }
+        run = cls(path, manifest)
+        run.save()
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        path = Path(path)
+        if not (path / MANIFEST).is_file():
+            raise GuimoError(f"{path} is not a run directory (no {MANIFEST})")
+        manifest = read_json(path / MANIFEST)
+        if not isinstance(manifest, dict) or "scenario" not in manifest:
+            raise GuimoError(f"{path / MANIFEST}: not a guimo manifest")
+        return cls(path, manifest)
+
+    # -- manifest -----------------------------------------------------------------------------
+    @property
+    def scenario(self) -> str:
+        return self.manifest["scenario"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.manifest["config"]
+
+    def save(self) -> None:
+        atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def stage_started(self, stage: str) -> None:
+        self.manifest["stages"][stage] = {"status": "running", "started": _now()}
+        self.manifest["status"] = f"running:{stage}"
+        self.save()
+
+    def stage_finished(self, stage: str, seconds: float, info: dict[str, Any], status: str = "done") -> None:
+        entry = self.manifest["stages"].setdefault(stage, {})
+        entry.update(status=status, finished=_now(), seconds=round(seconds, 3), **info)
+        self.manifest["status"] = "done" if (stage == STAGES[-1] and status == "done") else f"{status}:{stage}"
+        self.save()
+
+    def stage_failed(self, stage: str, seconds: float, error: str) -> None:
+        self.stage_finished(stage, seconds, {"error": error}, status="failed")
+
+    def stage_done(self, stage: str) -> bool:
+        return self.manifest["stages"].get(stage, {}).get("status") == "done"
+
+    # -- paths and artifacts ------------------------------------------------------------------
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def data_dir(self) -> Path:
+        d = self.path / "data"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def plots_dir(self) -> Path:
+        d = self.path / "plots"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def metrics(self) -> dict[str, Any] | None:
+        p = self.path / "metrics.json"
+        return read_json(p) if p.exists() else None
+
+    def weights_path(self) -> Path:
+        """The weights to serve: the optimize stage's output, else the best training checkpoint."""
+        for p in (self.path / "model.safetensors", self.path / "checkpoints" / "best.safetensors"):
+            if p.exists():
+                return p
+        raise GuimoError(f"{self.path} has no trained weights yet (run the train stage)")
+
+
+def environment() -> dict[str, Any]:
+    """Versions and revision, so any two runs can be compared and reproduced."""
+    from importlib import metadata
+
+    import guimo
+
+    versions = {}
+    for pkg in ("torch", "numpy", "tokenizers", "safetensors", "optuna", "transformers"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return {
+        "guimo": guimo.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": versions,
+        "git_revision": git_revision(),
+        "argv": sys.argv,
+    }
+
+
+def git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def list_runs(root: str | Path) -> list[RunDir]:
+    """Every run directory at or below ``root`` (depth <= 3), newest first."""
+    root = Path(root)
+    if not root.exists():
+        raise GuimoError(f"{root}: no such directory")
+    found = []
+    for manifest in sorted(root.glob("manifest.json")) + sorted(root.glob("*/manifest.json")) + sorted(root.glob("*/*/manifest.json")) + sorted(root.glob("*/*/*/manifest.json")):
+        try:
+            found.append(RunDir.open(manifest.parent))
+        except GuimoError:
+            continue
+    return sorted(found, key=lambda r: r.manifest.get("created", ""), reverse=True)

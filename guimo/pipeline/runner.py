@@ -1,0 +1,219 @@
+"""Run the six stages in order into one run directory; any stage can re-run alone.
+
+collect -> preprocess -> init -> train -> evaluate -> optimize. Scenario-specific work is
+delegated to the scenario object; model building, training, evaluation bookkeeping and the
+optimize stage are generic and live here (or in guimo.train / guimo.optimize).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from guimo import scenarios
+from guimo.config import from_dict, to_dict
+from guimo.errors import GuimoError
+from guimo.io import atomic_save_safetensors, atomic_write_json, read_json
+from guimo.pipeline.context import Context
+from guimo.pipeline.progress import Progress
+from guimo.pipeline.rundir import STAGES, RunDir
+
+
+def run_pipeline(
+    scenario_name: str,
+    cfg: Any,
+    out: str | Path,
+    *,
+    from_stage: str | None = None,
+    to_stage: str | None = None,
+    quiet: bool = False,
+) -> RunDir:
+    """Run stages into ``out``. Stages already done are skipped unless at/after ``from_stage``.
+
+    Re-running the same command after a kill resumes: finished stages are skipped and the
+    train stage continues from its last checkpoint.
+    """
+    from guimo.train import distributed
+
+    scenario = scenarios.get(scenario_name)
+    if from_stage is not None and from_stage not in STAGES:
+        raise GuimoError(f"unknown stage '{from_stage}'; stages are: {', '.join(STAGES)}")
+    dist = distributed.current()
+    run = RunDir.create(out, scenario_name, to_dict(cfg)) if dist.is_main else None
+    distributed.barrier()
+    if run is None:
+        run = RunDir.open(out)
+    first = STAGES.index(from_stage) if from_stage else 0
+    last = STAGES.index(to_stage) if to_stage else len(STAGES) - 1
+    if from_stage:  # everything before from_stage must exist already
+        for earlier in STAGES[:first]:
+            if not run.stage_done(earlier):
+                raise GuimoError(f"cannot start from '{from_stage}': stage '{earlier}' has not finished in {run.path}")
+        if from_stage in ("train", "init"):  # a fresh training, not a resume
+            _clear_checkpoints(run)
+    with Progress(quiet=quiet or not dist.is_main) as progress:
+        ctx = Context(run=run, cfg=cfg, progress=progress, quiet=quiet)
+        for i, stage in enumerate(STAGES[: last + 1]):
+            if i < first or (from_stage is None and run.stage_done(stage)):
+                continue
+            everyone = stage == "train"  # only training runs on every DDP rank
+            if not everyone and not dist.is_main:
+                distributed.barrier()
+                continue
+            run.manifest = RunDir.open(run.path).manifest if not dist.is_main else run.manifest
+            if dist.is_main:
+                run.stage_started(stage)
+            t0 = time.perf_counter()
+            try:
+                info = STAGE_FUNCTIONS[stage](scenario, ctx)
+            except BaseException as e:
+                if dist.is_main:
+                    msg = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+                    run.stage_failed(stage, time.perf_counter() - t0, msg)
+                raise
+            if dist.is_main:
+                status = "interrupted" if info.get("interrupted") else "done"
+                if stage == "collect" and "fingerprint" in info:
+                    run.manifest["data"] = {k: v for k, v in info.items() if k in ("fingerprint", "source", "bytes", "files")}
+                run.stage_finished(stage, time.perf_counter() - t0, info, status=status)
+                if status == "interrupted":
+                    raise KeyboardInterrupt(f"training interrupted; re-run the same command to resume from {run.path}")
+            if not everyone:
+                distributed.barrier()
+    return run
+
+
+def _clear_checkpoints(run: RunDir) -> None:
+    ckpt = run.path / "checkpoints"
+    if ckpt.exists():
+        for p in ckpt.glob("step-*"):
+            p.unlink()
+
+
+# -- generic stages ----------------------------------------------------------------------------
+
+
+def collect(scenario, ctx: Context) -> dict:
+    with ctx.progress.task("collect"):
+        return scenario.collect(ctx)
+
+
+def preprocess(scenario, ctx: Context) -> dict:
+    with ctx.progress.task("preprocess"):
+        return scenario.preprocess(ctx)
+
+
+def init(scenario, ctx: Context) -> dict:
+    """Build the model from its config: seeded random init, a checkpoint, or pretrained weights."""
+    import torch
+
+    from guimo.models.transformer import count_parameters
+
+    cfg = ctx.cfg
+    with ctx.progress.task("init"):
+        torch.manual_seed(cfg.seed)
+        model_cfg = scenario.model_config(ctx)
+        source = "random"
+        if cfg.init.pretrained:
+            from guimo.models.pretrained import load_pretrained
+
+            model_cfg, state = load_pretrained(cfg.init.pretrained, model_cfg)
+            model = scenario.build_model(model_cfg)
+            _load_weights(model, state, strict=False)
+            source = f"pretrained:{cfg.init.pretrained}"
+        else:
+            model = scenario.build_model(model_cfg)
+        if cfg.init.checkpoint:
+            _load_weights(model, _read_weights(cfg.init.checkpoint), strict=True)
+            source = f"checkpoint:{cfg.init.checkpoint}"
+        atomic_write_json(ctx.run / "model_config.json", to_dict(model_cfg))
+        from guimo.train.checkpoint import model_state
+
+        atomic_save_safetensors(ctx.run / "checkpoints" / "init.safetensors", model_state(model))
+        counts = count_parameters(model_cfg) if hasattr(model_cfg, "n_layer") else {"total": sum(p.numel() for p in model.parameters())}
+        return {"init": source, "parameters": counts}
+
+
+def train(scenario, ctx: Context) -> dict:
+    from guimo.train.loop import fit
+
+    model = load_model(scenario, ctx.run, weights=ctx.run / "checkpoints" / "init.safetensors")
+    inputs = scenario.train_inputs(ctx)
+    tcfg = ctx.cfg.train
+    with ctx.progress.task("train", total=tcfg.max_steps) as bar:
+
+        def on_step(step: int, info: dict) -> None:
+            bar.update(completed=step, total=info["max_steps"], info=f"loss {info['loss']:.4f}")
+
+        result = fit(
+            model,
+            inputs.train_set,
+            inputs.loss_fn,
+            tcfg,
+            out_dir=ctx.run.path,
+            seed=ctx.cfg.seed,
+            evaluate=inputs.evaluate,
+            metric=inputs.metric,
+            higher_is_better=inputs.higher_is_better,
+            progress=on_step,
+        )
+    info = dataclasses.asdict(result)
+    info.pop("history")
+    info["metric"] = inputs.metric
+    return info
+
+
+def evaluate(scenario, ctx: Context) -> dict:
+    with ctx.progress.task("evaluate"):
+        model = load_model(scenario, ctx.run)
+        metrics = scenario.evaluate(ctx, model)
+        metrics.setdefault("headline", scenario.headline)
+        metrics.setdefault("higher_is_better", scenario.higher_is_better)
+        atomic_write_json(ctx.run / "metrics.json", metrics)
+    return {"headline": {scenario.headline: metrics["model"].get(scenario.headline)}}
+
+
+def optimize(scenario, ctx: Context) -> dict:
+    from guimo.optimize.stage import optimize as run_optimize
+
+    with ctx.progress.task("optimize"):
+        return run_optimize(scenario, ctx)
+
+
+STAGE_FUNCTIONS = {"collect": collect, "preprocess": preprocess, "init": init, "train": train, "evaluate": evaluate, "optimize": optimize}
+
+
+# -- loading a trained model -------------------------------------------------------------------
+
+
+def load_model(scenario, run: RunDir, weights: str | Path | None = None, device: str = "cpu"):
+    """Rebuild the run's model from model_config.json and load weights (best/final by default)."""
+    model_cfg = from_dict(scenario.model_config_cls, read_json(run / "model_config.json"))
+    model = scenario.build_model(model_cfg)
+    _load_weights(model, _read_weights(weights or run.weights_path()), strict=True)
+    return model.to(device).eval()
+
+
+def _read_weights(source: str | Path) -> dict:
+    from safetensors.torch import load_file
+
+    path = Path(source)
+    if path.is_dir():
+        path = RunDir.open(path).weights_path()
+    if not path.is_file():
+        raise GuimoError(f"{path}: weights file not found")
+    return load_file(str(path))
+
+
+def _load_weights(model, state: dict, strict: bool) -> None:
+    from guimo.train.checkpoint import load_model_state
+
+    if strict:
+        try:
+            load_model_state(model, state)
+        except (ValueError, RuntimeError) as e:
+            raise GuimoError(f"weights do not fit this model: {e}") from None
+    else:
+        model.load_state_dict(state, strict=False)

@@ -1,0 +1,1 @@
+"""The one training loop (`loop.fit`), its config, checkpoints and distributed helpers."""

@@ -1,0 +1,106 @@
+"""Resumable checkpoints as plain data: tensors in safetensors, everything else in JSON.
+
+A checkpoint is two files, ``step-000120.safetensors`` (model, optimizer moments, RNG states)
+and ``step-000120.json`` (step, data position, optimizer hyperparameters, early-stopping state).
+Both are written atomically and the JSON is written last, so the JSON's presence marks a
+complete checkpoint; a kill between the two leaves the previous checkpoint as the latest.
+No pickle anywhere: loading never executes code (unlike RecBole's torch.save'd configs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from guimo.io import atomic_save_safetensors, atomic_write_json
+
+KEEP = 2  # checkpoints kept on disk; older ones are deleted after a newer one is complete
+
+
+def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """State dict without tied duplicates (safetensors refuses shared storage)."""
+    state, seen = {}, set()
+    for name, t in model.state_dict().items():
+        key = (t.data_ptr(), t.shape) if t.numel() else (name,)
+        if key in seen:
+            continue
+        seen.add(key)
+        state[name] = t
+    return state
+
+
+def load_model_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    tied = {n for n in missing if _is_tied(model, n)}
+    if set(missing) - tied or unexpected:
+        raise ValueError(f"checkpoint does not match model: missing {sorted(set(missing) - tied)}, unexpected {unexpected}")
+
+
+def _is_tied(model: torch.nn.Module, name: str) -> bool:
+    params = dict(model.named_parameters(remove_duplicate=False))
+    if name not in params:
+        return False
+    ptr = params[name].data_ptr()
+    return any(p.data_ptr() == ptr and n != name for n, p in params.items())
+
+
+def save(
+    directory: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v for k, v in model_state(model).items()}
+    opt = optimizer.state_dict()
+    for pid, pstate in opt["state"].items():
+        for k, v in pstate.items():
+            tensors[f"optim.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    stem = directory / f"step-{step:07d}"
+    atomic_save_safetensors(stem.with_suffix(".safetensors"), tensors)
+    meta = {"step": step, "param_groups": opt["param_groups"], **state}
+    atomic_write_json(stem.with_suffix(".json"), meta)
+    for old in sorted(directory.glob("step-*.json"))[:-KEEP]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".safetensors").unlink(missing_ok=True)
+    return stem
+
+
+def latest(directory: Path) -> Path | None:
+    """Stem of the newest complete checkpoint, or None."""
+    for meta in sorted(directory.glob("step-*.json"), reverse=True):
+        if meta.with_suffix(".safetensors").exists():
+            try:
+                json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            return meta.with_suffix("")
+    return None
+
+
+def load(stem: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: torch.device) -> dict[str, Any]:
+    """Restore model, optimizer and RNG states in place; return the JSON state."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(stem.with_suffix(".safetensors")))
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    load_model_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    opt_state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, pid, name = k.split(".", 2)
+            opt_state.setdefault(int(pid), {})[name] = v.to(device) if v.dim() > 0 else v
+    optimizer.load_state_dict({"state": opt_state, "param_groups": meta["param_groups"]})
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    return meta

@@ -1,0 +1,39 @@
+"""Training hyperparameters, shared by every scenario (one loop, one config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = field(default=1000, metadata={"help": "optimizer steps; the loop stops here at the latest"})
+    max_epochs: float | None = field(default=None, metadata={"help": "stop after this many passes over the data (None: no limit)"})
+    batch_size: int = field(default=32, metadata={"help": "global examples per optimizer step (all processes, all micro-batches)"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step; divides batch_size"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate after warmup"})
+    min_lr_ratio: float = field(default=0.1, metadata={"help": "cosine decay floor as a fraction of lr"})
+    warmup_steps: int = field(default=50, metadata={"help": "linear warmup steps from 0 to lr"})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW decoupled weight decay on matrices only"})
+    beta1: float = field(default=0.9, metadata={"help": "AdamW beta1"})
+    beta2: float = field(default=0.98, metadata={"help": "AdamW beta2"})
+    grad_clip: float = field(default=1.0, metadata={"help": "clip the global gradient norm (0 disables)"})
+    eval_every: int = field(default=100, metadata={"help": "validate every N steps (0: only at the end)"})
+    patience: int = field(default=0, metadata={"help": "early stop after N validations without improvement (0: off)"})
+    checkpoint_every: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps (0: only at the end)"})
+    log_every: int = field(default=10, metadata={"help": "append a line to train_log.jsonl every N steps"})
+    precision: Literal["auto", "fp32", "bf16"] = field(
+        default="auto", metadata={"help": "auto: bf16 autocast on CUDA, fp32 on CPU; bf16 forces autocast (CPU needs avx512_bf16/AMX)"}
+    )
+    compile: bool = field(default=False, metadata={"help": "torch.compile the model (pays ~25 s compile time)"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
+    max_time_s: float | None = field(default=None, metadata={"help": "wall-clock budget for training; checkpoint and stop when spent"})
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0 or self.grad_accum <= 0 or self.batch_size % self.grad_accum:
+            raise ValueError("batch_size must be a positive multiple of grad_accum")
+        if self.max_steps <= 0:
+            raise ValueError("max_steps must be positive")
+        if self.lr <= 0:
+            raise ValueError("lr must be positive")

@@ -1,0 +1,260 @@
+"""The one training loop. Scenarios supply a dataset, a loss and a validation function.
+
+Read it top to bottom: set up (device, seed, optimizer, resume) -> for each step: fetch the
+step's global batch, run micro-batches with autocast and accumulate, clip, step, schedule ->
+log, validate (early stopping), checkpoint -> finish (restore the best weights).
+Determinism: the data order depends only on (seed, epoch) and every random draw in the model
+uses the global torch RNG, whose state travels in each checkpoint, so a resumed CPU run
+retraces the uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+from torch.utils.data import DistributedSampler
+
+from guimo.io import append_jsonl, atomic_save_safetensors, atomic_write_text
+from guimo.train import checkpoint, distributed
+from guimo.train.config import TrainConfig
+from guimo.train.device import autocast, pick_device, resolve_precision
+
+
+class TrainSet(Protocol):
+    """In-memory examples; ``batch`` gathers a list of example indices into tensors."""
+
+    tokens_per_example: int
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: list[int]) -> dict[str, torch.Tensor]: ...
+
+
+LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
+EvalFn = Callable[[torch.nn.Module], dict[str, float]]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    examples_seen: int
+    tokens_seen: int
+    wall_time_s: float
+    best_metric: float | None
+    best_step: int | None
+    stopped_early: bool
+    interrupted: bool
+    final_loss: float | None
+    history: list[dict] = field(default_factory=list)
+
+
+def get_lr(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to ``lr`` then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - floor)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not biases, norms); fused where supported."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    kwargs = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    if device.type == "cuda":
+        kwargs["fused"] = True
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def fit(
+    model: torch.nn.Module,
+    train_set: TrainSet,
+    loss_fn: LossFn,
+    cfg: TrainConfig,
+    *,
+    out_dir: Path,
+    seed: int = 0,
+    evaluate: EvalFn | None = None,
+    metric: str = "loss",
+    higher_is_better: bool = False,
+    progress: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place and leave the best validated weights in it.
+
+    Writes ``out_dir/checkpoints/step-*.{safetensors,json}``, ``out_dir/checkpoints/best.safetensors``
+    and ``out_dir/train_log.jsonl``. Restarting with the same arguments resumes from the newest
+    checkpoint. ``progress(step, info)`` is called after every optimizer step (for a progress bar).
+    """
+    device = pick_device(cfg.device)
+    dist = distributed.init(device.type)
+    precision = resolve_precision(cfg.precision, device)
+    ckpt_dir, log_path = out_dir / "checkpoints", out_dir / "train_log.jsonl"
+    model.to(device)
+    optimizer = make_optimizer(model, cfg, device)
+    ddp_model = model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ddp_model = DDP(model, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+    step_model = torch.compile(ddp_model) if cfg.compile else ddp_model
+
+    # Each optimizer step consumes one global batch; each process takes 1/world of it.
+    per_rank = cfg.batch_size // dist.world_size
+    if per_rank * dist.world_size != cfg.batch_size or per_rank % cfg.grad_accum:
+        raise ValueError(f"batch_size {cfg.batch_size} must split evenly over {dist.world_size} processes x {cfg.grad_accum} micro-batches")
+    micro = per_rank // cfg.grad_accum
+    sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed, drop_last=True)
+    steps_per_epoch = len(sampler) // per_rank
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(train_set)} training examples are fewer than one batch of {cfg.batch_size}")
+    max_steps = cfg.max_steps
+    if cfg.max_epochs is not None:
+        max_steps = min(max_steps, max(1, int(cfg.max_epochs * steps_per_epoch)))
+
+    state = {"best_metric": None, "best_step": None, "bad_evals": 0, "examples_seen": 0, "elapsed_s": 0.0}
+    step = 0
+    torch.manual_seed(seed)
+    resume = checkpoint.latest(ckpt_dir)
+    if resume is not None:
+        meta = checkpoint.load(resume, model, optimizer, device)
+        step = meta["step"]
+        state.update({k: meta[k] for k in state if k in meta})
+        if dist.is_main:
+            _truncate_log(log_path, step)
+    elif dist.is_main and log_path.exists():
+        log_path.unlink()
+    distributed.barrier()
+
+    stop = _StopSignal()
+    t0, result_loss, stopped_early = time.perf_counter() - state["elapsed_s"], None, False
+    order, order_epoch = None, -1
+    while step < max_steps:
+        epoch, k = divmod(step, steps_per_epoch)
+        if epoch != order_epoch:  # the epoch's order depends only on (seed, epoch)
+            sampler.set_epoch(epoch)
+            order, order_epoch = list(sampler), epoch
+        batch_idx = order[k * per_rank : (k + 1) * per_rank]
+
+        lr = get_lr(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        loss_sum = 0.0
+        for m in range(cfg.grad_accum):
+            batch = {n: t.to(device, non_blocking=True) for n, t in train_set.batch(batch_idx[m * micro : (m + 1) * micro]).items()}
+            sync = m == cfg.grad_accum - 1 or not dist.enabled
+            ctx = ddp_model.no_sync() if not sync else _null()
+            with ctx, autocast(precision, device):
+                loss = loss_fn(step_model, batch) / cfg.grad_accum
+            with ctx:
+                loss.backward()
+            loss_sum += loss.item()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        state["examples_seen"] += cfg.batch_size
+        result_loss = distributed.all_reduce_mean(loss_sum, device) if dist.enabled else loss_sum
+        state["elapsed_s"] = time.perf_counter() - t0
+
+        record = {"step": step, "epoch": epoch, "loss": result_loss, "lr": lr, "elapsed_s": round(state["elapsed_s"], 3)}
+        if dist.is_main and (step % max(1, cfg.log_every) == 0 or step == max_steps):
+            append_jsonl(log_path, record)
+
+        last = step == max_steps
+        if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or last):
+            metrics = evaluate(model)
+            value = metrics[metric]
+            improved = state["best_metric"] is None or (value > state["best_metric"] if higher_is_better else value < state["best_metric"])
+            if improved:
+                state.update(best_metric=value, best_step=step, bad_evals=0)
+                if dist.is_main:
+                    atomic_save_safetensors(ckpt_dir / "best.safetensors", checkpoint.model_state(model))
+            else:
+                state["bad_evals"] += 1
+            if dist.is_main:
+                append_jsonl(log_path, {"step": step, "eval": metrics, "best": improved})
+            stopped_early = distributed.broadcast_flag(cfg.patience > 0 and state["bad_evals"] >= cfg.patience, device)
+        if progress is not None:
+            progress(step, {**record, "max_steps": max_steps})
+
+        over_time = cfg.max_time_s is not None and state["elapsed_s"] >= cfg.max_time_s
+        interrupted = distributed.broadcast_flag(stop.requested, device)
+        if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or interrupted or over_time or stopped_early or last:
+            if dist.is_main:
+                checkpoint.save(ckpt_dir, step, model, optimizer, {**state, "epoch": epoch, "batch_in_epoch": k + 1})
+            distributed.barrier()
+        if interrupted or over_time or stopped_early:
+            break
+    stop.restore()
+
+    if evaluate is not None and (ckpt_dir / "best.safetensors").exists():
+        from safetensors.torch import load_file
+
+        checkpoint.load_model_state(model, {k: v.to(device) for k, v in load_file(str(ckpt_dir / "best.safetensors")).items()})
+    return TrainResult(
+        steps=step,
+        examples_seen=state["examples_seen"],
+        tokens_seen=state["examples_seen"] * getattr(train_set, "tokens_per_example", 1),
+        wall_time_s=state["elapsed_s"],
+        best_metric=state["best_metric"],
+        best_step=state["best_step"],
+        stopped_early=stopped_early,
+        interrupted=stop.requested,
+        final_loss=result_loss,
+    )
+
+
+class _StopSignal:
+    """SIGINT/SIGTERM ask the loop to checkpoint after the current step and return."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: signals cannot be caught here
+            self._old = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (they will be written again)."""
+    if not path.exists():
+        return
+    import json
+
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line from the kill
+        if rec.get("step", 0) <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(l + "\n" for l in kept))
