@@ -55,6 +55,10 @@ class Scenario(Protocol):
     model_config_cls: type  # dataclass saved as model_config.json and rebuilt from it
     headline: str  # metrics.json key under "model" shown by `guimo runs`
     higher_is_better: bool
+    serve_kind: str  # "completion" | "recommendation" | "classification": which API routes serve it
+
+    def load_predictor(self, run: Any, device: str = "cpu") -> Any:
+        """An inference object over a finished run (see each scenario's Predictor class)."""
 
     def collect(self, ctx: "Context") -> dict[str, Any]:
         """Read the source into ctx.run.data_dir; return info incl. a 'fingerprint'."""
