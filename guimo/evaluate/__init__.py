@@ -1,0 +1,1 @@
+"""Metrics shared by scenarios: language modelling, ranking, classification."""

@@ -1,0 +1,280 @@
+"""Scaling-law fits: Chinchilla approach 3, L(N, D) = E + A/N^alpha + B/D^beta, and Kaplan's L(N), L(D).
+
+Why this exact recipe (Hoffmann et al. 2022, appendix D.2; Besiroglu et al. 2024):
+
+- the law is fitted in log space, log L = LSE(a - alpha log N, b - beta log D, e) with
+  A = exp(a), B = exp(b), E = exp(e), so every parameter is unconstrained and the residuals are
+  relative errors;
+- the objective is the Huber loss (delta = 1e-3) of the log residuals, **summed** over points.
+  The Besiroglu replication traced the original paper's implausibly narrow intervals to an
+  averaged objective that made L-BFGS stop before converging; summing keeps the gradient large
+  enough for the optimizer's tolerances;
+- the fit is non-convex, so L-BFGS starts from the best points of a grid of initialisations
+  (the grid's objective is evaluated in one vectorised pass, then L-BFGS refines the best few);
+- uncertainty comes from the bootstrap: resample the points with replacement, refit, and take
+  percentiles of every parameter (and of every prediction made from the fit).
+
+Small corpora are repeated for many epochs, so ``effective_tokens`` offers Muennighoff et al.
+(2023)'s correction: repeated tokens are worth less than fresh ones, decaying with R* = 15.4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from guimo.errors import GuimoError
+
+PARAMS = ("E", "A", "B", "alpha", "beta")
+HUBER_DELTA = 1e-3
+MUENNIGHOFF_R_STAR = 15.4  # R_D*: repetitions after which repeated data is worth 1/e less (Muennighoff et al. 2023, eq. 5)
+
+
+@dataclass(frozen=True)
+class Law:
+    """L(N, D) = E + A / N^alpha + B / D^beta (N parameters, D training tokens, L nats per token)."""
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+
+    def loss(self, n, d):
+        n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
+        return self.E + self.A / n**self.alpha + self.B / d**self.beta
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)) for k in PARAMS}
+
+
+# Published fits, for comparison in plans and reports (nats per token on MassiveText).
+CHINCHILLA = Law(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. 2022, approach 3
+BESIROGLU = Law(E=1.82, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)  # Besiroglu et al. 2024 refit
+
+
+@dataclass
+class LawFit:
+    """A fitted law, its objective and its bootstrap samples (rows of E, A, B, alpha, beta)."""
+
+    law: Law
+    objective: float
+    n_points: int
+    samples: np.ndarray = field(repr=False)  # (n_boot, 5); empty when the bootstrap was off
+    level: float = 0.95
+    data_correction: str | None = None  # "muennighoff" when D was replaced by effective tokens
+
+    def interval(self, name: str) -> tuple[float, float]:
+        """Central bootstrap interval of one parameter; the point estimate twice without samples."""
+        i = PARAMS.index(name)
+        if len(self.samples) == 0:
+            v = getattr(self.law, name)
+            return (v, v)
+        lo, hi = np.percentile(self.samples[:, i], [50 * (1 - self.level), 50 * (1 + self.level)])
+        return float(lo), float(hi)
+
+    def sample_laws(self) -> list[Law]:
+        return [Law(*row) for row in self.samples]
+
+    def predict(self, n, d) -> np.ndarray:
+        return self.law.loss(n, d)
+
+    def predict_band(self, n, d) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap band of the predicted loss at (n, d)."""
+        if len(self.samples) == 0:
+            p = self.predict(n, d)
+            return p, p
+        preds = np.stack([law.loss(n, d) for law in self.sample_laws()])
+        q = np.percentile(preds, [50 * (1 - self.level), 50 * (1 + self.level)], axis=0)
+        return q[0], q[1]
+
+    def as_dict(self) -> dict:
+        return {
+            "law": "L(N, D) = E + A/N^alpha + B/D^beta",
+            "params": self.law.as_dict(),
+            "intervals": {k: list(self.interval(k)) for k in PARAMS},
+            "level": self.level,
+            "objective": self.objective,
+            "n_points": self.n_points,
+            "n_bootstrap": int(len(self.samples)),
+            "data_correction": self.data_correction,
+            "huber_delta": HUBER_DELTA,
+        }
+
+
+def effective_tokens(tokens, unique, r_star: float = MUENNIGHOFF_R_STAR) -> np.ndarray:
+    """Muennighoff's effective data D' = U + U R* (1 - exp(-R / R*)), R = D/U - 1 repeats.
+
+    ``tokens`` D is what the model saw, ``unique`` U the distinct training tokens. One epoch or
+    less gives D' = D; infinitely many epochs saturate at U (1 + R*).
+    """
+    d, u = np.asarray(tokens, dtype=float), np.asarray(unique, dtype=float)
+    if np.any(u <= 0):
+        raise GuimoError("unique token counts must be positive for the repeated-data correction")
+    r = np.maximum(d / u - 1.0, 0.0)
+    return np.where(d <= u, d, u + u * r_star * (1.0 - np.exp(-r / r_star)))
+
+
+def fit_law(
+    n: Sequence[float],
+    d: Sequence[float],
+    loss: Sequence[float],
+    *,
+    n_bootstrap: int = 100,
+    level: float = 0.95,
+    seed: int = 0,
+    starts: int = 20,
+    data_correction: str | None = None,
+) -> LawFit:
+    """Fit L(N, D) to points by summed Huber loss on log residuals; bootstrap every parameter.
+
+    ``n`` parameters, ``d`` training tokens (already corrected if ``data_correction`` names the
+    correction used), ``loss`` nats per token. Needs at least 5 points over >= 2 model sizes and
+    >= 2 data sizes: fewer cannot pin down five parameters.
+    """
+    logn, logd, logl = _check_points(n, d, loss)
+    x, obj = _fit_logspace(logn, logd, logl, starts=starts)
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n_bootstrap):  # warm-started at the full-data optimum: a resample's optimum lies near it
+        idx = rng.integers(0, len(logl), len(logl))
+        xb, _ = _refine(x[None], logn[idx], logd[idx], logl[idx])
+        samples.append(_to_law_row(xb))
+    return LawFit(
+        law=Law(*_to_law_row(x)),
+        objective=obj,
+        n_points=len(logl),
+        samples=np.array(samples).reshape(-1, 5),
+        level=level,
+        data_correction=data_correction,
+    )
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """Kaplan's single-variable law y = (x_c / x)^exponent, with bootstrap intervals."""
+
+    variable: str  # "N" or "D"
+    x_c: float
+    exponent: float
+    exponent_interval: tuple[float, float]
+    n_points: int
+
+    def predict(self, x):
+        return (self.x_c / np.asarray(x, dtype=float)) ** self.exponent
+
+    def as_dict(self) -> dict:
+        return {
+            "law": f"L({self.variable}) = ({self.variable}_c / {self.variable})^alpha_{self.variable}",
+            "x_c": self.x_c,
+            "exponent": self.exponent,
+            "exponent_interval": list(self.exponent_interval),
+            "n_points": self.n_points,
+        }
+
+
+def fit_power_law(x: Sequence[float], y: Sequence[float], variable: str, *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> PowerLaw:
+    """Least squares of log y = k (log x_c - log x): Kaplan et al. (2020) eq. 1.1/1.2."""
+    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    if len(np.unique(lx)) < 2:
+        raise GuimoError(f"L({variable}) needs at least 2 distinct {variable} values; got {len(np.unique(lx))}")
+
+    def solve(ix):
+        slope, icept = np.polyfit(lx[ix], ly[ix], 1)
+        return -slope, icept
+
+    k, c = solve(np.arange(len(lx)))
+    rng = np.random.default_rng(seed)
+    ks = []
+    for _ in range(n_bootstrap):
+        ix = rng.integers(0, len(lx), len(lx))
+        if len(np.unique(lx[ix])) >= 2:
+            ks.append(solve(ix)[0])
+    lo, hi = np.percentile(ks, [50 * (1 - level), 50 * (1 + level)]) if ks else (k, k)
+    x_c = math.exp(c / k) if k != 0 else float("inf")
+    return PowerLaw(variable, x_c, float(k), (float(lo), float(hi)), len(lx))
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def _check_points(n, d, loss):
+    n, d, loss = (np.asarray(v, dtype=float).ravel() for v in (n, d, loss))
+    if not (len(n) == len(d) == len(loss)):
+        raise GuimoError(f"points disagree in length: {len(n)} N, {len(d)} D, {len(loss)} losses")
+    if len(loss) == 0:
+        raise GuimoError("no points to fit: the sweep has no finished runs")
+    if len(loss) < 5:
+        raise GuimoError(f"only {len(loss)} point(s): L(N, D) has 5 parameters and needs at least 5 points")
+    for name, v in (("N", n), ("D", d), ("loss", loss)):
+        if not np.all(np.isfinite(v)) or np.any(v <= 0):
+            raise GuimoError(f"every {name} must be a positive finite number; got {v[~(np.isfinite(v) & (v > 0))][0]!r}")
+    if len(np.unique(n)) < 2 or len(np.unique(d)) < 2:
+        raise GuimoError(f"L(N, D) needs >= 2 model sizes and >= 2 data sizes; got {len(np.unique(n))} and {len(np.unique(d))}")
+    return np.log(n), np.log(d), np.log(loss)
+
+
+def _objective(x, logn, logd, logl):
+    """Summed Huber loss of log residuals and its gradient, x = (a, b, e, alpha, beta)."""
+    a, b, e, alpha, beta = x
+    u = np.stack([a - alpha * logn, b - beta * logd, np.full_like(logn, e)])  # (3, P)
+    m = u.max(0)
+    w = np.exp(u - m)
+    s = w.sum(0)
+    r = m + np.log(s) - logl  # (P,) log predicted - log observed
+    w /= s  # d LSE / d u
+    absr = np.abs(r)
+    value = np.where(absr <= HUBER_DELTA, 0.5 * r * r, HUBER_DELTA * (absr - 0.5 * HUBER_DELTA)).sum()
+    g = np.clip(r, -HUBER_DELTA, HUBER_DELTA)
+    grad = np.array([(g * w[0]).sum(), (g * w[1]).sum(), (g * w[2]).sum(), -(g * w[0] * logn).sum(), -(g * w[1] * logd).sum()])
+    return float(value), grad
+
+
+def _grid() -> np.ndarray:
+    """Initialisations (a, b, e, alpha, beta): a superset of Hoffmann et al.'s grid."""
+    alphas = np.array([0.05, 0.2, 0.35, 0.5, 1.0, 1.5])
+    es = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
+    ab = np.arange(0.0, 27.5, 2.5)
+    g = np.meshgrid(ab, ab, es, alphas, alphas, indexing="ij")
+    return np.stack([v.ravel() for v in g], axis=1)
+
+
+def _grid_starts(logn, logd, logl, k: int) -> np.ndarray:
+    """The k grid points with the lowest objective, evaluated in one vectorised pass."""
+    g = _grid()
+    a, b, e, al, be = (g[:, i : i + 1] for i in range(5))
+    u1, u2 = a - al * logn[None], b - be * logd[None]
+    m = np.maximum(np.maximum(u1, u2), e)
+    pred = m + np.log(np.exp(u1 - m) + np.exp(u2 - m) + np.exp(e - m))
+    absr = np.abs(pred - logl[None])
+    obj = np.where(absr <= HUBER_DELTA, 0.5 * absr**2, HUBER_DELTA * (absr - 0.5 * HUBER_DELTA)).sum(1)
+    return g[np.argsort(obj)[:k]]
+
+
+_BOUNDS = [(None, None), (None, None), (None, None), (1e-3, 3.0), (1e-3, 3.0)]
+
+
+def _refine(starts: np.ndarray, logn, logd, logl) -> tuple[np.ndarray, float]:
+    from scipy.optimize import minimize
+
+    best_x, best_f = None, math.inf
+    for x0 in starts:
+        res = minimize(_objective, x0, args=(logn, logd, logl), jac=True, method="L-BFGS-B", bounds=_BOUNDS,
+                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
+        if np.isfinite(res.fun) and res.fun < best_f:
+            best_x, best_f = res.x, float(res.fun)
+    if best_x is None:
+        raise GuimoError("the scaling-law fit did not converge from any initialisation")
+    return best_x, best_f
+
+
+def _fit_logspace(logn, logd, logl, *, starts: int) -> tuple[np.ndarray, float]:
+    return _refine(_grid_starts(logn, logd, logl, starts), logn, logd, logl)
+
+
+def _to_law_row(x: np.ndarray) -> list[float]:
+    a, b, e, alpha, beta = (float(v) for v in x)
+    return [math.exp(e), math.exp(a), math.exp(b), alpha, beta]

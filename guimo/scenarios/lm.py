@@ -1,0 +1,359 @@
+"""`lm` — the large model itself: a GPT-style causal language model on real text.
+
+Data: the standard library's Python source by default (or --data: a text file, a folder, a
+JSONL with "text"); byte-level BPE trained with HF `tokenizers` on the training split only.
+Metrics: loss (nats/token), perplexity and bits per byte, which stays comparable across
+tokenizers. Baselines on the same tokens and targets: unigram and interpolated bigram models.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from guimo.errors import GuimoError
+from guimo.models.transformer import PRESETS, TransformerConfig
+from guimo.scenarios.base import InitConfig, OptimizeConfig, TrainInputs
+from guimo.train.config import TrainConfig
+
+EOS = "<|endoftext|>"
+
+
+@dataclass
+class LMDataConfig:
+    path: str | None = field(default=None, metadata={"help": "text file, folder of text files, .jsonl with 'text', or URL; None: embedded stdlib corpus"})
+    vocab_size: int = field(default=2048, metadata={"help": "BPE vocabulary size incl. the end-of-text token"})
+    max_bytes: int | None = field(default=None, metadata={"help": "use at most this many bytes of the corpus (documents in order)"})
+    fraction: float = field(default=1.0, metadata={"help": "use this leading fraction of the training tokens (data-scaling sweeps)"})
+    val_fraction: float = field(default=0.05, metadata={"help": "share of documents held out for validation"})
+    test_fraction: float = field(default=0.05, metadata={"help": "share of documents held out for test"})
+    eval_tokens: int = field(default=100_000, metadata={"help": "tokens scored per validation/test evaluation"})
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ValueError("data.fraction must be in (0, 1]")
+        if self.vocab_size < 260:
+            raise ValueError("data.vocab_size must be at least 260 (256 bytes + merges + specials)")
+
+
+@dataclass
+class LMConfig:
+    seed: int = field(default=0, metadata={"help": "seeds data order, init and dropout"})
+    data: LMDataConfig = field(default_factory=LMDataConfig)
+    model: TransformerConfig = field(default_factory=lambda: TransformerConfig(**PRESETS["tiny"]))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=600, batch_size=32, lr=3e-3, warmup_steps=50, eval_every=200, checkpoint_every=200))
+    init: InitConfig = field(default_factory=InitConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+
+
+class TokenBlocks:
+    """Contiguous windows of T+1 tokens (stride T): inputs are the first T, targets the last T."""
+
+    def __init__(self, tokens, block: int) -> None:
+        import torch
+
+        self.tokens = torch.as_tensor(tokens.astype("int64"))
+        self.block = block
+        self.tokens_per_example = block
+        self.n = max(0, (len(self.tokens) - 1) // block)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def batch(self, indices: list[int]):
+        import torch
+
+        starts = torch.tensor(indices) * self.block
+        rows = self.tokens[starts[:, None] + torch.arange(self.block + 1)]  # (B, T+1)
+        return {"x": rows[:, :-1], "y": rows[:, 1:]}
+
+
+def lm_loss(model, batch):
+    import torch.nn.functional as F
+
+    logits = model(batch["x"])  # (B, T, V)
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch["y"].reshape(-1))
+
+
+class LMScenario:
+    name = "lm"
+    summary = "GPT-style causal language model on text (default: the Python standard library source)"
+    config_cls = LMConfig
+    model_config_cls = TransformerConfig
+    presets = {"model": PRESETS}
+    headline = "bits_per_byte"
+    higher_is_better = False
+    serve_kind = "completion"
+
+    # -- collect -------------------------------------------------------------------------------
+    def collect(self, ctx) -> dict[str, Any]:
+        from guimo.data.fetch import fetch, fingerprint, is_url
+        from guimo.data.text import read_documents, stdlib_documents
+        from guimo.io import atomic_write_text
+
+        source = ctx.cfg.data.path
+        if source is None:
+            docs, label = stdlib_documents(), "embedded:python-stdlib"
+        else:
+            local = fetch(source) if is_url(source) else source
+            docs, label = read_documents(local), source
+        if ctx.cfg.data.max_bytes:
+            kept, total = [], 0
+            for name, text in docs:
+                if total >= ctx.cfg.data.max_bytes:
+                    break
+                kept.append((name, text[: ctx.cfg.data.max_bytes - total]))
+                total += len(kept[-1][1].encode())
+            docs = kept
+        raw = "".join(json.dumps({"name": n, "text": t}, ensure_ascii=False) + "\n" for n, t in docs)
+        atomic_write_text(ctx.run.data_dir / "raw.jsonl", raw)
+        encoded = [(n, t.encode()) for n, t in docs]
+        return {"source": label, "files": len(docs), "bytes": sum(len(b) for _, b in encoded), "fingerprint": fingerprint(encoded)}
+
+    # -- preprocess ----------------------------------------------------------------------------
+    def preprocess(self, ctx) -> dict[str, Any]:
+        import numpy as np
+
+        from guimo.data.text import split_single
+        from guimo.io import atomic_write_bytes, iter_jsonl
+
+        d = ctx.cfg.data
+        docs = [(r["name"], r["text"]) for _, r in iter_jsonl(ctx.run.data_dir / "raw.jsonl")]
+        splits = split_single(docs, d.val_fraction, d.test_fraction)
+        tok = train_tokenizer([t for _, t in splits["train"]], d.vocab_size)
+        from guimo.io import atomic_write_text
+
+        atomic_write_text(ctx.run.data_dir / "tokenizer.json", tok.to_str())
+        eos = tok.token_to_id(EOS)
+        info: dict[str, Any] = {"vocab_size": tok.get_vocab_size()}
+        for split, items in splits.items():
+            ids: list[int] = []
+            for enc in tok.encode_batch([t for _, t in items]):
+                ids.extend(enc.ids)
+                ids.append(eos)
+            arr = np.asarray(ids, dtype=np.uint16 if tok.get_vocab_size() < 65536 else np.uint32)
+            if split == "train" and d.fraction < 1:
+                arr = arr[: max(2, int(len(arr) * d.fraction))]
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            atomic_write_bytes(ctx.run.data_dir / f"{split}.npy", buf.getvalue())
+            info[f"{split}_tokens"] = int(len(arr))
+            info[f"{split}_documents"] = len(items)
+        if info["train_tokens"] < 2 * ctx.cfg.model.max_len:
+            raise GuimoError(f"training split has only {info['train_tokens']} tokens; need at least {2 * ctx.cfg.model.max_len} (more data or smaller model.max_len)")
+        info["bytes_per_token"] = round(sum(len(t.encode()) for _, t in splits["train"]) / max(1, info["train_tokens"]), 3)
+        return info
+
+    # -- init / train --------------------------------------------------------------------------
+    def model_config(self, ctx) -> TransformerConfig:
+        import dataclasses
+
+        vocab = ctx.run.manifest["stages"]["preprocess"]["vocab_size"]
+        return dataclasses.replace(ctx.cfg.model, vocab_size=vocab, causal=True, lm_head=True)
+
+    def build_model(self, model_config: TransformerConfig):
+        from guimo.models.transformer import Transformer
+
+        return Transformer(model_config)
+
+    def train_inputs(self, ctx) -> TrainInputs:
+        block = ctx.cfg.model.max_len
+        train = TokenBlocks(load_tokens(ctx.run, "train"), block)
+        val = load_tokens(ctx.run, "val")
+        token_bytes = token_byte_lengths(load_tokenizer(ctx.run))
+        n_eval = ctx.cfg.data.eval_tokens
+
+        def evaluate(model) -> dict[str, float]:
+            return score_lm(model, val[: n_eval + 1], block, token_bytes)
+
+        return TrainInputs(train_set=train, loss_fn=lm_loss, evaluate=evaluate, metric="loss", higher_is_better=False)
+
+    # -- evaluate ------------------------------------------------------------------------------
+    def evaluate(self, ctx, model) -> dict[str, Any]:
+        from guimo.evaluate.lm import BigramModel, UnigramModel, score_counts
+
+        n_eval = ctx.cfg.data.eval_tokens
+        block = model.cfg.max_len
+        train, val, test = (load_tokens(ctx.run, s) for s in ("train", "val", "test"))
+        token_bytes = token_byte_lengths(load_tokenizer(ctx.run))
+        test = test[: n_eval + 1]
+        vocab = model.cfg.vocab_size
+        unigram = UnigramModel.fit(train, vocab)
+        bigram = BigramModel.fit(train, vocab, unigram, tune_on=val[: n_eval + 1])
+        # Score the baselines on exactly the transformer's targets: every block's T targets.
+        ctx_ids, tgt_ids = block_targets(test, block)
+        return {
+            "split": "test",
+            "eval_tokens": int(len(tgt_ids)),
+            "model": score_lm(model, test, block, token_bytes),
+            "baselines": {
+                "unigram": score_counts(unigram.nll(ctx_ids, tgt_ids), tgt_ids, token_bytes),
+                "bigram": score_counts(bigram.nll(ctx_ids, tgt_ids), tgt_ids, token_bytes),
+            },
+            "val": score_lm(model, val[: n_eval + 1], block, token_bytes),
+            "baseline_params": {"bigram_lambda": bigram.lam},
+        }
+
+    # -- serve ---------------------------------------------------------------------------------
+    def load_predictor(self, run, device: str = "cpu") -> "LMPredictor":
+        from guimo.pipeline.runner import load_model
+
+        return LMPredictor(load_model(self, run, device=device), load_tokenizer(run), name=run.path.name)
+
+
+# -- tokenizer and token files -----------------------------------------------------------------
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Byte-level BPE (GPT-2 style) trained on the training split only."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def load_tokenizer(run):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(run.data_dir / "tokenizer.json"))
+
+
+def load_tokens(run, split: str):
+    import numpy as np
+
+    return np.load(run.data_dir / f"{split}.npy")
+
+
+def token_byte_lengths(tok):
+    """Bytes of text each token stands for (ByteLevel: one vocabulary char per byte; specials 0)."""
+    import numpy as np
+
+    lengths = np.zeros(tok.get_vocab_size(), dtype=np.int64)
+    specials = {EOS}
+    for token, i in tok.get_vocab().items():
+        lengths[i] = 0 if token in specials else len(token)
+    return lengths
+
+
+def block_targets(tokens, block: int):
+    """(context token, target token) pairs for the targets a blocked transformer evaluation scores."""
+    n = (len(tokens) - 1) // block * block
+    return tokens[:n].astype("int64"), tokens[1 : n + 1].astype("int64")
+
+
+def score_lm(model, tokens, block: int, token_bytes, batch_size: int = 16) -> dict[str, float]:
+    """Mean loss, perplexity and bits per byte of ``model`` on ``tokens`` in blocks of ``block``."""
+    import torch
+    import torch.nn.functional as F
+
+    from guimo.evaluate.lm import lm_summary
+
+    ds = TokenBlocks(tokens, block)
+    if len(ds) == 0:
+        raise GuimoError(f"evaluation split has fewer than {block + 1} tokens")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    nll_sum, n_tok, n_bytes = 0.0, 0, 0
+    tb = torch.as_tensor(token_bytes)
+    with torch.no_grad():
+        for start in range(0, len(ds), batch_size):
+            b = ds.batch(list(range(start, min(len(ds), start + batch_size))))
+            logits = model(b["x"].to(device))
+            nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), b["y"].to(device).reshape(-1), reduction="sum")
+            nll_sum += nll.item()
+            n_tok += b["y"].numel()
+            n_bytes += int(tb[b["y"]].sum())
+    model.train(was_training)
+    return lm_summary(nll_sum, n_tok, n_bytes)
+
+
+# -- inference ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (end of text or a stop string) or "length"
+
+
+class LMPredictor:
+    """Text in, text out: what `guimo generate` and the server's /v1/completions use."""
+
+    def __init__(self, model, tokenizer, name: str = "lm") -> None:
+        self.model, self.tokenizer, self.name = model, tokenizer, name
+        self.eos = tokenizer.token_to_id(EOS)
+        self.max_len = model.cfg.max_len
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text).ids)
+
+    def stream(self, prompt: str, *, max_tokens: int = 64, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float = 1.0, seed: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
+        """Yield text pieces as they are sampled; stops at end-of-text, a stop string or max_tokens.
+
+        After exhaustion ``self.last`` holds the Completion (token counts, finish reason).
+        """
+        from guimo.generate import sample
+
+        ids = self.tokenizer.encode(prompt).ids or [self.eos]
+        out: list[int] = []
+        text_so_far, emitted, finish = "", 0, "length"
+        for t in sample(self.model, ids, max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed):
+            if t == self.eos:
+                finish = "stop"
+                break
+            out.append(t)
+            text_so_far = self.tokenizer.decode(out)
+            if stop and any(s in text_so_far for s in stop):
+                cut = min(text_so_far.index(s) for s in stop if s in text_so_far)
+                if cut > emitted:
+                    yield text_so_far[emitted:cut]
+                text_so_far, finish = text_so_far[:cut], "stop"
+                emitted = cut
+                break
+            if text_so_far.endswith("\ufffd"):
+                continue  # wait for the rest of a multi-byte character
+            if len(text_so_far) > emitted:
+                yield text_so_far[emitted:]
+                emitted = len(text_so_far)
+        if emitted < len(text_so_far) and finish == "length":
+            yield text_so_far[emitted:]
+        self.last = Completion(text_so_far, len(ids), len(out), finish)
+
+    def complete(self, prompt: str, **kwargs) -> Completion:
+        for _ in self.stream(prompt, **kwargs):
+            pass
+        return self.last
+
+    def complete_batch(self, prompts: list[str], **kwargs) -> list[Completion]:
+        return [self.complete(p, **kwargs) for p in prompts]
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], list[int]]:
+        """Mean-pooled final hidden states (one vector per text) and each text's token count."""
+        import torch
+
+        vectors, counts = [], []
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            for text in texts:
+                ids = (self.tokenizer.encode(text).ids or [self.eos])[-self.max_len :]
+                h = self.model.encode(torch.tensor([ids], device=device))  # (1, T, C)
+                v = h.mean(dim=1)[0]
+                vectors.append((v / v.norm().clamp_min(1e-12)).tolist())
+                counts.append(len(ids))
+        return vectors, counts
+
+
+SCENARIO = LMScenario()
