@@ -135,68 +135,70 @@ def fit(
     distributed.barrier()
 
     stop = _StopSignal()
-    t0, result_loss, stopped_early = time.perf_counter() - state["elapsed_s"], None, False
-    order, order_epoch = None, -1
-    while step < max_steps:
-        epoch, k = divmod(step, steps_per_epoch)
-        if epoch != order_epoch:  # the epoch's order depends only on (seed, epoch)
-            sampler.set_epoch(epoch)
-            order, order_epoch = list(sampler), epoch
-        batch_idx = order[k * per_rank : (k + 1) * per_rank]
+    try:
+        t0, result_loss, stopped_early = time.perf_counter() - state["elapsed_s"], None, False
+        order, order_epoch = None, -1
+        while step < max_steps:
+            epoch, k = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:  # the epoch's order depends only on (seed, epoch)
+                sampler.set_epoch(epoch)
+                order, order_epoch = list(sampler), epoch
+            batch_idx = order[k * per_rank : (k + 1) * per_rank]
 
-        lr = get_lr(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        loss_sum = 0.0
-        for m in range(cfg.grad_accum):
-            batch = {n: t.to(device, non_blocking=True) for n, t in train_set.batch(batch_idx[m * micro : (m + 1) * micro]).items()}
-            sync = m == cfg.grad_accum - 1 or not dist.enabled
-            ctx = ddp_model.no_sync() if not sync else _null()
-            with ctx, autocast(precision, device):
-                loss = loss_fn(step_model, batch) / cfg.grad_accum
-            with ctx:
-                loss.backward()
-            loss_sum += loss.item()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        state["examples_seen"] += cfg.batch_size
-        result_loss = distributed.all_reduce_mean(loss_sum, device) if dist.enabled else loss_sum
-        state["elapsed_s"] = time.perf_counter() - t0
+            lr = get_lr(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.train()
+            loss_sum = 0.0
+            for m in range(cfg.grad_accum):
+                batch = {n: t.to(device, non_blocking=True) for n, t in train_set.batch(batch_idx[m * micro : (m + 1) * micro]).items()}
+                sync = m == cfg.grad_accum - 1 or not dist.enabled
+                ctx = ddp_model.no_sync() if not sync else _null()
+                with ctx, autocast(precision, device):
+                    loss = loss_fn(step_model, batch) / cfg.grad_accum
+                with ctx:
+                    loss.backward()
+                loss_sum += loss.item()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            state["examples_seen"] += cfg.batch_size
+            result_loss = distributed.all_reduce_mean(loss_sum, device) if dist.enabled else loss_sum
+            state["elapsed_s"] = time.perf_counter() - t0
 
-        record = {"step": step, "epoch": epoch, "loss": result_loss, "lr": lr, "elapsed_s": round(state["elapsed_s"], 3)}
-        if dist.is_main and (step % max(1, cfg.log_every) == 0 or step == max_steps):
-            append_jsonl(log_path, record)
+            record = {"step": step, "epoch": epoch, "loss": result_loss, "lr": lr, "elapsed_s": round(state["elapsed_s"], 3)}
+            if dist.is_main and (step % max(1, cfg.log_every) == 0 or step == max_steps):
+                append_jsonl(log_path, record)
 
-        last = step == max_steps
-        if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or last):
-            metrics = evaluate(model)
-            value = metrics[metric]
-            improved = state["best_metric"] is None or (value > state["best_metric"] if higher_is_better else value < state["best_metric"])
-            if improved:
-                state.update(best_metric=value, best_step=step, bad_evals=0)
+            last = step == max_steps
+            if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or last):
+                metrics = evaluate(model)
+                value = metrics[metric]
+                improved = state["best_metric"] is None or (value > state["best_metric"] if higher_is_better else value < state["best_metric"])
+                if improved:
+                    state.update(best_metric=value, best_step=step, bad_evals=0)
+                    if dist.is_main:
+                        atomic_save_safetensors(ckpt_dir / "best.safetensors", checkpoint.model_state(model))
+                else:
+                    state["bad_evals"] += 1
                 if dist.is_main:
-                    atomic_save_safetensors(ckpt_dir / "best.safetensors", checkpoint.model_state(model))
-            else:
-                state["bad_evals"] += 1
-            if dist.is_main:
-                append_jsonl(log_path, {"step": step, "eval": metrics, "best": improved})
-            stopped_early = distributed.broadcast_flag(cfg.patience > 0 and state["bad_evals"] >= cfg.patience, device)
-        if progress is not None:
-            progress(step, {**record, "max_steps": max_steps})
+                    append_jsonl(log_path, {"step": step, "eval": metrics, "best": improved})
+                stopped_early = distributed.broadcast_flag(cfg.patience > 0 and state["bad_evals"] >= cfg.patience, device)
+            if progress is not None:
+                progress(step, {**record, "max_steps": max_steps})
 
-        over_time = cfg.max_time_s is not None and state["elapsed_s"] >= cfg.max_time_s
-        interrupted = distributed.broadcast_flag(stop.requested, device)
-        if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or interrupted or over_time or stopped_early or last:
-            if dist.is_main:
-                checkpoint.save(ckpt_dir, step, model, optimizer, {**state, "epoch": epoch, "batch_in_epoch": k + 1})
-            distributed.barrier()
-        if interrupted or over_time or stopped_early:
-            break
-    stop.restore()
+            over_time = cfg.max_time_s is not None and state["elapsed_s"] >= cfg.max_time_s
+            interrupted = distributed.broadcast_flag(stop.requested, device)
+            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or interrupted or over_time or stopped_early or last:
+                if dist.is_main:
+                    checkpoint.save(ckpt_dir, step, model, optimizer, {**state, "epoch": epoch, "batch_in_epoch": k + 1})
+                distributed.barrier()
+            if interrupted or over_time or stopped_early:
+                break
+    finally:
+        stop.restore()
 
     if evaluate is not None and (ckpt_dir / "best.safetensors").exists():
         from safetensors.torch import load_file
