@@ -1,0 +1,123 @@
+"""Learning curves of a business metric: m(n) = a + b n^(-c), a saturating power law in data size n.
+
+The same form serves a metric that rises with data (NDCG@10: b < 0, it saturates at a from below)
+and one that falls (a loss: b > 0). For a fixed exponent c the model is linear in (a, b), so the
+fit scans c on a log grid with exact linear least squares at each value and then polishes c with
+a bounded 1-D search: deterministic, no initial guess to get wrong. Bootstrap bands come from
+refitting resampled points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from guimo.errors import GuimoError
+
+
+@dataclass
+class Curve:
+    a: float  # the asymptote: the metric with unlimited data
+    b: float
+    c: float  # the exponent; larger means faster saturation
+    n_points: int
+    max_n: float  # the largest data size fitted (2x / 4x predictions are relative to it)
+    samples: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 3)))  # bootstrap (a, b, c)
+    level: float = 0.95
+
+    def predict(self, n):
+        return self.a + self.b * np.asarray(n, dtype=float) ** (-self.c)
+
+    def predict_band(self, n) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.samples) == 0:
+            p = self.predict(n)
+            return p, p
+        n = np.asarray(n, dtype=float)
+        preds = np.stack([a + b * n ** (-c) for a, b, c in self.samples])
+        q = np.percentile(preds, [50 * (1 - self.level), 50 * (1 + self.level)], axis=0)
+        return q[0], q[1]
+
+    def as_dict(self) -> dict:
+        out = {"law": "m(n) = a + b * n^(-c)", "a": self.a, "b": self.b, "c": self.c, "n_points": self.n_points, "max_n": self.max_n}
+        for mult in (2, 4):
+            lo, hi = self.predict_band(mult * self.max_n)
+            out[f"predicted_{mult}x"] = {"n": mult * self.max_n, "value": float(self.predict(mult * self.max_n)), "band": [float(lo), float(hi)]}
+        return out
+
+
+def fit_curve(n: Sequence[float], metric: Sequence[float], *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> Curve:
+    """Fit m(n) = a + b n^(-c) to (data size, metric) points; needs >= 3 distinct sizes."""
+    x, y = np.asarray(n, dtype=float).ravel(), np.asarray(metric, dtype=float).ravel()
+    if len(x) != len(y):
+        raise GuimoError(f"learning curve: {len(x)} data sizes but {len(y)} metric values")
+    if len(x) == 0:
+        raise GuimoError("learning curve: no points (no finished runs)")
+    if not (np.all(np.isfinite(x)) and np.all(x > 0) and np.all(np.isfinite(y))):
+        raise GuimoError("learning curve: data sizes must be positive and metrics finite")
+    if len(np.unique(x)) < 3:
+        raise GuimoError(f"learning curve: a saturating power law has 3 parameters and needs >= 3 distinct data sizes; got {len(np.unique(x))}")
+    a, b, c = _solve(x, y)
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n_bootstrap):
+        ix = rng.integers(0, len(x), len(x))
+        if len(np.unique(x[ix])) >= 3:
+            samples.append(_solve(x[ix], y[ix]))
+    return Curve(a, b, c, len(x), float(x.max()), np.array(samples).reshape(-1, 3), level)
+
+
+@dataclass(frozen=True)
+class CurveCheck:
+    """Fit on the points with n <= fraction * max n, predict the metric at max n."""
+
+    fraction: float
+    n_fitted: int
+    target_n: float
+    actual: float
+    predicted: float
+    band: tuple[float, float]
+
+    @property
+    def relative_error(self) -> float:
+        return abs(self.predicted - self.actual) / abs(self.actual)
+
+    def as_dict(self) -> dict:
+        return {"fraction": self.fraction, "n_fitted": self.n_fitted, "target_n": self.target_n, "actual": self.actual,
+                "predicted": self.predicted, "band": list(self.band), "relative_error": self.relative_error,
+                "inside_band": self.band[0] <= self.actual <= self.band[1]}
+
+
+def check_curve(n: Sequence[float], metric: Sequence[float], fraction: float = 0.5, *, n_bootstrap: int = 200) -> CurveCheck:
+    """Predict the full-data metric from the points at <= ``fraction`` of the data."""
+    x, y = np.asarray(n, dtype=float), np.asarray(metric, dtype=float)
+    top = x.max()
+    keep = x <= fraction * top * (1 + 1e-9)
+    curve = fit_curve(x[keep], y[keep], n_bootstrap=n_bootstrap)
+    actual = float(y[x == top].mean())
+    lo, hi = curve.predict_band(top)
+    return CurveCheck(fraction, int(keep.sum()), float(top), actual, float(curve.predict(top)), (float(lo), float(hi)))
+
+
+def _solve(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    from scipy.optimize import minimize_scalar
+
+    scale = x.max()  # work with n / max n so n^(-c) stays O(1)
+    xs = x / scale
+
+    def sse(c: float) -> tuple[float, float, float]:
+        basis = np.stack([np.ones_like(xs), xs ** (-c)], axis=1)
+        coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+        resid = y - basis @ coef
+        return float(resid @ resid), float(coef[0]), float(coef[1])
+
+    grid = np.geomspace(1e-3, 5.0, 120)
+    errs = [sse(c)[0] for c in grid]
+    i = int(np.argmin(errs))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    c = float(minimize_scalar(lambda c: sse(c)[0], bounds=(lo, hi), method="bounded").x) if hi > lo else float(grid[i])
+    _, a, b_scaled = sse(c)
+    # back to raw n: b_scaled * (n / scale)^(-c) = (b_scaled * scale^c) * n^(-c)
+    return a, b_scaled * math.exp(c * math.log(scale)), c

@@ -1,0 +1,145 @@
+"""Points of a scaling study, read from finished run directories (the only input `scale` trusts).
+
+A point is one run: its parameter count N (total and non-embedding, from the init stage), the
+tokens it trained on D (train stage), the distinct training tokens U (preprocess stage), its test
+metric (metrics.json) and its measured training time. Nothing is taken from the sweep's plan, so
+`guimo scale fit DIR` works on any folder of runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from guimo.errors import GuimoError
+from guimo.pipeline.rundir import RunDir, list_runs
+
+
+@dataclass(frozen=True)
+class Point:
+    run: str  # run directory
+    scenario: str
+    size: str  # model preset name when known, else "d<width>x<layers>"
+    n: int  # total parameters (what the fit uses; Pearce & Song 2024)
+    n_non_embedding: int
+    d: float  # training tokens seen (examples for non-token scenarios)
+    unique: float | None  # distinct training tokens (train split after data.fraction)
+    fraction: float | None  # data.fraction of the run's config
+    seed: int
+    metric: str
+    value: float  # the metric on the test split
+    baselines: dict[str, float]  # the same metric for each baseline
+    train_seconds: float  # measured wall time of the train stage
+    flops: float | None  # training FLOPs: flops_per_token x tokens (None without a transformer config)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_point(run: RunDir, metric: str = "loss") -> Point:
+    """The point of one finished run; a run that has not finished evaluate is a clear error."""
+    stages = run.manifest.get("stages", {})
+    for stage in ("preprocess", "init", "train", "evaluate"):
+        if stages.get(stage, {}).get("status") != "done":
+            raise GuimoError(f"{run.path}: run has not finished its {stage} stage (status {run.manifest.get('status')}); re-run the sweep to finish it")
+    metrics = run.metrics() or {}
+    model = metrics.get("model", {})
+    if metric not in model:
+        raise GuimoError(f"{run.path / 'metrics.json'}: no model metric '{metric}' (has: {', '.join(model) or 'none'})")
+    params = stages["init"].get("parameters", {})
+    train = stages["train"]
+    cfg = run.config
+    mc = _model_config(run)
+    d = float(train.get("tokens_seen") or train.get("examples_seen") or 0)
+    flops = None
+    if mc is not None and d:
+        from guimo.models.transformer import flops_per_token
+
+        flops = flops_per_token(mc) * d
+    return Point(
+        run=str(run.path),
+        scenario=run.scenario,
+        size=_size_name(mc, cfg),
+        n=int(params.get("total", 0)),
+        n_non_embedding=int(params.get("non_embedding", params.get("total", 0))),
+        d=d,
+        unique=float(stages["preprocess"]["train_tokens"]) if "train_tokens" in stages["preprocess"] else None,
+        fraction=cfg.get("data", {}).get("fraction"),
+        seed=int(cfg.get("seed", 0)),
+        metric=metric,
+        value=float(model[metric]),
+        baselines={k: float(v[metric]) for k, v in metrics.get("baselines", {}).items() if isinstance(v, dict) and metric in v},
+        train_seconds=float(train.get("wall_time_s") or train.get("seconds") or 0.0),
+        flops=flops,
+    )
+
+
+def collect_points(root: str | Path, metric: str = "loss", *, expected: list[str] | None = None, allow_missing: bool = False) -> tuple[list[Point], list[str]]:
+    """Points of every finished run under ``root``, and notes on runs left out.
+
+    ``expected`` lists run directories a sweep planned (sweep.json); one that is missing or
+    unfinished is an error unless ``allow_missing`` (then it is noted and left out).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise GuimoError(f"{root}: no such directory")
+    notes: list[str] = []
+    runs = list_runs(root)
+    planned = {str(Path(p).resolve()) for p in expected or []}
+    found = {str(r.path.resolve()) for r in runs}
+    for path in expected or []:
+        if str(Path(path).resolve()) not in found:
+            msg = f"{path}: run listed in sweep.json is missing"
+            if not allow_missing:
+                raise GuimoError(msg + " (re-run the sweep to finish it, or pass --allow-missing)")
+            notes.append(msg)
+    points = []
+    for run in sorted(runs, key=lambda r: str(r.path)):
+        try:
+            points.append(read_point(run, metric))
+        except GuimoError as e:
+            if str(run.path.resolve()) in planned and not allow_missing:
+                raise GuimoError(f"{e} (or pass --allow-missing)") from None
+            notes.append(str(e))
+    if not points:
+        raise GuimoError(f"{root}: no finished runs to fit" + (f" ({notes[0]})" if notes else ""))
+    return points, notes
+
+
+def _model_config(run: RunDir):
+    p = run.path / "model_config.json"
+    if not p.is_file():
+        return None
+    from guimo.config import from_dict
+    from guimo.io import read_json
+    from guimo.models.transformer import TransformerConfig
+
+    try:
+        return from_dict(TransformerConfig, read_json(p))
+    except GuimoError:
+        return None  # a scenario with its own model config: no FLOP count
+
+
+def _size_name(mc, cfg: dict) -> str:
+    from guimo.models.transformer import PRESETS
+
+    if mc is None:
+        return "model"
+    for name, preset in PRESETS.items():
+        if all(getattr(mc, k) == v for k, v in preset.items() if k != "max_len"):
+            return name
+    return f"d{mc.d_model}x{mc.n_layer}"
+
+
+def mean_by_cell(points: list[Point]) -> dict[tuple[int, float], float]:
+    """Mean metric per (N, D) cell: seeds averaged (for plots and tables)."""
+    cells: dict[tuple[int, float], list[float]] = {}
+    for p in points:
+        cells.setdefault((p.n, p.d), []).append(p.value)
+    return {k: sum(v) / len(v) for k, v in cells.items()}
+
+
+def finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)

@@ -1,0 +1,212 @@
+"""Sweeps over model size x data fraction x seed; every point is a normal run directory.
+
+Layout of a sweep folder::
+
+    DIR/sweep.json             the plan and each point's status (done / skipped / failed, and why)
+    DIR/runs/<size>-f<fraction>-s<seed>/   one run directory per point (resumable)
+    DIR/scale/                 fit, report.md and plots (written by `report`)
+
+Why the knobs look like this:
+- every size trains with the same context length (``context``), because per-token loss depends
+  on it and a scaling law compares like with like;
+- training tokens D = epochs x (data.fraction x the training split), so the number of steps is
+  computed after preprocessing, from the run's own token count;
+- the learning rate follows a documented rule, lr = lr_ref x (d_ref / d_model)^lr_exponent
+  (narrower models tolerate larger steps; with one shared lr the fit would measure tuning, not
+  scale, which dominates at small scale);
+- a time budget runs the cheapest points first, extrapolates each next point's time from the
+  achieved FLOP/s of the points done, and skips (and records) those that would overrun it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guimo.errors import GuimoError
+from guimo.io import atomic_write_json, read_json
+
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass
+class SweepSpec:
+    scenario: str
+    sizes: list[str] = field(metadata={"help": "model presets (nano, tiny, ...) or 'd<width>x<layers>[h<heads>]'"})
+    fractions: list[float] = field(metadata={"help": "data.fraction values: leading shares of the training tokens"})
+    seeds: int = field(default=1, metadata={"help": "seeds per (size, fraction): seed, seed+1, ..."})
+    seed: int = field(default=0, metadata={"help": "first seed"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over each point's training tokens"})
+    context: int = field(default=128, metadata={"help": "model.max_len for every size (loss depends on it)"})
+    batch_size: int = field(default=16, metadata={"help": "train.batch_size for every point"})
+    lr_ref: float = field(default=3e-3, metadata={"help": "learning rate at d_model = d_ref"})
+    d_ref: int = field(default=64, metadata={"help": "reference width of the lr rule"})
+    lr_exponent: float = field(default=0.5, metadata={"help": "lr = lr_ref * (d_ref / d_model) ** lr_exponent"})
+    overrides: list[str] = field(default_factory=list, metadata={"help": "extra --set KEY=VALUE for every point"})
+    budget_s: float | None = field(default=None, metadata={"help": "wall-clock budget for the whole sweep; points that would overrun are skipped"})
+
+    def __post_init__(self) -> None:
+        if not self.sizes:
+            raise GuimoError("a sweep needs at least one model size (--sizes)")
+        if not self.fractions:
+            raise GuimoError("a sweep needs at least one data fraction (--data-fractions)")
+        for f in self.fractions:
+            if not 0 < f <= 1:
+                raise GuimoError(f"data fraction {f} is not in (0, 1]")
+        if self.seeds < 1 or self.epochs <= 0 or self.context < 2 or self.batch_size < 1:
+            raise GuimoError("seeds, epochs, context and batch size must be positive")
+        for s in self.sizes:
+            size_overrides(s)  # validate early
+
+
+def size_overrides(spec: str) -> list[str]:
+    """``--set`` overrides for a size: a preset name or 'd<width>x<layers>[h<heads>]'."""
+    from guimo.models.transformer import PRESETS
+
+    if spec in PRESETS:
+        return [f"model={spec}"]
+    m = re.fullmatch(r"d(\d+)x(\d+)(?:h(\d+))?", spec)
+    if not m:
+        raise GuimoError(f"unknown model size '{spec}'; use a preset ({', '.join(PRESETS)}) or d<width>x<layers>[h<heads>], e.g. d192x4")
+    d, layers = int(m.group(1)), int(m.group(2))
+    heads = int(m.group(3)) if m.group(3) else max(1, d // 32)
+    if d % heads:
+        raise GuimoError(f"size '{spec}': width {d} is not divisible by {heads} heads")
+    return [f"model.d_model={d}", f"model.n_layer={layers}", f"model.n_head={heads}"]
+
+
+def learning_rate(spec: SweepSpec, d_model: int) -> float:
+    return spec.lr_ref * (spec.d_ref / d_model) ** spec.lr_exponent
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '30m', '1.5h' or plain seconds -> seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
+    if not m:
+        raise GuimoError(f"bad duration '{text}': use e.g. 90s, 30m, 1.5h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def run_name(size: str, fraction: float, seed: int) -> str:
+    return f"{size}-f{fraction:g}-s{seed}"
+
+
+def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every (size, fraction, seed), cheapest first by an estimate of FLOPs per point."""
+    from guimo import scenarios
+    from guimo.config import apply_overrides
+    from guimo.models.transformer import flops_per_token
+
+    scenario = scenarios.get(spec.scenario)
+    points = []
+    for size in spec.sizes:
+        cfg = apply_overrides(scenario.config_cls(), size_overrides(size) + [f"model.max_len={spec.context}"], scenario.presets)
+        cost = flops_per_token(cfg.model, spec.context)
+        for f in spec.fractions:
+            for s in range(spec.seed, spec.seed + spec.seeds):
+                points.append({"run": f"runs/{run_name(size, f, s)}", "size": size, "fraction": f, "seed": s,
+                               "d_model": cfg.model.d_model, "relative_cost": cost * f * spec.epochs})
+    points.sort(key=lambda p: (p["relative_cost"], p["seed"]))
+    return points
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[str, Any]:
+    """Run (or resume) every point; returns the sweep record also written to DIR/sweep.json."""
+    from guimo.pipeline.progress import Progress
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"spec": asdict(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "points": plan_points(spec)}
+    prior = _load_prior(out)
+    t0 = time.perf_counter()
+    done_flops = done_seconds = 0.0
+    with Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
+        for i, point in enumerate(record["points"]):
+            bar.update(completed=i, info=point["run"])
+            run_dir = out / point["run"]
+            if prior.get(point["run"]) == "done" and (run_dir / "metrics.json").exists():
+                point.update(status="done", resumed=True)
+                continue
+            elapsed = time.perf_counter() - t0
+            if spec.budget_s is not None and done_seconds > 0:
+                estimate = point["relative_cost"] * done_seconds / done_flops
+                if elapsed + estimate > spec.budget_s:
+                    point.update(status="skipped", reason=f"estimated {estimate:.0f} s would overrun the {spec.budget_s:.0f} s budget ({elapsed:.0f} s used)")
+                    progress.log(f"skip {point['run']}: {point['reason']}")
+                    _save(out, record)
+                    continue
+            started = time.perf_counter()
+            try:
+                _run_point(spec, point, run_dir)
+            except GuimoError as e:
+                point.update(status="failed", reason=str(e))
+                progress.log(f"failed {point['run']}: {e}")
+                _save(out, record)
+                continue
+            seconds = time.perf_counter() - started
+            point.update(status="done", seconds=round(seconds, 2))
+            done_flops += point["relative_cost"]
+            done_seconds += seconds
+            _save(out, record)
+        bar.update(completed=len(record["points"]))
+    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    record["wall_s"] = round(time.perf_counter() - t0, 2)
+    _save(out, record)
+    return record
+
+
+def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path) -> None:
+    """Preprocess, size the training from the run's own token count, then run the rest."""
+    from guimo import scenarios
+    from guimo.config import apply_overrides
+    from guimo.pipeline.rundir import RunDir
+    from guimo.pipeline.runner import run_pipeline
+
+    scenario = scenarios.get(spec.scenario)
+    base = size_overrides(point["size"]) + [
+        f"model.max_len={spec.context}",
+        f"data.fraction={point['fraction']}",
+        f"seed={point['seed']}",
+        f"train.batch_size={spec.batch_size}",
+        f"train.lr={learning_rate(spec, point['d_model']):.6g}",
+    ]
+    cfg = apply_overrides(scenario.config_cls(), base + spec.overrides, scenario.presets)
+    run_pipeline(spec.scenario, cfg, run_dir, to_stage="preprocess", quiet=True)
+    info = RunDir.open(run_dir).manifest["stages"]["preprocess"]
+    unique = info.get("train_tokens")
+    if unique is None:
+        raise GuimoError(f"{run_dir}: the {spec.scenario} scenario does not report train_tokens; cannot size training by epochs")
+    tokens_per_step = spec.batch_size * spec.context
+    steps = max(1, round(spec.epochs * unique / tokens_per_step))
+    sized = [f"train.max_steps={steps}", f"train.warmup_steps={max(1, min(50, steps // 10))}",
+             "train.eval_every=0", f"train.checkpoint_every={max(50, steps // 4)}"]
+    cfg = apply_overrides(cfg, sized + spec.overrides, scenario.presets)  # the user's --set wins
+    point.update(steps=steps, unique_tokens=unique)
+    run_pipeline(spec.scenario, cfg, run_dir, quiet=True)
+
+
+def _load_prior(out: Path) -> dict[str, str]:
+    p = out / SWEEP_FILE
+    if not p.exists():
+        return {}
+    data = read_json(p)
+    return {pt["run"]: pt.get("status", "") for pt in data.get("points", []) if isinstance(pt, dict) and "run" in pt}
+
+
+def _save(out: Path, record: dict[str, Any]) -> None:
+    atomic_write_json(out / SWEEP_FILE, record)
+
+
+def read_sweep(out: str | Path) -> dict[str, Any] | None:
+    """The sweep record of DIR, or None when DIR is a plain folder of runs."""
+    p = Path(out) / SWEEP_FILE
+    if not p.exists():
+        return None
+    data = read_json(p)
+    if not isinstance(data, dict) or not isinstance(data.get("points"), list):
+        raise GuimoError(f"{p}: not a sweep record (no 'points' list)")
+    return data
+
