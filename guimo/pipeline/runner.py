@@ -215,5 +215,11 @@ def _load_weights(model, state: dict, strict: bool) -> None:
             load_model_state(model, state)
         except (ValueError, RuntimeError) as e:
             raise GuimoError(f"weights do not fit this model: {e}") from None
-    else:
-        model.load_state_dict(state, strict=False)
+    else:  # pretrained weights: the scenario may add heads (missing keys), but every loaded
+        # weight must land somewhere, or a mismatched wrapper would silently keep random weights
+        try:
+            _, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as e:
+            raise GuimoError(f"pretrained weights do not fit this model: {e}") from None
+        if unexpected:
+            raise GuimoError(f"pretrained weights do not fit this model: no place for {', '.join(sorted(unexpected)[:5])}")

@@ -1,0 +1,231 @@
+"""Loading local Hugging Face GPT-2 and BERT checkpoints into guimo's Transformer.
+
+Each test builds a small randomly initialised `transformers` model, saves it to tmp_path and
+checks that guimo computes the same logits / hidden states. No download ever happens.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from guimo.errors import GuimoError
+from guimo.models.pretrained import load_pretrained
+from guimo.models.transformer import Transformer, TransformerConfig
+from guimo.train.checkpoint import load_model_state
+
+transformers = pytest.importorskip("transformers")
+transformers.logging.set_verbosity_error()
+VOCAB = 101
+
+
+def _gpt2(tmp_path, **overrides):
+    torch.manual_seed(0)
+    hf_cfg = transformers.GPT2Config(vocab_size=VOCAB, n_positions=40, n_embd=48, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0, **overrides)
+    model = transformers.GPT2LMHeadModel(hf_cfg).eval()
+    _perturb(model)
+    model.save_pretrained(tmp_path)
+    return model
+
+
+def _bert(tmp_path, **overrides):
+    torch.manual_seed(0)
+    hf_cfg = transformers.BertConfig(
+        vocab_size=VOCAB, hidden_size=48, num_hidden_layers=2, num_attention_heads=4, intermediate_size=80, max_position_embeddings=40, **overrides
+    )
+    model = transformers.BertModel(hf_cfg).eval()
+    _perturb(model)
+    model.save_pretrained(tmp_path)
+    return model
+
+
+def _perturb(model):
+    """HF inits biases to 0 and LayerNorms to 1; randomise them so a swapped mapping shows."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1:
+                p.add_(0.1 * torch.randn_like(p))
+
+
+def _guimo(path, base=None):
+    cfg, state = load_pretrained(path, base or TransformerConfig())
+    model = Transformer(cfg).eval()
+    load_model_state(model, state)  # strict apart from a tied head
+    return model
+
+
+def test_gpt2_logits_match(tmp_path):
+    hf = _gpt2(tmp_path)
+    ours = _guimo(tmp_path)
+    assert ours.cfg.causal and ours.cfg.norm_first and ours.cfg.tie_weights and ours.cfg.activation == "gelu_tanh"
+    assert ours.head.weight is ours.tok_emb.weight
+    x = torch.randint(0, VOCAB, (3, 33))
+    with torch.no_grad():
+        expected, got = hf(x).logits, ours(x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_gpt2_untied_head_and_bin_weights(tmp_path):
+    """tie_word_embeddings=False keeps a separate head; pytorch_model.bin loads with weights_only."""
+    hf = _gpt2(tmp_path, tie_word_embeddings=False, n_inner=72, activation_function="relu")
+    state = {k: v.contiguous() for k, v in hf.state_dict().items()}
+    (tmp_path / "model.safetensors").unlink()
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    ours = _guimo(tmp_path)
+    assert not ours.cfg.tie_weights and ours.cfg.ff_width == 72 and ours.cfg.activation == "relu"
+    assert ours.head.weight.data_ptr() != ours.tok_emb.weight.data_ptr()
+    x = torch.randint(0, VOCAB, (2, 17))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), hf(x).logits, atol=1e-5, rtol=0)
+
+
+def test_gpt2_kv_cache_continues_hf_sequence(tmp_path):
+    """Greedy decoding with guimo's KV cache reproduces HF's full-sequence logits step by step."""
+    hf = _gpt2(tmp_path)
+    ours = _guimo(tmp_path)
+    x = torch.randint(0, VOCAB, (1, 12))
+    cache = ours.new_cache(1)
+    with torch.no_grad():
+        first = ours(x[:, :8], cache=cache)
+        rest = [ours(x[:, t : t + 1], cache=cache) for t in range(8, 12)]
+        full = hf(x).logits
+    torch.testing.assert_close(torch.cat([first, *rest], dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_shorter_max_len_cuts_position_table(tmp_path):
+    hf = _gpt2(tmp_path)
+    ours = _guimo(tmp_path, TransformerConfig(max_len=16, dropout=0.1))
+    assert ours.cfg.max_len == 16 and ours.pos_emb.weight.shape == (16, 48) and ours.cfg.dropout == 0.1
+    x = torch.randint(0, VOCAB, (2, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(x), hf(x).logits, atol=1e-5, rtol=0)
+
+
+def test_bert_hidden_states_match_with_segments_and_padding(tmp_path):
+    hf = _bert(tmp_path)
+    ours = _guimo(tmp_path)
+    c = ours.cfg
+    assert (c.causal, c.norm_first, c.embed_norm, c.lm_head, c.type_vocab_size, c.layer_norm_eps, c.activation) == (
+        False, False, True, False, 2, 1e-12, "gelu",
+    )
+    x = torch.randint(0, VOCAB, (3, 21))
+    types = torch.randint(0, 2, (3, 21))
+    mask = torch.ones(3, 21, dtype=torch.long)
+    mask[1, 15:] = 0
+    mask[2, 5:] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x, token_type_ids=types), hf(x, token_type_ids=types).last_hidden_state, atol=1e-5, rtol=0)
+        got = ours(x, token_type_ids=types, key_mask=mask)
+        expected = hf(x, token_type_ids=types, attention_mask=mask).last_hidden_state
+    real = mask.bool()
+    torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=0)
+    # the mask matters: without it the padded rows' real positions would differ
+    assert (ours(x, token_type_ids=types)[1, :15] - got[1, :15]).abs().max() > 1e-3
+
+
+def test_bert_under_a_task_wrapper_prefix_and_old_layernorm_names(tmp_path):
+    """BertForMaskedLM saves 'bert.'-prefixed names; very old checkpoints say gamma/beta."""
+    hf = _bert(tmp_path)
+    state = {("bert." + k).replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v for k, v in hf.state_dict().items()}
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
+    ours = _guimo(tmp_path)
+    x = torch.randint(0, VOCAB, (2, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), hf(x).last_hidden_state, atol=1e-5, rtol=0)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(GuimoError, match="checkpoint folder not found"):
+        load_pretrained(tmp_path / "nope", TransformerConfig())
+
+
+def test_missing_config(tmp_path):
+    with pytest.raises(GuimoError, match="config.json.*not found"):
+        load_pretrained(tmp_path, TransformerConfig())
+
+
+def test_unsupported_architecture(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(GuimoError, match=r"unsupported architecture model_type='llama'.*gpt2, bert"):
+        load_pretrained(tmp_path, TransformerConfig())
+
+
+def test_malformed_config(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(GuimoError, match="config.json: not valid JSON"):
+        load_pretrained(tmp_path, TransformerConfig())
+
+
+def test_missing_weights_file(tmp_path):
+    _gpt2(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(GuimoError, match="no weights found"):
+        load_pretrained(tmp_path, TransformerConfig())
+
+
+def test_missing_weight_is_named(tmp_path):
+    hf = _gpt2(tmp_path)
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in hf.state_dict().items() if k != "transformer.h.1.mlp.c_fc.weight" and k != "lm_head.weight"}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(GuimoError, match=r"weight 'transformer.h.1.mlp.c_fc.weight' not found"):
+        load_pretrained(tmp_path, TransformerConfig())
+
+
+def test_torn_weights_file(tmp_path):
+    _gpt2(tmp_path)
+    data = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(GuimoError, match="cannot read the weights"):
+        load_pretrained(tmp_path, TransformerConfig())
+
+
+def test_unsupported_activation(tmp_path):
+    _bert(tmp_path, hidden_act="silu")
+    with pytest.raises(GuimoError, match="unsupported activation 'silu'"):
+        load_pretrained(tmp_path, TransformerConfig())
+
+
+def test_pipeline_init_from_pretrained(tmp_path):
+    """`--set init.pretrained=DIR` builds the run's model from the checkpoint (init stage)."""
+    from safetensors.torch import load_file
+
+    from guimo.config import apply_overrides
+    from guimo.io import read_json
+    from guimo.pipeline.runner import run_pipeline
+    from guimo.scenarios.lm import SCENARIO
+
+    ckpt = tmp_path / "gpt2"
+    hf_cfg = transformers.GPT2Config(vocab_size=512, n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(hf_cfg).save_pretrained(ckpt)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog {i % 7}\n" for i in range(600)))
+    cfg = apply_overrides(SCENARIO.config_cls(), ["model=nano", f"data.path={corpus}", "data.vocab_size=300", f"init.pretrained={ckpt}"], SCENARIO.presets)
+    run = run_pipeline("lm", cfg, tmp_path / "run", to_stage="init", quiet=True)
+    model_cfg = read_json(run / "model_config.json")
+    assert (model_cfg["vocab_size"], model_cfg["d_model"], model_cfg["max_len"], model_cfg["activation"]) == (512, 32, 64, "gelu_tanh")
+    assert run.manifest["stages"]["init"]["init"] == f"pretrained:{ckpt}"
+    _, expected = load_pretrained(ckpt, TransformerConfig())
+    saved = load_file(str(run / "checkpoints" / "init.safetensors"))
+    for name, tensor in expected.items():
+        torch.testing.assert_close(saved[name], tensor, atol=0, rtol=0)
+
+
+def test_pipeline_refuses_weights_that_do_not_fit(tmp_path):
+    """A model whose names differ from the mapping must fail loudly, not keep random weights."""
+    from guimo.pipeline.runner import _load_weights
+
+    _gpt2(tmp_path)
+    _, state = load_pretrained(tmp_path, TransformerConfig())
+    wrapper = torch.nn.ModuleDict({"encoder": Transformer(TransformerConfig(vocab_size=VOCAB, max_len=40, d_model=48, n_layer=2))})
+    with pytest.raises(GuimoError, match="pretrained weights do not fit this model: no place for"):
+        _load_weights(wrapper, state, strict=False)
