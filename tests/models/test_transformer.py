@@ -1,0 +1,206 @@
+"""The shared Transformer: masking, KV cache, tying, parameter and FLOP counts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from guimo.models.transformer import PRESETS, Transformer, TransformerConfig, count_parameters, flops_per_token
+
+SMALL = TransformerConfig(vocab_size=50, max_len=24, n_layer=2, n_head=2, d_model=16)
+
+
+def _model(**overrides) -> Transformer:
+    torch.manual_seed(0)
+    return Transformer(dataclasses.replace(SMALL, **overrides)).eval()
+
+
+def _ids(b=2, t=12, seed=1):
+    return torch.randint(0, SMALL.vocab_size, (b, t), generator=torch.Generator().manual_seed(seed))
+
+
+# -- attention masks ---------------------------------------------------------------------------
+
+
+def test_causal_future_tokens_do_not_change_past_logits():
+    model = _model()
+    x = _ids()
+    y = x.clone()
+    y[:, 7] = (y[:, 7] + 1) % SMALL.vocab_size
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    assert torch.equal(a[:, :7], b[:, :7])
+    assert (a[:, 7:] - b[:, 7:]).abs().amax(dim=-1).min() > 1e-4  # every later position sees it
+
+
+def test_bidirectional_positions_see_the_future():
+    model = _model(causal=False)
+    x = _ids()
+    y = x.clone()
+    y[:, 7] = (y[:, 7] + 1) % SMALL.vocab_size
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    assert (a[:, :7] - b[:, :7]).abs().amax(dim=-1).min() > 1e-4
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_key_padding_mask_hides_padding(causal):
+    """Real positions give the same output whatever the padding holds, and as if unpadded."""
+    model = _model(causal=causal)
+    real = _ids(b=1, t=6)
+    a = torch.cat([real, _ids(b=1, t=4, seed=2)], dim=1)
+    b = torch.cat([real, _ids(b=1, t=4, seed=3)], dim=1)
+    mask = torch.tensor([[1] * 6 + [0] * 4])
+    with torch.no_grad():
+        out_a, out_b, alone = model(a, key_mask=mask), model(b, key_mask=mask), model(real)
+    torch.testing.assert_close(out_a[:, :6], out_b[:, :6], atol=1e-6, rtol=0)
+    torch.testing.assert_close(out_a[:, :6], alone, atol=1e-5, rtol=0)
+    if not causal:  # without the mask, padding would leak into real positions
+        with torch.no_grad():
+            assert (model(a)[:, :6] - alone).abs().max() > 1e-4
+
+
+def test_explicit_causal_mask_equals_is_causal_kernel():
+    model = _model()
+    x = _ids()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, key_mask=torch.ones_like(x)), model(x), atol=1e-5, rtol=0)
+
+
+# -- KV cache ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunks", [(5, 1, 1, 1, 1, 1, 1, 1), (4, 4, 2), (12,)])
+def test_kv_cache_matches_full_forward(chunks):
+    model = _model(dropout=0.2)  # eval mode: dropout off, cache path must not depend on it
+    x = _ids(t=sum(chunks))
+    cache = model.new_cache(batch_size=2)
+    pieces, start = [], 0
+    with torch.no_grad():
+        for n in chunks:
+            pieces.append(model(x[:, start : start + n], cache=cache))
+            start += n
+        full = model(x)
+    assert cache.pos == x.shape[1]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=0)
+
+
+def test_cache_refuses_to_run_past_max_len():
+    model = _model()
+    cache = model.new_cache(1)
+    with torch.no_grad():
+        model(_ids(b=1, t=SMALL.max_len), cache=cache)
+        with pytest.raises(ValueError, match="exceeds max_len"):
+            model(_ids(b=1, t=1), cache=cache)
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def test_inputs_embeds_and_positions_overrides():
+    model = _model()
+    x = _ids()
+    with torch.no_grad():
+        base = model(x)
+        torch.testing.assert_close(model(x, inputs_embeds=model.tok_emb(x)), base, atol=0, rtol=0)
+        shifted = model(x[:, :4], positions=torch.arange(3, 7).expand(2, 4))
+        assert (shifted - base[:, :4]).abs().max() > 1e-4  # positions matter
+
+
+def test_dropout_only_in_training_mode():
+    model = _model(dropout=0.3)
+    x = _ids()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+        model.train()
+        assert not torch.equal(model(x), model(x))
+
+
+# -- weight tying ------------------------------------------------------------------------------
+
+
+def test_weight_tying_shares_one_tensor_and_gets_both_gradients():
+    tied, untied = _model(), _model(tie_weights=False)
+    assert tied.head.weight is tied.tok_emb.weight
+    assert untied.head.weight is not untied.tok_emb.weight
+    assert count_parameters(untied.cfg)["total"] - count_parameters(tied.cfg)["total"] == SMALL.vocab_size * SMALL.d_model
+    # the shared matrix collects the head's gradient and the embedding's
+    x = _ids()
+    tied.train()
+    tied(x).sum().backward()
+    emb_only = tied.tok_emb.weight.grad.clone()
+    unused = torch.ones(SMALL.vocab_size, dtype=torch.bool)
+    unused[x.unique()] = False
+    assert emb_only[unused].abs().sum() > 0  # rows of absent tokens: gradient from the head only
+
+
+# -- parameter and FLOP counts -----------------------------------------------------------------
+
+
+def hand_count(c: TransformerConfig) -> tuple[int, int]:
+    """(total, non_embedding) from the architecture, written out term by term."""
+    C, F, V, T, L = c.d_model, c.ff_width, c.vocab_size, c.max_len, c.n_layer
+    ln = 2 * C
+    block = ln + (3 * C * C + 3 * C) + (C * C + C) + ln + (C * F + F) + (F * C + C)
+    non_emb = L * block + (ln if c.norm_first else 0) + (ln if c.embed_norm else 0)
+    emb = V * C + T * C + c.type_vocab_size * C
+    head = V * C if c.lm_head and not c.tie_weights else 0
+    return non_emb + emb + head, non_emb
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"tie_weights": False}, {"d_ff": 24}, {"norm_first": False, "embed_norm": True, "type_vocab_size": 2, "lm_head": False}],
+)
+def test_parameter_count_matches_hand_formula(overrides):
+    cfg = dataclasses.replace(SMALL, **overrides)
+    total, non_emb = hand_count(cfg)
+    counts = count_parameters(cfg)
+    assert counts == {"total": total, "non_embedding": non_emb}
+    assert total == sum(p.numel() for p in Transformer(cfg).parameters())  # meta count == real count
+
+
+def test_parameter_count_literal():
+    # C=16, F=64: a block is 4*16^2 + 2*16*64 + 9*16 + 64 = 3280; 2 blocks + ln_f = 6592
+    assert count_parameters(SMALL) == {"non_embedding": 6592, "total": 6592 + 50 * 16 + 24 * 16}
+
+
+def test_flops_per_token_formula():
+    # 6 * (non-embedding 6592 + head 16 * 50) + 12 * L=2 * C=16 * T=24
+    assert flops_per_token(SMALL) == 6 * (6592 + 800) + 12 * 2 * 16 * 24
+    assert flops_per_token(SMALL, seq_len=8) == 6 * (6592 + 800) + 12 * 2 * 16 * 8
+    encoder = dataclasses.replace(SMALL, lm_head=False)
+    assert flops_per_token(encoder) == 6 * 6592 + 12 * 2 * 16 * 24
+
+
+@pytest.mark.parametrize(
+    "cfg, low, high",
+    [
+        (TransformerConfig(vocab_size=64, max_len=32, n_layer=1, n_head=2, d_model=24), 8e3, 12e3),
+        (TransformerConfig(vocab_size=2048, **PRESETS["tiny"]), 2e5, 3e5),
+        (TransformerConfig(vocab_size=2048, **PRESETS["base"]), 1.1e7, 1.3e7),
+        (TransformerConfig(vocab_size=8192, **PRESETS["large"]), 0.85e8, 1.0e8),
+    ],
+)
+def test_sizes_from_10k_to_100m_by_config(cfg, low, high):
+    assert low <= count_parameters(cfg)["total"] <= high
+
+
+def test_presets_grow_in_non_embedding_parameters():
+    sizes = [count_parameters(TransformerConfig(vocab_size=256, **PRESETS[p]))["non_embedding"] for p in PRESETS]
+    assert all(b > 2 * a for a, b in zip(sizes, sizes[1:])), sizes
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"d_model": 30, "n_head": 4}, "divisible"),
+        ({"n_layer": 0}, "n_layer must be positive"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+)
+def test_config_validation(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(SMALL, **overrides)
