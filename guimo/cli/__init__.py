@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "run": "guimo.cli.run",
     "runs": "guimo.cli.runs",
     "show": "guimo.cli.runs",
+    "principles": "guimo.cli.principles",
 }
 
 

@@ -143,4 +143,4 @@ ARTICLE_W3_UPDATED = (0.9, 0.9)
 
 def _v(a) -> str:
     """Format a vector the way the article writes it: [0.9, 0.9]."""
-    return "[" + ", ".join(f"{float(x):.4g}" for x in np.asarray(a).ravel()) + "]"
+    return "[" + ", ".join(f"{float(x) + 0.0:.4g}" for x in np.asarray(a).ravel()) + "]"  # + 0.0: no "-0"

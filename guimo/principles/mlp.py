@@ -42,6 +42,7 @@ class MLPBackprop:
     autograd: dict[str, list]  # torch autograd at the initial weights
     max_autograd_diff: float  # the largest |hand - autograd| over every gradient of every step
     losses: list[float] = field(repr=False)  # loss before each step, then after the last one
+    diverged: bool = False  # the loss overflowed (learning rate too large); training stopped there
     final: dict[str, list] = field(default_factory=dict)
     predictions: list[float] = field(default_factory=list)  # o after the last step
 
@@ -80,7 +81,7 @@ def autograd_gradients(p: dict[str, np.ndarray], activation: str) -> dict[str, n
     return {k: v.grad.numpy().copy() for k, v in t.items()}
 
 
-def mlp_backprop(activation: str = "tanh", lr: float = 0.5, steps: int = 200, seed: int = 0) -> MLPBackprop:
+def mlp_backprop(activation: str = "tanh", lr: float = 0.2, steps: int = 500, seed: int = 0) -> MLPBackprop:
     """Full-batch gradient descent on XOR, every step's gradients checked against autograd.
 
     Args:
@@ -95,23 +96,29 @@ def mlp_backprop(activation: str = "tanh", lr: float = 0.5, steps: int = 200, se
         raise GuimoError(f"steps must be >= 1, got {steps}")
     p = init_params(seed)
     initial = {k: v.tolist() for k, v in p.items()}
-    losses, max_diff, first = [], 0.0, None
+    losses, max_diff, first, diverged = [], 0.0, None, False
     for _ in range(steps):
-        f = forward(p, activation)
-        g = backward(p, f, activation)
+        with np.errstate(all="ignore"):  # an overflow is reported as `diverged`, not as warnings
+            f = forward(p, activation)
+            g = backward(p, f, activation)
+        if not np.isfinite(f["L"]) or not all(np.isfinite(v).all() for v in g.values()):
+            diverged = True
+            break
         auto = autograd_gradients(p, activation)
         max_diff = max(max_diff, *(float(np.max(np.abs(g[k] - auto[k]))) for k in PARAMS))
         if first is None:
             first = (f, g, auto)
         losses.append(float(f["L"]))
         p = {k: p[k] - lr * g[k] for k in PARAMS}
-    last = forward(p, activation)
+    with np.errstate(all="ignore"):
+        last = forward(p, activation)
     losses.append(float(last["L"]))
+    diverged = diverged or not np.isfinite(last["L"])
     f0, g0, a0 = first
     return MLPBackprop(
         activation=activation, lr=lr, seed=seed, initial=initial,
         forward={k: f0[k].tolist() for k in ("z", "a", "o", "e")},
         grads={k: v.tolist() for k, v in g0.items()}, autograd={k: v.tolist() for k, v in a0.items()},
-        max_autograd_diff=max_diff, losses=losses,
+        max_autograd_diff=max_diff, losses=losses, diverged=diverged,
         final={k: v.tolist() for k, v in p.items()}, predictions=last["o"].ravel().tolist(),
     )
