@@ -7,6 +7,8 @@ Thin wrappers over ``guimo.principles``: parse options, call the function, print
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
+from typing import Iterator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,9 +80,9 @@ def backprop_main(args: argparse.Namespace) -> int:
     from guimo.principles.mlp import mlp_backprop
     from guimo.principles.tables import article_tables, mlp_tables, print_tables
 
-    _one_thread()
-    article = article_backprop()
-    mlp = mlp_backprop(activation=args.activation, lr=args.lr, steps=args.steps, seed=args.seed)
+    with _one_thread():
+        article = article_backprop()
+        mlp = mlp_backprop(activation=args.activation, lr=args.lr, steps=args.steps, seed=args.seed)
     if args.json:
         return _print_json({"article": article, "mlp": mlp})
     print_tables(article_tables(article) + mlp_tables(mlp))
@@ -95,12 +97,11 @@ def first_model_main(args: argparse.Namespace) -> int:
     from guimo.principles.first_model import DATASETS, FirstModelConfig, first_model_report
     from guimo.principles.tables import epoch_table, print_tables, search_table, seed_table
 
-    _one_thread()
     config = FirstModelConfig(hidden=args.hidden, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size).validate()
     datasets = DATASETS if args.dataset == "both" else (args.dataset,)
     out = args.out or tempfile.mkdtemp(prefix="guimo-first-model-")
     quiet = args.quiet or args.json
-    with Progress(quiet=quiet) as progress, ExitStack() as bars:
+    with _one_thread(), Progress(quiet=quiet) as progress, ExitStack() as bars:
         tasks = {}
 
         def on_epoch(name: str, epoch: int, loss: float, acc: float) -> None:
@@ -126,11 +127,18 @@ def first_model_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_thread() -> None:
-    """The networks here are tiny: threads only add overhead (and these examples run on laptops)."""
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """The networks here are tiny, so extra threads only add overhead; the caller's thread count
+    is restored afterwards (main() may run inside a longer-lived process, e.g. the tests)."""
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _print_json(obj) -> int:

@@ -112,8 +112,8 @@ def article_backprop(lr: float = LR) -> ArticleBackprop:
     w3_new = new["w3'"]
     w3_by_article_rule = w3 - lr * np.array(ARTICLE_DELTA_TIMES_ONES)
     article = [
-        ArticleValue("h1, h2", None, "h = w * x element-wise (no numbers quoted here)", f["h1"].tolist() + f["h2"].tolist()),
-        ArticleValue("e1, e2", None, "e = o - y for each sample (no numbers quoted here)", f["e1"].tolist() + f["e2"].tolist()),
+        ArticleValue("h1, h2", None, "formula h = w * x; its numbers are not quoted here", f["h1"].tolist() + f["h2"].tolist()),
+        ArticleValue("e1, e2", None, "formula e = o - y; its numbers are not quoted here", f["e1"].tolist() + f["e2"].tolist()),
         ArticleValue("gradient for w3 (article: delta x [1, 1]^T)", list(ARTICLE_DELTA_TIMES_ONES),
                      "the output delta times [1, 1]^T", g["dL/dw3"].tolist()),
         ArticleValue("updated w3", list(ARTICLE_W3_UPDATED), "w3 after one step with lr 0.1", w3_new.tolist()),

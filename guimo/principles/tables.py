@@ -156,7 +156,8 @@ def print_tables(tables: list[Table]) -> None:
 
     console = Console()
     for t in tables:
-        rt = RichTable(title=escape(t.title), title_justify="left")
+        console.print(escape(t.title), style="bold", soft_wrap=True)  # above the table: never wrapped to its width
+        rt = RichTable()
         for i, c in enumerate(t.columns):
             rt.add_column(escape(c), justify="left" if i == 0 else "right")
         for row in t.rows:
