@@ -75,14 +75,25 @@ def save(
 
 
 def latest(directory: Path) -> Path | None:
-    """Stem of the newest complete checkpoint, or None."""
+    """Stem of the newest complete checkpoint, or None.
+
+    Complete means: the JSON (written last) parses and its safetensors file has a whole header
+    covering the whole file (safetensors checks that when opening, reading only the header), so
+    a torn or missing tensor file makes us fall back to the previous checkpoint.
+    """
+    from safetensors import safe_open
+
     for meta in sorted(directory.glob("step-*.json"), reverse=True):
-        if meta.with_suffix(".safetensors").exists():
-            try:
-                json.loads(meta.read_text())
-            except (OSError, json.JSONDecodeError):
+        tensors = meta.with_suffix(".safetensors")
+        try:
+            if "step" not in json.loads(meta.read_text()):
                 continue
-            return meta.with_suffix("")
+            with safe_open(str(tensors), framework="pt") as f:
+                if "rng.torch" not in f.keys():
+                    continue
+        except Exception:  # OSError, JSONDecodeError, SafetensorError: not a complete checkpoint
+            continue
+        return meta.with_suffix("")
     return None
 
 

@@ -120,7 +120,7 @@ def fit(
     if cfg.max_epochs is not None:
         max_steps = min(max_steps, max(1, int(cfg.max_epochs * steps_per_epoch)))
 
-    state = {"best_metric": None, "best_step": None, "bad_evals": 0, "examples_seen": 0, "elapsed_s": 0.0}
+    state = {"best_metric": None, "best_step": None, "bad_evals": 0, "examples_seen": 0, "elapsed_s": 0.0, "stopped_early": False}
     step = 0
     torch.manual_seed(seed)
     resume = checkpoint.latest(ckpt_dir)
@@ -136,9 +136,9 @@ def fit(
 
     stop = _StopSignal()
     try:
-        t0, result_loss, stopped_early = time.perf_counter() - state["elapsed_s"], None, False
+        t0, result_loss, stopped_early = time.perf_counter() - state["elapsed_s"], None, state["stopped_early"]
         order, order_epoch = None, -1
-        while step < max_steps:
+        while step < max_steps and not stopped_early:  # a resumed early-stopped run stays stopped
             epoch, k = divmod(step, steps_per_epoch)
             if epoch != order_epoch:  # the epoch's order depends only on (seed, epoch)
                 sampler.set_epoch(epoch)
@@ -186,6 +186,7 @@ def fit(
                 if dist.is_main:
                     append_jsonl(log_path, {"step": step, "eval": metrics, "best": improved})
                 stopped_early = distributed.broadcast_flag(cfg.patience > 0 and state["bad_evals"] >= cfg.patience, device)
+                state["stopped_early"] = stopped_early
             if progress is not None:
                 progress(step, {**record, "max_steps": max_steps})
 
