@@ -18,6 +18,9 @@ COMMANDS: dict[str, str] = {
     "run": "guimo.cli.run",
     "runs": "guimo.cli.runs",
     "show": "guimo.cli.runs",
+    "serve": "guimo.cli.serve",
+    "keys": "guimo.cli.keys",
+    "usage": "guimo.cli.usage",
     "principles": "guimo.cli.principles",
 }
 

@@ -308,29 +308,17 @@ class LMPredictor:
         from guimo.generate import sample
 
         ids = self.tokenizer.encode(prompt).ids or [self.eos]
-        out: list[int] = []
-        text_so_far, emitted, finish = "", 0, "length"
+        text = _TextAssembler(self.tokenizer, self.eos, stop)
         for t in sample(self.model, ids, max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed):
-            if t == self.eos:
-                finish = "stop"
+            piece = text.add(t)
+            if piece:
+                yield piece
+            if text.finish:
                 break
-            out.append(t)
-            text_so_far = self.tokenizer.decode(out)
-            if stop and any(s in text_so_far for s in stop):
-                cut = min(text_so_far.index(s) for s in stop if s in text_so_far)
-                if cut > emitted:
-                    yield text_so_far[emitted:cut]
-                text_so_far, finish = text_so_far[:cut], "stop"
-                emitted = cut
-                break
-            if text_so_far.endswith("\ufffd"):
-                continue  # wait for the rest of a multi-byte character
-            if len(text_so_far) > emitted:
-                yield text_so_far[emitted:]
-                emitted = len(text_so_far)
-        if emitted < len(text_so_far) and finish == "length":
-            yield text_so_far[emitted:]
-        self.last = Completion(text_so_far, len(ids), len(out), finish)
+        piece = text.close()
+        if piece:
+            yield piece
+        self.last = Completion(text.text, len(ids), len(text.ids), text.finish or "length")
 
     def complete(self, prompt: str, **kwargs) -> Completion:
         for _ in self.stream(prompt, **kwargs):
@@ -338,7 +326,58 @@ class LMPredictor:
         return self.last
 
     def complete_batch(self, prompts: list[str], **kwargs) -> list[Completion]:
-        return [self.complete(p, **kwargs) for p in prompts]
+        """The same Completions as `complete` on each prompt, decoded together in one batch."""
+        for _ in self.stream_batch(prompts, [kwargs] * len(prompts)):
+            pass
+        return self.last_batch
+
+    def stream_batch(self, prompts: list[str], params: list[dict], *, cancelled=None) -> Iterator[tuple[int, str]]:
+        """Decode many prompts at once (the server's micro-batches); yield ``(row, text piece)``.
+
+        ``params[i]`` holds row i's `stream` keyword arguments. ``cancelled(i)`` (optional) is
+        asked after every step: True stops row i with finish reason "cancelled" (a client that
+        left is billed only for the tokens produced). Rows that cannot share the context window
+        run one by one after the batch. Afterwards ``self.last_batch`` holds one Completion per row.
+        """
+        from guimo.generate import batch_fits, sample_batch
+
+        ids = [self.tokenizer.encode(p).ids or [self.eos] for p in prompts]
+        kw = [dict(max_tokens=64, temperature=1.0, top_k=None, top_p=1.0, seed=None, stop=None) | p for p in params]
+        order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
+        group: list[int] = []
+        for i in order:  # shortest prompts first: the largest group that fits the window together
+            if batch_fits([len(ids[j]) for j in group + [i]], [kw[j]["max_tokens"] for j in group + [i]], self.max_len):
+                group.append(i)
+        results: list[Completion | None] = [None] * len(prompts)
+        if group:
+            texts = {i: _TextAssembler(self.tokenizer, self.eos, kw[i]["stop"]) for i in group}
+            finished = [False] * len(group)
+            steps = sample_batch(self.model, [ids[i] for i in group], max_new_tokens=[kw[i]["max_tokens"] for i in group],
+                                 temperature=[kw[i]["temperature"] for i in group], top_k=[kw[i]["top_k"] for i in group],
+                                 top_p=[kw[i]["top_p"] for i in group], seeds=[kw[i]["seed"] for i in group], finished=finished)
+            for step in steps:
+                for r, t in enumerate(step):
+                    if t is None:
+                        continue
+                    i = group[r]
+                    piece = texts[i].add(t)
+                    if piece:
+                        yield i, piece
+                    if texts[i].finish:
+                        finished[r] = True
+                    elif cancelled is not None and cancelled(i):
+                        texts[i].finish, finished[r] = "cancelled", True
+            for i in group:
+                piece = texts[i].close()
+                if piece:
+                    yield i, piece
+                results[i] = Completion(texts[i].text, len(ids[i]), len(texts[i].ids), texts[i].finish or "length")
+        for i in range(len(prompts)):
+            if results[i] is None:
+                for piece in self.stream(prompts[i], **kw[i]):
+                    yield i, piece
+                results[i] = self.last
+        self.last_batch = results
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], list[int]]:
         """Mean-pooled final hidden states (one vector per text) and each text's token count."""
@@ -354,6 +393,42 @@ class LMPredictor:
                 vectors.append((v / v.norm().clamp_min(1e-12)).tolist())
                 counts.append(len(ids))
         return vectors, counts
+
+
+class _TextAssembler:
+    """Sampled token ids -> text pieces: waits for whole UTF-8 characters, cuts at stop strings.
+
+    ``finish`` becomes "stop" at end-of-text or a stop string; ``text`` is what the caller gets.
+    """
+
+    def __init__(self, tokenizer, eos: int, stop: list[str] | None) -> None:
+        self.tokenizer, self.eos, self.stop = tokenizer, eos, stop
+        self.ids: list[int] = []
+        self.text, self.emitted, self.finish = "", 0, None
+
+    def add(self, t: int) -> str:
+        if t == self.eos:
+            self.finish = "stop"
+            return ""
+        self.ids.append(t)
+        self.text = self.tokenizer.decode(self.ids)
+        if self.stop and any(s in self.text for s in self.stop):
+            cut = min(self.text.index(s) for s in self.stop if s in self.text)
+            piece = self.text[self.emitted : cut] if cut > self.emitted else ""
+            self.text, self.finish, self.emitted = self.text[:cut], "stop", max(self.emitted, cut)
+            return piece
+        if self.text.endswith("\ufffd"):
+            return ""  # wait for the rest of a multi-byte character
+        piece = self.text[self.emitted :]
+        self.emitted = len(self.text)
+        return piece
+
+    def close(self) -> str:
+        """What is left to emit when generation ran out of tokens (a cut-off character, say)."""
+        if self.emitted < len(self.text) and self.finish is None:
+            piece, self.emitted = self.text[self.emitted :], len(self.text)
+            return piece
+        return ""
 
 
 SCENARIO = LMScenario()

@@ -1,0 +1,105 @@
+"""`guimo serve [RUN ...]` — the model service (FastAPI under uvicorn) over run directories."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+Limits: requests/min, tokens/min and concurrent requests are enforced per worker process, so
+with --workers N a key may reach up to N times those limits on one host; the monthly quota and
+the ledger are exact across workers and replicas (they are sums over the shared database).
+Run replicas over one PostgreSQL ledger with --db postgresql://USER@HOST:PORT/DB.
+Create keys with `guimo keys create --tenant NAME`; see usage with `guimo usage --tenant NAME`."""
+
+
+def add_db_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", help="ledger database: sqlite:///PATH, a file path, or postgresql://USER@HOST:PORT/DB "
+                                              "(default: SQLite in the user data directory; env GUIMO_SERVE_DB_URL)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve run directories over an OpenAI-compatible HTTP API",
+                       description="Serve finished runs: /v1/completions and /v1/embeddings for language models, "
+                                   "/v1/recommendations and /v1/classifications for the other scenarios, with API keys, "
+                                   "rate limits, quotas, a usage ledger and dynamic micro-batching.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run directory, or NAME=RUN to choose the model name (default: every servable run under ./runs)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    add_db_argument(p)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: 1)")
+    p.add_argument("--no-batching", action="store_true", help="one request per model call (the unbatched baseline)")
+    p.add_argument("--max-batch", type=int, default=32, help="largest micro-batch (default: 32)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill (default: 5)")
+    p.add_argument("--queue-size", type=int, default=256, help="waiting requests per model before shedding with 503 (default: 256)")
+    p.add_argument("--max-body-bytes", type=int, default=1_048_576, help="request body limit, else 413 (default: 1 MiB)")
+    p.add_argument("--max-tokens-limit", type=int, default=1024, help="largest max_tokens accepted (default: 1024)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from guimo.errors import GuimoError
+
+    runs = args.runs or _default_runs()
+    for spec in runs:  # fail fast, in one line, before any worker starts
+        from guimo.pipeline.rundir import RunDir
+        from guimo.serve.registry import parse_spec
+
+        RunDir.open(parse_spec(spec)[1]).weights_path()
+    if args.workers < 1:
+        raise GuimoError("--workers must be at least 1")
+    env = {
+        "GUIMO_SERVE_RUNS": json.dumps(runs), "GUIMO_SERVE_HOST": args.host, "GUIMO_SERVE_PORT": str(args.port),
+        "GUIMO_SERVE_WORKERS": str(args.workers), "GUIMO_SERVE_BATCHING": str(not args.no_batching).lower(),
+        "GUIMO_SERVE_MAX_BATCH": str(args.max_batch), "GUIMO_SERVE_MAX_WAIT_MS": str(args.max_wait_ms),
+        "GUIMO_SERVE_QUEUE_SIZE": str(args.queue_size), "GUIMO_SERVE_MAX_BODY_BYTES": str(args.max_body_bytes),
+        "GUIMO_SERVE_MAX_TOKENS_LIMIT": str(args.max_tokens_limit),
+    }
+    if args.db:
+        env["GUIMO_SERVE_DB_URL"] = args.db
+    os.environ.update(env)  # workers are fresh processes: the settings travel in the environment
+    try:
+        from pydantic import ValidationError
+
+        from guimo.serve.core.config import Settings
+
+        settings = Settings()
+    except ValidationError as e:
+        raise GuimoError(f"invalid server setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}") from None
+    except ModuleNotFoundError as e:
+        raise GuimoError(f"serving needs the 'serve' extra: pip install 'guimo[serve]' ({e.name} missing)") from None
+    import uvicorn
+
+    from guimo.serve import db, logs
+
+    logs.configure()
+    db.make_engine(settings.db_url).dispose()  # create the tables once, and fail here on a bad URL
+    common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
+                  timeout_graceful_shutdown=int(settings.shutdown_timeout_s))
+    if settings.workers > 1:
+        uvicorn.run("guimo.serve.main:create_app_from_env", factory=True, workers=settings.workers, **common)
+    else:
+        from guimo.serve.main import create_app
+
+        uvicorn.run(create_app(settings), **common)
+    return 0
+
+
+def _default_runs() -> list[str]:
+    from pathlib import Path
+
+    from guimo import scenarios
+    from guimo.errors import GuimoError
+    from guimo.pipeline.rundir import list_runs
+
+    found = []
+    if Path("runs").is_dir():
+        for run in list_runs("runs"):
+            if run.scenario in scenarios.SCENARIOS and run.stage_done("train"):
+                found.append(str(run.path))
+    if not found:
+        raise GuimoError("no runs to serve: give run directories, e.g. `guimo serve runs/lm-20260101-120000`")
+    return found

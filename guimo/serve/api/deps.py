@@ -1,0 +1,42 @@
+"""Dependencies as ``Annotated`` aliases: a route says ``principal: PrincipalDep`` and gets it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from guimo.serve.errors import ApiError
+from guimo.serve.keys import AuthError, Principal, authenticate
+from guimo.serve.state import AppState
+
+bearer = HTTPBearer(auto_error=False, description="an API key from `guimo keys create`")
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.guimo
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_request_state(request: Request) -> dict:
+    """The per-request dict the middleware created (request id; the log line reads it back)."""
+    return request.scope.setdefault("state", {})
+
+
+RequestStateDep = Annotated[dict, Depends(get_request_state)]
+
+
+async def get_principal(state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer gm-...'.", code="missing_api_key")
+    try:
+        return await run_in_threadpool(authenticate, state.engine, credentials.credentials)
+    except AuthError as e:
+        raise ApiError(401, str(e), code=e.code) from None
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,31 @@
+"""The server's settings: one pydantic-settings object, read from ``GUIMO_SERVE_*`` variables.
+
+Environment variables are how `guimo serve` hands its flags to every uvicorn worker process, so
+``Settings()`` in a worker sees exactly what the command line said.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUIMO_SERVE_", extra="ignore")
+
+    runs: list[str] = Field(default_factory=list, description="run directories to serve, each 'PATH' or 'NAME=PATH'")
+    db_url: str | None = Field(default=None, description="ledger database URL; None: SQLite in the user data directory")
+    host: str = Field(default="127.0.0.1", description="address to bind (loopback by default)")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port")
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes (limits other than the quota are per worker)")
+    batching: bool = Field(default=True, description="dynamic micro-batching; False runs one request per model call")
+    max_batch: int = Field(default=32, ge=1, description="largest batch one model call takes")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="how long the first request of a batch waits for company")
+    queue_size: int = Field(default=256, ge=1, description="requests waiting per model before new ones are shed (503)")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body; larger gets 413")
+    max_tokens_limit: int = Field(default=1024, ge=1, description="largest max_tokens a completion may ask for")
+    max_n: int = Field(default=8, ge=1, description="largest n (choices per prompt)")
+    max_inputs: int = Field(default=64, ge=1, description="most prompts/texts/histories in one request")
+    max_concurrent_default: int = Field(default=32, ge=1, description="concurrent requests per key when the key sets none")
+    shutdown_timeout_s: float = Field(default=30.0, ge=0, description="how long a graceful shutdown waits for in-flight requests")
+    log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")

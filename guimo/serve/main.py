@@ -1,0 +1,101 @@
+"""The FastAPI app: ``create_app(settings)`` for `guimo serve`, ``create_app_from_env`` for uvicorn
+workers (``uvicorn --factory guimo.serve.main:create_app_from_env``), both reading one Settings.
+
+Startup loads the models and starts one batcher per (model, endpoint); readiness turns on last.
+Shutdown (after uvicorn has drained in-flight requests): readiness off, batchers finish what is
+queued, background ledger writes finish, SQLite's write-ahead log is checkpointed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import FastAPI
+
+from guimo.serve import errors
+from guimo.serve.api.routes import (classifications, completions, embeddings, health, metrics, models,
+                                    recommendations, usage)
+from guimo.serve.batching import Batcher
+from guimo.serve.core.config import Settings
+from guimo.serve.limits import Limiter
+from guimo.serve.metrics import Metrics
+from guimo.serve.middleware import RequestContext
+from guimo.serve.registry import ServedModel, batch_function
+from guimo.serve.state import AppState
+
+log = logging.getLogger("guimo.serve")
+ROUTERS = {"completions": completions, "embeddings": embeddings, "recommendations": recommendations,
+           "classifications": classifications}
+
+
+def create_app(settings: Settings | None = None, *, served: dict[str, ServedModel] | None = None, engine=None) -> FastAPI:
+    """Build the app. ``served`` (tests) skips loading runs; ``engine`` reuses a ledger engine."""
+    from guimo.serve import db
+    from guimo.serve.billing import load_prices
+    from guimo.serve.registry import load_models
+
+    settings = settings or Settings()
+    if served is None:
+        served = load_models(settings.runs)
+    engine = engine or db.make_engine(settings.db_url)
+    state = AppState(settings=settings, engine=engine, models=served, limiter=Limiter(settings.max_concurrent_default),
+                     metrics=Metrics(), prices=load_prices())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        executors = []
+        for m in served.values():
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{m.name}")
+            executors.append(pool)
+            for endpoint in m.endpoints:
+                b = Batcher(m.name, batch_function(m, endpoint), max_batch=settings.max_batch if settings.batching else 1,
+                            max_wait_ms=settings.max_wait_ms if settings.batching else 0.0, queue_size=settings.queue_size,
+                            observer=state.metrics, executor=pool)
+                b.start()
+                m.batchers[endpoint] = b
+        state.ready = True
+        log.info("ready", extra={"model": ",".join(sorted(served))})
+        try:
+            yield
+        finally:
+            state.ready = False
+            for m in served.values():
+                for b in m.batchers.values():
+                    await b.close(settings.shutdown_timeout_s)
+                m.batchers.clear()
+            if state.background:
+                await asyncio.wait(list(state.background), timeout=settings.shutdown_timeout_s)
+            for pool in executors:
+                pool.shutdown(wait=True)
+            await asyncio.to_thread(db.checkpoint, engine)
+            log.info("stopped: queues drained, ledger flushed")
+
+    app = FastAPI(title="guimo", version=_version(), lifespan=lifespan,
+                  description="OpenAI-compatible endpoints where they fit, scenario endpoints for the rest.")
+    app.state.guimo = state
+    errors.install(app)
+    for r in (health, metrics, models, usage):
+        app.include_router(r.router)
+    needed = {e for m in served.values() for e in m.endpoints}
+    for name, module in ROUTERS.items():  # the route table follows the served models' kinds
+        if name in needed:
+            app.include_router(module.router)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, metrics=state.metrics, log_requests=settings.log_requests)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    from guimo.serve import logs
+
+    settings = Settings()
+    logs.configure()
+    return create_app(settings)
+
+
+def _version() -> str:
+    import guimo
+
+    return guimo.__version__

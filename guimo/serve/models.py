@@ -1,0 +1,79 @@
+"""Tables: tenants, their API keys, and the append-only usage ledger.
+
+Bills and quotas are sums over ``usage_events``; no counter is ever updated in place. A key row
+changes only when it is revoked, expires early (rotation) — never to count usage. The request
+id is the idempotency key: unique per tenant, so a retried request is never billed twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """One key. ``family_id`` is the first key of a rotation chain: the monthly quota counts the family."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    family_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)  # shown in lists and logs, never enough to authenticate
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the whole key
+    name: Mapped[str | None] = mapped_column(String(100))
+    models: Mapped[list[str] | None] = mapped_column(JSON)  # allow-list; None: every served model
+    rpm: Mapped[int | None] = mapped_column(Integer)  # requests per minute per model; None: unlimited
+    tpm: Mapped[int | None] = mapped_column(Integer)  # tokens per minute per model; None: unlimited
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    monthly_quota: Mapped[int | None] = mapped_column(BigInteger)  # billing units per calendar month (UTC)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    replaced_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class UsageEvent(Base):
+    """One served request (CloudEvents-like): who, which model, how many units, when, how it ended."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "request_id", name="uq_usage_request"),
+        Index("ix_usage_family_month", "key_family", "month"),
+        Index("ix_usage_tenant_month", "tenant_id", "month"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(128))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    key_id: Mapped[int] = mapped_column(Integer)
+    key_family: Mapped[int] = mapped_column(Integer)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(200))
+    scenario: Mapped[str] = mapped_column(String(50))  # prices are per scenario
+    endpoint: Mapped[str] = mapped_column(String(50))  # completions, embeddings, recommendations, ...
+    status: Mapped[str] = mapped_column(String(20))  # ok | cancelled (a stream the client left)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    units: Mapped[int] = mapped_column(Integer)  # what the quota counts: tokens, or inputs for non-token models
+    month: Mapped[str] = mapped_column(String(7))  # "YYYY-MM" (UTC) of started_at
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

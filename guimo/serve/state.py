@@ -1,0 +1,33 @@
+"""What the app holds while it runs (one per process): settings, ledger, models, limits, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from guimo.serve.core.config import Settings
+from guimo.serve.limits import Limiter
+from guimo.serve.metrics import Metrics
+from guimo.serve.registry import ServedModel
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    models: dict[str, ServedModel]
+    limiter: Limiter
+    metrics: Metrics
+    prices: Any  # guimo.scale.prices.Prices
+    ready: bool = False
+    # Ledger writes that outlive their request (a stream whose client left): shutdown awaits them.
+    background: set[asyncio.Task] = field(default_factory=set)
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
