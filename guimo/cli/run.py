@@ -66,9 +66,16 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(to_dict(cfg), indent=2))
         print("valid keys:", ", ".join(valid_keys(cfg)), file=sys.stderr)
         return 0
-    out = args.out or f"runs/{args.scenario}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    run = run_pipeline(args.scenario, cfg, out, from_stage=args.from_stage, to_stage=args.to_stage, quiet=args.quiet)
-    if not args.quiet:
+    from guimo.pipeline.runner import join_process_group
+    from guimo.train import distributed
+
+    dist, _ = join_process_group(cfg)  # under torchrun: every rank must use rank 0's run path
+    try:
+        out = distributed.broadcast_object(args.out or f"runs/{args.scenario}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        run = run_pipeline(args.scenario, cfg, out, from_stage=args.from_stage, to_stage=args.to_stage, quiet=args.quiet)
+    finally:
+        distributed.shutdown()
+    if not args.quiet and dist.is_main:
         from guimo.cli.summary import print_summary
 
         print_summary(run)

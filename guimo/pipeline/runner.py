@@ -40,7 +40,7 @@ def run_pipeline(
     scenario = scenarios.get(scenario_name)
     if from_stage is not None and from_stage not in STAGES:
         raise GuimoError(f"unknown stage '{from_stage}'; stages are: {', '.join(STAGES)}")
-    dist = distributed.current()
+    dist, device = join_process_group(cfg)
     run = RunDir.create(out, scenario_name, to_dict(cfg)) if dist.is_main else None
     distributed.barrier()
     if run is None:
@@ -51,16 +51,20 @@ def run_pipeline(
         for earlier in STAGES[:first]:
             if not run.stage_done(earlier):
                 raise GuimoError(f"cannot start from '{from_stage}': stage '{earlier}' has not finished in {run.path}")
-        if from_stage in ("train", "init"):  # a fresh training, not a resume
+        if from_stage in ("train", "init") and dist.is_main:  # a fresh training, not a resume
             _clear_checkpoints(run)
+        distributed.barrier()
     with Progress(quiet=quiet or not dist.is_main) as progress:
         ctx = Context(run=run, cfg=cfg, progress=progress, quiet=quiet)
         for i, stage in enumerate(STAGES[: last + 1]):
             if i < first or (from_stage is None and run.stage_done(stage)):
                 continue
-            everyone = stage == "train"  # only training runs on every DDP rank
+            # Only training runs on every DDP rank; rank 0 does the other stages alone while the
+            # others wait for its verdict (so a failure there ends every rank, not just rank 0).
+            everyone = stage == "train"
             if not everyone and not dist.is_main:
-                distributed.barrier()
+                if distributed.broadcast_flag(False, device):
+                    raise GuimoError(f"stage '{stage}' failed on rank 0; see its message and {run.path / 'manifest.json'}")
                 continue
             run.manifest = RunDir.open(run.path).manifest if not dist.is_main else run.manifest
             if dist.is_main:
@@ -72,17 +76,38 @@ def run_pipeline(
                 if dist.is_main:
                     msg = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
                     run.stage_failed(stage, time.perf_counter() - t0, msg)
+                    if not everyone:
+                        distributed.broadcast_flag(True, device)
                 raise
+            status = "interrupted" if info.get("interrupted") else "done"  # the same on every rank
             if dist.is_main:
-                status = "interrupted" if info.get("interrupted") else "done"
                 if stage == "collect" and "fingerprint" in info:
                     run.manifest["data"] = {k: v for k, v in info.items() if k in ("fingerprint", "source", "bytes", "files")}
                 run.stage_finished(stage, time.perf_counter() - t0, info, status=status)
-                if status == "interrupted":
-                    raise KeyboardInterrupt(f"training interrupted; re-run the same command to resume from {run.path}")
             if not everyone:
-                distributed.barrier()
+                distributed.broadcast_flag(False, device)
+            if status == "interrupted":
+                raise KeyboardInterrupt(f"training interrupted; re-run the same command to resume from {run.path}")
     return run
+
+
+def join_process_group(cfg: Any):
+    """Under torchrun, join the process group on the configured device; a no-op otherwise.
+
+    Returns ``(Dist, torch.device)``. Called by the CLI before it picks a default run path
+    (which rank 0 then broadcasts) and by ``run_pipeline``; joining twice is harmless.
+    """
+    from guimo.train import distributed
+    from guimo.train.device import pick_device
+
+    train_cfg = getattr(cfg, "train", None)
+    device = pick_device(getattr(train_cfg, "device", "auto"))
+    dist = distributed.init(device.type)
+    if device.type == "cuda" and dist.enabled:
+        import torch
+
+        device = torch.device("cuda", dist.local_rank)
+    return dist, device
 
 
 def _clear_checkpoints(run: RunDir) -> None:
@@ -137,6 +162,7 @@ def init(scenario, ctx: Context) -> dict:
 
 
 def train(scenario, ctx: Context) -> dict:
+    from guimo.train import distributed
     from guimo.train.loop import fit
 
     model = load_model(scenario, ctx.run, weights=ctx.run / "checkpoints" / "init.safetensors")
@@ -162,6 +188,7 @@ def train(scenario, ctx: Context) -> dict:
     info = dataclasses.asdict(result)
     info.pop("history")
     info["metric"] = inputs.metric
+    info["world_size"] = distributed.current().world_size  # processes that shared each batch
     return info
 
 

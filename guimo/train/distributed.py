@@ -68,3 +68,18 @@ def all_reduce_mean(value: float, device: torch.device) -> float:
     t = torch.tensor([value], device=device, dtype=torch.float64)
     dist.all_reduce(t)
     return float(t.item()) / dist.get_world_size()
+
+
+def broadcast_object(obj):
+    """Rank 0's value of a small picklable object (e.g. a timestamped run path) on every rank."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def shutdown() -> None:
+    """Leave the process group (torchrun warns when a process exits without doing so)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
