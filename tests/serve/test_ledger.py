@@ -1,0 +1,131 @@
+"""The usage ledger on SQLite and (when GUIMO_TEST_POSTGRES_URL is set) PostgreSQL: the quota
+check and the insert are one serialised transaction, request ids are idempotency keys, bills
+are sums over events priced from the price table. Plus two uvicorn workers over one PostgreSQL."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from guimo.serve import ledger
+from guimo.serve.billing import load_prices, price_lines
+from guimo.serve.keys import authenticate, create_key
+from guimo.serve.models import utcnow
+
+PG_URL = os.environ.get("GUIMO_TEST_POSTGRES_URL")
+needs_pg = pytest.mark.skipif(not PG_URL, reason="GUIMO_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server via .ci/postgres.sh)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[needs_pg, pytest.mark.postgres])])
+def any_engine(request, engine):
+    if request.param == "sqlite":
+        yield engine
+        return
+    from guimo.serve.db import make_engine
+    from guimo.serve.models import Base
+
+    pg = make_engine(PG_URL)
+    Base.metadata.drop_all(pg)  # a clean ledger for each test
+    Base.metadata.create_all(pg)
+    yield pg
+    pg.dispose()
+
+
+def event(p, rid: str, units: int, *, model: str = "m", endpoint: str = "completions", prompt: int = 0, completion: int = 0) -> ledger.Event:
+    now = utcnow()
+    return ledger.Event(request_id=rid, tenant_id=p.tenant_id, key_id=p.key_id, key_family=p.key_family, key_prefix=p.prefix,
+                        model=model, scenario="lm", endpoint=endpoint, status="ok", prompt_tokens=prompt, completion_tokens=completion,
+                        units=units, started_at=now, finished_at=now)
+
+
+def test_concurrent_writers_never_overspend_the_quota(any_engine):
+    p = authenticate(any_engine, create_key(any_engine, tenant="acme", monthly_quota=25)[0])
+
+    def spend(i: int) -> str:
+        try:
+            ledger.record(any_engine, event(p, f"r{i}", 1), quota=25)
+            return "ok"
+        except ledger.QuotaExceeded:
+            return "quota"
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(spend, range(40)))
+    assert outcomes.count("ok") == 25 and outcomes.count("quota") == 15
+    assert ledger.used_units(any_engine, p.key_family, ledger.month_of(utcnow())) == 25
+
+
+def test_request_id_is_an_idempotency_key_and_bills_are_sums(any_engine):
+    p = authenticate(any_engine, create_key(any_engine, tenant="acme")[0])
+    q = authenticate(any_engine, create_key(any_engine, tenant="globex")[0])
+    ledger.record(any_engine, event(p, "same", 30, prompt=10, completion=20), quota=None)
+    with pytest.raises(ledger.DuplicateRequest):
+        ledger.record(any_engine, event(p, "same", 30, prompt=10, completion=20), quota=None)
+    ledger.record(any_engine, event(q, "same", 5, prompt=5, endpoint="embeddings"), quota=None)  # other tenant, own id space
+    ledger.record(any_engine, event(p, "other", 4, prompt=1, completion=3), quota=None)
+    assert ledger.already_recorded(any_engine, p.tenant_id, "same") and not ledger.already_recorded(any_engine, p.tenant_id, "nope")
+    rows = ledger.usage(any_engine, tenant="acme")
+    assert [(r.requests, r.prompt_tokens, r.completion_tokens, r.units) for r in rows] == [(2, 11, 23, 34)]
+    assert ledger.usage(any_engine, tenant="acme", month="1999-01") == []
+    (line,) = price_lines(rows, load_prices())
+    assert line.request_cost == pytest.approx(2 / 1000 * 1.00) and line.token_cost == pytest.approx((11 * 0.0005 + 23 * 0.0015) / 1000)
+    (emb,) = price_lines(ledger.usage(any_engine, tenant="globex"), load_prices())
+    assert emb.total == pytest.approx(1 / 1000 * 1.00 + 5 * 0.0001 / 1000)
+
+
+def test_streams_are_billed_past_the_quota_when_enforce_is_off(any_engine):
+    p = authenticate(any_engine, create_key(any_engine, tenant="acme", monthly_quota=5)[0])
+    ledger.record(any_engine, event(p, "a", 5), quota=5)
+    with pytest.raises(ledger.QuotaExceeded):
+        ledger.record(any_engine, event(p, "b", 5), quota=5)
+    ledger.record(any_engine, event(p, "c", 7), quota=5, enforce=False)  # tokens already streamed are billed
+    assert ledger.used_units(any_engine, p.key_family, ledger.month_of(utcnow())) == 12
+
+
+@needs_pg
+@pytest.mark.postgres
+def test_two_uvicorn_workers_share_one_postgres_ledger(tiny_lm_run, tmp_path):
+    from guimo.serve.db import make_engine
+    from guimo.serve.models import Base
+    from tests.serve.conftest import free_port
+
+    pg = make_engine(PG_URL)
+    Base.metadata.drop_all(pg)
+    Base.metadata.create_all(pg)
+    secret, _ = create_key(pg, tenant="acme", monthly_quota=150)
+    port = free_port()
+    log = tmp_path / "server.log"
+    proc = subprocess.Popen([sys.executable, "-m", "guimo", "serve", str(tiny_lm_run), "--port", str(port), "--db", PG_URL, "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env={**os.environ, "OMP_NUM_THREADS": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while log.read_text().count("guimo.serve\", \"msg\": \"ready") < 2:  # both workers loaded
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.3)
+
+        def one(i: int) -> int:
+            r = httpx.post(url + "/v1/completions", timeout=60, headers={"Authorization": f"Bearer {secret}"},
+                           json={"model": "tiny-lm", "prompt": "def f(", "max_tokens": 8, "temperature": 0})
+            return r.status_code if r.status_code != 429 else (429 if r.json()["error"]["code"] == "insufficient_quota" else -1)
+
+        with cf.ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(one, range(40)))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert set(codes) <= {200, 429} and codes.count(200) >= 5 and 429 in codes
+    workers = {ln.split('"worker": ')[1].split("}")[0].split(",")[0] for ln in log.read_text().splitlines() if '"status": 200' in ln}
+    assert len(workers) == 2  # both processes served requests ...
+    (row,) = ledger.usage(pg, tenant="acme")
+    assert row.requests == codes.count(200)  # ... every 200 is in the one ledger ...
+    per_request = row.units / row.requests
+    assert 150 <= row.units < 150 + per_request  # ... and the quota held across workers (one crossing request at most)
+    pg.dispose()
