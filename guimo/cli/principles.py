@@ -7,8 +7,6 @@ Thin wrappers over ``guimo.principles``: parse options, call the function, print
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
-from typing import Iterator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fm = cmds.add_parser("first-model", help="the article's first training script, corrected, on XOR and a separable set",
                          description="Linear(2,2) -> ReLU -> Linear(2,1), Adam lr 0.001, 100 epochs, "
                                      "BCEWithLogitsLoss, saved with safetensors; then how many of --seeds seeds "
-                                     "reach 100%% accuracy, for this configuration and for the reliable one.")
+                                     "reach 100% accuracy, for this configuration and for the reliable one.")
     fm.add_argument("--dataset", choices=("xor", "linear", "both"), default="both", help="dataset (default: both)")
     fm.add_argument("--seed", type=int, default=0, help="seed of the run whose epochs are shown (default: 0)")
     fm.add_argument("--hidden", type=int, default=2, help="hidden width (default: 2, the article's)")
@@ -80,7 +78,9 @@ def backprop_main(args: argparse.Namespace) -> int:
     from guimo.principles.mlp import mlp_backprop
     from guimo.principles.tables import article_tables, mlp_tables, print_tables
 
-    with _one_thread():
+    from guimo.principles.threads import single_thread
+
+    with single_thread():
         article = article_backprop()
         mlp = mlp_backprop(activation=args.activation, lr=args.lr, steps=args.steps, seed=args.seed)
     if args.json:
@@ -96,12 +96,13 @@ def first_model_main(args: argparse.Namespace) -> int:
     from guimo.pipeline.progress import Progress
     from guimo.principles.first_model import DATASETS, FirstModelConfig, first_model_report
     from guimo.principles.tables import epoch_table, print_tables, search_table, seed_table
+    from guimo.principles.threads import single_thread
 
     config = FirstModelConfig(hidden=args.hidden, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size).validate()
     datasets = DATASETS if args.dataset == "both" else (args.dataset,)
     out = args.out or tempfile.mkdtemp(prefix="guimo-first-model-")
     quiet = args.quiet or args.json
-    with _one_thread(), Progress(quiet=quiet) as progress, ExitStack() as bars:
+    with single_thread(), Progress(quiet=quiet) as progress, ExitStack() as bars:
         tasks = {}
 
         def on_epoch(name: str, epoch: int, loss: float, acc: float) -> None:
@@ -125,20 +126,6 @@ def first_model_main(args: argparse.Namespace) -> int:
     print_tables(tables)
     print(f"models and logs saved under {out}")
     return 0
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """The networks here are tiny, so extra threads only add overhead; the caller's thread count
-    is restored afterwards (main() may run inside a longer-lived process, e.g. the tests)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _print_json(obj) -> int:

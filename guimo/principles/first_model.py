@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from guimo.errors import GuimoError
+from guimo.principles.threads import single_thread
 
 DATASETS = ("xor", "linear")
 
@@ -52,7 +53,7 @@ class FirstModelConfig:
 # The configuration the small grid search below found to fit XOR on every one of 20 seeds.
 # `guimo principles first-model` re-checks it on every run rather than trusting this line.
 RELIABLE = FirstModelConfig(hidden=8, lr=0.01, epochs=100)
-SEARCH_GRID = {"hidden": (2, 4, 8), "lr": (0.001, 0.01, 0.03), "epochs": (100, 300)}
+SEARCH_GRID = {"hidden": (2, 4, 8), "lr": (0.001, 0.01, 0.03), "epochs": (50, 100, 300)}
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ def build_model(hidden: int = 2):
     return nn.Sequential(nn.Linear(2, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
 
+@single_thread()
 def train(
     dataset: str = "xor",
     seed: int = 0,
@@ -177,6 +179,7 @@ def train_seeds(dataset: str, seeds: list[int], config: FirstModelConfig = First
     return train_stack([(dataset, config)], seeds, eval_epochs)[0]
 
 
+@single_thread()
 def train_stack(jobs: list[tuple[str, FirstModelConfig]], seeds: list[int],
                 eval_epochs: tuple[int, ...] = ()) -> list[tuple[SeedStudy, dict[int, list[float]]]]:
     """Train a model per (job, seed) in one batched loop; same result as ``train`` for each.

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from guimo.errors import GuimoError
+from guimo.principles.threads import single_thread
 
 X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 Y = np.array([[0.0], [1.0], [1.0], [0.0]])
@@ -81,6 +82,7 @@ def autograd_gradients(p: dict[str, np.ndarray], activation: str) -> dict[str, n
     return {k: v.grad.numpy().copy() for k, v in t.items()}
 
 
+@single_thread()
 def mlp_backprop(activation: str = "tanh", lr: float = 0.2, steps: int = 500, seed: int = 0) -> MLPBackprop:
     """Full-batch gradient descent on XOR, every step's gradients checked against autograd.
 

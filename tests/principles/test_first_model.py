@@ -50,9 +50,8 @@ def test_stacked_training_reproduces_the_plain_script_even_with_padding_and_mixe
 
 
 def test_reliable_configuration_fits_both_datasets_on_every_seed():
-    for dataset in ("linear", "xor"):
-        study, _ = train_seeds(dataset, list(range(20)), RELIABLE)
-        assert study.perfect == 20, (dataset, study.final_accuracies)
+    for study, _ in train_stack([("linear", RELIABLE), ("xor", RELIABLE)], list(range(20))):
+        assert study.perfect == 20, (study.dataset, study.final_accuracies)
 
 
 def test_the_articles_tiny_net_rarely_fits_xor():
