@@ -10,10 +10,11 @@ The article's script builds ``nn.Linear(2, 2) -> ReLU -> nn.Linear(2, 1)``, trai
   iterated in shuffled mini-batches each epoch;
 * the weights are saved with safetensors (plain tensors, no pickle) instead of ``torch.save``.
 
-``train`` is that script as one readable function. ``train_seeds`` trains many seeds at once as
-one stacked model (each seed's weights are a slice of a batched tensor, and Adam is element-wise,
-so this is exactly the per-seed training, only faster); it is what the seed study and the small
-configuration search use, and a test checks it against ``train``.
+``train`` is that script as one readable function. ``train_stack`` (and ``train_seeds``, its
+one-configuration form) trains many seeds and configurations at once as one stacked model: each
+model's weights are a slice of a batched tensor, and Adam is element-wise, so this is the
+per-model training, only faster. The seed study and the small configuration search use it, and a
+test checks it against ``train``.
 """
 
 from __future__ import annotations
