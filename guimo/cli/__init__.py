@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "keys": "guimo.cli.keys",
     "usage": "guimo.cli.usage",
     "principles": "guimo.cli.principles",
+    "scale": "guimo.cli.scale",
+    "economics": "guimo.cli.scale",
 }
 
 

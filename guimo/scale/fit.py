@@ -254,18 +254,23 @@ def _grid_starts(logn, logd, logl, k: int) -> np.ndarray:
     return g[np.argsort(obj)[:k]]
 
 
-_BOUNDS = [(None, None), (None, None), (None, None), (1e-3, 3.0), (1e-3, 3.0)]
+# log A, log B within exp(+-100) and log E within exp(+-20) keep every parameter a finite float;
+# exponents above 3 are not a scaling law any more (and make A/N^alpha underflow).
+_BOUNDS = [(-20.0, 100.0), (-20.0, 100.0), (-20.0, 20.0), (1e-3, 3.0), (1e-3, 3.0)]
 
 
 def _refine(starts: np.ndarray, logn, logd, logl) -> tuple[np.ndarray, float]:
     from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
 
     best_x, best_f = None, math.inf
-    for x0 in starts:
-        res = minimize(_objective, x0, args=(logn, logd, logl), jac=True, method="L-BFGS-B", bounds=_BOUNDS,
-                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-12})
-        if np.isfinite(res.fun) and res.fun < best_f:
-            best_x, best_f = res.x, float(res.fun)
+    # 5 parameters: BLAS threads only add synchronisation (10-50x slower on a busy machine)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for x0 in starts:
+            res = minimize(_objective, x0, args=(logn, logd, logl), jac=True, method="L-BFGS-B", bounds=_BOUNDS,
+                           options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-12})
+            if np.isfinite(res.fun) and res.fun < best_f:
+                best_x, best_f = res.x, float(res.fun)
     if best_x is None:
         raise GuimoError("the scaling-law fit did not converge from any initialisation")
     return best_x, best_f

@@ -80,12 +80,13 @@ def plan(fit: LawFit | Law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) ->
     level = fit.level if isinstance(fit, LawFit) else 0.95
     bands = {"n": (best.n, best.n), "d": (best.d, best.d), "tokens_per_param": (best.tokens_per_param,) * 2, "loss": (best.loss, best.loss)}
     if isinstance(fit, LawFit) and len(fit.samples):
-        allocs = [optimal(s, compute, k) for s in fit.sample_laws()]
-        q = (50 * (1 - level), 50 * (1 + level))
-        for key in bands:
-            vals = np.array([getattr(a, key) for a in allocs])
-            lo, hi = np.percentile(vals, q)
-            bands[key] = (float(lo), float(hi))
+        with np.errstate(all="ignore"):  # a degenerate bootstrap sample may give inf; it counts as an extreme
+            allocs = [optimal(s, compute, k) for s in fit.sample_laws()]
+            q = (50 * (1 - level), 50 * (1 + level))
+            for key in bands:
+                vals = np.nan_to_num(np.array([getattr(a, key) for a in allocs], dtype=float), nan=np.inf)
+                lo, hi = np.percentile(vals, q)
+                bands[key] = (float(lo), float(hi))
     n20 = math.sqrt(compute / (k * CHINCHILLA_TOKENS_PER_PARAM))
     return Plan(
         best=best,

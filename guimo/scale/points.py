@@ -25,7 +25,7 @@ class Point:
     n: int  # total parameters (what the fit uses; Pearce & Song 2024)
     n_non_embedding: int
     d: float  # training tokens seen (examples for non-token scenarios)
-    unique: float | None  # distinct training tokens (train split after data.fraction)
+    unique: float | None  # distinct training tokens (train split after data.fraction); interactions for recommend
     fraction: float | None  # data.fraction of the run's config
     seed: int
     metric: str
@@ -65,7 +65,7 @@ def read_point(run: RunDir, metric: str = "loss") -> Point:
         n=int(params.get("total", 0)),
         n_non_embedding=int(params.get("non_embedding", params.get("total", 0))),
         d=d,
-        unique=float(stages["preprocess"]["train_tokens"]) if "train_tokens" in stages["preprocess"] else None,
+        unique=_data_size(stages["preprocess"]),
         fraction=cfg.get("data", {}).get("fraction"),
         seed=int(cfg.get("seed", 0)),
         metric=metric,
@@ -106,6 +106,14 @@ def collect_points(root: str | Path, metric: str = "loss", *, expected: list[str
     if not points:
         raise GuimoError(f"{root}: no finished runs to fit" + (f" ({notes[0]})" if notes else ""))
     return points, notes
+
+
+def _data_size(info: dict[str, Any]) -> float | None:
+    """Distinct training tokens (lm), or interactions / examples for other scenarios."""
+    for key in ("train_tokens", "train_interactions", "train_examples"):
+        if isinstance(info.get(key), (int, float)):
+            return float(info[key])
+    return None
 
 
 def _model_config(run: RunDir):

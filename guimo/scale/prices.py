@@ -143,7 +143,11 @@ class Prices:
         for s in sections:
             obj = getattr(obj, s)
         value = obj[key] if isinstance(obj, dict) else getattr(obj, key)
-        return f"[{'.'.join(sections)}] {key} = {value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else f"[{'.'.join(sections)}] {key} = {value}"
+        if isinstance(value, bool):
+            value = str(value).lower()  # as TOML spells it
+        elif isinstance(value, (int, float)):
+            value = f"{value:g}"
+        return f"[{'.'.join(sections)}] {key} = {value}"
 
 
 def load_prices(path: str | Path | None = None) -> Prices:

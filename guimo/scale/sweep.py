@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from guimo.errors import GuimoError
 from guimo.io import atomic_write_json, read_json
@@ -47,6 +48,7 @@ class SweepSpec:
     lr_exponent: float = field(default=0.5, metadata={"help": "lr = lr_ref * (d_ref / d_model) ** lr_exponent"})
     overrides: list[str] = field(default_factory=list, metadata={"help": "extra --set KEY=VALUE for every point"})
     budget_s: float | None = field(default=None, metadata={"help": "wall-clock budget for the whole sweep; points that would overrun are skipped"})
+    threads: int | None = field(default=None, metadata={"help": "torch intra-op threads while training (None: torch's default)"})
 
     def __post_init__(self) -> None:
         if not self.sizes:
@@ -56,6 +58,8 @@ class SweepSpec:
         for f in self.fractions:
             if not 0 < f <= 1:
                 raise GuimoError(f"data fraction {f} is not in (0, 1]")
+        if self.threads is not None and self.threads < 1:
+            raise GuimoError("threads must be at least 1")
         if self.seeds < 1 or self.epochs <= 0 or self.context < 2 or self.batch_size < 1:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
         for s in self.sizes:
@@ -123,7 +127,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     prior = _load_prior(out)
     t0 = time.perf_counter()
     done_flops = done_seconds = 0.0
-    with Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
+    with _threads(spec.threads), Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
         for i, point in enumerate(record["points"]):
             bar.update(completed=i, info=point["run"])
             run_dir = out / point["run"]
@@ -186,6 +190,22 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path) -> None:
     cfg = apply_overrides(cfg, sized + spec.overrides, scenario.presets)  # the user's --set wins
     point.update(steps=steps, unique_tokens=unique)
     run_pipeline(spec.scenario, cfg, run_dir, quiet=True)
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Tiny models train fastest on one thread when other processes share the cores; restored after."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _load_prior(out: Path) -> dict[str, str]:

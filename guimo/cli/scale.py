@@ -1,0 +1,299 @@
+"""`guimo scale` (sweeps, fits, plans) and `guimo economics` (unit costs from measurements)."""
+
+from __future__ import annotations
+
+import argparse
+
+SCALE_HELP = """\
+three forms:
+  guimo scale SCENARIO --sizes nano,tiny,mini --data-fractions 0.25,0.5,1 [--budget 30m] [--seeds 2] [--out DIR]
+      run the grid (each point a normal run directory under DIR/runs; re-running skips finished
+      points), then fit and write DIR/scale/report.md, fit.json and plots/*.png
+  guimo scale fit DIR
+      refit from the runs under DIR (a sweep folder or any folder of run directories)
+  guimo scale plan --compute FLOPS [--fit DIR]
+      compute-optimal model size and tokens for a budget, with bands (without --fit: the
+      Besiroglu et al. 2024 law, E=1.82, A=482, B=2085, alpha=0.348, beta=0.366)
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scale", help="sweeps over model and data size, scaling-law fits, compute-optimal plans",
+                       description=SCALE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", metavar="SCENARIO|fit|plan", help="a scenario to sweep, 'fit' to refit a folder, 'plan' for a compute budget")
+    p.add_argument("dir", nargs="?", help="with 'fit': the folder of runs")
+    g = p.add_argument_group("sweep")
+    g.add_argument("--sizes", default="nano,tiny,mini,small,medium", help="model presets or d<width>x<layers>[h<heads>], comma-separated")
+    g.add_argument("--data-fractions", default="0.125,0.25,0.5,1", help="leading shares of the training tokens, comma-separated")
+    g.add_argument("--seeds", type=int, default=1, help="seeds per (size, fraction)")
+    g.add_argument("--epochs", type=float, default=1.0, help="passes over each point's training tokens")
+    g.add_argument("--context", type=int, default=128, help="model.max_len for every size")
+    g.add_argument("--batch-size", type=int, default=16, help="train.batch_size for every point")
+    g.add_argument("--lr-ref", type=float, default=3e-3, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** 0.5")
+    g.add_argument("--budget", help="wall-clock budget, e.g. 30m: cheapest points first, the rest skipped and listed")
+    g.add_argument("--threads", type=int, help="torch intra-op threads while training (1 is fastest for tiny models on a busy machine)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every point (repeatable)")
+    g.add_argument("--out", help="sweep folder (default: runs/scale-<scenario>-<timestamp>)")
+    f = p.add_argument_group("fit and report")
+    f.add_argument("--metric", help="metrics.json key to fit (default: loss for lm, the scenario's headline otherwise)")
+    f.add_argument("--correction", choices=["muennighoff"], help="replace D by Muennighoff et al.'s effective tokens for repeated data")
+    f.add_argument("--bootstrap", type=int, default=100, help="bootstrap refits for the intervals")
+    f.add_argument("--allow-missing", action="store_true", help="fit even when runs listed in sweep.json are missing or unfinished")
+    f.add_argument("--prices", help="price table merged over guimo/prices.toml")
+    pl = p.add_argument_group("plan")
+    pl.add_argument("--compute", type=float, help="training compute budget in FLOPs, e.g. 1e18")
+    pl.add_argument("--fit", dest="fit_from", help="a sweep folder (or its scale/fit.json) to plan with")
+    pl.add_argument("--target-loss", type=float, help="also give the least compute that reaches this loss")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=scale_main)
+
+    e = sub.add_parser("economics", help="unit costs of training and serving, and the three business models",
+                       description="Turn measured training time, serving throughput and NDCG into unit costs with an editable price table. "
+                                   "Every figure names the measurement and the assumption it comes from.")
+    e.add_argument("--prices", help="price table merged over guimo/prices.toml")
+    e.add_argument("--throughput", help="the server's load benchmark JSON (e.g. bench/results/serve_load.json)")
+    e.add_argument("--runs", help="folder of run directories: training cost of each")
+    e.add_argument("--fit", dest="fit_from", help="a sweep folder (or scale/fit.json): expected quality of the on-device model")
+    e.add_argument("--scenario", default="lm", help="which request price applies to the throughput file when it names none")
+    e.add_argument("--traffic", type=float, help="target traffic in requests/s: replicas needed and cost")
+    e.add_argument("--p99-ms", type=float, default=1000.0, help="p99 latency target for --traffic")
+    e.add_argument("--recommend-run", help="a recommend run: its NDCG@10 and the popularity baseline's for the e-commerce figures")
+    e.add_argument("--ndcg", help="MODEL,BASELINE NDCG@10 measured elsewhere (instead of --recommend-run)")
+    e.add_argument("--out", help="write the figures as Markdown (and plots beside it)")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.set_defaults(func=economics_main)
+
+
+def scale_main(args: argparse.Namespace) -> int:
+    from guimo.errors import GuimoError
+
+    if args.target == "fit":
+        if not args.dir:
+            raise GuimoError("usage: guimo scale fit DIR")
+        return _fit(args, args.dir)
+    if args.target == "plan":
+        return _plan(args)
+    if args.dir:
+        raise GuimoError(f"unexpected argument '{args.dir}': a sweep takes its folder from --out")
+    return _sweep(args)
+
+
+def _sweep(args) -> int:
+    import datetime as dt
+
+    from guimo import scenarios
+    from guimo.scale.sweep import SweepSpec, parse_duration, run_sweep
+
+    scenarios.get(args.target)  # unknown scenario: a clear error before any work
+    spec = SweepSpec(
+        scenario=args.target,
+        sizes=[s.strip() for s in args.sizes.split(",") if s.strip()],
+        fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
+        seeds=args.seeds, epochs=args.epochs, context=args.context, batch_size=args.batch_size, lr_ref=args.lr_ref,
+        overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, threads=args.threads,
+    )
+    out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    record = run_sweep(spec, out, quiet=args.quiet)
+    done = sum(p.get("status") == "done" for p in record["points"])
+    print(f"{done} of {len(record['points'])} points done in {out} ({record['wall_s']:.0f} s)")
+    return _fit(args, out)
+
+
+def _fit(args, folder: str) -> int:
+    from pathlib import Path
+
+    from guimo.scale.report import build_report
+
+    result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
+                          correction=args.correction, allow_missing=args.allow_missing)
+    fit = result.get("fit")
+    if fit:
+        p = fit["params"]
+        print(f"L(N, D) = {p['E']:.4g} + {p['A']:.4g}/N^{p['alpha']:.4f} + {p['B']:.4g}/D^{p['beta']:.4f}  ({fit['n_points']} runs)")
+        for h in result["extrapolation"]:
+            print(f"held out largest {h['axis']}: " + (f"skipped ({h['skipped']})" if h["skipped"] else
+                  f"{h['ratio']:.2f}x beyond the fit, max relative error {h['max_relative_error']:.2%}, inside band: {h['all_inside_band']}"))
+    if result.get("curve"):
+        c = result["curve"]
+        print(f"{result['metric']}(n) = {c['a']:.4g} + {c['b']:.4g} n^-{c['c']:.4g}; 2x data: {c['predicted_2x']['value']:.4f}, 4x: {c['predicted_4x']['value']:.4f}")
+    print(f"report: {Path(folder) / 'scale' / 'report.md'}")
+    return 0
+
+
+def _plan(args) -> int:
+    from guimo.errors import GuimoError
+    from guimo.scale.plan import compute_for_loss, plan
+
+    if args.compute is None and args.target_loss is None:
+        raise GuimoError("guimo scale plan needs --compute FLOPS (and/or --target-loss L)")
+    fit, source = _load_fit(args.fit_from)
+    rows = []
+    if args.compute is not None:
+        pl = plan(fit, args.compute)
+        b = pl.bands
+        rows.append(f"source: {source}")
+        rows.append(f"C = {args.compute:.3g} FLOPs (C = 6ND)")
+        rows.append(f"  N_opt = {pl.best.n:.4g}  [{b['n'][0]:.4g}, {b['n'][1]:.4g}]")
+        rows.append(f"  D_opt = {pl.best.d:.4g} tokens  [{b['d'][0]:.4g}, {b['d'][1]:.4g}]")
+        rows.append(f"  tokens/param = {pl.best.tokens_per_param:.3g}  [{b['tokens_per_param'][0]:.3g}, {b['tokens_per_param'][1]:.3g}]")
+        rows.append(f"  predicted loss = {pl.best.loss:.4f}  [{b['loss'][0]:.4f}, {b['loss'][1]:.4f}]")
+        rows.append(f"  Besiroglu et al. 2024: N = {pl.besiroglu.n:.4g}, D = {pl.besiroglu.d:.4g} ({pl.besiroglu.tokens_per_param:.3g} tokens/param)")
+        rows.append(f"  Chinchilla 20 tokens/param: N = {pl.chinchilla_20.n:.4g}, D = {pl.chinchilla_20.d:.4g}")
+    if args.target_loss is not None:
+        law = fit.law if hasattr(fit, "law") else fit
+        a = compute_for_loss(law, args.target_loss)
+        rows.append(f"loss {args.target_loss:g} needs C = {a.compute:.4g} FLOPs at N = {a.n:.4g}, D = {a.d:.4g}")
+    print("\n".join(rows))
+    return 0
+
+
+def _load_fit(source: str | None):
+    """A LawFit from a sweep folder or fit.json (bootstrap samples are refitted from its points), else Besiroglu."""
+    from pathlib import Path
+
+    from guimo.errors import GuimoError
+    from guimo.io import read_json
+    from guimo.scale.fit import BESIROGLU, Law, fit_law
+
+    if source is None:
+        return BESIROGLU, "Besiroglu et al. 2024 refit of Chinchilla (no --fit given)"
+    path = Path(source)
+    if path.is_dir():
+        path = path / "scale" / "fit.json"
+    data = read_json(path)
+    if "fit" not in data:
+        raise GuimoError(f"{path}: holds no L(N, D) fit (was the metric a loss?)")
+    pts = data.get("points", [])
+    if len(pts) >= 5:  # refit with bootstrap so the plan has bands
+        import numpy as np
+
+        from guimo.scale.fit import effective_tokens
+
+        d = np.array([p["d"] for p in pts], dtype=float)
+        if data["fit"].get("data_correction") == "muennighoff":
+            d = effective_tokens(d, [p["unique"] for p in pts])
+        return fit_law([p["n"] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100)), str(path)
+    return Law(**data["fit"]["params"]), str(path)
+
+
+def _float(text: str, flag: str) -> float:
+    from guimo.errors import GuimoError
+
+    try:
+        return float(text)
+    except ValueError:
+        raise GuimoError(f"{flag}: '{text}' is not a number") from None
+
+
+def economics_main(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from guimo.errors import GuimoError
+    from guimo.scale import economics as ec
+    from guimo.scale.prices import load_prices
+
+    prices = load_prices(args.prices)
+    figs: list = []
+    notes: list[str] = []
+    cost_1k, cost_source = None, ""
+    if args.runs:
+        from guimo.pipeline.rundir import list_runs
+
+        for run in list_runs(args.runs):
+            train = run.manifest.get("stages", {}).get("train", {})
+            if train.get("status") == "done":
+                seconds = float(train.get("wall_time_s") or train.get("seconds") or 0)
+                figs += [f for f in ec.training_cost(run.path.name, seconds, prices, source=f"{run.path}/manifest.json") if f.name.startswith("training cost")]
+    rows = []
+    if args.throughput:
+        rows, meta = ec.load_throughput(args.throughput)
+        scenario = meta.get("scenario") or args.scenario
+        figs += ec.serving_costs(rows, prices, source=args.throughput)
+        best = max(rows, key=lambda r: r.requests_per_s)
+        cost_1k = ec.cost_per_1k(prices.hardware.serve_per_hour, best.requests_per_s)
+        cost_source = f"best measured load point {best.requests_per_s:.2f} req/s ({args.throughput})"
+        figs += ec.public_cloud(best.requests_per_s, prices, scenario=scenario, measured=args.throughput)
+        if args.traffic:
+            figs += ec.replicas_for(rows, prices, traffic_rps=args.traffic, p99_ms=args.p99_ms, source=args.throughput)
+    else:
+        notes.append("serving, public-cloud, e-commerce cost and device fallback figures need --throughput (a measured load benchmark)")
+    ndcg = _ndcg(args)
+    if ndcg and cost_1k is not None:
+        figs += ec.ecommerce(ndcg[0], ndcg[1], cost_1k, prices, measured=ndcg[2], cost_source=cost_source)
+    elif ndcg is None:
+        notes.append("e-commerce figures need --recommend-run RUN or --ndcg MODEL,BASELINE")
+    if cost_1k is not None:
+        quality, d_fit = None, None
+        if args.fit_from:
+            fit, _ = _load_fit(args.fit_from)
+            src = Path(args.fit_from) / "scale" / "fit.json" if Path(args.fit_from).is_dir() else Path(args.fit_from)
+            from guimo.io import read_json
+
+            d_fit = max(p["d"] for p in read_json(src)["points"])
+            quality = lambda n: fit.predict(n, d_fit)  # noqa: E731
+        figs += ec.consumer_device(prices, _preset_sizes(), quality=quality, cloud_cost_per_1k=cost_1k, cost_source=cost_source)
+    if not figs:
+        raise GuimoError("nothing to compute: give --runs, --throughput and/or --recommend-run")
+    if args.json:
+        print(json.dumps({"prices": prices.source, "figures": [f.as_dict() for f in figs], "notes": notes}, indent=2))
+    else:
+        _print_figures(figs, prices.source, notes)
+    if args.out:
+        from guimo.io import atomic_write_text
+
+        out = Path(args.out)
+        text = f"# Unit economics\n\nPrices: {prices.source}\n\n" + ec.figures_markdown(figs)
+        if rows:
+            from guimo.scale.plots import serving_cost
+
+            png = serving_cost(rows, prices.hardware.serve_per_hour, out.parent / "plots" / "serving_cost.png", prices.currency)
+            text += f"\n![serving cost vs traffic](plots/{png.name})\n"
+        if notes:
+            text += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        atomic_write_text(out, text)
+    return 0
+
+
+def _ndcg(args) -> tuple[float, float, str] | None:
+    from guimo.errors import GuimoError
+
+    if args.ndcg:
+        parts = args.ndcg.split(",")
+        if len(parts) != 2:
+            raise GuimoError("--ndcg takes MODEL,BASELINE, e.g. 0.061,0.032")
+        return _float(parts[0], "--ndcg"), _float(parts[1], "--ndcg"), "--ndcg given on the command line"
+    if args.recommend_run:
+        from guimo.pipeline.rundir import RunDir
+
+        run = RunDir.open(args.recommend_run)
+        m = run.metrics() or {}
+        try:
+            return float(m["model"]["ndcg@10"]), float(m["baselines"]["popularity"]["ndcg@10"]), f"{run.path}/metrics.json"
+        except (KeyError, TypeError):
+            raise GuimoError(f"{run.path}/metrics.json: needs model ndcg@10 and baselines.popularity ndcg@10") from None
+    return None
+
+
+def _preset_sizes() -> list[tuple[str, float]]:
+    """Parameter counts of the transformer presets with the lm scenario's default vocabulary."""
+    from guimo.models.transformer import PRESETS, TransformerConfig, count_parameters
+
+    return [(name, float(count_parameters(TransformerConfig(vocab_size=2048, **p))["total"])) for name, p in PRESETS.items()]
+
+
+def _print_figures(figs, source: str, notes: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from guimo.scale.economics import format_value
+
+    table = Table(title=f"unit economics (prices: {source})", show_lines=False)
+    for col in ("figure", "value", "unit", "from measurement", "from assumption"):
+        table.add_column(col, overflow="fold", justify="right" if col == "value" else "left")
+    for f in figs:
+        table.add_row(f.name, format_value(f.value), f.unit, f.measured or "—", f.assumed or "—")
+    console = Console()
+    console.print(table)
+    for n in notes:
+        console.print(f"note: {n}")

@@ -1,0 +1,275 @@
+"""Fit a folder of runs and write DIR/scale/{report.md, fit.json, plots/*.png}.
+
+Two modes, picked from the runs' metrics.json:
+- a loss (lower is better, e.g. the `lm` scenario): L(N, D) by Chinchilla approach 3, Kaplan's
+  L(N) and L(D), the extrapolation check, compute-optimal plans and training economics;
+- a business metric (higher is better, e.g. NDCG@10 of `recommend`): the saturating learning
+  curve of the largest model vs data size, its 2x/4x predictions and a half-data check.
+Every number in the report names the runs (measurement) and price entries (assumption) behind it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from guimo.errors import GuimoError
+from guimo.io import atomic_write_json, atomic_write_text
+from guimo.scale.points import Point, collect_points
+
+def build_report(
+    root: str | Path,
+    *,
+    metric: str | None = None,
+    prices_path: str | Path | None = None,
+    n_bootstrap: int = 100,
+    correction: str | None = None,
+    allow_missing: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fit the runs under ``root`` and write the report; returns what fit.json holds."""
+    from guimo.scale.sweep import read_sweep
+
+    root = Path(root)
+    sweep = read_sweep(root) if root.is_dir() else None
+    expected = [str(root / p["run"]) for p in sweep["points"] if p.get("status") == "done"] if sweep else None
+    metric = metric or _headline(root)
+    points, notes = collect_points(root, metric, expected=expected, allow_missing=allow_missing)
+    if sweep:
+        notes += [f"{p['run']}: {p['status']} — {p.get('reason', '')}" for p in sweep["points"] if p.get("status") in ("skipped", "failed")]
+    out_dir = root / "scale"
+    plots_dir = out_dir / "plots"
+    higher = _higher_is_better(points)
+    result: dict[str, Any] = {
+        "root": str(root), "metric": metric, "higher_is_better": higher, "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {platform.platform()}".strip(),
+        "points": [p.as_dict() for p in points], "notes": notes, "sweep": sweep["spec"] if sweep else None,
+    }
+    if higher:
+        md = _curve_section(points, result, plots_dir, n_bootstrap, seed)
+    else:
+        md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed)
+    md += _economics_section(points, result, prices_path)
+    text = _header(root, points, notes, result) + md
+    atomic_write_json(out_dir / "fit.json", result)
+    atomic_write_text(out_dir / "report.md", text)
+    return result
+
+
+# -- loss mode ---------------------------------------------------------------------------------
+
+
+def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int) -> str:
+    from guimo.scale import plots
+    from guimo.scale.extrapolate import holdout_checks
+    from guimo.scale.fit import PARAMS, effective_tokens, fit_law, fit_power_law
+    from guimo.scale.plan import plan
+
+    n = np.array([p.n for p in points], dtype=float)
+    d = np.array([p.d for p in points], dtype=float)
+    loss = np.array([p.value for p in points], dtype=float)
+    if correction == "muennighoff":
+        if any(p.unique is None for p in points):
+            raise GuimoError("the repeated-data correction needs each run's unique training tokens (preprocess train_tokens)")
+        d = effective_tokens(d, [p.unique for p in points])
+    elif correction is not None:
+        raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
+    fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction)
+    result["fit"] = fit.as_dict()
+    md = ["## L(N, D) — Chinchilla approach 3\n",
+          f"Fitted on {fit.n_points} runs (measurement: each run's test loss in metrics.json, N = total parameters, "
+          f"D = {'effective tokens after the Muennighoff repeated-data correction (R* = 15.4)' if correction else 'training tokens seen'}), "
+          f"summed Huber loss (delta = 1e-3) on log residuals, L-BFGS from the best of a grid of initialisations, "
+          f"{len(fit.samples)} bootstrap refits for the {fit.level:.0%} intervals.\n",
+          "| parameter | estimate | 95% interval |", "| --- | ---: | --- |"]
+    for k in PARAMS:
+        lo, hi = fit.interval(k)
+        md.append(f"| {k} | {getattr(fit.law, k):.4g} | [{lo:.4g}, {hi:.4g}] |")
+    md.append("")
+
+    kaplan = {}
+    for var, key, other in (("N", n, d), ("D", d, n)):
+        sel = other >= other.max() * (1 - 1e-9)  # the largest of the other axis: closest to "not the bottleneck"
+        try:
+            pl = fit_power_law(key[sel], loss[sel], var, seed=seed)
+            kaplan[var] = pl.as_dict()
+        except GuimoError as e:
+            kaplan[var] = {"skipped": str(e)}
+    result["kaplan"] = kaplan
+    md.append("## Single-variable laws (Kaplan form)\n")
+    for var, k in kaplan.items():
+        if "skipped" in k:
+            md.append(f"- L({var}): skipped — {k['skipped']}")
+        else:
+            lo, hi = k["exponent_interval"]
+            md.append(f"- L({var}) = ({var}_c / {var})^a: a = {k['exponent']:.4f} (95% [{lo:.4f}, {hi:.4f}]), {var}_c = {k['x_c']:.4g}, "
+                      f"fitted on the {k['n_points']} runs at the largest {'D' if var == 'N' else 'N'}")
+    md.append("")
+
+    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed)
+    result["extrapolation"] = [h.as_dict() for h in checks]
+    md += ["## Extrapolation check (always on)\n",
+           "| held out | beyond the fit | points | mean rel. error | max rel. error | all inside 95% band |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for h in checks:
+        if h.skipped:
+            md.append(f"| largest {h.axis} | — | — | — | — | skipped: {h.skipped} |")
+        else:
+            md.append(f"| largest {h.axis} = {h.held_out:.4g} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%} | {'yes' if h.all_inside else 'no'} |")
+    md.append("")
+
+    monotone = _monotone(points)
+    result["monotone_in_n"] = monotone
+    md.append("## Loss vs model size\n")
+    md.append("Mean test loss over seeds per data fraction, smallest to largest model: "
+              + "; ".join(f"D = {k}: {' > '.join(f'{v:.4f}' for v in vals)} ({'monotone' if ok else 'NOT monotone'})" for k, (vals, ok) in monotone.items()) + "\n")
+
+    flops = np.array([p.flops or 6 * p.n * p.d for p in points])
+    budgets = [float(flops.max()) * m for m in (1, 10, 100)]
+    plans = [plan(fit, c) for c in budgets]
+    result["plans"] = [p.as_dict() for p in plans]
+    md += ["## Compute-optimal plans (C = 6ND; attention FLOPs excluded from the closed form)\n",
+           "Budgets: the largest run's measured FLOPs x1, x10, x100. Bands: 95% bootstrap. Besiroglu et al. (2024) refit "
+           "(E=1.82, A=482, B=2085, alpha=0.348, beta=0.366) and Chinchilla's 20 tokens/param given for the same C; "
+           "their losses are in MassiveText nats and are not comparable with this corpus, their allocations are.\n",
+           "| C (FLOPs) | N_opt [band] | D_opt [band] | tokens/param [band] | loss [band] | Besiroglu N / tokens per param | 20 tok/param N |",
+           "| ---: | --- | --- | --- | --- | --- | ---: |"]
+    for p in plans:
+        b = p.bands
+        md.append(f"| {p.best.compute:.3g} | {p.best.n:.3g} [{b['n'][0]:.3g}, {b['n'][1]:.3g}] | {p.best.d:.3g} [{b['d'][0]:.3g}, {b['d'][1]:.3g}] "
+                  f"| {p.best.tokens_per_param:.3g} [{b['tokens_per_param'][0]:.3g}, {b['tokens_per_param'][1]:.3g}] "
+                  f"| {p.best.loss:.4f} [{b['loss'][0]:.4f}, {b['loss'][1]:.4f}] | {p.besiroglu.n:.3g} / {p.besiroglu.tokens_per_param:.3g} | {p.chinchilla_20.n:.3g} |")
+    md.append("")
+
+    files = [
+        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_n.png", axis="N"),
+        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_d.png", axis="D"),
+        plots.frontier(fit.law, n, d, plots_dir / "frontier.png"),
+        plots.extrapolation(checks, plots_dir / "extrapolation.png"),
+    ]
+    result["plots"] = [str(f) for f in files]
+    md.append("## Plots\n")
+    md += [f"![{f.stem}](plots/{f.name})" for f in files]
+    md.append("")
+    result["_law"] = fit.law  # for the economics section; removed before writing
+    return "\n".join(md) + "\n"
+
+
+def _monotone(points: list[Point]) -> dict[str, tuple[list[float], bool]]:
+    groups: dict[float, dict[int, list[float]]] = {}
+    for p in points:
+        groups.setdefault(p.d, {}).setdefault(p.n, []).append(p.value)
+    out = {}
+    for d in sorted(groups):
+        by_n = groups[d]
+        vals = [float(np.mean(by_n[k])) for k in sorted(by_n)]
+        out[f"{d:.4g}"] = (vals, all(a > b for a, b in zip(vals, vals[1:])))
+    return out
+
+
+# -- business-metric mode ----------------------------------------------------------------------
+
+
+def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, seed: int) -> str:
+    from guimo.scale import plots
+    from guimo.scale.curves import check_curve, fit_curve
+
+    top = max(p.n for p in points)
+    sel = [p for p in points if p.n == top]
+    x = np.array([_data_size(p) for p in sel], dtype=float)
+    y = np.array([p.value for p in sel], dtype=float)
+    curve = fit_curve(x, y, n_bootstrap=n_bootstrap, seed=seed)
+    result["curve"] = curve.as_dict()
+    md = [f"## Learning curve of {points[0].metric} (largest model, {top:,} parameters)\n",
+          f"Fit m(n) = a + b n^(-c) on {len(sel)} runs (measurement: each run's test {points[0].metric}; n = training data size from the preprocess stage).\n",
+          f"- a (saturation) = {curve.a:.4f}, b = {curve.b:.4g}, c = {curve.c:.4f}"]
+    for mult in (2, 4):
+        pr = result["curve"][f"predicted_{mult}x"]
+        md.append(f"- predicted with {mult}x data (n = {pr['n']:,.0f}): {pr['value']:.4f} (95% band [{pr['band'][0]:.4f}, {pr['band'][1]:.4f}])")
+    if len(np.unique(x[x <= 0.5 * x.max() * (1 + 1e-9)])) >= 3:
+        chk = check_curve(x, y, 0.5, n_bootstrap=n_bootstrap)
+        result["curve_check"] = chk.as_dict()
+        md.append(f"- check: fitted on the {chk.n_fitted} runs with <= 50% of the data, predicts the full-data value {chk.predicted:.4f} vs observed "
+                  f"{chk.actual:.4f} ({chk.relative_error:.1%} relative error, {'inside' if chk.as_dict()['inside_band'] else 'outside'} the band)")
+    md.append("")
+    f = plots.learning_curve(curve, x, y, plots_dir / "learning_curve.png", metric_name=points[0].metric)
+    result["plots"] = [str(f)]
+    md.append(f"![learning curve](plots/{f.name})\n")
+    return "\n".join(md) + "\n"
+
+
+def _data_size(p: Point) -> float:
+    if p.unique:
+        return p.unique
+    raise GuimoError(f"{p.run}: the preprocess stage reports no training data size (train_tokens, train_interactions or train_examples)")
+
+
+# -- economics ---------------------------------------------------------------------------------
+
+
+def _economics_section(points: list[Point], result: dict, prices_path) -> str:
+    from guimo.scale.economics import figures_markdown, optimal_run_cost, training_cost
+    from guimo.scale.plan import compute_for_loss
+    from guimo.scale.prices import load_prices
+
+    law = result.pop("_law", None)
+    prices = load_prices(prices_path)
+    figs = []
+    for p in points:
+        figs += [f for f in training_cost(Path(p.run).name, p.train_seconds, prices, source=f"{Path(p.run).name}/manifest.json") if f.name.startswith("training cost")]
+    measured = [p for p in points if p.flops and p.train_seconds > 0]
+    if law is not None and measured:
+        rate = sum(p.flops for p in measured) / sum(p.train_seconds for p in measured)
+        best = min(p.value for p in points)
+        for target in (best, best * 0.95):
+            try:
+                alloc = compute_for_loss(law, target)
+            except GuimoError as e:
+                result.setdefault("notes", []).append(f"no compute-optimal run for loss {target:.4f}: {e}")
+                continue
+            label = f"compute-optimal run for loss {target:.4f} (N {alloc.n:.3g}, D {alloc.d:.3g}, C {alloc.compute:.3g})"
+            figs += optimal_run_cost(alloc.compute, rate, prices, measured=f"FLOPs / train wall time over {len(measured)} runs", label=label)
+    result["economics"] = [f.as_dict() for f in figs]
+    return "## Training economics\n\nPrices: " + prices.source + "\n\n" + figures_markdown(figs) + "\n"
+
+
+# -- header ------------------------------------------------------------------------------------
+
+
+def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> str:
+    lines = [f"# Scale report: {root}\n",
+             f"{len(points)} runs of scenario `{points[0].scenario}`, metric `{points[0].metric}` (test split). "
+             f"Created {result['created']} on {result['machine']}.\n",
+             "| run | size | N total | N non-emb. | fraction | seed | D tokens | unique | epochs | " + points[0].metric + " | best baseline | train s |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for p in sorted(points, key=lambda p: (p.n, p.d, p.seed)):
+        base = (max if result["higher_is_better"] else min)(p.baselines.values()) if p.baselines else float("nan")
+        epochs = p.d / p.unique if p.unique else float("nan")
+        lines.append(f"| {Path(p.run).name} | {p.size} | {p.n:,} | {p.n_non_embedding:,} | {p.fraction if p.fraction is not None else '—'} | {p.seed} "
+                     f"| {p.d:,.0f} | {p.unique or 0:,.0f} | {epochs:.2f} | {p.value:.4f} | {base:.4f} | {p.train_seconds:.1f} |")
+    if notes:
+        lines.append("\nLeft out or not run:\n")
+        lines += [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n\n"
+
+
+def _headline(root: Path) -> str:
+    from guimo.pipeline.rundir import list_runs
+
+    for run in list_runs(root):
+        m = run.metrics()
+        if m and m.get("headline") == "bits_per_byte":
+            return "loss"  # fit nats per token: the unit of the published laws
+        if m and m.get("headline"):
+            return m["headline"]
+    return "loss"
+
+
+def _higher_is_better(points: list[Point]) -> bool:
+    from guimo.pipeline.rundir import RunDir
+
+    m = RunDir.open(points[0].run).metrics() or {}
+    return bool(m.get("higher_is_better", False)) and points[0].metric == m.get("headline")
