@@ -100,8 +100,8 @@ def sample_batch(
     """Decode several prompts in lockstep with one batched KV cache; each step yields one token id
     per row (None for rows already done).
 
-    Each prompt is prefilled alone, exactly as `sample` does, into its right-aligned slot of the
-    batch cache (left padding); padded slots are masked with ``key_mask`` and every row keeps its
+    Prompts are prefilled in groups of equal length (no padding inside a group), each into its
+    right-aligned slot of the batch cache (left padding); padded slots are masked with ``key_mask`` and every row keeps its
     own ``positions``, so a row's tokens match `sample` with the same arguments (greedy decoding
     token for token; sampling too, each row drawing from its own seeded generator). The caller
     stops a row by setting ``finished[i] = True`` (end of text, a stop string, a client gone).
@@ -117,16 +117,19 @@ def sample_batch(
     B, L = len(history), max(len(h) for h in history)
     cache = model.new_cache(B)
     key_mask = torch.zeros(B, max_len, dtype=torch.bool, device=device)
-    rows = []
-    for i, h in enumerate(history):  # prefill row by row: no padded queries, no fully masked rows
-        one = model.new_cache(1)
-        rows.append(model(torch.tensor([h], device=device), cache=one)[:, -1])  # (1, V)
-        n = len(h)
-        cache.k[:, i, :, L - n : L] = one.k[:, 0, :, :n]
-        cache.v[:, i, :, L - n : L] = one.v[:, 0, :, :n]
-        key_mask[i, L - n : L] = True
+    logits = None
+    by_length: dict[int, list[int]] = {}
+    for i, h in enumerate(history):
+        by_length.setdefault(len(h), []).append(i)
+    for n, rows in by_length.items():  # prefill prompts of equal length together: no padding, no masked queries
+        part = model.new_cache(len(rows))
+        out = model(torch.tensor([history[i] for i in rows], device=device), cache=part)[:, -1]  # (b, V)
+        logits = out.new_empty(B, out.size(-1)) if logits is None else logits
+        logits[rows] = out
+        cache.k[:, rows, :, L - n : L] = part.k[:, :, :, :n]
+        cache.v[:, rows, :, L - n : L] = part.v[:, :, :, :n]
+        key_mask[rows, L - n : L] = True
     cache.pos = L
-    logits = torch.cat(rows)  # (B, V)
     positions = torch.tensor([[len(h)] for h in history], device=device)  # (B, 1): each row's next position
     gens = [_generator(device, s) for s in seeds]
     done = finished if finished is not None else [False] * B

@@ -35,6 +35,7 @@ class RequestContext:
         rid = given if given and REQUEST_ID.match(given) else "req_" + uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = rid
+        state["client_request_id"] = rid == given  # generated ids are fresh; only the client's can repeat
         status = {"code": 500}
 
         async def send_with_id(message) -> None:

@@ -57,7 +57,7 @@ async def admit(state: AppState, principal: Principal, request_state: dict, *, m
     model = resolve_model(state, principal, model_name, endpoint)
     rid = request_state["request_id"]
     request_state.update(tenant=principal.tenant, key=principal.prefix, model=model_name)
-    if await run_in_threadpool(ledger.already_recorded, state.engine, principal.tenant_id, rid):
+    if request_state.get("client_request_id") and await run_in_threadpool(ledger.already_recorded, state.engine, principal.tenant_id, rid):
         raise duplicate(rid)
     if principal.monthly_quota is not None:
         used = await run_in_threadpool(ledger.used_units, state.engine, principal.key_family, ledger.month_of(utcnow()))

@@ -18,7 +18,7 @@ def lm_predictor(tiny_lm_run):
 
 def test_batched_decoding_matches_unbatched(lm_predictor):
     p = lm_predictor
-    prompts = ["def ", "import os\n", "class Foo(object):\n    def __init__(self", "x", "for i in range(10):\n"]
+    prompts = ["def ", "import os\n", "class Foo(object):\n    def __init__(self", "x", "for i in range(10):\n", "def ", "y", "import sys\n"]  # equal lengths prefill together
     for kw in (dict(max_tokens=12, temperature=0), dict(max_tokens=8, temperature=0.9, seed=7, top_k=40, top_p=0.9),
                dict(max_tokens=20, temperature=0, stop=["\n", "("])):
         assert p.complete_batch(prompts, **kw) == [p.complete(q, **kw) for q in prompts]

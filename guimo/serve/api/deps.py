@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from guimo.serve.errors import ApiError
-from guimo.serve.keys import AuthError, Principal, authenticate
+from guimo.serve.keys import AuthError, Principal, authenticate, hash_key
 from guimo.serve.state import AppState
 
 bearer = HTTPBearer(auto_error=False, description="an API key from `guimo keys create`")
@@ -33,10 +34,21 @@ RequestStateDep = Annotated[dict, Depends(get_request_state)]
 async def get_principal(state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     if credentials is None or not credentials.credentials:
         raise ApiError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer gm-...'.", code="missing_api_key")
+    key = credentials.credentials
+    digest = hash_key(key)
+    cached = state.key_cache.get(digest)
+    if cached is not None and time.monotonic() - cached[0] < state.settings.key_cache_s:
+        return cached[1]
     try:
-        return await run_in_threadpool(authenticate, state.engine, credentials.credentials)
+        principal = await run_in_threadpool(authenticate, state.engine, key)
     except AuthError as e:
+        state.key_cache.pop(digest, None)
         raise ApiError(401, str(e), code=e.code) from None
+    if state.settings.key_cache_s > 0:
+        if len(state.key_cache) > 10_000:
+            state.key_cache.clear()
+        state.key_cache[digest] = (time.monotonic(), principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -28,4 +28,5 @@ class Settings(BaseSettings):
     max_inputs: int = Field(default=64, ge=1, description="most prompts/texts/histories in one request")
     max_concurrent_default: int = Field(default=32, ge=1, description="concurrent requests per key when the key sets none")
     shutdown_timeout_s: float = Field(default=30.0, ge=0, description="how long a graceful shutdown waits for in-flight requests")
+    key_cache_s: float = Field(default=2.0, ge=0, description="how long a checked key is trusted before the ledger is asked again (revocation delay)")
     log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")
