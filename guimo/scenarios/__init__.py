@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 
 # name -> module defining SCENARIO. The flagship default comes first.
 SCENARIOS: dict[str, str] = {
+    "recommend": "guimo.scenarios.recommend",
     "lm": "guimo.scenarios.lm",
 }
-DEFAULT = "lm"
+DEFAULT = "recommend"
 
 
 def get(name: str) -> "Scenario":
