@@ -1,0 +1,46 @@
+"""Saturating learning curves of a business metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from guimo.errors import GuimoError
+from guimo.scale.curves import check_curve, fit_curve
+
+
+def ndcg_points(noise=0.0):
+    n = np.array([500, 1000, 2000, 4000, 8000, 16000], dtype=float)
+    y = 0.12 - 0.9 * n**-0.45
+    return n, y * (1 + np.random.default_rng(0).normal(0, noise, len(n)))
+
+
+def test_recovers_saturating_law_exactly():
+    n, y = ndcg_points()
+    c = fit_curve(n, y, n_bootstrap=0)
+    assert c.a == pytest.approx(0.12, rel=1e-3)
+    assert c.b == pytest.approx(-0.9, rel=1e-2)
+    assert c.c == pytest.approx(0.45, rel=1e-3)
+    d = c.as_dict()
+    assert d["predicted_4x"]["value"] == pytest.approx(0.12 - 0.9 * 64000**-0.45, rel=1e-4)
+    assert d["predicted_2x"]["value"] < d["predicted_4x"]["value"] < 0.12
+
+
+def test_half_the_data_predicts_full_data_within_10_percent():
+    n, y = ndcg_points(noise=0.01)
+    chk = check_curve(n, y, fraction=0.5, n_bootstrap=50)
+    assert chk.n_fitted == 5
+    assert chk.relative_error < 0.10
+
+
+def test_decreasing_metric_too():
+    n = np.geomspace(1e3, 1e6, 6)
+    c = fit_curve(n, 2.0 + 5.0 * n**-0.3, n_bootstrap=0)
+    assert c.b > 0 and c.a == pytest.approx(2.0, rel=1e-3)
+
+
+def test_too_few_points():
+    with pytest.raises(GuimoError, match="3 distinct data sizes"):
+        fit_curve([1000, 2000, 2000], [0.05, 0.06, 0.061])
+    with pytest.raises(GuimoError, match="no points"):
+        fit_curve([], [])

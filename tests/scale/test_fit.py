@@ -1,0 +1,98 @@
+"""The fitter recovers a known law from noisy synthetic losses; bad inputs give clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from guimo.errors import GuimoError
+from guimo.scale.fit import Law, _objective, effective_tokens, fit_law, fit_power_law
+
+TRUE = Law(E=1.8, A=400.0, B=1200.0, alpha=0.34, beta=0.30)
+
+
+def synthetic(noise: float = 0.005, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    n, d = np.meshgrid(np.geomspace(1e6, 1e9, 6), np.geomspace(1e8, 1e11, 5))
+    n, d = n.ravel(), d.ravel()
+    return n, d, TRUE.loss(n, d) * np.exp(rng.normal(0.0, noise, n.shape))
+
+
+def test_recovers_alpha_beta_within_10_percent():
+    n, d, loss = synthetic()
+    fit = fit_law(n, d, loss, n_bootstrap=8)
+    assert fit.law.alpha == pytest.approx(TRUE.alpha, rel=0.10)
+    assert fit.law.beta == pytest.approx(TRUE.beta, rel=0.10)
+    assert fit.law.E == pytest.approx(TRUE.E, rel=0.10)
+    for name in ("alpha", "beta", "E"):
+        lo, hi = fit.interval(name)
+        assert lo <= getattr(fit.law, name) <= hi
+    assert fit.samples.shape == (8, 5)
+
+
+def test_objective_is_summed_not_averaged():
+    n, d, loss = synthetic()
+    x = np.array([6.0, 7.0, 0.6, 0.3, 0.3])
+    one, g1 = _objective(x, np.log(n), np.log(d), np.log(loss))
+    two, g2 = _objective(x, np.log(np.r_[n, n]), np.log(np.r_[d, d]), np.log(np.r_[loss, loss]))
+    assert two == pytest.approx(2 * one)
+    np.testing.assert_allclose(g2, 2 * g1)
+
+
+def test_gradient_matches_finite_differences():
+    n, d, loss = synthetic()
+    args = (np.log(n), np.log(d), np.log(loss))
+    x = np.array([5.5, 6.5, 0.4, 0.32, 0.27])  # residuals straddle the Huber threshold
+    _, g = _objective(x, *args)
+    for i in range(5):
+        h = np.zeros(5)
+        h[i] = 1e-6
+        fd = (_objective(x + h, *args)[0] - _objective(x - h, *args)[0]) / 2e-6
+        assert g[i] == pytest.approx(fd, rel=1e-4, abs=1e-9)
+
+
+def test_predict_band_contains_truth_of_interpolated_point():
+    n, d, loss = synthetic(noise=0.002)
+    fit = fit_law(n, d, loss, n_bootstrap=20)
+    lo, hi = fit.predict_band(3e7, 3e9)
+    assert lo <= TRUE.loss(3e7, 3e9) * 1.01 and hi >= TRUE.loss(3e7, 3e9) * 0.99
+
+
+def test_muennighoff_effective_tokens_by_hand():
+    assert effective_tokens(80.0, 100.0) == pytest.approx(80.0)  # under one epoch: all fresh
+    expected = 100 + 100 * 15.4 * (1 - math.exp(-4 / 15.4))  # 5 epochs: R = 4 repeats
+    assert effective_tokens(500.0, 100.0) == pytest.approx(expected)
+    assert effective_tokens(1e9, 100.0) == pytest.approx(100 * 16.4, rel=1e-6)  # saturates at U (1 + R*)
+    with pytest.raises(GuimoError, match="unique token counts"):
+        effective_tokens(10.0, 0.0)
+
+
+def test_kaplan_power_law_exact_on_clean_data():
+    x = np.geomspace(1e5, 1e8, 6)
+    y = (8.8e13 / x) ** 0.076
+    pl = fit_power_law(x, y, "N", n_bootstrap=20)
+    assert pl.exponent == pytest.approx(0.076, rel=1e-6)
+    assert pl.x_c == pytest.approx(8.8e13, rel=1e-4)
+    np.testing.assert_allclose(pl.predict(x), y, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "n, d, loss, message",
+    [
+        ([], [], [], "no points"),
+        ([1e6], [1e8], [3.0], "only 1 point"),
+        ([1e6] * 6, np.geomspace(1e8, 1e9, 6), [3.0] * 6, ">= 2 model sizes"),
+        (np.geomspace(1e6, 1e7, 6), np.geomspace(1e8, 1e9, 6), [3, 3, 3, 3, 3, -1.0], "positive finite"),
+        ([1e6, 2e6], [1e8], [3.0, 2.9], "disagree in length"),
+    ],
+)
+def test_bad_points(n, d, loss, message):
+    with pytest.raises(GuimoError, match=message):
+        fit_law(n, d, loss, n_bootstrap=0)
+
+
+def test_power_law_needs_two_sizes():
+    with pytest.raises(GuimoError, match="at least 2 distinct N"):
+        fit_power_law([1e6, 1e6], [3.0, 3.1], "N")
