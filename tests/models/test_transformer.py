@@ -62,6 +62,21 @@ def test_key_padding_mask_hides_padding(causal):
             assert (model(a)[:, :6] - alone).abs().max() > 1e-4
 
 
+def test_left_padded_causal_batch_with_positions_equals_unpadded():
+    """Batched generation left-pads prompts: pad rows see no key at all and must not leak NaN."""
+    model = _model()
+    x = _ids(b=2, t=10)
+    mask = torch.ones(2, 10, dtype=torch.long)
+    mask[1, :4] = 0
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    with torch.no_grad():
+        out = model(x, key_mask=mask, positions=positions)
+        alone = model(x[1:, 4:])
+    assert not out.isnan().any()
+    torch.testing.assert_close(out[1, 4:], alone[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[0], model(x[:1])[0], atol=1e-5, rtol=0)
+
+
 def test_explicit_causal_mask_equals_is_causal_kernel():
     model = _model()
     x = _ids()

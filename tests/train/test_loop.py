@@ -151,3 +151,51 @@ def test_signal_writes_a_checkpoint_and_returns(tmp_path, sig):
 def test_max_time_budget_checkpoints_and_stops(tmp_path):
     result = fit(_model(), _data(), lm_loss, dataclasses.replace(_cfg(max_steps=50), max_time_s=1e-9), out_dir=tmp_path)
     assert result.steps == 1 and (tmp_path / "checkpoints" / "step-0000001.json").exists()
+
+
+# -- data order, epochs, precision ---------------------------------------------------------------
+
+
+class _Recording:
+    """Wraps a train set and records which examples each step's batch held."""
+
+    def __init__(self, inner):
+        self.inner, self.tokens_per_example, self.seen = inner, inner.tokens_per_example, []
+
+    def __len__(self):
+        return len(self.inner)
+
+    def batch(self, indices):
+        self.seen.append(list(indices))
+        return self.inner.batch(indices)
+
+
+def test_each_epoch_visits_every_example_once_in_a_seeded_order(tmp_path):
+    data = _Recording(_data())  # 187 blocks -> 11 full batches of 16 per epoch
+    result = fit(_model(), data, lm_loss, _cfg(max_steps=100, max_epochs=2), out_dir=tmp_path / "a")
+    assert result.steps == 22 and result.examples_seen == 22 * 16
+    epoch1, epoch2 = sum(data.seen[:11], []), sum(data.seen[11:], [])
+    assert len(set(epoch1)) == len(epoch1) == 176 and len(set(epoch2)) == 176
+    assert epoch1 != epoch2  # reshuffled
+    again = _Recording(_data())
+    fit(_model(), again, lm_loss, _cfg(max_steps=100, max_epochs=2), out_dir=tmp_path / "b")
+    assert again.seen == data.seen  # same seed, same order
+
+
+def test_auto_precision_is_fp32_on_cpu():
+    from guimo.train.device import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_bf16_autocast_trains_with_fp32_master_weights(tmp_path):
+    from guimo.train.device import cpu_supports_bf16
+
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no native bf16 matmul (avx512_bf16/AMX)")
+    model = _model()
+    fit(model, _data(), lm_loss, _cfg(max_steps=12, precision="bf16", lr=1e-2), out_dir=tmp_path)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    losses = [r["loss"] for r in _log(tmp_path)]
+    assert losses[-1] < losses[0] - 0.3, losses
