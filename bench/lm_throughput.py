@@ -239,6 +239,8 @@ def markdown(r: dict) -> str:
         f"{r['flops_per_token'] / 1e6:.1f} MFLOP per token (6N + 12LCT). Medians of {r['rounds']} interleaved rounds "
         f"of {r['steps_per_round']} steps; matmul peak (`torch.mm` 2048^3 fp32, same threads, measured every round): "
         f"median {r['peak_gflops_median']:.0f} GFLOP/s. Validation loss after {r['trained_steps']} identical steps, evaluated in fp32.",
+        "guimo rows use guimo's optimizer setup (`make_optimizer`: fused AdamW, no decay on biases and norms); HF uses "
+        "the textbook `torch.optim.AdamW` loop; all clip gradients at 1.0 and see the same batches and learning rates.",
         "",
         "| contender | tokens/s | vs HF fp32 | GFLOP/s | MFU (of measured peak) | val loss | vs guimo fp32 |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
