@@ -1,0 +1,116 @@
+"""Post-training int8 dynamic quantization of Linear layers, for CPU inference.
+
+``torch.ao.quantization.quantize_dynamic`` stores each Linear weight as int8 with one scale per
+output channel (symmetric, zero point 0) and quantizes activations on the fly. A Linear whose
+weight is shared with another module (an LM head tied to the token embedding) stays in float:
+the embedding is a lookup table and the two must stay one tensor.
+
+Two artifacts come out of a kept quantization:
+
+- ``model.int8.safetensors``, the int8 format (metadata ``format=guimo-int8-dynamic-v1``): for every
+  quantized Linear ``NAME``, ``NAME.weight`` (int8, out x in), ``NAME.weight_scale`` (float32, out)
+  and ``NAME.bias`` (float32) when it has one; every other tensor as in the float state dict.
+  ``load_int8(model, path)`` rebuilds the quantized module from it exactly.
+- ``model.safetensors``, the dequantized weights (int8 x scale) in the float layout, so every
+  reader of a run (``load_model``, the server, ``guimo generate``) serves the quantized weights
+  without knowing about int8.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from guimo.train.checkpoint import model_state
+
+FORMAT = "guimo-int8-dynamic-v1"
+
+
+def quantizable(model: nn.Module) -> list[str]:
+    """Names of the Linear modules to quantize: all but those whose weight is shared (tied)."""
+    ptrs: dict[int, int] = {}
+    for _, p in model.named_parameters(remove_duplicate=False):
+        ptrs[p.data_ptr()] = ptrs.get(p.data_ptr(), 0) + 1
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and ptrs[m.weight.data_ptr()] == 1]
+
+
+def quantize(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """An int8 dynamically quantized copy of ``model`` (on CPU, eval mode) and the quantized names."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    model = model.to("cpu").eval()
+    names = quantizable(model)
+    with warnings.catch_warnings():  # torch.ao prints a migration notice on every call
+        warnings.simplefilter("ignore")
+        q = quantize_dynamic(model, {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8, inplace=False)
+    return q, names
+
+
+def int8_tensors(qmodel: nn.Module, float_model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    """The int8 format's tensors (see the module docstring)."""
+    out = {k: v for k, v in model_state(float_model).items() if not any(k.startswith(n + ".") for n in names)}
+    modules = dict(qmodel.named_modules())
+    for n in names:
+        w, b = modules[n]._weight_bias()
+        if w.qscheme() not in (torch.per_channel_symmetric, torch.per_channel_affine) or bool(w.q_per_channel_zero_points().any()):
+            raise ValueError(f"{n}: expected symmetric per-channel int8 weights")
+        out[f"{n}.weight"] = w.int_repr()
+        out[f"{n}.weight_scale"] = w.q_per_channel_scales().float()
+        if b is not None:
+            out[f"{n}.bias"] = b.detach().float()
+    return out
+
+
+def dequantized_state(qmodel: nn.Module, float_model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    """Float state dict whose quantized Linear weights are int8 x scale (what model.safetensors holds)."""
+    state = dict(model_state(float_model))
+    modules = dict(qmodel.named_modules())
+    for n in names:
+        state[f"{n}.weight"] = modules[n]._weight_bias()[0].dequantize().float()
+    return state
+
+
+def save_int8(path: str | Path, qmodel: nn.Module, float_model: nn.Module, names: list[str]) -> int:
+    """Write the int8 format atomically; return its size in bytes."""
+    from guimo.io import atomic_save_safetensors
+
+    p = atomic_save_safetensors(path, int8_tensors(qmodel, float_model, names), metadata={"format": FORMAT, "quantized": json.dumps(names)})
+    return p.stat().st_size
+
+
+def load_int8(model: nn.Module, path: str | Path) -> nn.Module:
+    """Rebuild the quantized model from ``model`` (a freshly built float model of the same config)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("format") != FORMAT:
+        from guimo.errors import GuimoError
+
+        raise GuimoError(f"{path}: not a {FORMAT} file")
+    names = json.loads(meta["quantized"])
+    tensors = load_file(str(path))
+    floats = {k: v for k, v in tensors.items() if not any(k.startswith(n + ".") for n in names)}
+    model.load_state_dict(floats, strict=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize_dynamic(model.to("cpu").eval(), {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8)
+    modules = dict(q.named_modules())
+    for n in names:
+        scale = tensors[f"{n}.weight_scale"].double()
+        w = torch._make_per_channel_quantized_tensor(tensors[f"{n}.weight"], scale, torch.zeros_like(scale, dtype=torch.long), 0)
+        modules[n].set_weight_bias(w, tensors.get(f"{n}.bias"))
+    return q
+
+
+def float_bytes(model: nn.Module) -> int:
+    """Size of the float model as a safetensors file (what model.safetensors weighs)."""
+    from safetensors.torch import save
+
+    return len(save({k: v.detach().contiguous().cpu() for k, v in model_state(model).items()}))

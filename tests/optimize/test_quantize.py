@@ -1,0 +1,96 @@
+"""int8 dynamic quantization: what is quantized, the int8 file round trip, the dequantized weights,
+and the optimize stage on a real (tiny) language-model run: report, artifacts, serving."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from guimo.models.transformer import Transformer, TransformerConfig
+from guimo.optimize import quantize as q8
+
+
+def _model(tie: bool = True) -> Transformer:
+    torch.manual_seed(0)
+    return Transformer(TransformerConfig(vocab_size=300, max_len=16, n_layer=2, n_head=2, d_model=32, tie_weights=tie)).eval()
+
+
+def test_tied_head_stays_float_and_every_other_linear_is_quantized():
+    tied, untied = q8.quantizable(_model(tie=True)), q8.quantizable(_model(tie=False))
+    assert "head" not in tied and "head" in untied
+    assert sorted(tied) == sorted(f"blocks.{i}.{m}" for i in range(2) for m in ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj"))
+
+
+def test_int8_file_round_trip_is_exact_and_smaller(tmp_path):
+    model = _model(tie=False)
+    qmodel, names = q8.quantize(model)
+    x = torch.randint(0, 300, (3, 16))
+    with torch.no_grad():
+        ref, out = model(x), qmodel(x)
+    assert 0 < (ref - out).abs().max() < 0.05  # quantized, and close
+    size = q8.save_int8(tmp_path / "m.int8.safetensors", qmodel, model, names)
+    assert size < 0.5 * q8.float_bytes(model)  # Linear weights (incl. the untied head) are 1 byte instead of 4
+    loaded = q8.load_int8(_model(tie=False), tmp_path / "m.int8.safetensors")
+    with torch.no_grad():
+        assert torch.equal(loaded(x), out)
+
+
+def test_dequantized_weights_load_into_the_float_model():
+    model = _model()
+    qmodel, names = q8.quantize(model)
+    state = q8.dequantized_state(qmodel, model, names)
+    w = state["blocks.0.mlp.fc.weight"]
+    scales = dict(qmodel.named_modules())["blocks.0.mlp.fc"]._weight_bias()[0].q_per_channel_scales()
+    assert torch.allclose(torch.round(w / scales[:, None].float()), w / scales[:, None].float(), atol=1e-3)  # int8 x scale
+    assert (w / scales[:, None].float()).abs().max() <= 128
+    fresh = _model()
+    from guimo.train.checkpoint import load_model_state
+
+    load_model_state(fresh, state)  # strict apart from the tied head
+    assert not torch.equal(fresh.blocks[0].mlp.fc.weight, model.blocks[0].mlp.fc.weight)
+
+
+def test_not_an_int8_file_is_a_clear_error(tmp_path):
+    from guimo.errors import GuimoError
+    from guimo.io import atomic_save_safetensors
+
+    atomic_save_safetensors(tmp_path / "plain.safetensors", {"a": torch.zeros(2)})
+    with pytest.raises(GuimoError, match="not a guimo-int8-dynamic-v1 file"):
+        q8.load_int8(_model(), tmp_path / "plain.safetensors")
+
+
+def test_optimize_stage_on_a_language_model_run(tiny_lm_run, tmp_path):
+    """Search (2 short trials) + int8 on a copy of the shared tiny run; serving still works."""
+    pytest.importorskip("optuna")
+    from guimo.config import apply_overrides, from_dict
+    from guimo.pipeline.rundir import RunDir
+    from guimo.pipeline.runner import run_pipeline
+    from guimo.scenarios.lm import SCENARIO
+
+    run_path = tmp_path / "run"
+    shutil.copytree(tiny_lm_run, run_path)
+    cfg = from_dict(SCENARIO.config_cls, RunDir.open(run_path).config)
+    cfg = apply_overrides(cfg, ["optimize.trials=2", "optimize.trial_steps=8", "optimize.quantize=true"])
+    run = run_pipeline("lm", cfg, run_path, from_stage="optimize", quiet=True)
+    report = json.loads((run_path / "optimize.json").read_text())
+    assert report["metric"] == "loss" and len(report["search"]["trials"]) == 2
+    for t in report["search"]["trials"]:
+        assert (run_path / t["path"] / "train_log.jsonl").exists()
+    assert report["search"]["kept"] == (report["search"]["candidate"]["value"] < report["baseline"]["value"])
+    qz = report["quantize"]
+    assert qz["int8_bytes"] < qz["fp32_bytes"] and len(qz["modules"]) == 4 * cfg.model.n_layer
+    assert abs(qz["relative_change"]) < 0.05
+    assert qz["kept"] == (qz["relative_change"] <= cfg.optimize.quantize_tolerance)
+    assert run.manifest["stages"]["optimize"]["status"] == "done"
+    predictor = SCENARIO.load_predictor(RunDir.open(run_path))
+    out = predictor.complete("def ", max_tokens=5, temperature=0)
+    assert out.completion_tokens >= 1
+    if qz["kept"]:
+        assert (run_path / "model.int8.safetensors").exists()
+        metrics = json.loads((run_path / "metrics.json").read_text())
+        assert metrics["optimized"]["source"].endswith("+ int8")
+        kept_value = report["search"]["candidate"]["value"] if report["search"]["kept"] else report["baseline"]["value"]
+        assert report["final_value"] == pytest.approx(kept_value, rel=0.02)  # served = dequantized int8 weights
