@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "run": "guimo.cli.run",
     "runs": "guimo.cli.runs",
     "show": "guimo.cli.runs",
+    "generate": "guimo.cli.generate",
     "recommend": "guimo.cli.recommend",
     "serve": "guimo.cli.serve",
     "keys": "guimo.cli.keys",
