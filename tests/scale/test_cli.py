@@ -1,0 +1,66 @@
+"""`guimo scale` and `guimo economics` from the command line: output, files, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+from guimo.cli import main
+
+
+def test_plan_without_fit_uses_besiroglu(capsys):
+    assert main(["scale", "plan", "--compute", "5.76e23", "--target-loss", "2.0"]) == 0
+    out = capsys.readouterr().out
+    assert "Besiroglu" in out and "N_opt = 7.2" in out and "loss 2 needs C =" in out
+
+
+def test_plan_needs_a_budget(capsys):
+    assert main(["scale", "plan"]) == 2
+    assert "needs --compute" in capsys.readouterr().err
+
+
+def test_scale_fit_from_folder(micro_sweep, capsys):
+    assert main(["scale", "fit", str(micro_sweep), "--bootstrap", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "L(N, D) =" in out and "report:" in out
+
+
+def test_plan_from_sweep_fit(micro_sweep, capsys):
+    assert main(["scale", "fit", str(micro_sweep), "--bootstrap", "3"]) == 0
+    assert main(["scale", "plan", "--compute", "1e12", "--fit", str(micro_sweep)]) == 0
+    assert "fit.json" in capsys.readouterr().out
+
+
+def test_unknown_scenario_is_one_line(capsys):
+    assert main(["scale", "nosuch", "--out", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown scenario 'nosuch'") and err.count("\n") == 1
+
+
+def test_economics_end_to_end(tmp_path, capsys):
+    load = tmp_path / "serve_load.json"
+    load.write_text(json.dumps({"scenario": "recommend", "rows": [
+        {"concurrency": 1, "batching": False, "requests_per_s": 10.0, "p50_ms": 90, "p95_ms": 110, "p99_ms": 130},
+        {"concurrency": 16, "batching": True, "requests_per_s": 40.0, "p50_ms": 300, "p95_ms": 380, "p99_ms": 420},
+    ]}))
+    out = tmp_path / "econ" / "economics.md"
+    code = main(["economics", "--throughput", str(load), "--ndcg", "0.06,0.04", "--traffic", "100", "--p99-ms", "500", "--out", str(out), "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    figs = {f["name"]: f["value"] for f in data["figures"]}
+    assert figs["replicas for 100 req/s at p99 <= 500 ms"] == 3  # ceil(100 / 40)
+    assert figs["e-commerce incremental orders per 1,000,000 sessions"] == 3750
+    text = out.read_text()
+    assert "| figure | value |" in text and (out.parent / "plots" / "serving_cost.png").exists()
+
+
+def test_economics_bad_price_table_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "prices.toml"
+    bad.write_text("[hardware\n")
+    assert main(["economics", "--prices", str(bad), "--ndcg", "0.06,0.04"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}:1: bad price table") and err.count("\n") == 1
+
+
+def test_economics_with_nothing_to_do(capsys):
+    assert main(["economics"]) == 2
+    assert "nothing to compute" in capsys.readouterr().err

@@ -1,0 +1,95 @@
+"""A ~60 s micro-sweep on the real `lm` pipeline: report, plots, monotone loss in size, resume, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from guimo.errors import GuimoError
+from guimo.scale.points import collect_points
+from guimo.scale.report import build_report
+from guimo.scale.sweep import SweepSpec, parse_duration, run_sweep, size_overrides
+
+from .conftest import micro_spec
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_micro_sweep_points_and_monotone_loss(micro_sweep):
+    record = json.loads((micro_sweep / "sweep.json").read_text())
+    assert [p["status"] for p in record["points"]] == ["done"] * 6
+    points, notes = collect_points(micro_sweep)
+    assert len(points) == 6 and not notes
+    sizes = sorted({p.n for p in points})
+    assert len(sizes) == 3 and sizes[-1] / sizes[0] > 8
+    for frac in (0.5, 1.0):
+        losses = [p.value for p in sorted((p for p in points if p.fraction == frac), key=lambda p: p.n)]
+        assert losses == sorted(losses, reverse=True), f"loss does not fall with size at fraction {frac}: {losses}"
+    full = [p for p in points if p.fraction == 1.0]
+    assert all(p.d == pytest.approx(p.unique, rel=0.02) for p in full)  # one epoch of the run's own tokens
+    assert all(p.flops and p.flops > 6 * p.n_non_embedding * p.d for p in points)
+    best = min(full, key=lambda p: p.value)
+    assert best.value < best.baselines["unigram"]  # learned context (the bigram baseline needs more steps than a micro-sweep has)
+
+
+def test_report_fit_and_plots(micro_sweep):
+    result = build_report(micro_sweep, n_bootstrap=5)
+    text = (micro_sweep / "scale" / "report.md").read_text()
+    for heading in ("## L(N, D)", "## Single-variable laws", "## Extrapolation check", "## Compute-optimal plans", "## Training economics"):
+        assert heading in text
+    fit = json.loads((micro_sweep / "scale" / "fit.json").read_text())
+    assert set(fit["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}
+    assert len(fit["extrapolation"]) == 2
+    assert all(ok for _, ok in result["monotone_in_n"].values())
+    for name in ("loss_vs_n", "loss_vs_d", "frontier", "extrapolation"):
+        png = micro_sweep / "scale" / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == PNG and png.stat().st_size > 5000
+    assert any(e["name"].startswith("training cost: tiny-f1-s0") for e in fit["economics"])
+
+
+def test_rerun_skips_finished_points(micro_sweep):
+    t0 = time.perf_counter()
+    record = run_sweep(micro_spec(), micro_sweep, quiet=True)
+    assert all(p.get("resumed") for p in record["points"])
+    assert time.perf_counter() - t0 < 5
+
+
+def test_missing_run_is_an_error_and_one_point_too(micro_sweep, tmp_path):
+    part = tmp_path / "part"
+    (part / "runs").mkdir(parents=True)
+    shutil.copy(micro_sweep / "sweep.json", part / "sweep.json")
+    shutil.copytree(micro_sweep / "runs" / "tiny-f1-s0", part / "runs" / "tiny-f1-s0")
+    with pytest.raises(GuimoError, match="run listed in sweep.json is missing"):
+        build_report(part, n_bootstrap=0)
+    with pytest.raises(GuimoError, match="only 1 point"):
+        build_report(part, n_bootstrap=0, allow_missing=True)
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(GuimoError, match="no finished runs"):
+        build_report(tmp_path, n_bootstrap=0)
+
+
+def test_budget_skips_and_records(tmp_path):
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.25], overrides=["data.max_bytes=30000", "data.vocab_size=300", "data.eval_tokens=1000"], budget_s=0.01)
+    record = run_sweep(spec, tmp_path / "b", quiet=True)
+    assert [p["status"] for p in record["points"]] == ["done", "skipped"]  # the cheapest point always runs
+    assert "budget" in record["points"][1]["reason"]
+    saved = json.loads((tmp_path / "b" / "sweep.json").read_text())
+    assert saved["points"][1]["status"] == "skipped"
+
+
+def test_spec_validation():
+    with pytest.raises(GuimoError, match="unknown model size 'huge'"):
+        SweepSpec("lm", sizes=["huge"], fractions=[1.0])
+    with pytest.raises(GuimoError, match="not in \\(0, 1\\]"):
+        SweepSpec("lm", sizes=["nano"], fractions=[0.0])
+    with pytest.raises(GuimoError, match="at least one model size"):
+        SweepSpec("lm", sizes=[], fractions=[1.0])
+    assert size_overrides("d96x3h4") == ["model.d_model=96", "model.n_layer=3", "model.n_head=4"]
+    assert parse_duration("30m") == 1800 and parse_duration("1.5h") == 5400 and parse_duration("90") == 90
+    with pytest.raises(GuimoError, match="bad duration"):
+        parse_duration("soon")
