@@ -45,9 +45,11 @@ def sample(
     history = list(prompt_ids)[-(max_len - 1) :]
     cache = model.new_cache(1)
     logits = model(torch.tensor([history], device=device), cache=cache)[:, -1]  # (1, V)
-    for _ in range(max_new_tokens):
+    for i in range(max_new_tokens):
         nxt = _pick(logits, temperature, top_k, top_p, gen)
         yield nxt
+        if i == max_new_tokens - 1:
+            return  # no forward pass for a token nobody will sample
         history.append(nxt)
         if cache.pos >= max_len:  # window full: re-encode the recent half
             history = history[-(max_len // 2) :]
