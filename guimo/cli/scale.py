@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--throughput", help="the server's load benchmark JSON (e.g. bench/results/serve_load.json)")
     e.add_argument("--runs", help="folder of run directories: training cost of each")
     e.add_argument("--fit", dest="fit_from", help="a sweep folder (or scale/fit.json): expected quality of the on-device model")
-    e.add_argument("--scenario", default="lm", help="which request price applies to the throughput file when it names none")
+    e.add_argument("--scenario", default="lm", help="the served scenario: picks the throughput rows and the request price")
     e.add_argument("--traffic", type=float, help="target traffic in requests/s: replicas needed and cost")
     e.add_argument("--p99-ms", type=float, default=1000.0, help="p99 latency target for --traffic")
     e.add_argument("--recommend-run", help="a recommend run: its NDCG@10 and the popularity baseline's for the e-commerce figures")
@@ -209,6 +209,7 @@ def economics_main(args: argparse.Namespace) -> int:
     if args.throughput:
         rows, meta = ec.load_throughput(args.throughput)
         scenario = meta.get("scenario") or args.scenario
+        rows = ec.rows_for(rows, scenario)
         figs += ec.serving_costs(rows, prices, source=args.throughput)
         best = max(rows, key=lambda r: r.requests_per_s)
         cost_1k = ec.cost_per_1k(prices.hardware.serve_per_hour, best.requests_per_s)

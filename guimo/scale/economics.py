@@ -8,7 +8,8 @@ Throughput file (what ``bench/serve_load.py`` writes to ``bench/results/serve_lo
 object with a ``rows`` list (or a bare list of rows); each row has ``concurrency`` (int),
 ``batching`` (bool), ``requests_per_s`` (measured completed requests per second) and the latency
 percentiles ``p50_ms``, ``p95_ms``, ``p99_ms`` (or a ``latency_ms`` object with keys p50/p95/p99).
-Optional top-level keys ``model``/``scenario`` name what was served.
+Optional: a row's ``model`` (the scenario it served: lm, recommend, ...; a file may hold several)
+and top-level ``scenario`` or ``meta`` (command, date, machine), kept as metadata.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def training_cost(label: str, seconds: float, prices: Prices, *, source: str = "
     rent = hours * hw.train_per_hour
     kwh = hours * (hw.train_cpu_cores * en.cpu_core_watts + hw.train_gpus * en.gpu_watts) * en.pue / 1000.0
     measured = f"train wall time {seconds:,.1f} s{f' ({source})' if source else ''}"
-    rent_assumed = _cite(prices, "hardware.train_cpu_cores", "hardware.cpu_core_per_hour", "hardware.train_gpus", "hardware.gpu_per_hour")
+    rent_assumed = _hw(prices, "train")
     energy_assumed = _cite(prices, "energy.cpu_core_watts", "energy.gpu_watts", "energy.pue", "energy.per_kwh")
     total = rent + (0.0 if en.included_in_hardware else kwh * en.per_kwh)
     return [
@@ -63,7 +64,7 @@ def optimal_run_cost(compute_flops: float, flops_per_s: float, prices: Prices, *
         raise GuimoError("measured training throughput must be positive to price a planned run")
     seconds = compute_flops / flops_per_s
     rent = seconds / 3600.0 * prices.hardware.train_per_hour
-    assumed = _cite(prices, "hardware.train_cpu_cores", "hardware.cpu_core_per_hour", "hardware.train_gpus", "hardware.gpu_per_hour")
+    assumed = _hw(prices, "train")
     return [
         Figure(f"{label}: training time on the measured machine", seconds / 3600.0, "hours",
                f"{measured}; achieved {flops_per_s:.3g} FLOP/s", ""),
@@ -82,6 +83,7 @@ class LoadRow:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    model: str | None = None  # which model kind the row measured ("lm", "recommend"), when the file says
 
 
 def load_throughput(path: str | Path) -> tuple[list[LoadRow], dict[str, Any]]:
@@ -109,6 +111,7 @@ def load_throughput(path: str | Path) -> tuple[list[LoadRow], dict[str, Any]]:
                 p50_ms=float(r.get("p50_ms", lat.get("p50"))),
                 p95_ms=float(r.get("p95_ms", lat.get("p95"))),
                 p99_ms=float(r.get("p99_ms", lat.get("p99"))),
+                model=str(r["model"]) if r.get("model") is not None else None,
             )
         except KeyError as e:
             raise GuimoError(f"{path}: row {i} lacks {e.args[0]!r} (need concurrency, batching, requests_per_s, p50_ms, p95_ms, p99_ms)") from None
@@ -120,6 +123,17 @@ def load_throughput(path: str | Path) -> tuple[list[LoadRow], dict[str, Any]]:
     return rows, meta
 
 
+def rows_for(rows: Sequence[LoadRow], scenario: str) -> list[LoadRow]:
+    """The rows that measured ``scenario``; all rows when the file does not say which model each served."""
+    kinds = {r.model for r in rows}
+    if kinds <= {None}:
+        return list(rows)
+    chosen = [r for r in rows if r.model == scenario]
+    if not chosen:
+        raise GuimoError(f"the throughput file has no rows for '{scenario}' (it has: {', '.join(sorted(k for k in kinds if k))}); pass --scenario")
+    return chosen
+
+
 def cost_per_1k(per_hour: float, requests_per_s: float) -> float:
     """$ per 1,000 requests when a replica costing ``per_hour`` serves ``requests_per_s``."""
     return per_hour / (requests_per_s * 3600.0) * 1000.0
@@ -127,7 +141,7 @@ def cost_per_1k(per_hour: float, requests_per_s: float) -> float:
 
 def serving_costs(rows: Sequence[LoadRow], prices: Prices, *, source: str) -> list[Figure]:
     """Cost per 1,000 requests at each measured load point (one replica, fully paid)."""
-    assumed = _cite(prices, "hardware.serve_cpu_cores", "hardware.cpu_core_per_hour", "hardware.serve_gpus", "hardware.gpu_per_hour")
+    assumed = _hw(prices, "serve")
     out = []
     for r in sorted(rows, key=lambda r: (r.batching, r.concurrency)):
         out.append(Figure(
@@ -149,7 +163,7 @@ def replicas_for(rows: Sequence[LoadRow], prices: Prices, *, traffic_rps: float,
     n = math.ceil(traffic_rps / best.requests_per_s)
     per_hour = n * prices.hardware.serve_per_hour
     measured = f"best point under the p99 target: {best.requests_per_s:.2f} req/s at concurrency {best.concurrency}, batching {'on' if best.batching else 'off'}, p99 {best.p99_ms:.0f} ms ({source})"
-    assumed = _cite(prices, "hardware.serve_cpu_cores", "hardware.cpu_core_per_hour", "hardware.serve_gpus", "hardware.gpu_per_hour")
+    assumed = _hw(prices, "serve")
     return [
         Figure(f"replicas for {traffic_rps:g} req/s at p99 <= {p99_ms:g} ms", n, "replicas", measured, ""),
         Figure(f"serving cost per hour at {traffic_rps:g} req/s", per_hour, f"{prices.currency}/h", measured, assumed),
@@ -164,7 +178,7 @@ def public_cloud(capacity_rps: float, prices: Prices, *, scenario: str, measured
     """Gross margin vs utilisation and break-even traffic when selling requests at the table's price."""
     price = prices.requests.request_price(scenario)
     per_hour = prices.hardware.serve_per_hour
-    hw = _cite(prices, "hardware.serve_cpu_cores", "hardware.cpu_core_per_hour", "hardware.serve_gpus", "hardware.gpu_per_hour")
+    hw = _hw(prices, "serve")
     price_cite = prices.cite(f"requests.per_1k_requests.{scenario if scenario in prices.requests.per_1k_requests else 'default'}")
     out = []
     for u in prices.business.cloud.utilisations:
@@ -269,6 +283,14 @@ def format_value(v: float) -> str:
     if a >= 1:
         return f"{v:.2f}"
     return f"{v:.3g}"
+
+
+def _hw(prices: Prices, role: str) -> str:
+    """The hardware entries behind a machine-hour of ``role`` (train or serve); GPU prices only when GPUs are used."""
+    keys = [f"hardware.{role}_cpu_cores", "hardware.cpu_core_per_hour", f"hardware.{role}_gpus"]
+    if getattr(prices.hardware, f"{role}_gpus"):
+        keys.append("hardware.gpu_per_hour")
+    return _cite(prices, *keys)
 
 
 def _cite(prices: Prices, *keys: str) -> str:

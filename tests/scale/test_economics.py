@@ -118,3 +118,14 @@ def test_every_figure_names_its_sources(prices):
     assert all(f.measured or f.assumed for f in figs)
     md = ec.figures_markdown(figs)
     assert md.count("\n") == len(figs) + 2 and "from assumption" in md
+
+
+def test_rows_for_picks_the_served_scenario(tmp_path):
+    f = tmp_path / "serve_load.json"
+    row = {"concurrency": 1, "batching": True, "p50_ms": 1, "p95_ms": 2, "p99_ms": 3}
+    f.write_text(json.dumps({"meta": {"date": "x"}, "rows": [{**row, "model": "lm", "requests_per_s": 5.0}, {**row, "model": "recommend", "requests_per_s": 50.0}]}))
+    rows, meta = ec.load_throughput(f)
+    assert meta == {"meta": {"date": "x"}}
+    assert [r.requests_per_s for r in ec.rows_for(rows, "recommend")] == [50.0]
+    with pytest.raises(GuimoError, match="no rows for 'fraud'"):
+        ec.rows_for(rows, "fraud")
