@@ -14,12 +14,16 @@ Why the knobs look like this:
 - the learning rate follows a documented rule, lr = lr_ref x (d_ref / d_model)^lr_exponent
   (narrower models tolerate larger steps; with one shared lr the fit would measure tuning, not
   scale, which dominates at small scale);
+- points whose data config is identical (same data section, context and seed; only the model
+  differs) prepare their data once: later points copy the first one's collect and preprocess
+  outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
 - a time budget runs the cheapest points first, extrapolates each next point's time from the
   achieved FLOP/s of the points done, and skips (and records) those that would overrun it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from contextlib import contextmanager
@@ -27,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from guimo.config import to_dict
 from guimo.errors import GuimoError
 from guimo.io import atomic_write_json, read_json
 
@@ -125,6 +130,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     out.mkdir(parents=True, exist_ok=True)
     record = {"spec": asdict(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "points": plan_points(spec)}
     prior = _load_prior(out)
+    data_templates: dict[str, Path] = {}  # data-config key -> the first run that prepared it
     t0 = time.perf_counter()
     done_flops = done_seconds = 0.0
     with _threads(spec.threads), Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
@@ -144,7 +150,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                     continue
             started = time.perf_counter()
             try:
-                _run_point(spec, point, run_dir)
+                _run_point(spec, point, run_dir, data_templates)
             except GuimoError as e:
                 point.update(status="failed", reason=str(e))
                 progress.log(f"failed {point['run']}: {e}")
@@ -162,7 +168,24 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     return record
 
 
-def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path) -> None:
+def _reuse_data(template: Path, run_dir: Path, scenario: str, cfg: Any) -> None:
+    """Start ``run_dir`` with the collect and preprocess outputs of ``template`` (same data config)."""
+    import shutil
+
+    from guimo.pipeline.rundir import RunDir
+
+    src = RunDir.open(template)
+    if not (src.stage_done("collect") and src.stage_done("preprocess")):
+        return
+    run = RunDir.create(run_dir, scenario, to_dict(cfg))
+    shutil.copytree(template / "data", run_dir / "data", dirs_exist_ok=True)
+    run.manifest["data"] = src.manifest.get("data", {})
+    for stage in ("collect", "preprocess"):
+        run.manifest["stages"][stage] = {**src.manifest["stages"][stage], "reused_from": str(template)}
+    run.save()
+
+
+def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, data_templates: dict[str, Path]) -> None:
     """Preprocess, size the training from the run's own token count, then run the rest."""
     from guimo import scenarios
     from guimo.config import apply_overrides
@@ -178,7 +201,12 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path) -> None:
         f"train.lr={learning_rate(spec, point['d_model']):.6g}",
     ]
     cfg = apply_overrides(scenario.config_cls(), base + spec.overrides, scenario.presets)
+    key = json.dumps([to_dict(cfg)["data"], spec.context, point["seed"]], sort_keys=True)
+    template = data_templates.get(key)
+    if template is not None and not (run_dir / "manifest.json").exists():
+        _reuse_data(template, run_dir, spec.scenario, cfg)
     run_pipeline(spec.scenario, cfg, run_dir, to_stage="preprocess", quiet=True)
+    data_templates.setdefault(key, run_dir)
     info = RunDir.open(run_dir).manifest["stages"]["preprocess"]
     unique = info.get("train_tokens")
     if unique is None:

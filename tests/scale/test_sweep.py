@@ -23,6 +23,10 @@ def test_micro_sweep_points_and_monotone_loss(micro_sweep):
     assert [p["status"] for p in record["points"]] == ["done"] * 6
     points, notes = collect_points(micro_sweep)
     assert len(points) == 6 and not notes
+    reused = [json.loads((micro_sweep / p["run"] / "manifest.json").read_text())["stages"]["preprocess"].get("reused_from") for p in record["points"]]
+    assert sum(r is not None for r in reused) == 4  # data prepared once per fraction, reused by the other sizes
+    unique = {p.fraction: p.unique for p in points}
+    assert all(p.unique == unique[p.fraction] for p in points)
     sizes = sorted({p.n for p in points})
     assert len(sizes) == 3 and sizes[-1] / sizes[0] > 8
     for frac in (0.5, 1.0):

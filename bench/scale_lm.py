@@ -1,0 +1,170 @@
+"""Scaling-law benchmark on real text: sweep model size x data size with the `lm` pipeline, fit
+L(N, D), and check that the fit predicts a held-out model 4x larger than any fitted one.
+
+    python bench/scale_lm.py                          # embedded stdlib corpus, 60-minute budget
+    python bench/scale_lm.py --corpus shakespeare     # ../shared/data/corpus/en/tinyshakespeare
+    python bench/scale_lm.py --corpus zh-poetry       # ../shared/data/corpus/zh/zh_poetry.txt
+    python bench/scale_lm.py --quick                  # a 1-2 minute smoke run (nothing written to the docs)
+
+Default grid: 5 sizes (nano, tiny, mini, small and d288x4, ~95k to ~4.6M parameters with the
+2,048-token BPE: ~48x), the largest ~4.3x the next one, so the always-on extrapolation check
+(hold out the largest model, fit the rest) is the "4x larger model" test; 4 data fractions
+(1/8 .. 1 of the training tokens, one epoch each). Writes bench/results/scale_lm_<corpus>.json,
+the sweep under --out, and this script's part of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+RESULTS = ROOT / "bench" / "results"
+SHARED = ROOT.parent / "shared" / "data" / "corpus"
+CORPORA = {
+    "stdlib": None,  # the lm scenario's embedded default: the Python standard library's source
+    "shakespeare": SHARED / "en" / "tinyshakespeare" / "input.txt",
+    "zh-poetry": SHARED / "zh" / "zh_poetry.txt",
+}
+TARGET_REL_ERROR = 0.03
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", default="stdlib", help=f"one of {', '.join(CORPORA)} or a path to text")
+    p.add_argument("--sizes", default="nano,tiny,mini,small,d288x4")
+    p.add_argument("--fractions", default="0.125,0.25,0.5,1")
+    p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget for the sweep (the fit adds ~1 minute)")
+    p.add_argument("--max-bytes", type=int, default=None, help="cap the corpus (default: all of it)")
+    p.add_argument("--context", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--out", help="sweep folder (default: runs/bench-scale-<corpus>)")
+    p.add_argument("--quick", action="store_true", help="tiny grid and corpus: checks the script, measures nothing worth quoting")
+    p.add_argument("--no-write", action="store_true", help="leave docs/BENCHMARKS.md alone")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from guimo.scale.report import build_report
+    from guimo.scale.sweep import SweepSpec, run_sweep
+
+    corpus = CORPORA.get(args.corpus, Path(args.corpus))
+    if corpus is not None and not Path(corpus).exists():
+        sys.exit(f"{corpus} not found (the shared datasets live beside the project as ../shared/data)")
+    overrides = [] if corpus is None else [f"data.path={corpus}"]
+    if args.quick:
+        args.sizes, args.fractions, args.context, args.batch_size, args.bootstrap = "nano,tiny,mini", "0.5,1", 32, 8, 10
+        args.max_bytes, args.budget_min = args.max_bytes or 60_000, min(args.budget_min, 5)
+        overrides += ["data.vocab_size=300", "data.eval_tokens=2000"]
+    else:
+        overrides += ["data.eval_tokens=50000"]
+    if args.max_bytes:
+        overrides.append(f"data.max_bytes={args.max_bytes}")
+    name = args.corpus if args.corpus in CORPORA else Path(args.corpus).stem
+    out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
+    spec = SweepSpec(
+        scenario="lm", sizes=args.sizes.split(","), fractions=[float(f) for f in args.fractions.split(",")],
+        epochs=args.epochs, context=args.context, batch_size=args.batch_size, overrides=overrides,
+        budget_s=args.budget_min * 60, threads=args.threads,
+    )
+    t0 = time.perf_counter()
+    record = run_sweep(spec, out, quiet=False)
+    sweep_s = time.perf_counter() - t0
+    result = build_report(out, n_bootstrap=args.bootstrap)
+    summary = summarise(result, record, sweep_s, time.perf_counter() - t0, args, name, out)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"scale_lm_{name}{'_quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(_finite(summary), indent=2) + "\n")
+    print(json.dumps({k: summary[k] for k in ("corpus", "points_done", "points_skipped", "sweep_min", "params_span", "fit", "holdout_n", "target_met")}, indent=2))
+    if not args.quick and not args.no_write:
+        write_section(render_all())
+    return 0
+
+
+def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, name: str, out: Path) -> dict:
+    pts = result["points"]
+    ns = sorted({p["n"] for p in pts})
+    fit = result.get("fit", {})
+    hold = {h["axis"]: h for h in result.get("extrapolation", [])}
+    hn = hold.get("N", {})
+    statuses = [p.get("status") for p in record["points"]]
+    return {
+        "corpus": name,
+        "command": "python bench/scale_lm.py " + " ".join(sys.argv[1:]),
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {args.threads} torch threads",
+        "sizes": args.sizes, "fractions": args.fractions, "context": args.context, "batch_size": args.batch_size,
+        "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),
+        "skipped": [f"{p['run']}: {p.get('reason', '')}" for p in record["points"] if p.get("status") != "done"],
+        "sweep_min": round(sweep_s / 60, 1), "total_min": round(total_s / 60, 1),
+        "params_span": f"{ns[0]:,} .. {ns[-1]:,} ({ns[-1] / ns[0]:.0f}x)" if ns else "",
+        "tokens_span": f"{min(p['d'] for p in pts):,.0f} .. {max(p['d'] for p in pts):,.0f}" if pts else "",
+        "fit": {k: [round(v, 4), [round(x, 4) for x in fit["intervals"][k]]] for k, v in fit.get("params", {}).items()},
+        "kaplan": {k: v.get("exponent") for k, v in result.get("kaplan", {}).items()},
+        "holdout_n": {k: hn.get(k) for k in ("held_out", "largest_fitted", "ratio", "mean_relative_error", "max_relative_error", "all_inside_band", "skipped")},
+        "holdout_d": {k: hold.get("D", {}).get(k) for k in ("ratio", "max_relative_error", "all_inside_band", "skipped")},
+        "monotone_in_n": {k: v[1] for k, v in result.get("monotone_in_n", {}).items()},
+        "target_met": bool(hn.get("max_relative_error") is not None and not hn.get("skipped") and hn["max_relative_error"] <= TARGET_REL_ERROR
+                           and (hn.get("ratio") or 0) >= 4 and sweep_s <= 3600),
+        "report": str(out / "scale" / "report.md"),
+    }
+
+
+def _finite(obj):
+    """NaN (a skipped check) as null, so the results file is strict JSON."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def render_all() -> str:
+    """The section from every non-quick result file, so each corpus keeps its last measurement."""
+    rows = []
+    for f in sorted(RESULTS.glob("scale_lm_*.json")):
+        if f.stem.endswith("_quick"):
+            continue
+        s = json.loads(f.read_text())
+        h = s["holdout_n"]
+        fit = s["fit"]
+        ab = (f"alpha {fit['alpha'][0]} [{fit['alpha'][1][0]}, {fit['alpha'][1][1]}], beta {fit['beta'][0]} [{fit['beta'][1][0]}, {fit['beta'][1][1]}], E {fit['E'][0]}"
+              if fit else "no fit")
+        err = "skipped: " + str(h["skipped"]) if h.get("skipped") else f"{h['max_relative_error']:.2%} max ({h['ratio']:.1f}x larger; inside 95% band: {h['all_inside_band']})"
+        rows.append(f"| {s['corpus']} | {s['date']} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {s['tokens_span']} "
+                    f"| {s['sweep_min']} | {ab} | {err} | {'met' if s['target_met'] else 'NOT met'} |")
+    head = ("Command: `python bench/scale_lm.py [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data fractions, one epoch each, "
+            "context 128, lr = 3e-3 (64/d_model)^0.5, 2 torch threads, 60-minute budget). Fit: Chinchilla approach 3 with summed Huber "
+            "on log residuals and 200 bootstrap refits (95% intervals). Target: the held-out model >= 4x larger than any fitted one "
+            f"predicted within {TARGET_REL_ERROR:.0%} relative loss error, sweep within 60 minutes.\n\n"
+            "| corpus | date | points | parameters | tokens | sweep min | fit (95% CI) | held-out largest model: rel. error | target |\n"
+            "| --- | --- | --- | --- | --- | ---: | --- | --- | --- |\n")
+    return head + ("\n".join(rows) if rows else "(no full run recorded yet)")
+
+
+def write_section(body: str, name: str = "scale_lm") -> None:
+    from guimo.io import atomic_write_text
+
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    text = DOC.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        sys.exit(f"{DOC}: markers {start} ... {end} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(DOC, f"{head}{start}\n{body}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
