@@ -73,8 +73,17 @@ def load_file(path: str | Path) -> dict[str, Any]:
     raise GuimoError(f"{path}: config must be .toml, .yaml, .yml or .json")
 
 
-def merge(cfg: T, data: dict[str, Any]) -> T:
-    """Return ``cfg`` with the (partial, nested) values of ``data`` applied."""
+def merge(cfg: T, data: dict[str, Any], presets: Presets | None = None) -> T:
+    """Return ``cfg`` with the (partial, nested) values of ``data`` applied.
+
+    A section given as a string names a preset, as ``--set model=small`` does: in TOML
+    ``model = "small"``. (To refine a preset, follow the file with ``--set model.dropout=...``.)
+    """
+    data = dict(data)
+    for section, value in list(data.items()):
+        if isinstance(value, str) and presets and section in presets:
+            cfg = _replace_section(cfg, section, _preset(presets, section, value))
+            del data[section]
     merged = _deep_update(to_dict(cfg), data)
     return from_dict(type(cfg), merged)
 
@@ -88,10 +97,7 @@ def apply_overrides(cfg: T, overrides: list[str], presets: Presets | None = None
         key, raw = item.split("=", 1)
         key = key.strip()
         if key in presets:
-            table = presets[key]
-            if raw not in table:
-                raise GuimoError(f"unknown {key} preset '{raw}'; choose one of: {', '.join(table)}")
-            cfg = _replace_section(cfg, key, table[raw])
+            cfg = _replace_section(cfg, key, _preset(presets, key, raw.strip()))
             continue
         keys = valid_keys(cfg)
         if key not in keys:
@@ -119,6 +125,13 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 # -- internals ---------------------------------------------------------------------------------
+
+
+def _preset(presets: Presets, section: str, name: str) -> dict[str, Any]:
+    table = presets[section]
+    if name not in table:
+        raise GuimoError(f"unknown {section} preset '{name}'; choose one of: {', '.join(table)}")
+    return table[name]
 
 
 def _replace_section(cfg: Any, section: str, values: dict[str, Any]) -> Any:

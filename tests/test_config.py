@@ -165,6 +165,16 @@ def test_malformed_config_files(tmp_path, name, text, message):
         load_file(path)
 
 
+def test_preset_by_name_in_a_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('seed = 3\ninner = "long"\n')
+    cfg = merge(Outer(), load_file(path), SIZES)
+    assert (cfg.seed, cfg.inner.steps, cfg.inner.mode) == (3, 300, "exact")
+    path.write_text('inner = "huge"\n')
+    with pytest.raises(GuimoError, match="unknown inner preset 'huge'; choose one of: short, long"):
+        merge(Outer(), load_file(path), SIZES)
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(GuimoError, match="config file not found"):
         load_file(tmp_path / "none.toml")

@@ -40,7 +40,7 @@ def resolve_config(scenario, config_file: str | None, overrides: list[str], data
 
     cfg = base if base is not None else scenario.config_cls()
     if config_file:
-        cfg = merge(cfg, load_file(config_file))
+        cfg = merge(cfg, load_file(config_file), scenario.presets)
     if data:
         cfg = apply_overrides(cfg, [f"data.path={data}"])
     return apply_overrides(cfg, overrides, scenario.presets)
