@@ -62,7 +62,7 @@ def already_recorded(engine: Engine, tenant_id: int, request_id: str) -> bool:
 
 
 def record(engine: Engine, event: Event, *, quota: int | None, enforce: bool = True) -> int:
-    """Insert ``event`` unless the quota was already spent; returns the units used before it.
+    """Insert ``event`` unless the quota was already spent; returns the units used before it (0 without a quota).
 
     ``enforce=False`` records even over the quota: a stream already delivered its tokens, so they
     are billed. Raises ``QuotaExceeded`` or ``DuplicateRequest`` (nothing is written then).
@@ -70,11 +70,13 @@ def record(engine: Engine, event: Event, *, quota: int | None, enforce: bool = T
     month = month_of(event.started_at)
     try:
         with write_session(engine) as s:
-            # Serialise writers of this key family (no-op on SQLite, which IMMEDIATE already locked).
-            s.execute(select(ApiKey.id).where(ApiKey.id == event.key_family).with_for_update())
-            used = int(s.scalar(_used_query(event.key_family, month)) or 0)
-            if enforce and quota is not None and used >= quota:
-                raise QuotaExceeded(used, quota)
+            used = 0
+            if quota is not None:  # no quota: nothing to sum (the sum is a scan of this month's events)
+                # Serialise writers of this key family (no-op on SQLite, which IMMEDIATE already locked).
+                s.execute(select(ApiKey.id).where(ApiKey.id == event.key_family).with_for_update())
+                used = int(s.scalar(_used_query(event.key_family, month)) or 0)
+                if enforce and used >= quota:
+                    raise QuotaExceeded(used, quota)
             s.add(UsageEvent(month=month, **event.__dict__))
             s.flush()
     except IntegrityError:
