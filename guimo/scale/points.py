@@ -133,8 +133,11 @@ def _model_config(run: RunDir):
 def _size_name(mc, cfg: dict) -> str:
     from guimo.models.transformer import PRESETS
 
-    if mc is None:
-        return "model"
+    if mc is None:  # another scenario's model config: name it by its width and depth when it has them
+        mcfg = cfg.get("model", {})
+        width = mcfg.get("d_model")
+        depth = mcfg.get("n_blocks", mcfg.get("n_layer"))
+        return f"d{width}x{depth}" if width and depth else "model"
     for name, preset in PRESETS.items():
         if all(getattr(mc, k) == v for k, v in preset.items() if k != "max_len"):
             return name

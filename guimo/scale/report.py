@@ -177,13 +177,18 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     from guimo.scale import plots
     from guimo.scale.curves import check_curve, fit_curve
 
-    top = max(p.n for p in points)
-    sel = [p for p in points if p.n == top]
+    # one curve for the largest model configuration; its parameter count may vary a little with the
+    # data (a recommender's item table grows with the catalogue), so group by configuration, not by N
+    groups: dict[str, list[Point]] = {}
+    for p in points:
+        groups.setdefault(p.size, []).append(p)
+    sel = max(groups.values(), key=lambda g: max(p.n for p in g))
+    top = max(p.n for p in sel)
     x = np.array([_data_size(p) for p in sel], dtype=float)
     y = np.array([p.value for p in sel], dtype=float)
     curve = fit_curve(x, y, n_bootstrap=n_bootstrap, seed=seed)
     result["curve"] = curve.as_dict()
-    md = [f"## Learning curve of {points[0].metric} (largest model, {top:,} parameters)\n",
+    md = [f"## Learning curve of {points[0].metric} (model '{sel[0].size}', up to {top:,} parameters)\n",
           f"Fit m(n) = a + b n^(-c) on {len(sel)} runs (measurement: each run's test {points[0].metric}; n = training data size from the preprocess stage).\n",
           f"- a (saturation) = {curve.a:.4f}, b = {curve.b:.4g}, c = {curve.c:.4f}"]
     for mult in (2, 4):

@@ -1,0 +1,161 @@
+"""Business learning curve: NDCG@10 of the `recommend` scenario vs training data size, with the
+saturating power law m(n) = a + b n^(-c), its 2x/4x predictions, and the check that the curve fitted
+on <= 50% of the data predicts the full-data NDCG@10 within 10%.
+
+    python bench/scale_recommend.py                     # synthetic marketplace: 750 .. 12,000 users
+    python bench/scale_recommend.py --dataset beauty    # ../shared/data/seqrec/Beauty_bert4rec.txt, 1/16 .. all users
+    python bench/scale_recommend.py --quick             # a 1-minute smoke run (nothing written to the docs)
+
+Data size is the number of users (and so interactions): the marketplace generator draws more users
+from the same distribution; for Beauty a deterministic subset of users is written per fraction.
+Each point is a normal `recommend` run with the scenario's default model and training settings;
+the data size on the x axis is the preprocess stage's count of training interactions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "BENCHMARKS.md"
+RESULTS = ROOT / "bench" / "results"
+BEAUTY = ROOT.parent / "shared" / "data" / "seqrec" / "Beauty_bert4rec.txt"
+TARGET_REL_ERROR = 0.10
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=["marketplace", "beauty"], default="marketplace")
+    p.add_argument("--scales", default="0.0625,0.125,0.25,0.5,1", help="shares of the largest data size")
+    p.add_argument("--users", type=int, default=12_000, help="marketplace: users at scale 1 (50 interactions each)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
+    p.add_argument("--out", help="folder of runs (default: runs/bench-scale-recommend-<dataset>)")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--no-write", action="store_true", help="leave docs/BENCHMARKS.md alone")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from guimo.scale.report import build_report
+
+    scales = [float(s) for s in args.scales.split(",")]
+    overrides = list(args.overrides)
+    if args.quick:
+        args.users, args.bootstrap = 1600, 20
+        overrides = QUICK_OVERRIDES + overrides
+    out = Path(args.out or ROOT / "runs" / f"bench-scale-recommend-{args.dataset}{'-quick' if args.quick else ''}")
+    t0 = time.perf_counter()
+    for s in scales:
+        if args.dataset == "marketplace":
+            users = max(50, int(round(args.users * s)))
+            data = [f"data.generator.users={users}", f"data.generator.interactions={50 * users if not args.quick else 20 * users}"]
+        else:
+            data = [f"data.path={beauty_subset(out / 'data', s)}"]
+        run_point(out / "runs" / f"scale-{s:g}", data + overrides)
+    result = build_report(out, metric="ndcg@10", n_bootstrap=args.bootstrap)
+    summary = summarise(result, args, time.perf_counter() - t0, out)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"scale_recommend_{args.dataset}{'_quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    if not args.quick and not args.no_write:
+        write_section(render_all())
+    return 0
+
+
+# a marketplace small enough for a smoke run: 500 items, 20 interactions per user, 60 steps
+QUICK_OVERRIDES = ["data.generator.chain_groups=50", "data.generator.items=500", "data.generator.categories=20",
+                   "train.max_steps=60", "train.eval_every=30", "train.checkpoint_every=30", "train.batch_size=64",
+                   "eval.sampled=0", "eval.val_cases=500"]
+
+
+def run_point(run_dir: Path, overrides: list[str]) -> None:
+    """One `recommend` run (resumed if it exists)."""
+    from guimo.config import apply_overrides
+    from guimo.pipeline.runner import run_pipeline
+    from guimo.scenarios.recommend import SCENARIO
+
+    cfg = apply_overrides(SCENARIO.config_cls(), overrides, SCENARIO.presets)
+    run_pipeline("recommend", cfg, run_dir, quiet=True)
+
+
+def beauty_subset(folder: Path, share: float) -> Path:
+    """Beauty restricted to a deterministic share of users (by a hash of the user id)."""
+    if not BEAUTY.exists():
+        sys.exit(f"{BEAUTY} not found (the shared datasets live beside the project as ../shared/data)")
+    out = folder / f"beauty-{share:g}.txt"
+    if out.exists():
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    keep = []
+    for line in BEAUTY.read_text(encoding="utf-8").splitlines():
+        user = line.split(maxsplit=1)[0] if line.strip() else ""
+        if user and int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share:
+            keep.append(line)
+    out.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    return out
+
+
+def summarise(result: dict, args, seconds: float, out: Path) -> dict:
+    curve, check = result.get("curve", {}), result.get("curve_check", {})
+    pts = sorted(result["points"], key=lambda p: p["unique"] or 0)
+    return {
+        "dataset": args.dataset,
+        "command": "python bench/scale_recommend.py " + " ".join(sys.argv[1:]),
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {args.threads} torch threads",
+        "minutes": round(seconds / 60, 1),
+        "points": [{"train_interactions": p["unique"], "ndcg@10": round(p["value"], 4),
+                    "popularity": round(p["baselines"].get("popularity", float("nan")), 4)} for p in pts],
+        "curve": {k: curve.get(k) for k in ("a", "b", "c")},
+        "predicted_2x": curve.get("predicted_2x"), "predicted_4x": curve.get("predicted_4x"),
+        "half_data_check": check,
+        "target_met": bool(check) and check["relative_error"] <= TARGET_REL_ERROR,
+        "report": str(out / "scale" / "report.md"),
+    }
+
+
+def render_all() -> str:
+    rows = []
+    for f in sorted(RESULTS.glob("scale_recommend_*.json")):
+        if f.stem.endswith("_quick"):
+            continue
+        s = json.loads(f.read_text())
+        pts = s["points"]
+        chk = s["half_data_check"]
+        curve = "; ".join(f"{p['train_interactions']:,.0f}: {p['ndcg@10']}" for p in pts)
+        pred = (f"{chk['predicted']:.4f} vs {chk['actual']:.4f} ({chk['relative_error']:.1%})" if chk else "not enough points")
+        rows.append(f"| {s['dataset']} | {s['date']} | {s['minutes']} | {curve} | a={s['curve']['a']:.4f}, c={s['curve']['c']:.3f}; "
+                    f"4x data: {s['predicted_4x']['value']:.4f} | {pred} | {'met' if s['target_met'] else 'NOT met'} |")
+    head = ("Command: `python bench/scale_recommend.py [--dataset marketplace|beauty]` (default recommend model and training; "
+            "data size = training interactions). Fit m(n) = a + b n^(-c); target: fitted on <= 50% of the data, "
+            f"predict the full-data NDCG@10 within {TARGET_REL_ERROR:.0%}.\n\n"
+            "| data | date | minutes | NDCG@10 by training interactions | fit | half-data prediction of full-data NDCG@10 | target |\n"
+            "| --- | --- | ---: | --- | --- | --- | --- |\n")
+    return head + ("\n".join(rows) if rows else "(no full run recorded yet)")
+
+
+def write_section(body: str, name: str = "scale_recommend") -> None:
+    from guimo.io import atomic_write_text
+
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    text = DOC.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        sys.exit(f"{DOC}: markers {start} ... {end} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(DOC, f"{head}{start}\n{body}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
