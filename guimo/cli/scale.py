@@ -225,15 +225,18 @@ def economics_main(args: argparse.Namespace) -> int:
     elif ndcg is None:
         notes.append("e-commerce figures need --recommend-run RUN or --ndcg MODEL,BASELINE")
     if cost_1k is not None:
-        quality, d_fit = None, None
+        quality, quality_source = None, ""
         if args.fit_from:
             fit, _ = _load_fit(args.fit_from)
             src = Path(args.fit_from) / "scale" / "fit.json" if Path(args.fit_from).is_dir() else Path(args.fit_from)
             from guimo.io import read_json
 
-            d_fit = max(p["d"] for p in read_json(src)["points"])
+            pts = read_json(src)["points"]
+            d_fit, n_fit = max(p["d"] for p in pts), max(p["n"] for p in pts)
             quality = lambda n: fit.predict(n, d_fit)  # noqa: E731
-        figs += ec.consumer_device(prices, _preset_sizes(), quality=quality, cloud_cost_per_1k=cost_1k, cost_source=cost_source)
+            quality_source = f"L(N, D) of {src} at D = {d_fit:,.0f} tokens (fitted up to N = {n_fit:,}; beyond that it is extrapolation)"
+        figs += ec.consumer_device(prices, _preset_sizes(), quality=quality, quality_source=quality_source if quality else "",
+                                   cloud_cost_per_1k=cost_1k, cost_source=cost_source)
     if not figs:
         raise GuimoError("nothing to compute: give --runs, --throughput and/or --recommend-run")
     if args.json:

@@ -233,7 +233,8 @@ def device_max_params(prices: Prices) -> tuple[float, float]:
     return by_memory, by_latency
 
 
-def consumer_device(prices: Prices, candidates: Sequence[tuple[str, float]], *, quality=None, cloud_cost_per_1k: float, cost_source: str) -> list[Figure]:
+def consumer_device(prices: Prices, candidates: Sequence[tuple[str, float]], *, quality=None, quality_source: str = "scaling-law fit",
+                    cloud_cost_per_1k: float, cost_source: str) -> list[Figure]:
     """The largest candidate model that fits the device after int8, its expected loss, and cloud-fallback cost.
 
     ``candidates``: (name, parameter count) pairs, e.g. the model presets; ``quality``: a function
@@ -252,7 +253,7 @@ def consumer_device(prices: Prices, candidates: Sequence[tuple[str, float]], *, 
         name, params = max(fitting, key=lambda c: c[1])
         out.append(Figure(f"largest model on the device: {name}", params, "parameters", "parameter count of the preset", f"{mem_cite}; {lat_cite}"))
         if quality is not None:
-            out.append(Figure(f"expected loss of {name} on the device", float(quality(params)), "nats/token", "scaling-law fit of the sweep", "int8 assumed lossless"))
+            out.append(Figure(f"expected loss of {name} on the device", float(quality(params)), "nats/token", quality_source, "int8 assumed lossless"))
     else:
         out.append(Figure("largest model on the device: none of the candidates fits", 0, "parameters", "", f"{mem_cite}; {lat_cite}"))
     d = prices.business.device

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from guimo.cli import main
 
 
@@ -64,3 +66,17 @@ def test_economics_bad_price_table_is_one_line(tmp_path, capsys):
 def test_economics_with_nothing_to_do(capsys):
     assert main(["economics"]) == 2
     assert "nothing to compute" in capsys.readouterr().err
+
+
+def test_economics_with_runs_and_fit(micro_sweep, tmp_path, capsys):
+    from guimo.scale.report import build_report
+
+    build_report(micro_sweep, n_bootstrap=3)
+    load = tmp_path / "load.json"
+    load.write_text(json.dumps([{"concurrency": 4, "batching": True, "requests_per_s": 20.0, "p50_ms": 50, "p95_ms": 80, "p99_ms": 90}]))
+    assert main(["economics", "--runs", str(micro_sweep), "--throughput", str(load), "--fit", str(micro_sweep), "--json"]) == 0
+    figs = {f["name"]: f for f in json.loads(capsys.readouterr().out)["figures"]}
+    assert sum(n.startswith("training cost: ") for n in figs) == 6
+    (loss,) = [f for n, f in figs.items() if n.startswith("expected loss of")]
+    assert "extrapolation" in loss["measured"] and 0 < loss["value"] < 10
+    assert figs["cloud fallback cost per device over its life"]["value"] == pytest.approx(20 * 730 * 0.05 / 1000 * (0.07 / (20 * 3.6)))
