@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Turn measured training time, serving throughput and NDCG into unit costs with an editable price table. "
                                    "Every figure names the measurement and the assumption it comes from.")
     e.add_argument("--prices", help="price table merged over guimo/prices.toml")
-    e.add_argument("--throughput", help="the server's load benchmark JSON (e.g. bench/results/serve_load.json)")
+    e.add_argument("--throughput", help="the server's load benchmark JSON (e.g. bench/results/serve_load.json): {\"rows\": [{\"model\", "
+                                        "\"concurrency\", \"batching\", \"requests_per_s\", \"p50_ms\", \"p95_ms\", \"p99_ms\"}, ...]} or a bare list of rows")
     e.add_argument("--runs", help="folder of run directories: training cost of each")
     e.add_argument("--fit", dest="fit_from", help="a sweep folder (or scale/fit.json): expected quality of the on-device model")
     e.add_argument("--scenario", default="lm", help="the served scenario: picks the throughput rows and the request price")
