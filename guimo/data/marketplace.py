@@ -132,7 +132,7 @@ def generate(cfg: MarketplaceConfig) -> tuple[Interactions, dict[str, str]]:
             seen.add(item)
             last_in_cat[cat_of[item]] = item
             prev2, prev = prev, item
-            t += rng.expovariate(1.0)
+            t += 0.01 + rng.expovariate(1.0)  # strictly increasing after rounding
             users.append(f"u{u:05d}")
             items.append(f"i{item:05d}")
             times.append(round(t, 4))

@@ -95,8 +95,8 @@ def evaluate_ranking(
 ) -> dict[str, dict[str, float]]:
     """``{"full": {...}, "sampled": {...}}`` metrics of ``score_fn`` on the cases ``(histories[i], targets[i])``.
 
-    ``sampled=0`` skips the sampled protocol. The negatives depend only on ``seed`` and the cases,
-    so every model and baseline is ranked against the same negatives.
+    ``sampled=0`` skips the sampled protocol. The negatives depend only on ``seed``, ``chunk`` and the
+    cases, so every model and baseline is ranked against the same negatives.
     """
     gen = torch.Generator().manual_seed(seed)
     full_ranks, samp_ranks = [], []
