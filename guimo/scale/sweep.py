@@ -137,8 +137,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
         for i, point in enumerate(record["points"]):
             bar.update(completed=i, info=point["run"])
             run_dir = out / point["run"]
-            if prior.get(point["run"]) == "done" and (run_dir / "metrics.json").exists():
-                point.update(status="done", resumed=True)
+            before = prior.get(point["run"], {})
+            if before.get("status") == "done" and (run_dir / "metrics.json").exists():
+                point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds")}, status="done", resumed=True)
                 continue
             elapsed = time.perf_counter() - t0
             if spec.budget_s is not None and done_seconds > 0:
@@ -236,12 +237,13 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _load_prior(out: Path) -> dict[str, str]:
+def _load_prior(out: Path) -> dict[str, dict[str, Any]]:
+    """The previous sweep record's points by run (what a re-run may skip)."""
     p = out / SWEEP_FILE
     if not p.exists():
         return {}
     data = read_json(p)
-    return {pt["run"]: pt.get("status", "") for pt in data.get("points", []) if isinstance(pt, dict) and "run" in pt}
+    return {pt["run"]: pt for pt in data.get("points", []) if isinstance(pt, dict) and "run" in pt}
 
 
 def _save(out: Path, record: dict[str, Any]) -> None:

@@ -57,7 +57,7 @@ def test_report_fit_and_plots(micro_sweep):
 def test_rerun_skips_finished_points(micro_sweep):
     t0 = time.perf_counter()
     record = run_sweep(micro_spec(), micro_sweep, quiet=True)
-    assert all(p.get("resumed") for p in record["points"])
+    assert all(p.get("resumed") and p["steps"] > 0 for p in record["points"])
     assert time.perf_counter() - t0 < 5
 
 
