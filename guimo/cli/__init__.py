@@ -8,6 +8,7 @@ and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -44,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP threads that sleep at barriers instead of spinning: on a shared 2-core machine (load
+    # ~10) a tiny-model training step took ~2.5 s with 2 spinning threads, ~0.4 s with 1 thread and
+    # ~0.25 s with 2 passive ones. Read when torch loads libgomp, so it must precede `import torch`.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
