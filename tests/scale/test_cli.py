@@ -80,3 +80,19 @@ def test_economics_with_runs_and_fit(micro_sweep, tmp_path, capsys):
     (loss,) = [f for n, f in figs.items() if n.startswith("expected loss of")]
     assert "extrapolation" in loss["measured"] and 0 < loss["value"] < 10
     assert figs["cloud fallback cost per device over its life"]["value"] == pytest.approx(20 * 730 * 0.05 / 1000 * (0.07 / (20 * 3.6)))
+
+
+def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, capsys):
+    import shutil
+
+    from .conftest import MICRO_OVERRIDES
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(micro_sweep, copy)
+    sets = [a for o in MICRO_OVERRIDES for a in ("--set", o)]
+    argv = ["scale", "lm", "--sizes", "nano,tiny,mini", "--data-fractions", "0.5,1", "--context", "32", "--batch-size", "8",
+            "--threads", "1", "--bootstrap", "3", "--out", str(copy), "--quiet", *sets]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "6 of 6 points done" in out and "L(N, D) =" in out
+    assert all(p.get("resumed") for p in json.loads((copy / "sweep.json").read_text())["points"])
