@@ -97,3 +97,11 @@ def test_spec_validation():
     assert parse_duration("30m") == 1800 and parse_duration("1.5h") == 5400 and parse_duration("90") == 90
     with pytest.raises(GuimoError, match="bad duration"):
         parse_duration("soon")
+
+
+def test_repeated_data_correction_option(micro_sweep):
+    result = build_report(micro_sweep, n_bootstrap=0, correction="muennighoff")
+    assert result["fit"]["data_correction"] == "muennighoff"
+    assert "effective tokens after the Muennighoff" in (micro_sweep / "scale" / "report.md").read_text()
+    with pytest.raises(GuimoError, match="unknown data correction 'kaplan'"):
+        build_report(micro_sweep, n_bootstrap=0, correction="kaplan")
