@@ -138,12 +138,13 @@ def sample_batch(
     produced = [0] * B
     while True:
         step: list[int | None] = []
+        greedy = logits.argmax(-1).tolist() if 0 in temperature else None  # one call for all rows, not one per row
         for i in range(B):
             if done[i] or produced[i] >= max_new_tokens[i]:
                 done[i] = True
                 step.append(None)
                 continue
-            step.append(_pick(logits[i : i + 1], temperature[i], top_k[i], top_p[i], gens[i]))
+            step.append(greedy[i] if temperature[i] == 0 else _pick(logits[i : i + 1], temperature[i], top_k[i], top_p[i], gens[i]))
             produced[i] += 1
         if all(t is None for t in step):
             return
