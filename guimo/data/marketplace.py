@@ -41,7 +41,7 @@ class MarketplaceConfig:
     p_chain: float = field(default=0.6, metadata={"help": "probability to follow a complement chain when one applies"})
     consumable_fraction: float = field(default=0.05, metadata={"help": "share of items that are re-bought periodically"})
     p_repeat: float = field(default=0.5, metadata={"help": "probability that a consumable purchase schedules a repeat"})
-    p_stay: float = field(default=0.4, metadata={"help": "probability to stay in the previous item's category"})
+    p_stay: float = field(default=0.15, metadata={"help": "probability to stay in the previous item's category"})
     p_tier: float = field(default=0.6, metadata={"help": "probability to move one tier up from the user's last item in the category"})
     p_drift: float = field(default=0.03, metadata={"help": "per-step probability that one favourite category is replaced"})
     p_noise: float = field(default=0.1, metadata={"help": "probability of a popular item unrelated to the user"})

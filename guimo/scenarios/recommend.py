@@ -56,9 +56,10 @@ class RecEvalConfig:
 class RecommendConfig:
     seed: int = field(default=0, metadata={"help": "seeds init, data order, dropout and negatives"})
     data: RecDataConfig = field(default_factory=RecDataConfig)
-    model: SASRecConfig = field(default_factory=SASRecConfig)
+    # Defaults sized for the embedded marketplace on 2 CPU cores; bench/recommend_beauty.toml is the Beauty recipe.
+    model: SASRecConfig = field(default_factory=lambda: SASRecConfig(dropout=0.2, loss="sampled", n_negatives=500))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        max_steps=1200, batch_size=128, lr=2e-3, warmup_steps=50, weight_decay=0.0, eval_every=200,
+        max_steps=1200, batch_size=128, lr=3e-3, warmup_steps=50, weight_decay=0.0, eval_every=200,
         patience=3, checkpoint_every=200, log_every=20))
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))

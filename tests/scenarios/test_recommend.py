@@ -18,7 +18,7 @@ SMALL_DATA = ["data.generator.chain_groups=30", "data.generator.users=400", "dat
 def tiny_config(*extra: str, steps: int = 150):
     scenario = get("recommend")
     overrides = SMALL_DATA + [
-        "model.max_len=20", "model.d_model=32", "model.dropout=0.1",
+        "model.max_len=20", "model.d_model=32", "model.dropout=0.1", "model.loss=ce",
         f"train.max_steps={steps}", f"train.eval_every={max(1, steps // 3)}", f"train.checkpoint_every={steps}",
         "train.batch_size=32", "train.warmup_steps=10", "train.lr=0.005", "train.patience=0", "eval.val_cases=None",
         *extra,
