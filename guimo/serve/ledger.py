@@ -1,9 +1,12 @@
 """The usage ledger: append one event per served request; quotas and bills are sums over events.
 
-``record`` checks the monthly quota and inserts the event in one transaction that serialises
-with every other writer of the same key family (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
-UPDATE`` on the family's first key row in PostgreSQL), so two replicas cannot both spend the
-last units. The (tenant, request id) pair is unique: a retried request is recorded once.
+``record_many`` writes a group of events in one transaction (the server's ledger writer thread
+hands it every event queued while the previous transaction ran: group commit). The transaction
+serialises with every other writer of the same key families (``BEGIN IMMEDIATE`` on SQLite,
+``SELECT ... FOR UPDATE`` on the families' ``usage_totals`` rows in PostgreSQL), decides each
+event's quota in order against the family's month total, appends the events and advances the
+totals, so two replicas can never both spend the last units and a request is answered only after
+its event is durable. The (tenant, request id) pair is unique: a retried request is recorded once.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from guimo.serve.db import write_session
-from guimo.serve.models import ApiKey, Tenant, UsageEvent
+from guimo.serve.models import Tenant, UsageEvent, UsageTotal
 
 
 class QuotaExceeded(Exception):
@@ -46,13 +50,44 @@ class Event:
     finished_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class Write:
+    """One event to append. ``quota``: the family's monthly quota (None: unlimited); ``enforce=False``
+    records even over the quota (a stream already delivered its tokens, so they are billed)."""
+
+    event: Event
+    quota: int | None
+    enforce: bool = True
+
+
+Outcome = int | QuotaExceeded | DuplicateRequest  # units used before the event, or why it was not written
+
+
 def month_of(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m")
 
 
 def used_units(engine: Engine, key_family: int, month: str) -> int:
+    """The family's units this month: its ``usage_totals`` row (one read), the events' sum when it has none."""
     with engine.connect() as conn:
-        return int(conn.scalar(_used_query(key_family, month)) or 0)
+        total = conn.scalar(select(UsageTotal.units).where(UsageTotal.key_family == key_family, UsageTotal.month == month))
+        return int(total) if total is not None else int(conn.scalar(_sum_query(key_family, month)))
+
+
+def summed_units(engine: Engine, key_family: int, month: str) -> int:
+    """The family's units this month as the sum over its events (what bills use)."""
+    with engine.connect() as conn:
+        return int(conn.scalar(_sum_query(key_family, month)))
+
+
+def verify_totals(engine: Engine) -> list[tuple[int, str, int, int]]:
+    """(family, month, total, sum) for every ``usage_totals`` row that differs from its events' sum."""
+    sums = (select(UsageEvent.key_family, UsageEvent.month, func.sum(UsageEvent.units).label("units"))
+            .group_by(UsageEvent.key_family, UsageEvent.month).subquery())
+    q = (select(UsageTotal.key_family, UsageTotal.month, UsageTotal.units, func.coalesce(sums.c.units, 0))
+         .outerjoin(sums, (sums.c.key_family == UsageTotal.key_family) & (sums.c.month == UsageTotal.month)))
+    with engine.connect() as conn:
+        return [(f, m, int(t), int(u)) for f, m, t, u in conn.execute(q) if int(t) != int(u)]
 
 
 def already_recorded(engine: Engine, tenant_id: int, request_id: str) -> bool:
@@ -62,29 +97,96 @@ def already_recorded(engine: Engine, tenant_id: int, request_id: str) -> bool:
 
 
 def record(engine: Engine, event: Event, *, quota: int | None, enforce: bool = True) -> int:
-    """Insert ``event`` unless the quota was already spent; returns the units used before it (0 without a quota).
+    """Append one event; returns the family's units before it. Raises ``QuotaExceeded`` or
+    ``DuplicateRequest`` (nothing is written then)."""
+    (out,) = record_many(engine, [Write(event, quota, enforce)])
+    if isinstance(out, Exception):
+        raise out
+    return out
 
-    ``enforce=False`` records even over the quota: a stream already delivered its tokens, so they
-    are billed. Raises ``QuotaExceeded`` or ``DuplicateRequest`` (nothing is written then).
+
+def record_many(engine: Engine, writes: list[Write]) -> list[Outcome]:
+    """Append ``writes`` in one transaction, deciding each in order as ``record`` would.
+
+    Returns one outcome per write. If another replica inserted one of these request ids between
+    the duplicate check and the insert (PostgreSQL only), the group is retried one event per
+    transaction, so that race costs time, never a wrong answer.
     """
-    month = month_of(event.started_at)
     try:
         with write_session(engine) as s:
-            used = 0
-            if quota is not None:  # no quota: nothing to sum (the sum is a scan of this month's events)
-                # Serialise writers of this key family (no-op on SQLite, which IMMEDIATE already locked).
-                s.execute(select(ApiKey.id).where(ApiKey.id == event.key_family).with_for_update())
-                used = int(s.scalar(_used_query(event.key_family, month)) or 0)
-                if enforce and used >= quota:
-                    raise QuotaExceeded(used, quota)
-            s.add(UsageEvent(month=month, **event.__dict__))
-            s.flush()
+            return _append(s, writes)
     except IntegrityError:
-        raise DuplicateRequest(event.request_id) from None
-    return used
+        if len(writes) == 1:
+            return [DuplicateRequest(writes[0].event.request_id)]
+        return [record_many(engine, [w])[0] for w in writes]
 
 
-def _used_query(key_family: int, month: str):
+def _append(s: Session, writes: list[Write]) -> list[Outcome]:
+    seen = _recorded_ids(s, writes)
+    families = sorted({(w.event.key_family, month_of(w.event.started_at)) for w in writes})
+    used = {fm: _lock_total(s, *fm) for fm in families}  # one order for every writer: no deadlocks between replicas
+    added: dict[tuple[int, str], list[int]] = {}
+    rows, out = [], []
+    for w in writes:
+        e, fm = w.event, (w.event.key_family, month_of(w.event.started_at))
+        if (e.tenant_id, e.request_id) in seen:
+            out.append(DuplicateRequest(e.request_id))
+            continue
+        if w.quota is not None and w.enforce and used[fm] >= w.quota:
+            out.append(QuotaExceeded(used[fm], w.quota))
+            continue
+        seen.add((e.tenant_id, e.request_id))
+        out.append(used[fm])
+        used[fm] += e.units
+        tally = added.setdefault(fm, [0, 0])
+        tally[0] += e.units
+        tally[1] += 1
+        rows.append({**e.__dict__, "month": fm[1]})
+    if rows:
+        s.execute(insert(UsageEvent), rows)
+        for (family, month), (units, n) in added.items():
+            s.execute(update(UsageTotal).where(UsageTotal.key_family == family, UsageTotal.month == month)
+                      .values(units=UsageTotal.units + units, events=UsageTotal.events + n))
+    return out
+
+
+def _recorded_ids(s: Session, writes: list[Write]) -> set[tuple[int, str]]:
+    """The (tenant, request id) pairs of ``writes`` already in the ledger (an index lookup per tenant)."""
+    by_tenant: dict[int, set[str]] = {}
+    for w in writes:
+        by_tenant.setdefault(w.event.tenant_id, set()).add(w.event.request_id)
+    found: set[tuple[int, str]] = set()
+    for tenant_id, ids in by_tenant.items():
+        q = select(UsageEvent.request_id).where(UsageEvent.tenant_id == tenant_id, UsageEvent.request_id.in_(sorted(ids)))
+        found.update((tenant_id, rid) for rid in s.scalars(q))
+    return found
+
+
+def _lock_total(s: Session, family: int, month: str) -> int:
+    """The family's month total, row-locked until commit; created from the events' sum when missing."""
+    q = select(UsageTotal.units).where(UsageTotal.key_family == family, UsageTotal.month == month).with_for_update()
+    total = s.scalar(q)
+    if total is None:
+        # Concurrent creators (other replicas) meet on the primary key: one inserts, the others wait for
+        # its commit and then read its row, which already counts its own events.
+        src = select(literal(family), literal(month), func.coalesce(func.sum(UsageEvent.units), 0), func.count(UsageEvent.id)).where(
+            UsageEvent.key_family == family, UsageEvent.month == month)
+        s.execute(_insert_ignore(s, UsageTotal).from_select(["key_family", "month", "units", "events"], src))
+        total = s.scalar(q)
+    return int(total)
+
+
+def _insert_ignore(s: Session, table):
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def _sum_query(key_family: int, month: str):
     return select(func.coalesce(func.sum(UsageEvent.units), 0)).where(UsageEvent.key_family == key_family, UsageEvent.month == month)
 
 

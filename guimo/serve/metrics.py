@@ -22,6 +22,9 @@ class Metrics:
         self.batch_run = Histogram("guimo_batch_run_seconds", "time of one model call", ["model"], buckets=LATENCY_BUCKETS, registry=r)
         self.queue_depth = Gauge("guimo_queue_depth", "requests waiting per model", ["model"], registry=r)
         self.shed_total = Counter("guimo_shed", "requests refused because the model queue was full", ["model"], registry=r)
+        self.ledger_group = Histogram("guimo_ledger_group_size", "usage events per ledger transaction (group commit)",
+                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
+        self.ledger_commit = Histogram("guimo_ledger_commit_seconds", "time of one ledger transaction", buckets=LATENCY_BUCKETS, registry=r)
 
     # BatchObserver
     def batch(self, model: str, size: int, waits_s: list[float], run_s: float) -> None:
@@ -35,3 +38,8 @@ class Metrics:
 
     def shed(self, model: str) -> None:
         self.shed_total.labels(model).inc()
+
+    # LedgerWriter.on_group (called from the writer thread; prometheus_client is thread-safe)
+    def ledger(self, size: int, seconds: float) -> None:
+        self.ledger_group.observe(size)
+        self.ledger_commit.observe(seconds)

@@ -1,8 +1,11 @@
 """Tables: tenants, their API keys, and the append-only usage ledger.
 
-Bills and quotas are sums over ``usage_events``; no counter is ever updated in place. A key row
-changes only when it is revoked, expires early (rotation) — never to count usage. The request
-id is the idempotency key: unique per tenant, so a retried request is never billed twice.
+Bills are sums over ``usage_events``, which are only ever appended. A key row changes only when it
+is revoked or expires early (rotation), never to count usage. The request id is the idempotency
+key: unique per tenant, so a retried request is never billed twice. ``usage_totals`` is a derived
+index for the quota check only: one row per (key family, month) holding the sum of that month's
+event units, updated in the same transaction that appends the events (so it always equals the
+sum; ``ledger.verify_totals`` checks), and rebuilt from the events when missing.
 """
 
 from __future__ import annotations
@@ -77,3 +80,18 @@ class UsageEvent(Base):
     month: Mapped[str] = mapped_column(String(7))  # "YYYY-MM" (UTC) of started_at
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsageTotal(Base):
+    """Derived: the sum of ``usage_events.units`` per (key family, month), kept in step by ``ledger.record_many``.
+
+    It exists so that the quota decision is one row read (and, on PostgreSQL, one row lock) instead
+    of a scan of the family's events for the month on every request. Bills never read it.
+    """
+
+    __tablename__ = "usage_totals"
+
+    key_family: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    units: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)

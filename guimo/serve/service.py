@@ -1,8 +1,9 @@
 """Admission and metering around every model request, shared by all routes.
 
 ``admit``: the model exists and is granted to the key, the request id is new for this tenant,
-the monthly quota is not spent, and the rate limits allow it. ``record``: one usage event, in the
-transaction that re-checks the quota (see ``ledger.record``). ``run_jobs``: queue jobs on the
+the monthly quota is not spent, and the rate limits allow it. ``record``: one usage event, handed
+to the ledger writer thread, which decides the quota and appends the event in one transaction
+with the other events waiting at that moment (see ``ledger_writer``). ``run_jobs``: queue jobs on the
 model's batcher, turning load shedding into 503 + Retry-After.
 """
 
@@ -81,7 +82,7 @@ async def record(state: AppState, adm: Admitted, *, prompt_tokens: int, completi
                          started_at=adm.started_at, finished_at=utcnow())
     adm.grant.settle(prompt_tokens + completion_tokens)
     try:
-        await run_in_threadpool(ledger.record, state.engine, event, quota=p.monthly_quota, enforce=enforce)
+        await state.writer.record(ledger.Write(event, p.monthly_quota, enforce))
     except ledger.QuotaExceeded as e:
         raise quota_error(e.used, e.quota) from None
     except ledger.DuplicateRequest:

@@ -23,6 +23,7 @@ class AppState:
     metrics: Metrics
     prices: Any  # guimo.scale.prices.Prices
     ready: bool = False
+    writer: Any = None  # guimo.serve.ledger_writer.LedgerWriter while the app runs (started by the lifespan)
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)  # sha256 -> (checked at, Principal)
     # Ledger writes that outlive their request (a stream whose client left): shutdown awaits them.
     background: set[asyncio.Task] = field(default_factory=set)

@@ -129,3 +129,66 @@ def test_two_uvicorn_workers_share_one_postgres_ledger(tiny_lm_run, tmp_path):
     per_request = row.units / row.requests
     assert 150 <= row.units < 150 + per_request  # ... and the quota held across workers (one crossing request at most)
     pg.dispose()
+
+
+def test_group_of_writes_is_decided_in_order_in_one_transaction(any_engine):
+    p = authenticate(any_engine, create_key(any_engine, tenant="acme", monthly_quota=10)[0])
+    q = authenticate(any_engine, create_key(any_engine, tenant="globex")[0])
+    ledger.record(any_engine, event(p, "before", 4), quota=10)
+    writes = [ledger.Write(event(p, "a", 3), 10), ledger.Write(event(q, "a", 50), None), ledger.Write(event(p, "a", 3), 10),
+              ledger.Write(event(p, "before", 1), 10), ledger.Write(event(p, "b", 5), 10), ledger.Write(event(p, "c", 1), 10),
+              ledger.Write(event(p, "d", 2), 10, enforce=False)]
+    out = ledger.record_many(any_engine, writes)
+    assert out[0] == 4 and out[1] == 0 and out[4] == 7 and out[6] == 12  # units used before each written event
+    assert isinstance(out[2], ledger.DuplicateRequest) and isinstance(out[3], ledger.DuplicateRequest)  # same id twice; already billed
+    assert isinstance(out[5], ledger.QuotaExceeded) and out[5].used == 12  # "b" crossed the quota; "c" is refused
+    month = ledger.month_of(utcnow())
+    assert ledger.used_units(any_engine, p.key_family, month) == ledger.summed_units(any_engine, p.key_family, month) == 14
+    assert ledger.used_units(any_engine, q.key_family, month) == 50
+    assert ledger.verify_totals(any_engine) == []
+
+
+def test_month_totals_are_rebuilt_from_the_events_when_missing(any_engine):
+    from sqlalchemy import delete
+
+    from guimo.serve.models import UsageTotal
+
+    p = authenticate(any_engine, create_key(any_engine, tenant="acme", monthly_quota=20)[0])
+    for i in range(3):
+        ledger.record(any_engine, event(p, f"r{i}", 5), quota=20)
+    with any_engine.begin() as conn:  # e.g. a ledger written before the totals existed
+        conn.execute(delete(UsageTotal))
+    month = ledger.month_of(utcnow())
+    assert ledger.used_units(any_engine, p.key_family, month) == 15  # falls back to the sum
+    assert ledger.record(any_engine, event(p, "r3", 5), quota=20) == 15
+    with pytest.raises(ledger.QuotaExceeded):
+        ledger.record(any_engine, event(p, "r4", 1), quota=20)
+    assert ledger.verify_totals(any_engine) == []
+    with any_engine.begin() as conn:  # a total that disagrees with its events is reported
+        conn.execute(UsageTotal.__table__.update().values(units=3))
+    assert ledger.verify_totals(any_engine) == [(p.key_family, month, 3, 20)]
+
+
+def test_writer_thread_commits_concurrent_requests_in_groups(any_engine):
+    import asyncio
+
+    from guimo.serve.ledger_writer import LedgerWriter
+
+    p = authenticate(any_engine, create_key(any_engine, tenant="acme", monthly_quota=150)[0])
+    groups = []
+    writer = LedgerWriter(any_engine, on_group=lambda n, s: groups.append(n))
+
+    async def spend(i: int):
+        try:
+            return await writer.record(ledger.Write(event(p, f"r{i}", 2), 150))
+        except ledger.QuotaExceeded:
+            return "quota"
+
+    async def main():
+        return await asyncio.gather(*(spend(i) for i in range(100)))
+
+    outcomes = asyncio.run(main())
+    writer.close()
+    assert outcomes.count("quota") == 25 and sorted(o for o in outcomes if o != "quota") == list(range(0, 150, 2))
+    assert sum(groups) == 100 and len(groups) < 100  # fewer transactions than requests
+    assert ledger.summed_units(any_engine, p.key_family, ledger.month_of(utcnow())) == 150 and ledger.verify_totals(any_engine) == []
