@@ -81,7 +81,9 @@ def test_optimize_stage_on_a_language_model_run(tiny_lm_run, tmp_path):
         assert (run_path / t["path"] / "train_log.jsonl").exists()
     assert report["search"]["kept"] == (report["search"]["candidate"]["value"] < report["baseline"]["value"])
     qz = report["quantize"]
-    assert qz["int8_bytes"] < qz["fp32_bytes"] and len(qz["modules"]) == 4 * cfg.model.n_layer
+    head = [] if cfg.model.tie_weights else ["head"]  # a tied head stays float with the embedding
+    assert qz["int8_bytes"] < qz["fp32_bytes"] and sorted(qz["modules"]) == sorted(
+        [f"blocks.{i}.{m}" for i in range(cfg.model.n_layer) for m in ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")] + head)
     assert abs(qz["relative_change"]) < 0.05
     assert qz["kept"] == (qz["relative_change"] <= cfg.optimize.quantize_tolerance)
     assert run.manifest["stages"]["optimize"]["status"] == "done"
