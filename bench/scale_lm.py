@@ -6,8 +6,9 @@ L(N, D), and check that the fit predicts a held-out model 4x larger than any fit
     python bench/scale_lm.py --corpus zh-poetry       # ../shared/data/corpus/zh/zh_poetry.txt
     python bench/scale_lm.py --quick                  # a 1-2 minute smoke run (nothing written to the docs)
 
-Default grid: 5 sizes (nano, tiny, mini, small and d288x4, ~95k to ~4.6M parameters with the
-2,048-token BPE: ~48x), the largest ~4.3x the next one, so the always-on extrapolation check
+Default grid: 5 sizes (nano, tiny, mini, small and d320x4: ~0.1-0.16M to ~5.6-6.3M parameters with
+the 2,048-token BPE, tied or untied output head: >= 39x), the largest >= 4.7x the next one, so the
+always-on extrapolation check
 (hold out the largest model, fit the rest) is the "4x larger model" test; 4 data fractions
 (1/8 .. 1 of the training tokens, one epoch each). Writes bench/results/scale_lm_<corpus>.json,
 the sweep under --out, and this script's part of docs/BENCHMARKS.md.
@@ -38,7 +39,7 @@ TARGET_REL_ERROR = 0.03
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="stdlib", help=f"one of {', '.join(CORPORA)} or a path to text")
-    p.add_argument("--sizes", default="nano,tiny,mini,small,d288x4")
+    p.add_argument("--sizes", default="nano,tiny,mini,small,d320x4")
     p.add_argument("--fractions", default="0.125,0.25,0.5,1")
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget for the sweep (the fit adds ~1 minute)")
     p.add_argument("--max-bytes", type=int, default=None, help="cap the corpus (default: all of it)")

@@ -215,7 +215,8 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, data_templ
     tokens_per_step = spec.batch_size * spec.context
     steps = max(1, round(spec.epochs * unique / tokens_per_step))
     sized = [f"train.max_steps={steps}", f"train.warmup_steps={max(1, min(50, steps // 10))}",
-             "train.eval_every=0", f"train.checkpoint_every={max(50, steps // 4)}"]
+             "train.eval_every=0", f"train.checkpoint_every={max(50, steps // 4)}",
+             "train.max_time_s=none"]  # a point stopped by a time cap would not have its planned D
     cfg = apply_overrides(cfg, sized + spec.overrides, scenario.presets)  # the user's --set wins
     point.update(steps=steps, unique_tokens=unique)
     run_pipeline(spec.scenario, cfg, run_dir, quiet=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-MICRO_OVERRIDES = ["data.max_bytes=60000", "data.vocab_size=300", "data.eval_tokens=2000"]
+MICRO_OVERRIDES = ["data.max_bytes=150000", "data.vocab_size=300", "data.eval_tokens=2000"]
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,9 @@ def micro_spec(**kwargs):
 
 @pytest.fixture(scope="session")
 def micro_sweep(tmp_path_factory) -> Path:
-    """3 sizes (36k-368k parameters) x 2 data fractions of 60 KB of stdlib source: ~40-60 s on 1 thread."""
+    """3 sizes (46k-396k parameters) x 2 data fractions of 150 KB of stdlib source (~90k tokens, one
+    epoch): ~30-60 s on 1 thread. With 60 KB the larger models were data-starved and the loss was
+    not reliably monotone in size."""
     from guimo.scale.sweep import run_sweep
 
     out = tmp_path_factory.mktemp("scale") / "sweep"
