@@ -37,7 +37,13 @@ def optimize(scenario, ctx: Context) -> dict:
         return {"search": None, "quantize": None, "final": "checkpoints/best.safetensors"}
 
     from guimo.config import to_dict
+    from guimo.errors import GuimoError
     from guimo.io import atomic_save_safetensors, atomic_write_json, read_json
+    from guimo.train import distributed
+
+    if opt.trials > 0 and distributed.current().enabled:  # trials train on rank 0 alone
+        raise GuimoError("the optimize search runs in one process: re-run it without torchrun, e.g. "
+                         f"guimo run {scenario.name} --out {run.path} --from optimize --set optimize.trials={opt.trials}")
     from guimo.optimize import quantize as q8
     from guimo.optimize import search as srch
     from guimo.pipeline.runner import load_model
