@@ -6,10 +6,12 @@ loopback.
 
 Both servers of a model (batching off and on) run side by side, and every level is measured
 ``--repeats`` times alternating off/on (the order flips each repeat), so both see the same minutes
-of a shared machine; the table reports medians over the repeats (and the req/s range). Each client
-is one keep-alive connection with its own httpx client: a single shared httpx pool scans all its
-connections on every request, which made the load generator itself the bottleneck at concurrency
-64 (see docs/BENCHMARKS.md). Writes bench/results/serve_load.json (rows the scale report reads),
+of a shared machine; the table reports medians over the repeats (and the req/s range). The load
+generator runs in ``--client-procs`` processes of its own; each client is one keep-alive
+connection with its own httpx client. (A single httpx pool shared by 64 clients scans all its
+connections on every request, and one httpx process costs ~1 ms of CPU per request: at
+concurrency 64 on 2 shared cores the load generator, not the server, set the measured throughput;
+see docs/BENCHMARKS.md.) Writes bench/results/serve_load.json (rows the scale report reads),
 bench/results/serve_load.png (cost per 1,000 requests vs concurrency) and the `serve_load` section
 of docs/BENCHMARKS.md. Bounded: each run lasts --duration seconds (at most --max-requests), then
 waits for the requests in flight. Without --run it trains a small lm run first (~1 min).
@@ -124,9 +126,10 @@ def percentile(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
-async def load(url: str, key: str, path: str, bodies: list[dict], concurrency: int, duration: float, max_requests: int) -> dict:
+async def load(url: str, key: str, path: str, bodies: list[dict], concurrency: int, duration: float, max_requests: int,
+               start_at: float | None = None) -> dict:
     """Closed loop: ``concurrency`` clients, each on its own keep-alive connection, send back-to-back
-    until ``duration`` has passed."""
+    for ``duration`` seconds from ``start_at`` (a ``time.time()``; default: once connected)."""
     lat, codes = [], []
     sent = 0
     clients = [httpx.AsyncClient(base_url=url, timeout=300, headers={"Authorization": f"Bearer {key}"},
@@ -136,7 +139,9 @@ async def load(url: str, key: str, path: str, bodies: list[dict], concurrency: i
         # a storm of simultaneous TCP handshakes (whose dropped SYNs retry after 1-3 s).
         for start in range(0, concurrency, 8):
             await asyncio.gather(*(c.get("/healthz") for c in clients[start : start + 8]))
-        t0 = time.perf_counter()
+        if start_at is not None:
+            await asyncio.sleep(max(0.0, start_at - time.time()))
+        began, t0 = time.time(), time.perf_counter()
 
         async def user(client: httpx.AsyncClient, u: int) -> None:
             nonlocal sent
@@ -153,9 +158,29 @@ async def load(url: str, key: str, path: str, bodies: list[dict], concurrency: i
                     lat.append((time.perf_counter() - t) * 1000)
 
         await asyncio.gather(*(user(c, u) for u, c in enumerate(clients)))
-        elapsed = time.perf_counter() - t0
+        ended = time.time()
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
+    return {"lat": lat, "codes": codes, "began": began, "ended": ended}
+
+
+def _load_worker(*args) -> dict:
+    """One load-generator process's share of the clients (runs in a spawned process)."""
+    return run_asyncio(load(*args))
+
+
+def load_split(pool, procs: int, url: str, key: str, path: str, bodies: list[dict], concurrency: int, duration: float, max_requests: int) -> dict:
+    """``concurrency`` clients spread over up to ``procs`` load-generator processes that start together.
+
+    One Python process with httpx costs ~1 ms of CPU per request; on a shared 2-core machine that
+    single process, not the server, limited the batched server's measured throughput."""
+    n = max(1, min(procs, concurrency))
+    shares = [concurrency // n + (1 if i < concurrency % n else 0) for i in range(n)]
+    start_at = time.time() + 1.0 + 0.02 * concurrency  # time for every process to open its connections
+    parts = pool.starmap(_load_worker, [(url, key, path, bodies, s, duration, max(1, max_requests // n), start_at) for s in shares])
+    lat = [x for p in parts for x in p["lat"]]
+    codes = [x for p in parts for x in p["codes"]]
+    elapsed = max(p["ended"] for p in parts) - min(p["began"] for p in parts)
     ok = sum(c == 200 for c in codes)
     return {"requests": len(codes), "ok": ok, "elapsed_s": elapsed, "requests_per_s": ok / elapsed, "lat": lat,
             "shed_rate": sum(c in (429, 503) for c in codes) / max(1, len(codes)), "errors": sum(c not in (200, 429, 503) for c in codes)}
@@ -184,9 +209,9 @@ async def stream_latency(url: str, key: str, body: dict, concurrency: int, n_per
             "itl_p50_ms": percentile(gaps, 50), "itl_p95_ms": percentile(gaps, 95)}
 
 
-def measure(server: Server, key: str, path: str, bodies: list[dict], c: int, args) -> dict:
+def measure(pool, server: Server, key: str, path: str, bodies: list[dict], c: int, args) -> dict:
     before = server.counters()
-    r = run_asyncio(load(server.url, key, path, bodies, c, args.duration, args.max_requests))
+    r = load_split(pool, args.client_procs, server.url, key, path, bodies, c, args.duration, args.max_requests)
     after = server.counters()
     d = {k: after[k] - before[k] for k in after}
     r["mean_batch"] = d["guimo_batch_size_sum"] / max(1.0, d["guimo_batch_size_count"])
@@ -211,7 +236,7 @@ def summarise(label: str, c: int, batching: bool, runs: list[dict], per_hour: fl
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
-def bench_model(label: str, run: Path, path: str, bodies: list[dict], args, tmp: Path, prices, stream_body: dict | None) -> tuple[list[dict], list[dict]]:
+def bench_model(pool, label: str, run: Path, path: str, bodies: list[dict], args, tmp: Path, prices, stream_body: dict | None) -> tuple[list[dict], list[dict]]:
     from guimo.serve.db import make_engine
     from guimo.serve.keys import create_key
 
@@ -226,12 +251,12 @@ def bench_model(label: str, run: Path, path: str, bodies: list[dict], args, tmp:
             engine.dispose()
             servers[batching] = Server(run, db, batching, tmp / "server.log", args)
         for batching in (False, True):  # warm-up
-            run_asyncio(load(servers[batching].url, keys[batching], path, bodies, 4, 1.5, 200))
+            load_split(pool, args.client_procs, servers[batching].url, keys[batching], path, bodies, 4, 1.5, 200)
         for c in args.levels:
             runs: dict[bool, list[dict]] = {False: [], True: []}
             for rep in range(args.repeats):
                 for batching in ((False, True) if rep % 2 == 0 else (True, False)):
-                    runs[batching].append(measure(servers[batching], keys[batching], path, bodies, c, args))
+                    runs[batching].append(measure(pool, servers[batching], keys[batching], path, bodies, c, args))
             for batching in (False, True):
                 row = summarise(label, c, batching, runs[batching], prices.hardware.serve_per_hour)
                 rows.append(row)
@@ -285,7 +310,8 @@ def write_section(rows: list[dict], streams: list[dict], meta: dict) -> None:
     lines = [f"Command: `{meta['command']}` · {meta['date']} · {meta['machine']} · load average {meta['load_before']} before, "
              f"{meta['load_after']} after (other engineers' jobs share the 2 cores). Servers: one uvicorn process each (batching off "
              f"and on side by side), SQLite ledger, max_batch {meta['max_batch']}, max_wait {meta['max_wait_ms']} ms, queue 256. "
-             f"Load: closed-loop async httpx clients on loopback, one keep-alive connection each, in the benchmark's own process; "
+             f"Load: closed-loop async httpx clients on loopback, one keep-alive connection each, spread over {meta['client_procs']} "
+             f"load-generator processes; "
              f"each level {meta['repeats']} x {meta['duration']} s per server, off and on alternating; medians over the repeats. "
              f"Cost per 1,000 requests = replica cost ({meta['per_hour']:.3f} $/h from prices.toml [hardware]) / throughput.",
              "", "| model | batching | concurrency | req/s (median) | req/s range | p50 ms | p95 ms | p99 ms | shed | mean batch | "
@@ -344,6 +370,7 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=16, help="tokens per completion")
     ap.add_argument("--max-batch", type=int, default=64, help="the batched server's --max-batch")
     ap.add_argument("--max-wait-ms", type=float, default=5.0, help="the batched server's --max-wait-ms")
+    ap.add_argument("--client-procs", type=int, default=4, help="load-generator processes the clients are spread over")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
     ap.add_argument("--out", default=str(RESULTS / "serve_load.json"), help="results file (the PNG goes next to it)")
     args = ap.parse_args()
@@ -354,17 +381,19 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp_name:
+    import multiprocessing
+
+    with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp_name, multiprocessing.get_context("spawn").Pool(args.client_procs) as pool:
         tmp = Path(tmp_name)
         run = Path(args.run) if args.run else make_lm_run(tmp / "lm-bench")
         model_cfg = json.loads((run / "model_config.json").read_text())
         body = {"model": "bench", "prompt": "def main(argv):\n    ", "max_tokens": args.max_tokens, "temperature": 0}
-        rows, streams = bench_model("lm", run, "/v1/completions", [body], args, tmp, prices, stream_body=body)
+        rows, streams = bench_model(pool, "lm", run, "/v1/completions", [body], args, tmp, prices, stream_body=body)
         notes = [f"LM: completions of {args.max_tokens} tokens, greedy; model {model_cfg.get('n_layer', '?')} layers x "
                  f"{model_cfg.get('d_model', '?')} wide, context {model_cfg.get('max_len', '?')}."]
         if args.rec_run:
             rec_cfg = json.loads((Path(args.rec_run) / "model_config.json").read_text())
-            r2, _ = bench_model("recommend", Path(args.rec_run), "/v1/recommendations", recommend_bodies(Path(args.rec_run)), args, tmp, prices, None)
+            r2, _ = bench_model(pool, "recommend", Path(args.rec_run), "/v1/recommendations", recommend_bodies(Path(args.rec_run)), args, tmp, prices, None)
             rows += r2
             notes.append(f"Recommender: one history of 10 items per request, top-10 over the whole catalogue (seen items excluded); SASRec "
                          f"{rec_cfg.get('n_blocks', '?')} blocks x {rec_cfg.get('d_model', '?')} wide.")
@@ -375,7 +404,7 @@ def main() -> int:
     meta = {"command": "python bench/serve_load.py " + " ".join(sys.argv[1:]), "date": dt.date.today().isoformat(),
             "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), servers with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}",
             "load_before": load_before, "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()), "duration": args.duration,
-            "repeats": args.repeats, "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
+            "repeats": args.repeats, "client_procs": args.client_procs, "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
             "per_hour": prices.hardware.serve_per_hour, "notes": notes,
             "targets": [t for m in sorted({r["model"] for r in rows}) for t in targets(rows, m)]}
     from guimo.io import atomic_write_json
