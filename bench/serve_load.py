@@ -256,7 +256,7 @@ def summarise(label: str, c: int, batching: bool, runs: list[dict], per_hour: fl
            "shed_rate": med("shed_rate"), "errors": sum(r["errors"] for r in runs), "mean_batch": med("mean_batch"),
            "mean_ledger_group": med("mean_ledger_group"), "server_cpu_ms_per_req": med("server_cpu_ms_per_req"),
            "cost_per_1k": per_hour / (rps * 3600) * 1000 if rps > 0 else float("inf")}
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+    return {k: (round(v, 7) if k == "cost_per_1k" else round(v, 4)) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def bench_model(pool, label: str, run: Path, path: str, bodies: list[dict], args, tmp: Path, prices, stream_body: dict | None) -> tuple[list[dict], list[dict]]:
@@ -352,7 +352,9 @@ def write_section(rows: list[dict], streams: list[dict], meta: dict) -> None:
                   "| model | concurrency | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for s in streams:
             lines.append(f"| {s['model']} | {s['concurrency']} | {s['ttft_p50_ms']:.0f} | {s['ttft_p95_ms']:.0f} | {s['itl_p50_ms']:.1f} | {s['itl_p95_ms']:.1f} |")
-    lines += ["", *meta["notes"], "", "![cost per 1,000 requests vs load](../bench/results/serve_load.png)"]
+    for note in meta["notes"]:  # one paragraph each
+        lines += ["", note]
+    lines += ["", "![cost per 1,000 requests vs load](../bench/results/serve_load.png)"]
     text = doc.read_text(encoding="utf-8")
     start, end = "<!-- bench:serve_load:start -->", "<!-- bench:serve_load:end -->"
     i, j = text.index(start) + len(start), text.index(end)

@@ -2,8 +2,8 @@
 
 SQLite lives in the user's data directory (platformdirs), so `guimo keys`, `guimo usage` and
 `guimo serve` share it without flags. Its transactions that must serialise (the quota check and
-the usage insert) use ``BEGIN IMMEDIATE``; PostgreSQL gets a row lock on the key instead
-(see ``ledger.record``). ``postgresql://`` URLs are routed to psycopg 3.
+the usage insert) use ``BEGIN IMMEDIATE``; PostgreSQL gets row locks on the key families' month
+totals instead (see ``ledger.record_many``). ``postgresql://`` URLs are routed to psycopg 3.
 """
 
 from __future__ import annotations
