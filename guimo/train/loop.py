@@ -180,7 +180,10 @@ def fit(
             if dist.is_main and (step % max(1, cfg.log_every) == 0 or step == max_steps):
                 append_jsonl(log_path, record)
 
-            last = step == max_steps
+            # Rank 0's clock decides for every rank; a run stopped by the time budget validates the
+            # weights it ends with (else "restore the best" would return an older checkpoint).
+            over_time = cfg.max_time_s is not None and distributed.broadcast_flag(state["elapsed_s"] >= cfg.max_time_s, device)
+            last = step == max_steps or over_time
             if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or last):
                 metrics = evaluate(model)
                 value = metrics[metric]
@@ -198,7 +201,6 @@ def fit(
             if progress is not None:
                 progress(step, {**record, "max_steps": max_steps})
 
-            over_time = cfg.max_time_s is not None and state["elapsed_s"] >= cfg.max_time_s
             interrupted = distributed.broadcast_flag(stop.requested, device)
             if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or interrupted or over_time or stopped_early or last:
                 if dist.is_main:

@@ -127,3 +127,18 @@ def _retrain_baseline(scenario, ctx) -> None:
 
 def _same_file(a, b) -> bool:
     return a.read_bytes() == b.read_bytes()
+
+
+def test_a_time_budget_stop_is_validated_and_kept(toy_run, tmp_path):
+    """Trials get the search's remaining time as train.max_time_s: when it runs out, the weights the
+    trial stopped with are validated (not an older checkpoint restored), so its score is honest."""
+    from guimo.train.loop import fit
+
+    scenario, ctx = toy_run()
+    cfg = search.trial_config(ctx.cfg, {}, steps=40, max_time_s=1e-9)  # spent after the first step
+    model = scenario.build_model(cfg.model)
+    inputs = scenario.train_inputs(ctx)
+    result = fit(model, inputs.train_set, inputs.loss_fn, cfg.train, out_dir=tmp_path, evaluate=inputs.evaluate, metric="mse")
+    assert result.steps == 1 and result.best_step == 1
+    evals = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert [e["step"] for e in evals] == [1] and evals[0]["eval"]["mse"] == pytest.approx(result.best_metric)
