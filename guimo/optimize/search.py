@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +144,6 @@ def train_once(scenario, ctx: Context, cfg: Any, out_dir: Path, *, label: str, r
 
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a trial never resumes a stale one (fit would pick up its checkpoints)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ctx.progress.task(label, total=cfg.train.max_steps) as bar:
             result = fit(
@@ -153,9 +151,7 @@ def train_once(scenario, ctx: Context, cfg: Any, out_dir: Path, *, label: str, r
                 evaluate=evaluate, metric=inputs.metric, higher_is_better=inputs.higher_is_better,
                 progress=lambda step, info: bar.update(completed=step, info=f"loss {info['loss']:.4f}"),
             )
-    finally:  # a pruned trial leaves fit by an exception, before fit restores the signal handlers
-        for s, h in handlers.items():
-            signal.signal(s, h)
+    finally:  # also when a pruned trial leaves fit by an exception
         for p in (out_dir / "checkpoints").glob("step-*"):
             p.unlink()  # resumable state is useless once the trial ended; keep best.safetensors
     return model, result, inputs

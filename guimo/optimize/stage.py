@@ -25,114 +25,147 @@ from typing import Any
 
 from guimo.pipeline.context import Context
 
+TRAINED = "checkpoints/best.safetensors"
+
+
+@dataclasses.dataclass
+class Kept:
+    """The model the stage would serve so far, and where it came from."""
+
+    model: Any
+    value: float  # its validation metric
+    source: str  # "checkpoints/best.safetensors", "optimize/retrain", "optimize/trial-3", "... + int8"
+    model_cfg: Any = None  # set when it differs from the trained model's architecture
+    state: dict | None = None  # weights to write when they are not the model's own (dequantized int8)
+
 
 def optimize(scenario, ctx: Context) -> dict:
-    opt = ctx.cfg.optimize
-    run = ctx.run
-    best = run / "checkpoints" / "best.safetensors"
-    final = run / "model.safetensors"
+    opt, run = ctx.cfg.optimize, ctx.run
     _restore_trained_architecture(run)
     if opt.trials == 0 and not opt.quantize:
-        _copy_atomic(best, final)
-        return {"search": None, "quantize": None, "final": "checkpoints/best.safetensors"}
+        _copy_atomic(run / TRAINED, run / "model.safetensors")
+        return {"search": None, "quantize": None, "final": TRAINED}
 
-    from guimo.config import to_dict
     from guimo.errors import GuimoError
-    from guimo.io import atomic_save_safetensors, atomic_write_json, read_json
+    from guimo.io import read_json
+    from guimo.pipeline.runner import load_model
     from guimo.train import distributed
 
     if opt.trials > 0 and distributed.current().enabled:  # trials train on rank 0 alone
         raise GuimoError("the optimize search runs in one process: re-run it without torchrun, e.g. "
                          f"guimo run {scenario.name} --out {run.path} --from optimize --set optimize.trials={opt.trials}")
-    from guimo.optimize import quantize as q8
-    from guimo.optimize import search as srch
-    from guimo.pipeline.runner import load_model
-    from guimo.train.checkpoint import model_state
-
     inputs = scenario.train_inputs(ctx)
     metric, hib = inputs.metric, inputs.higher_is_better
-    model = load_model(scenario, run, weights=best)
-    baseline = inputs.evaluate(model)[metric]
+    model = load_model(scenario, run, weights=run / TRAINED)
+    kept = Kept(model, inputs.evaluate(model)[metric], TRAINED)
     report: dict[str, Any] = {"metric": metric, "higher_is_better": hib, "split": "val",
-                              "baseline": {"value": baseline, "weights": "checkpoints/best.safetensors"},
-                              "search": None, "quantize": None}
-    kept_value, source, model_cfg = baseline, "checkpoints/best.safetensors", None
-
+                              "baseline": {"value": kept.value, "weights": TRAINED}, "search": None, "quantize": None}
     if opt.trials > 0:
-        if (run / "optimize").exists():
-            shutil.rmtree(run / "optimize")  # a new search; trials are not resumed
-        result = srch.run_search(scenario, ctx, metric, hib)
-        candidate = srch.best_candidate(scenario, ctx, result)
-        won = candidate is not None and srch.is_better(candidate.value, baseline, hib)
-        report["search"] = {
-            "space": {k: list(v) if v[0] != "choice" else ["choice", list(v[1])] for k, v in srch.search_space(ctx.cfg).items()},
-            "trial_steps": opt.trial_steps, "timeout_s": opt.timeout_s, "pruner": "median" if opt.prune else None,
-            "trials": [dataclasses.asdict(t) for t in result.trials],
-            "best_trial": result.best_trial, "best_params": result.best_params, "best_trial_value": result.best_value,
-            "candidate": None if candidate is None else {"source": candidate.source, "value": candidate.value},
-            "kept": won,
-        }
-        if won:
-            sub = Context(run=run, cfg=candidate.cfg, progress=ctx.progress, quiet=True)
-            model_cfg = scenario.model_config(sub)
-            model = scenario.build_model(model_cfg)
-            from guimo.pipeline.runner import _load_weights, _read_weights
+        report["search"], kept = _search(scenario, ctx, kept, metric, hib)
+    if opt.quantize:
+        report["quantize"], kept = _quantize(ctx, kept, inputs.evaluate, metric, hib)
+    _write(run, kept)
 
-            _load_weights(model, _read_weights(candidate.weights), strict=True)
-            kept_value, source = candidate.value, candidate.source
+    before = read_json(run / "metrics.json") if (run / "metrics.json").exists() else None
+    report["final_value"] = _reevaluate(scenario, ctx, inputs.evaluate, metric, kept, before)
+    report["final"] = {"weights": "model.safetensors", "source": kept.source}
+    report["test_before"] = before.get("model") if before else None
+    from guimo.io import atomic_write_json
 
-    if model_cfg is not None:  # the architecture may differ (width search): model_config.json follows
+    atomic_write_json(run / "optimize.json", report)
+    search, quant = report["search"], report["quantize"]
+    return {
+        "search": None if search is None else {"trials": len(search["trials"]), "kept": search["kept"], "best_params": search["best_params"]},
+        "quantize": None if quant is None else {k: quant[k] for k in ("fp32_bytes", "int8_bytes", "relative_change", "kept")},
+        "final": kept.source,
+        metric: report["final_value"],
+    }
+
+
+def _search(scenario, ctx: Context, kept: Kept, metric: str, hib: bool) -> tuple[dict, Kept]:
+    """Run the trials; the best (as a full-length model) replaces ``kept`` only if it is better."""
+    from guimo.optimize import search as srch
+    from guimo.pipeline.runner import _load_weights, _read_weights
+
+    if (ctx.run / "optimize").exists():
+        shutil.rmtree(ctx.run / "optimize")  # a new search; trials are not resumed
+    result = srch.run_search(scenario, ctx, metric, hib)
+    candidate = srch.best_candidate(scenario, ctx, result)
+    won = candidate is not None and srch.is_better(candidate.value, kept.value, hib)
+    report = {
+        "space": {k: list(v) if v[0] != "choice" else ["choice", list(v[1])] for k, v in srch.search_space(ctx.cfg).items()},
+        "trial_steps": ctx.cfg.optimize.trial_steps, "timeout_s": ctx.cfg.optimize.timeout_s,
+        "pruner": "median" if ctx.cfg.optimize.prune else None,
+        "trials": [dataclasses.asdict(t) for t in result.trials],
+        "best_trial": result.best_trial, "best_params": result.best_params, "best_trial_value": result.best_value,
+        "candidate": None if candidate is None else {"source": candidate.source, "value": candidate.value},
+        "kept": won,
+    }
+    if not won:
+        return report, kept
+    model_cfg = scenario.model_config(Context(run=ctx.run, cfg=candidate.cfg, progress=ctx.progress, quiet=True))
+    model = scenario.build_model(model_cfg)
+    _load_weights(model, _read_weights(candidate.weights), strict=True)
+    return report, Kept(model, candidate.value, candidate.source, model_cfg=model_cfg)
+
+
+def _quantize(ctx: Context, kept: Kept, evaluate, metric: str, hib: bool) -> tuple[dict, Kept]:
+    """int8 dynamic quantization of the kept model; kept in turn if the metric stays within tolerance."""
+    from guimo.optimize import quantize as q8
+
+    opt, run = ctx.cfg.optimize, ctx.run
+    model = kept.model.to("cpu").eval()
+    qmodel, names = q8.quantize(model)
+    int8_value = evaluate(qmodel)[metric]
+    change = (int8_value - kept.value) / abs(kept.value) if kept.value else 0.0
+    accepted = (-change if hib else change) <= opt.quantize_tolerance
+    int8_path = run / "model.int8.safetensors"
+    int8_bytes = q8.save_int8(int8_path, qmodel, model, names)
+    if not accepted:
+        int8_path.unlink()
+    report = {
+        "scheme": "int8 dynamic, per-channel symmetric weights, Linear layers (tied ones stay float)",
+        "modules": names, "fp32_bytes": q8.float_bytes(model), "int8_bytes": int8_bytes,
+        "value_before": kept.value, "value_int8": int8_value, "relative_change": change,
+        "tolerance": opt.quantize_tolerance, "kept": accepted,
+        "artifact": "model.int8.safetensors" if accepted else None,
+    }
+    if not accepted:
+        return report, kept
+    deq = q8.dequantized_state(qmodel, model, names)
+    return report, dataclasses.replace(kept, value=int8_value, source=f"{kept.source} + int8", state=deq)
+
+
+def _write(run, kept: Kept) -> None:
+    """model.safetensors, and model_config.json when the architecture changed (the trained one is
+    saved once in optimize/trained_model_config.json so a re-run of this stage can restore it)."""
+    from guimo.config import to_dict
+    from guimo.io import atomic_save_safetensors, atomic_write_json, read_json
+    from guimo.train.checkpoint import model_state
+
+    if kept.model_cfg is not None:
         trained = run / "optimize" / "trained_model_config.json"
         if not trained.exists():
             atomic_write_json(trained, read_json(run / "model_config.json"))
-        atomic_write_json(run / "model_config.json", to_dict(model_cfg))
+        atomic_write_json(run / "model_config.json", to_dict(kept.model_cfg))
+    atomic_save_safetensors(run / "model.safetensors", kept.state if kept.state is not None else model_state(kept.model))
 
-    state = model_state(model)
-    if opt.quantize:
-        model = model.to("cpu").eval()
-        qmodel, names = q8.quantize(model)
-        int8_value = inputs.evaluate(qmodel)[metric]
-        deq = q8.dequantized_state(qmodel, model, names)
-        change = (int8_value - kept_value) / abs(kept_value) if kept_value else 0.0
-        worse_by = -change if hib else change
-        accepted = worse_by <= opt.quantize_tolerance
-        int8_path = run / "model.int8.safetensors"
-        int8_bytes = q8.save_int8(int8_path, qmodel, model, names)
-        if not accepted:
-            int8_path.unlink()
-        report["quantize"] = {
-            "scheme": "int8 dynamic, per-channel symmetric weights, Linear layers (tied ones stay float)",
-            "modules": names, "fp32_bytes": q8.float_bytes(model), "int8_bytes": int8_bytes,
-            "value_before": kept_value, "value_int8": int8_value, "relative_change": change,
-            "tolerance": opt.quantize_tolerance, "kept": accepted,
-            "artifact": "model.int8.safetensors" if accepted else None,
-        }
-        if accepted:
-            state, source = deq, f"{source} + int8"
-    atomic_save_safetensors(final, state)
 
-    # Re-evaluate what is now served, unless it is the model the evaluate stage already scored.
-    before = read_json(run / "metrics.json") if (run / "metrics.json").exists() else None
-    if source != "checkpoints/best.safetensors":
-        model = load_model(scenario, run)
-        report["final_value"] = inputs.evaluate(model)[metric]
-        metrics = scenario.evaluate(ctx, model)
-        metrics.setdefault("headline", scenario.headline)
-        metrics.setdefault("higher_is_better", scenario.higher_is_better)
-        metrics["optimized"] = {"source": source, "before": before.get("model") if before else None}
-        atomic_write_json(run / "metrics.json", metrics)
-    else:
-        report["final_value"] = kept_value
-    report["final"] = {"weights": "model.safetensors", "source": source}
-    report["test_before"] = before.get("model") if before else None
-    atomic_write_json(run / "optimize.json", report)
-    return {
-        "search": None if report["search"] is None else {"trials": len(report["search"]["trials"]), "kept": report["search"]["kept"],
-                                                          "best_params": report["search"]["best_params"]},
-        "quantize": None if report["quantize"] is None else {k: report["quantize"][k] for k in ("fp32_bytes", "int8_bytes", "relative_change", "kept")},
-        "final": source,
-        metric: report["final_value"],
-    }
+def _reevaluate(scenario, ctx: Context, evaluate, metric: str, kept: Kept, before: dict | None) -> float:
+    """Validation value of what is now served; metrics.json rewritten unless nothing changed."""
+    if kept.source == TRAINED:
+        return kept.value
+    from guimo.io import atomic_write_json
+    from guimo.pipeline.runner import load_model
+
+    model = load_model(scenario, ctx.run)  # exactly what the server and `guimo generate` will load
+    value = evaluate(model)[metric]
+    metrics = scenario.evaluate(ctx, model)
+    metrics.setdefault("headline", scenario.headline)
+    metrics.setdefault("higher_is_better", scenario.higher_is_better)
+    metrics["optimized"] = {"source": kept.source, "before": before.get("model") if before else None}
+    atomic_write_json(ctx.run / "metrics.json", metrics)
+    return value
 
 
 def _restore_trained_architecture(run) -> None:
