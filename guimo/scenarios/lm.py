@@ -59,7 +59,7 @@ class LMConfig:
     # busy machine's budget. max_time_s is that safety budget, not the usual stop; `--set
     # train.max_time_s=none` removes it.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        max_steps=500, batch_size=16, lr=6e-3, warmup_steps=30, eval_every=250, checkpoint_every=250, max_time_s=110.0))
+        max_steps=500, batch_size=16, lr=6e-3, warmup_steps=30, eval_every=250, checkpoint_every=250, max_time_s=120.0))
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
 
