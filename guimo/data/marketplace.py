@@ -3,20 +3,22 @@
 Each user's sequence is drawn step by step from these rules (first that fires wins):
 
 1. **consumable repeats** — some items (coffee, razor blades) are bought again a fixed number
-   of steps later;
-2. **complement chains** — after a device ``a`` comes its accessory ``b`` (phone -> case), and
-   after ``a, b`` comes ``a``'s own follow-up ``c`` (-> the charger for *that* phone). Two devices
-   share each accessory, so predicting ``c`` from ``b`` needs the item *two* steps back, which a
-   first-order Markov chain cannot see;
+   of steps later (under the seen-filtered protocol a repeat can never be a hit: they are noise
+   every model shares);
+2. **complement chains** — a device ``a`` is followed, one to three steps later, by its accessory
+   ``b``, and right after ``b`` by ``a``'s own follow-up ``c`` (phone -> case -> the charger for
+   *that* phone). ``chain_fanout`` devices share each accessory, so ``c`` depends on an item two
+   or more steps back, and ``b`` on one up to three steps back; a first-order chain sees neither;
 3. **noise** — a globally popular item, unrelated to the user;
-4. **taste** — otherwise the user stays in the previous item's category or picks one of a few
-   favourite categories (which **drift**: one is replaced now and then), and inside the category
-   either moves one **tier up** from the last item they bought *there* (possibly many steps ago)
-   or takes an item by the category's **long-tail** (Zipf) popularity.
+4. **taste** — otherwise the user picks one of a few favourite categories (long-term taste, which
+   **drifts**: one is replaced now and then), rarely the previous item's, and inside it either
+   moves one **tier up** from the last item they bought *there* (usually many steps ago) or takes
+   an item by the category's **long-tail** (Zipf) popularity.
 
-So popularity knows only rule 3 and the long tail, co-occurrence (item-kNN) knows categories but
-not which are current, a Markov chain knows rule 2's first step and the previous category; a
-sequence model can learn all of it. ``generate`` is seeded and deterministic.
+So popularity knows only rule 3 and the long tail, co-occurrence (item-kNN) knows categories and
+devices-with-accessories but not which are current nor the order, a Markov chain knows the
+previous item only; a sequence model that reads the whole history can learn all of it.
+``generate`` is seeded and deterministic.
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ class MarketplaceConfig:
     items: int = field(default=3000, metadata={"help": "catalogue size"})
     interactions: int = field(default=300_000, metadata={"help": "approximate total interactions"})
     categories: int = field(default=30, metadata={"help": "item categories (items are split evenly)"})
-    chain_groups: int = field(default=200, metadata={"help": "complement groups: 2 devices sharing 1 accessory, each with its own follow-up"})
-    p_chain: float = field(default=0.6, metadata={"help": "probability to follow a complement chain when one applies"})
+    chain_groups: int = field(default=60, metadata={"help": "complement groups: chain_fanout devices sharing 1 accessory, each with its own follow-up (at most items // (2 * chain_fanout + 1))"})
+    chain_fanout: int = field(default=12, metadata={"help": "devices sharing one accessory (the follow-up depends on which one was bought)"})
+    p_chain: float = field(default=0.7, metadata={"help": "probability to follow a complement chain when one applies"})
     consumable_fraction: float = field(default=0.05, metadata={"help": "share of items that are re-bought periodically"})
     p_repeat: float = field(default=0.5, metadata={"help": "probability that a consumable purchase schedules a repeat"})
-    p_stay: float = field(default=0.15, metadata={"help": "probability to stay in the previous item's category"})
-    p_tier: float = field(default=0.6, metadata={"help": "probability to move one tier up from the user's last item in the category"})
+    favourites: int = field(default=4, metadata={"help": "favourite categories per user (long-term taste)"})
+    p_stay: float = field(default=0.05, metadata={"help": "probability to stay in the previous item's category"})
+    p_tier: float = field(default=0.7, metadata={"help": "probability to move one tier up from the user's last item in the category"})
     p_drift: float = field(default=0.03, metadata={"help": "per-step probability that one favourite category is replaced"})
     p_noise: float = field(default=0.1, metadata={"help": "probability of a popular item unrelated to the user"})
     zipf: float = field(default=1.1, metadata={"help": "exponent of the within-category long-tail popularity"})
@@ -51,8 +55,8 @@ class MarketplaceConfig:
     def __post_init__(self) -> None:
         if self.users < 1 or self.items < 5 * max(1, self.categories) or self.interactions < 3 * self.users:
             raise ValueError("marketplace needs users >= 1, items >= 5 * categories and interactions >= 3 * users")
-        if self.chain_groups * 5 > self.items:
-            raise ValueError("chain_groups * 5 must not exceed items")
+        if self.chain_fanout < 1 or self.chain_groups < 0:
+            raise ValueError("chain_fanout must be >= 1 and chain_groups >= 0")
 
 
 def generate(cfg: MarketplaceConfig) -> tuple[Interactions, dict[str, str]]:
@@ -82,13 +86,16 @@ def generate(cfg: MarketplaceConfig) -> tuple[Interactions, dict[str, str]]:
         rng.shuffle(order)
         for a, b in zip(order, order[1:] + order[:1]):
             tier_next[a] = b
-    # complement groups: (a1, b, c1) and (a2, b, c2)
-    chosen = rng.sample(range(n), 5 * cfg.chain_groups)
-    first, second = {}, {}
-    for g in range(cfg.chain_groups):
-        a1, a2, b, c1, c2 = chosen[5 * g : 5 * g + 5]
-        first[a1] = first[a2] = b
-        second[(a1, b)], second[(a2, b)] = c1, c2
+    # complement groups: devices a_1..a_F share accessory b; a_j's follow-up after b is c_j
+    per = 2 * cfg.chain_fanout + 1
+    groups = min(cfg.chain_groups, n // per)  # a small catalogue holds fewer groups
+    chosen = rng.sample(range(n), per * groups)
+    accessory, follow_up = {}, {}
+    for g in range(groups):
+        b, rest = chosen[per * g], chosen[per * g + 1 : per * (g + 1)]
+        for a, c in zip(rest[0::2], rest[1::2]):
+            accessory[a] = b
+            follow_up[(a, b)] = c
     consumable = {i: rng.randint(3, 8) for i in rng.sample(range(n), int(cfg.consumable_fraction * n))}
 
     def pick(cum, population=None):
@@ -99,24 +106,19 @@ def generate(cfg: MarketplaceConfig) -> tuple[Interactions, dict[str, str]]:
     users, items, times = [], [], []
     for u in range(cfg.users):
         length = max(3, min(int(4 * mean_len), int(rng.lognormvariate(0, 0.6) * mean_len / 1.197)))
-        favs = [pick(cat_cum) for _ in range(3)]
+        favs = [pick(cat_cum) for _ in range(cfg.favourites)]
         t = rng.uniform(0, 365.0)
         seen: set[int] = set()
         last_in_cat: dict[int, int] = {}
-        repeats: dict[int, int] = {}
-        prev = prev2 = None
+        due: dict[int, int] = {}  # step -> item scheduled then (repeats, accessories, follow-ups)
+        device_of: dict[int, int] = {}  # scheduled accessory -> the device it was bought for
         for step in range(length):
-            r = rng.random()
-            if step in repeats:
-                item = repeats.pop(step)
-            elif prev is not None and (prev2, prev) in second and r < cfg.p_chain:
-                item = second[(prev2, prev)]
-            elif prev is not None and prev in first and r < cfg.p_chain:
-                item = first[prev]
+            if step in due:
+                item = due.pop(step)
             elif rng.random() < cfg.p_noise:
                 item = pick(global_cum)
             else:
-                c = cat_of[prev] if prev is not None and rng.random() < cfg.p_stay else rng.choice(favs)
+                c = cat_of[item] if step and rng.random() < cfg.p_stay else rng.choice(favs)
                 if c in last_in_cat and rng.random() < cfg.p_tier:
                     item = tier_next[last_in_cat[c]]
                 else:
@@ -126,15 +128,26 @@ def generate(cfg: MarketplaceConfig) -> tuple[Interactions, dict[str, str]]:
                     break
                 item = tier_next[item]
             if item in consumable and rng.random() < cfg.p_repeat:
-                repeats.setdefault(step + consumable[item], item)
+                _schedule(due, step + consumable[item], item)
+            if item in accessory and rng.random() < cfg.p_chain:
+                device_of[accessory[item]] = item
+                _schedule(due, step + rng.randint(1, 3), accessory[item])
+            elif item in device_of and rng.random() < cfg.p_chain:
+                _schedule(due, step + 1, follow_up[(device_of.pop(item), item)])
             if rng.random() < cfg.p_drift:
-                favs[rng.randrange(3)] = pick(cat_cum)
+                favs[rng.randrange(len(favs))] = pick(cat_cum)
             seen.add(item)
             last_in_cat[cat_of[item]] = item
-            prev2, prev = prev, item
             t += 0.01 + rng.expovariate(1.0)  # strictly increasing after rounding
             users.append(f"u{u:05d}")
             items.append(f"i{item:05d}")
             times.append(round(t, 4))
     categories = {f"i{i:05d}": f"c{cat_of[i]:02d}" for i in range(n)}
     return Interactions(np.asarray(users), np.asarray(items), np.asarray(times, dtype=np.float64)), categories
+
+
+def _schedule(due: dict[int, int], step: int, item: int) -> None:
+    """Put ``item`` at the first free step from ``step`` on."""
+    while step in due:
+        step += 1
+    due[step] = item

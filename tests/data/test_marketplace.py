@@ -9,7 +9,7 @@ import pytest
 
 from guimo.data.marketplace import MarketplaceConfig, generate
 
-SMALL = MarketplaceConfig(users=400, items=600, interactions=16000, categories=12, chain_groups=60, seed=1)
+SMALL = MarketplaceConfig(users=400, items=600, interactions=16000, categories=12, chain_groups=15, chain_fanout=6, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -65,4 +65,23 @@ def test_order_carries_signal(small):
 
 def test_invalid_sizes_are_refused():
     with pytest.raises(ValueError):
-        MarketplaceConfig(items=100, chain_groups=50)
+        MarketplaceConfig(items=100, chain_groups=5, chain_fanout=0)
+    with pytest.raises(ValueError):
+        MarketplaceConfig(items=100, categories=30)
+
+
+def test_follow_up_depends_on_the_device_two_or_more_steps_back():
+    """After a shared accessory, the next item is predictable from the device bought before it, not from the accessory."""
+    cfg = MarketplaceConfig(users=300, items=400, interactions=12000, categories=8, chain_groups=4, chain_fanout=8,
+                            p_chain=1.0, p_noise=0.0, consumable_fraction=0.0, seed=3)
+    seqs = sequences(generate(cfg)[0])
+    after: dict[str, Counter] = {}
+    for s in seqs:
+        for i in range(1, len(s)):
+            after.setdefault(s[i - 1], Counter())[s[i]] += 1
+    # accessories: items followed by many different items that each recur (one per device)
+    shared = [a for a, c in after.items() if sum(1 for v in c.values() if v >= 3) >= 4]
+    assert shared, "no shared accessory found"
+    # given the accessory alone, the most frequent follow-up covers well under half the cases
+    top_share = max(c.most_common(1)[0][1] / sum(c.values()) for a, c in after.items() if a in shared)
+    assert top_share < 0.5
