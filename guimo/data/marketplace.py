@@ -8,7 +8,8 @@ Each user's sequence is drawn step by step from these rules (first that fires wi
 2. **complement chains** — a device ``a`` is followed, one to three steps later, by its accessory
    ``b``, and right after ``b`` by ``a``'s own follow-up ``c`` (phone -> case -> the charger for
    *that* phone). ``chain_fanout`` devices share each accessory, so ``c`` depends on an item two
-   or more steps back, and ``b`` on one up to three steps back; a first-order chain sees neither;
+   to four steps back, and ``b`` on one up to three steps back: a first-order chain predicts ``b``
+   only when it comes right after ``a``, and after ``b`` can only spread over all its follow-ups;
 3. **noise** — a globally popular item, unrelated to the user;
 4. **taste** — otherwise the user picks one of a few favourite categories (long-term taste, which
    **drifts**: one is replaced now and then), rarely the previous item's, and inside it either
