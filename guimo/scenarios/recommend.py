@@ -61,7 +61,7 @@ class RecommendConfig:
     # is the Beauty recipe.
     model: SASRecConfig = field(default_factory=lambda: SASRecConfig(dropout=0.1, loss="ce"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        max_steps=400, batch_size=128, lr=5e-3, warmup_steps=30, weight_decay=0.0, eval_every=100,
+        max_steps=400, batch_size=128, lr=1e-2, warmup_steps=30, weight_decay=0.0, eval_every=100,
         patience=3, checkpoint_every=100, log_every=20))
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
