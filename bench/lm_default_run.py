@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 COMMAND = ["run", "lm", "--set", "model=tiny", "--quiet"]
 LIMIT_S = 180.0
 
@@ -97,18 +98,6 @@ def report(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(body: str, name: str = "lm_default_run") -> None:
-    from guimo.io import atomic_write_text
-
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    text = DOC.read_text(encoding="utf-8")
-    if start not in text:
-        text = text.rstrip("\n") + f"\n\n## LM default run (`guimo run lm --set model=tiny`)\n{start}\n{end}\n"
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    atomic_write_text(DOC, f"{head}{start}\n{body}\n{end}{tail}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=1, help="full runs, one after another (default 1)")
@@ -122,7 +111,7 @@ def main() -> int:
     body = report(runs)
     print(body)
     if not args.no_write:
-        write_section(body)
+        write_section("lm_default_run", body, heading="LM default run (`guimo run lm --set model=tiny`)")
     return 0
 
 

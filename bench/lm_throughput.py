@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "en" / "tinyshakespeare" / "input.txt"
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 SHAPE = dict(n_layer=4, n_head=4, d_model=256, max_len=256)
 BATCH = 16
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render", metavar="JSON", help="write the docs table from a saved result (this script's stdout); measure nothing")
     args = p.parse_args(argv)
     if args.render:
-        write_section(markdown(json.loads(Path(args.render).read_text())))
+        write_section("lm_throughput", markdown(json.loads(Path(args.render).read_text())))
         return 0
     if args.quick:
         args.rounds, args.steps, args.warmup = 2, 2, 1
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     print(table, file=sys.stderr)
     if not args.no_write and not args.quick:
-        write_section(table)
+        write_section("lm_throughput", table)
     return 0
 
 
@@ -276,18 +277,6 @@ def targets(r: dict) -> str:
         checks.append(("guimo bf16 >= 1.6x HF fp32 tokens/s", bf["ratio_vs_hf_fp32"] >= 1.6, f"{bf['ratio_vs_hf_fp32']:.2f}x"))
         checks.append(("bf16 val loss within 1% of fp32", abs(bf["val_loss_vs_guimo_fp32"]) <= 0.01, f"{100 * bf['val_loss_vs_guimo_fp32']:+.2f}%"))
     return "Targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'} ({value})" for name, ok, value in checks) + "."
-
-
-def write_section(table: str, name: str = "lm_throughput") -> None:
-    from guimo.io import atomic_write_text
-
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    text = DOC.read_text(encoding="utf-8")
-    if start not in text or end not in text:
-        sys.exit(f"{DOC}: markers {start} ... {end} not found")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    atomic_write_text(DOC, f"{head}{start}\n{table}\n{end}{tail}")
 
 
 if __name__ == "__main__":

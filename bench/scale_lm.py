@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 RESULTS = ROOT / "bench" / "results"
 SHARED = ROOT.parent / "shared" / "data" / "corpus"
 CORPORA = {
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(_finite(summary), indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("corpus", "points_done", "points_skipped", "sweep_min", "params_span", "fit", "holdout_n", "target_met")}, indent=2))
     if not args.quick and not args.no_write:
-        write_section(render_all())
+        write_section("scale_lm", render_all())
     return 0
 
 
@@ -153,18 +154,6 @@ def render_all() -> str:
             "| corpus | date | points | parameters | tokens | sweep min | fit (95% CI) | held-out largest model: rel. error | target |\n"
             "| --- | --- | --- | --- | --- | ---: | --- | --- | --- |\n")
     return head + ("\n".join(rows) if rows else "(no full run recorded yet)")
-
-
-def write_section(body: str, name: str = "scale_lm") -> None:
-    from guimo.io import atomic_write_text
-
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    text = DOC.read_text(encoding="utf-8")
-    if start not in text or end not in text:
-        sys.exit(f"{DOC}: markers {start} ... {end} not found")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    atomic_write_text(DOC, f"{head}{start}\n{body}\n{end}{tail}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 RESULTS = ROOT / "bench" / "results"
 BEAUTY = ROOT.parent / "shared" / "data" / "seqrec" / "Beauty_bert4rec.txt"
 TARGET_REL_ERROR = 0.10
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     if not args.quick and not args.no_write:
-        write_section(render_all())
+        write_section("scale_recommend", render_all())
     return 0
 
 
@@ -143,18 +144,6 @@ def render_all() -> str:
             "| data | date | minutes | NDCG@10 by training interactions | fit | half-data prediction of full-data NDCG@10 | target |\n"
             "| --- | --- | ---: | --- | --- | --- | --- |\n")
     return head + ("\n".join(rows) if rows else "(no full run recorded yet)")
-
-
-def write_section(body: str, name: str = "scale_recommend") -> None:
-    from guimo.io import atomic_write_text
-
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    text = DOC.read_text(encoding="utf-8")
-    if start not in text or end not in text:
-        sys.exit(f"{DOC}: markers {start} ... {end} not found")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    atomic_write_text(DOC, f"{head}{start}\n{body}\n{end}{tail}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,23 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """One intra-op torch thread for the whole session (session fixtures included), restored after.
+
+    The suite's models are tiny, and with other processes sharing 2 cores OpenMP's second thread
+    is often descheduled while every small op waits for it: measured here, a 30k-parameter
+    training step took ~1.2 s on 2 threads and ~4 ms on 1. Servers and workers started as
+    subprocesses choose their own threads.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def shared_data(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test with the reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

@@ -12,12 +12,6 @@ from guimo.generate import filter_logits, sample
 from guimo.models.transformer import Transformer, TransformerConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _model(max_len: int = 32) -> Transformer:

@@ -1,5 +1,5 @@
 """A toy scenario (linear regression through a two-layer net) that exercises the optimize stage in
-milliseconds per step, proving it needs nothing beyond the Scenario protocol; plus one thread."""
+milliseconds per step, proving it needs nothing beyond the Scenario protocol."""
 
 from __future__ import annotations
 
@@ -10,15 +10,6 @@ import torch
 
 from guimo.scenarios.base import InitConfig, OptimizeConfig, TrainInputs
 from guimo.train.config import TrainConfig
-
-
-@pytest.fixture(autouse=True, scope="session")
-def one_thread():
-    """One intra-op thread: tiny models on a shared 2-core machine wait on the second one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @dataclass

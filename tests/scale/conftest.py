@@ -1,8 +1,4 @@
-"""A micro-sweep shared by the scale tests, and one torch thread while they run.
-
-One intra-op thread: with many processes sharing 2 cores, a second OpenMP thread made these tiny
-models' steps 10-30x slower (measured: ~20 ms vs ~650 ms per step).
-"""
+"""A micro-sweep shared by the scale tests (one torch thread comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +9,6 @@ import pytest
 MICRO_OVERRIDES = ["data.max_bytes=150000", "data.vocab_size=300", "data.eval_tokens=2000"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def micro_spec(**kwargs):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from guimo.cli import main
 from guimo.config import apply_overrides
@@ -28,14 +27,6 @@ def _config(*overrides: str):
 
 def _metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
