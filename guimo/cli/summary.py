@@ -1,28 +1,48 @@
-"""The table printed after a run: the model beside its baselines, plus size, data and time."""
+"""The table printed after a run: the model beside its baselines, plus size, data and time.
+
+Metrics are rows and models are columns, so the table fits a terminal however many metrics a
+scenario reports. Numbers under another protocol (e.g. sampled-100 ranking) get a table of
+their own with its label, never mixed into the main one.
+"""
 
 from __future__ import annotations
 
 from guimo.pipeline.rundir import RunDir
 
+COUNT_KEYS = {"cases", "examples", "eval_tokens"}  # sizes of the evaluation, shown in the caption
+
 
 def print_summary(run: RunDir) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     metrics = run.metrics() or {}
-    model = metrics.get("model", {})
-    baselines = metrics.get("baselines", {})
-    names = list(model) or sorted({k for b in baselines.values() for k in b})
     headline = metrics.get("headline")
-    table = Table(title=f"{run.scenario} — {run.path} ({metrics.get('split', 'test')} split)")
-    table.add_column("model")
+    title = f"{run.scenario} — {run.path} ({metrics.get('split', 'test')} split)"
+    console.print(_table(title, metrics.get("model", {}), metrics.get("baselines", {}), headline))
+    sampled = metrics.get("sampled")
+    if isinstance(sampled, dict) and sampled.get("model"):
+        label = (metrics.get("protocol") or {}).get("sampled") or "sampled negatives"
+        console.print(_table(f"sampled protocol ({label}); older papers' numbers, not comparable with the table above",
+                             sampled["model"], sampled.get("baselines", {}), headline))
+    console.print(_footer(run, metrics))
+
+
+def _table(title: str, model: dict, baselines: dict, headline: str | None):
+    from rich.table import Table
+
+    columns = {"transformer": model, **baselines}
+    names = [n for n in (list(model) or sorted({k for b in baselines.values() for k in b})) if n not in COUNT_KEYS]
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for col in columns:
+        table.add_column(col, justify="right", style="bold" if col == "transformer" else None)
     for n in names:
-        table.add_column(f"[bold]{n}[/]" if n == headline else n, justify="right")
-    table.add_row("transformer", *[_fmt(model.get(n)) for n in names], style="bold")
-    for b, vals in baselines.items():
-        table.add_row(b, *[_fmt(vals.get(n)) for n in names])
-    console.print(table)
+        table.add_row(f"[bold]{n}[/] (headline)" if n == headline else n, *[_fmt(v.get(n)) for v in columns.values()])
+    return table
+
+
+def _footer(run: RunDir, metrics: dict) -> str:
     stages = run.manifest.get("stages", {})
     params = stages.get("init", {}).get("parameters", {})
     tr = stages.get("train", {})
@@ -32,8 +52,11 @@ def print_summary(run: RunDir) -> None:
         parts.append(f"parameters {params.get('total', 0):,} (non-embedding {params.get('non_embedding', params.get('total', 0)):,})")
     if tr:
         parts.append(f"examples seen {tr.get('examples_seen', 0):,}, tokens seen {tr.get('tokens_seen', 0):,}, steps {tr.get('steps', 0)}")
+    counts = {k: v for k, v in {**metrics, **metrics.get("model", {})}.items() if k in COUNT_KEYS}
+    if counts:
+        parts.append("evaluated on " + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
     parts.append(f"wall time {seconds:.1f} s")
-    console.print(" · ".join(parts))
+    return " · ".join(parts)
 
 
 def _fmt(v) -> str:
