@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 DATA = {
     "ml-100k": ROOT.parent / "shared" / "data" / "movielens-100k" / "ml-100k.inter",
     "beauty": ROOT.parent / "shared" / "data" / "seqrec" / "Beauty_bert4rec.txt",
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
               "date": dt.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"}
     print(json.dumps(result, indent=2))
     if not args.no_write:
-        write_section(markdown(result))
+        write_section("recommend_speed", markdown(result))
     return 0
 
 
@@ -191,18 +191,6 @@ def markdown(r: dict) -> str:
                   f"{g['users_per_s'] / rb['users_per_s']:.1f}x ranking users/s. (RecBole trains one target per prefix "
                   "example, guimo every position of a sequence at once.)"]
     return "\n".join(lines)
-
-
-def write_section(body: str, name: str = "recommend_speed") -> None:
-    from guimo.io import atomic_write_text
-
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    text = DOC.read_text(encoding="utf-8")
-    if start not in text:
-        sys.exit(f"{DOC}: markers {start} ... {end} not found")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    atomic_write_text(DOC, f"{head}{start}\n{body}\n{end}{tail}")
 
 
 if __name__ == "__main__":
