@@ -134,7 +134,7 @@ def init(scenario, ctx: Context) -> dict:
     """Build the model from its config: seeded random init, a checkpoint, or pretrained weights."""
     import torch
 
-    from guimo.models.transformer import count_parameters
+    from guimo.models.transformer import TransformerConfig, count_parameters
 
     cfg = ctx.cfg
     with ctx.progress.task("init"):
@@ -157,8 +157,22 @@ def init(scenario, ctx: Context) -> dict:
         from guimo.train.checkpoint import model_state
 
         atomic_save_safetensors(ctx.run / "checkpoints" / "init.safetensors", model_state(model))
-        counts = count_parameters(model_cfg) if hasattr(model_cfg, "n_layer") else {"total": sum(p.numel() for p in model.parameters())}
+        counts = count_parameters(model_cfg) if isinstance(model_cfg, TransformerConfig) else module_parameter_counts(model)
         return {"init": source, "parameters": counts}
+
+
+def module_parameter_counts(model) -> dict[str, int]:
+    """Total and non-embedding counts of any module (tied weights once; every nn.Embedding is embedding).
+
+    For models that wrap the Transformer in their own module (e.g. SASRec, whose item table is
+    an embedding), where the config alone does not say which weights are lookups.
+    """
+    import torch.nn as nn
+
+    params = {id(p): p for p in model.parameters()}
+    embedding = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    total = sum(p.numel() for p in params.values())
+    return {"total": total, "non_embedding": total - sum(params[i].numel() for i in embedding if i in params)}
 
 
 def train(scenario, ctx: Context) -> dict:

@@ -87,3 +87,15 @@ def test_strict_readers_name_file_and_line(tmp_path):
     latin.write_bytes("ok\nline two caf\xe9\n".encode("latin-1"))
     with pytest.raises(GuimoError, match=r"latin\.txt:2: not UTF-8"):
         read_text_strict(latin)
+
+
+def test_module_parameter_counts_exclude_lookups_and_count_tied_weights_once():
+    import torch.nn as nn
+
+    from guimo.models.transformer import Transformer, TransformerConfig, count_parameters
+    from guimo.pipeline.runner import module_parameter_counts
+
+    cfg = TransformerConfig(vocab_size=100, max_len=32, n_layer=2, n_head=2, d_model=16)
+    assert module_parameter_counts(Transformer(cfg)) == count_parameters(cfg)  # tied head counted once
+    wrapper = nn.ModuleDict({"item_emb": nn.Embedding(50, 8), "proj": nn.Linear(8, 4)})
+    assert module_parameter_counts(wrapper) == {"total": 50 * 8 + 8 * 4 + 4, "non_embedding": 8 * 4 + 4}
