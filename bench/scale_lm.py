@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 import time
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lr-ref", type=float, default=6e-3,
+                   help="lr at d_model 64 (lr = lr_ref (64/d_model)^0.5); 6e-3 is the measured best for tiny at batch 16 on stdlib (LM default run)")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--out", help="sweep folder (default: runs/bench-scale-<corpus>)")
     p.add_argument("--quick", action="store_true", help="tiny grid and corpus: checks the script, measures nothing worth quoting")
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    args.started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     from guimo.scale.report import build_report
     from guimo.scale.sweep import SweepSpec, run_sweep
 
@@ -77,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     spec = SweepSpec(
         scenario="lm", sizes=args.sizes.split(","), fractions=[float(f) for f in args.fractions.split(",")],
         epochs=args.epochs, context=args.context, batch_size=args.batch_size, overrides=overrides,
-        budget_s=args.budget_min * 60, threads=args.threads,
+        budget_s=args.budget_min * 60, threads=args.threads, lr_ref=args.lr_ref,
     )
     t0 = time.perf_counter()
+    load_before = os.getloadavg()
     record = run_sweep(spec, out, quiet=False)
+    args.load = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     sweep_s = time.perf_counter() - t0
     result = build_report(out, n_bootstrap=args.bootstrap)
     summary = summarise(result, record, sweep_s, time.perf_counter() - t0, args, name, out)
@@ -106,6 +112,8 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads",
         "sizes": args.sizes, "fractions": args.fractions, "context": args.context, "batch_size": args.batch_size,
+        "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
+        "lr_ref": args.lr_ref, "threads": args.threads, "budget_min": args.budget_min,
         "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),
         "skipped": [f"{p['run']}: {p.get('reason', '')}" for p in record["points"] if p.get("status") != "done"],
         "sweep_min": round(sweep_s / 60, 1), "total_min": round(total_s / 60, 1),
