@@ -9,6 +9,8 @@ Limits: requests/min, tokens/min and concurrent requests are enforced per worker
 with --workers N a key may reach up to N times those limits on one host; the monthly quota and
 the ledger are exact across workers and replicas (they are sums over the shared database).
 Run replicas over one PostgreSQL ledger with --db postgresql://USER@HOST:PORT/DB.
+Ray Serve (pip install 'guimo[ray]'): --ray --replicas N, or --ray --autoscale MIN,MAX; the same
+app and limits per replica; RAY_ADDRESS joins an existing Ray cluster instead of starting one.
 Create keys with `guimo keys create --tenant NAME`; see usage with `guimo usage --tenant NAME`."""
 
 
@@ -28,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     add_db_argument(p)
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default: 1)")
+    p.add_argument("--ray", action="store_true", help="deploy on Ray Serve instead of uvicorn (the 'ray' extra)")
+    p.add_argument("--replicas", type=int, default=1, help="with --ray: replicas (default: 1; with --autoscale: the initial count)")
+    p.add_argument("--autoscale", metavar="MIN,MAX", help="with --ray: autoscale between MIN and MAX replicas on requests in flight")
+    p.add_argument("--replica-cpus", type=float, default=1.0, help="with --ray: CPUs Ray reserves per replica (default: 1)")
     p.add_argument("--no-batching", action="store_true", help="one request per model call (the unbatched baseline)")
     p.add_argument("--max-batch", type=int, default=32, help="largest micro-batch (default: 32)")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill (default: 5)")
@@ -43,14 +49,18 @@ def main(args: argparse.Namespace) -> int:
 
     from guimo.errors import GuimoError
 
+    if args.workers < 1:
+        raise GuimoError("--workers must be at least 1")
+    if not args.ray and (args.autoscale or args.replicas != 1):
+        raise GuimoError("--replicas and --autoscale need --ray (for processes on one host use --workers)")
+    if args.ray and args.workers != 1:
+        raise GuimoError("--workers is for uvicorn; with --ray use --replicas or --autoscale")
     runs = args.runs or _default_runs()
     for spec in runs:  # fail fast, in one line, before any worker starts
         from guimo.pipeline.rundir import RunDir
         from guimo.serve.registry import parse_spec
 
         RunDir.open(parse_spec(spec)[1]).weights_path()
-    if args.workers < 1:
-        raise GuimoError("--workers must be at least 1")
     env = {
         "GUIMO_SERVE_RUNS": json.dumps(runs), "GUIMO_SERVE_HOST": args.host, "GUIMO_SERVE_PORT": str(args.port),
         "GUIMO_SERVE_WORKERS": str(args.workers), "GUIMO_SERVE_BATCHING": str(not args.no_batching).lower(),
@@ -76,6 +86,8 @@ def main(args: argparse.Namespace) -> int:
     from guimo.serve import db, logs
 
     logs.configure()
+    if args.ray:
+        return _serve_on_ray(settings, args)
     db.make_engine(settings.db_url).dispose()  # create the tables once, and fail here on a bad URL
     common = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
                   timeout_graceful_shutdown=int(settings.shutdown_timeout_s))
@@ -85,6 +97,28 @@ def main(args: argparse.Namespace) -> int:
         from guimo.serve.main import create_app
 
         uvicorn.run(create_app(settings), **common)
+    return 0
+
+
+def _serve_on_ray(settings, args: argparse.Namespace) -> int:
+    import signal
+    import sys
+    import threading
+
+    from guimo.serve import ray_app
+
+    autoscale = ray_app.parse_autoscale(args.autoscale) if args.autoscale else None
+    ray_app.import_ray()  # the missing extra in one line, before anything starts
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        url = ray_app.start(settings, replicas=args.replicas, autoscale=autoscale, replica_cpus=args.replica_cpus)
+        print(f"serving on {url} (Ray Serve, replicas {ray_app.replica_count()}); Ctrl-C stops", file=sys.stderr)
+        while not done.wait(1.0):
+            pass
+    finally:
+        ray_app.stop()
     return 0
 
 

@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
     for name, module in ROUTERS.items():  # the route table follows the served models' kinds
         if name in needed:
             _add_routes(app, module.router)
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, metrics=state.metrics, log_requests=settings.log_requests)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, metrics=state.metrics, log_requests=settings.log_requests,
+                       echo_request_id=settings.echo_request_id)
     return app
 
 

@@ -23,8 +23,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 class RequestContext:
-    def __init__(self, app, *, max_body_bytes: int, metrics, log_requests: bool = True) -> None:
+    def __init__(self, app, *, max_body_bytes: int, metrics, log_requests: bool = True, echo_request_id: bool = True) -> None:
         self.app, self.max_body, self.metrics, self.log_requests = app, max_body_bytes, metrics, log_requests
+        self.echo_request_id = echo_request_id
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -41,7 +42,8 @@ class RequestContext:
         async def send_with_id(message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode())]
+                if self.echo_request_id:
+                    message["headers"] = list(message.get("headers", [])) + [(b"x-request-id", rid.encode())]
             await send(message)
 
         try:

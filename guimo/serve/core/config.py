@@ -30,3 +30,11 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(default=30.0, ge=0, description="how long a graceful shutdown waits for in-flight requests")
     key_cache_s: float = Field(default=2.0, ge=0, description="how long a checked key is trusted before the ledger is asked again (revocation delay)")
     log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")
+    echo_request_id: bool = Field(default=True, description="add X-Request-ID to responses (off behind Ray Serve, whose proxy adds the same id)")
+
+    def to_env(self) -> dict[str, str]:
+        """The ``GUIMO_SERVE_*`` variables from which ``Settings()`` in another process reads these settings back."""
+        import json
+
+        return {f"GUIMO_SERVE_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+                for name, value in self.model_dump().items() if value is not None}
