@@ -8,8 +8,16 @@ on <= 50% of the data predicts the full-data NDCG@10 within 10%.
 
 Data size is the number of users (and so interactions): the marketplace generator draws more users
 from the same distribution; for Beauty a deterministic subset of users is written per fraction.
-Each point is a normal `recommend` run with the scenario's default model and training settings;
-the data size on the x axis is the preprocess stage's count of training interactions.
+Each point is a normal `recommend` run with the scenario's default model and training settings
+(marketplace) or bench/recommend_beauty.toml (Beauty), except the number of steps: a learning curve
+compares models trained to the same number of passes over their own data, so the steps scale with
+the data, steps = max(min_steps, round(full_steps x scale)), with validation every steps/4 at most
+and the best validation checkpoint scored on test (the scenario's early stopping). Defaults:
+marketplace full_steps 1125 (12 epochs of 12,000 users at batch 128; the default run's validation
+was still rising after 8.5 epochs) and min_steps 400 (the default run's length); Beauty the
+recipe's max_steps and 500. The data size on the x axis is the preprocess stage's count of
+training interactions. ``--seeds 2`` trains every scale twice (training seeds 0, 1; the data stay
+the same) and the fit uses every run.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -37,12 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scales", default="0.0625,0.125,0.25,0.5,1", help="shares of the largest data size")
     p.add_argument("--users", type=int, default=12_000, help="marketplace: users at scale 1 (50 interactions each)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per scale (0, 1, ...)")
+    p.add_argument("--full-steps", type=int, default=None, help="training steps at scale 1 (default: marketplace 1125, Beauty the recipe's max_steps)")
+    p.add_argument("--min-steps", type=int, default=None, help="floor on the steps of a small scale (default: marketplace 400, Beauty 500)")
+    p.add_argument("--config", default=None, help="recipe TOML for every run (default: Beauty bench/recommend_beauty.toml, marketplace none)")
+    p.add_argument("--render", action="store_true", help="only rewrite the docs section from bench/results")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
     p.add_argument("--out", help="folder of runs (default: runs/bench-scale-recommend-<dataset>)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--no-write", action="store_true", help="leave docs/BENCHMARKS.md alone")
     args = p.parse_args(argv)
+    if args.render:
+        write_section("scale_recommend", render_all())
+        return 0
 
     import torch
 
@@ -55,14 +72,30 @@ def main(argv: list[str] | None = None) -> int:
         args.users, args.bootstrap = 1600, 20
         overrides = QUICK_OVERRIDES + overrides
     out = Path(args.out or ROOT / "runs" / f"bench-scale-recommend-{args.dataset}{'-quick' if args.quick else ''}")
+    if args.config is None and args.dataset == "beauty":
+        args.config = str(ROOT / "bench" / "recommend_beauty.toml")
+    recipe = recipe_train(args.config)
+    if args.full_steps is None:
+        args.full_steps = recipe.max_steps if args.dataset == "beauty" else (60 if args.quick else 1125)
+    if args.min_steps is None:
+        args.min_steps = 500 if args.dataset == "beauty" else (30 if args.quick else 400)
+    args.started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
-    for s in scales:
-        if args.dataset == "marketplace":
-            users = max(50, int(round(args.users * s)))
-            data = [f"data.generator.users={users}", f"data.generator.interactions={50 * users if not args.quick else 20 * users}"]
-        else:
-            data = [f"data.path={beauty_subset(out / 'data', s)}"]
-        run_point(out / "runs" / f"scale-{s:g}", data + overrides)
+    args.steps = {}
+    for seed in range(args.seeds):  # every scale once before any second seed: a cut-short run still has a whole curve
+        for s in scales:
+            if args.dataset == "marketplace":
+                users = max(50, int(round(args.users * s)))
+                data = [f"data.generator.users={users}", f"data.generator.interactions={50 * users if not args.quick else 20 * users}"]
+            else:
+                data = [f"data.path={beauty_subset(out / 'data', s)}"]
+            steps = max(args.min_steps, round(args.full_steps * s))
+            args.steps[f"{s:g}"] = steps
+            name = f"scale-{s:g}" + (f"-s{seed}" if seed else "")
+            print(f"{dt.datetime.now(dt.timezone.utc):%H:%M:%S} {name}: {steps} steps", flush=True)
+            run_point(out / "runs" / name, data + steps_overrides(steps, recipe) + [f"seed={seed}"] + overrides, args.config)
+    args.load = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     result = build_report(out, metric="ndcg@10", n_bootstrap=args.bootstrap)
     summary = summarise(result, args, time.perf_counter() - t0, out)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -80,13 +113,35 @@ QUICK_OVERRIDES = ["data.generator.chain_groups=50", "data.generator.items=500",
                    "eval.sampled=0", "eval.val_cases=500"]
 
 
-def run_point(run_dir: Path, overrides: list[str]) -> None:
+def recipe_train(config: str | None):
+    """The train section every run starts from: the scenario default or the recipe TOML's."""
+    return base_config(config).train
+
+
+def base_config(config: str | None):
+    from guimo.scenarios.recommend import SCENARIO
+
+    if config is None:
+        return SCENARIO.config_cls()
+    from guimo.config import load_file, merge
+
+    return merge(SCENARIO.config_cls(), load_file(config), SCENARIO.presets)
+
+
+def steps_overrides(steps: int, recipe) -> list[str]:
+    """Train for ``steps``: validation (and checkpoints) at least 4 times, warm-up at most a tenth."""
+    every = max(10, min(recipe.eval_every or steps, steps // 4))
+    warmup = max(1, min(recipe.warmup_steps, steps // 10))
+    return [f"train.max_steps={steps}", f"train.eval_every={every}", f"train.checkpoint_every={every}", f"train.warmup_steps={warmup}"]
+
+
+def run_point(run_dir: Path, overrides: list[str], config: str | None = None) -> None:
     """One `recommend` run (resumed if it exists)."""
     from guimo.config import apply_overrides
     from guimo.pipeline.runner import run_pipeline
     from guimo.scenarios.recommend import SCENARIO
 
-    cfg = apply_overrides(SCENARIO.config_cls(), overrides, SCENARIO.presets)
+    cfg = apply_overrides(base_config(config), overrides, SCENARIO.presets)
     run_pipeline("recommend", cfg, run_dir, quiet=True)
 
 
@@ -115,6 +170,9 @@ def summarise(result: dict, args, seconds: float, out: Path) -> dict:
         "command": "python bench/scale_recommend.py " + " ".join(sys.argv[1:]),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads",
+        "started_utc": getattr(args, "started", None),
+        "load_avg_1_5_15_start_end": getattr(args, "load", None),
+        "threads": args.threads, "seeds": args.seeds, "config": args.config, "steps_by_scale": getattr(args, "steps", None),
         "minutes": round(seconds / 60, 1),
         "points": [{"train_interactions": p["unique"], "ndcg@10": round(p["value"], 4),
                     "popularity": round(p["baselines"].get("popularity", float("nan")), 4)} for p in pts],

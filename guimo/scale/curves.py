@@ -5,6 +5,12 @@ and one that falls (a loss: b > 0). For a fixed exponent c the model is linear i
 fit scans c on a log grid with exact linear least squares at each value and then polishes c with
 a bounded 1-D search: deterministic, no initial guess to get wrong. Bootstrap bands come from
 refitting resampled points.
+
+Points may carry weights: a metric averaged over k test cases has a variance ~ 1/k, so weighting
+each point by its number of test cases is the inverse-variance (weighted least squares) fit. It
+matters for learning curves, where the small-data runs are also scored on fewer users (a
+marketplace of 750 users has 750 test cases, one of 12,000 has 12,000), so their metrics are the
+noisiest; unweighted, each of them pulls the curve as hard as a large-data point.
 """
 
 from __future__ import annotations
@@ -48,9 +54,15 @@ class Curve:
         return out
 
 
-def fit_curve(n: Sequence[float], metric: Sequence[float], *, n_bootstrap: int = 200, level: float = 0.95, seed: int = 0) -> Curve:
-    """Fit m(n) = a + b n^(-c) to (data size, metric) points; needs >= 3 distinct sizes."""
+def fit_curve(n: Sequence[float], metric: Sequence[float], *, weights: Sequence[float] | None = None, n_bootstrap: int = 200,
+              level: float = 0.95, seed: int = 0) -> Curve:
+    """Fit m(n) = a + b n^(-c) to (data size, metric) points; needs >= 3 distinct sizes.
+
+    ``weights`` (optional, e.g. each point's number of test cases) make it a weighted least-squares
+    fit; bootstrap resamples carry their points' weights.
+    """
     x, y = np.asarray(n, dtype=float).ravel(), np.asarray(metric, dtype=float).ravel()
+    w = _weights(weights, len(x))
     if len(x) != len(y):
         raise GuimoError(f"learning curve: {len(x)} data sizes but {len(y)} metric values")
     if len(x) == 0:
@@ -59,13 +71,13 @@ def fit_curve(n: Sequence[float], metric: Sequence[float], *, n_bootstrap: int =
         raise GuimoError("learning curve: data sizes must be positive and metrics finite")
     if len(np.unique(x)) < 3:
         raise GuimoError(f"learning curve: a saturating power law has 3 parameters and needs >= 3 distinct data sizes; got {len(np.unique(x))}")
-    a, b, c = _solve(x, y)
+    a, b, c = _solve(x, y, w)
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(n_bootstrap):
         ix = rng.integers(0, len(x), len(x))
         if len(np.unique(x[ix])) >= 3:
-            samples.append(_solve(x[ix], y[ix]))
+            samples.append(_solve(x[ix], y[ix], w[ix]))
     return Curve(a, b, c, len(x), float(x.max()), np.array(samples).reshape(-1, 3), level)
 
 
@@ -90,27 +102,41 @@ class CurveCheck:
                 "inside_band": self.band[0] <= self.actual <= self.band[1]}
 
 
-def check_curve(n: Sequence[float], metric: Sequence[float], fraction: float = 0.5, *, n_bootstrap: int = 200) -> CurveCheck:
-    """Predict the full-data metric from the points at <= ``fraction`` of the data."""
+def check_curve(n: Sequence[float], metric: Sequence[float], fraction: float = 0.5, *, weights: Sequence[float] | None = None,
+                n_bootstrap: int = 200) -> CurveCheck:
+    """Predict the full-data metric (the mean over its runs) from the points at <= ``fraction`` of the data."""
     x, y = np.asarray(n, dtype=float), np.asarray(metric, dtype=float)
+    w = _weights(weights, len(x))
     top = x.max()
     keep = x <= fraction * top * (1 + 1e-9)
-    curve = fit_curve(x[keep], y[keep], n_bootstrap=n_bootstrap)
+    curve = fit_curve(x[keep], y[keep], weights=w[keep], n_bootstrap=n_bootstrap)
     actual = float(y[x == top].mean())
     lo, hi = curve.predict_band(top)
     return CurveCheck(fraction, int(keep.sum()), float(top), actual, float(curve.predict(top)), (float(lo), float(hi)))
 
 
-def _solve(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def _weights(weights, size: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(size)
+    w = np.asarray(weights, dtype=float).ravel()
+    if len(w) != size:
+        raise GuimoError(f"learning curve: {size} points but {len(w)} weights")
+    if not (np.all(np.isfinite(w)) and np.all(w > 0)):
+        raise GuimoError("learning curve: weights must be positive and finite")
+    return w
+
+
+def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float, float]:
     from scipy.optimize import minimize_scalar
 
     scale = x.max()  # work with n / max n so n^(-c) stays O(1)
     xs = x / scale
+    sw = np.sqrt(w / w.mean()) if w is not None else np.ones_like(x)  # sqrt weights: lstsq minimises sum w r^2
 
     def sse(c: float) -> tuple[float, float, float]:
         basis = np.stack([np.ones_like(xs), xs ** (-c)], axis=1)
-        coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
-        resid = y - basis @ coef
+        coef, *_ = np.linalg.lstsq(basis * sw[:, None], y * sw, rcond=None)
+        resid = (y - basis @ coef) * sw
         return float(resid @ resid), float(coef[0]), float(coef[1])
 
     grid = np.geomspace(1e-3, 5.0, 120)

@@ -33,6 +33,7 @@ class Point:
     baselines: dict[str, float]  # the same metric for each baseline
     train_seconds: float  # measured wall time of the train stage
     flops: float | None  # training FLOPs: flops_per_token x tokens (None without a transformer config)
+    cases: int | None = None  # test cases (recommend) or tokens (lm) the metric averages over: its variance ~ 1/cases
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +74,7 @@ def read_point(run: RunDir, metric: str = "loss") -> Point:
         baselines={k: float(v[metric]) for k, v in metrics.get("baselines", {}).items() if isinstance(v, dict) and metric in v},
         train_seconds=float(train.get("wall_time_s") or train.get("seconds") or 0.0),
         flops=flops,
+        cases=_cases(metrics),
     )
 
 
@@ -106,6 +108,14 @@ def collect_points(root: str | Path, metric: str = "loss", *, expected: list[str
     if not points:
         raise GuimoError(f"{root}: no finished runs to fit" + (f" ({notes[0]})" if notes else ""))
     return points, notes
+
+
+def _cases(metrics: dict[str, Any]) -> int | None:
+    """How many test cases the headline metric averages over, when the scenario says."""
+    for v in (metrics.get("model", {}).get("cases"), metrics.get("protocol", {}).get("cases"), metrics.get("eval_tokens")):
+        if isinstance(v, (int, float)) and v > 0:
+            return int(v)
+    return None
 
 
 def _data_size(info: dict[str, Any]) -> float | None:

@@ -186,16 +186,20 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     top = max(p.n for p in sel)
     x = np.array([_data_size(p) for p in sel], dtype=float)
     y = np.array([p.value for p in sel], dtype=float)
-    curve = fit_curve(x, y, n_bootstrap=n_bootstrap, seed=seed)
+    # inverse-variance weights when every run says how many test cases its metric averages over
+    w = np.array([p.cases for p in sel], dtype=float) if all(p.cases for p in sel) else None
+    curve = fit_curve(x, y, weights=w, n_bootstrap=n_bootstrap, seed=seed)
+    result["curve_weights"] = "test cases per run (inverse variance)" if w is not None else "none"
     result["curve"] = curve.as_dict()
     md = [f"## Learning curve of {points[0].metric} (model '{sel[0].size}', up to {top:,} parameters)\n",
-          f"Fit m(n) = a + b n^(-c) on {len(sel)} runs (measurement: each run's test {points[0].metric}; n = training data size from the preprocess stage).\n",
+          f"Fit m(n) = a + b n^(-c) on {len(sel)} runs (measurement: each run's test {points[0].metric}; n = training data size from the preprocess stage; "
+          f"{'weighted by each run' + chr(39) + 's number of test cases' if w is not None else 'unweighted'}).\n",
           f"- a (saturation) = {curve.a:.4f}, b = {curve.b:.4g}, c = {curve.c:.4f}"]
     for mult in (2, 4):
         pr = result["curve"][f"predicted_{mult}x"]
         md.append(f"- predicted with {mult}x data (n = {pr['n']:,.0f}): {pr['value']:.4f} (95% band [{pr['band'][0]:.4f}, {pr['band'][1]:.4f}])")
     if len(np.unique(x[x <= 0.5 * x.max() * (1 + 1e-9)])) >= 3:
-        chk = check_curve(x, y, 0.5, n_bootstrap=n_bootstrap)
+        chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap)
         result["curve_check"] = chk.as_dict()
         md.append(f"- check: fitted on the {chk.n_fitted} runs with <= 50% of the data, predicts the full-data value {chk.predicted:.4f} vs observed "
                   f"{chk.actual:.4f} ({chk.relative_error:.1%} relative error, {'inside' if chk.as_dict()['inside_band'] else 'outside'} the band)")

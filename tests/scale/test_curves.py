@@ -44,3 +44,24 @@ def test_too_few_points():
         fit_curve([1000, 2000, 2000], [0.05, 0.06, 0.061])
     with pytest.raises(GuimoError, match="no points"):
         fit_curve([], [])
+
+
+def test_weights_make_it_inverse_variance_least_squares():
+    n, y = ndcg_points()
+    noisy = y.copy()
+    noisy[0] += 0.02  # the smallest run (fewest test cases) is far off the law
+    plain = fit_curve(n, noisy, n_bootstrap=0)
+    weighted = fit_curve(n, noisy, weights=[1, 1000, 1000, 1000, 1000, 1000], n_bootstrap=0)
+    assert abs(weighted.a - 0.12) < 0.2 * abs(plain.a - 0.12)  # the down-weighted point barely moves the fit
+    same = fit_curve(n, noisy, weights=np.full(len(n), 7.0), n_bootstrap=0)  # equal weights: the plain fit
+    assert same.a == pytest.approx(plain.a, rel=1e-6) and same.c == pytest.approx(plain.c, rel=1e-6)
+    chk = check_curve(n, noisy, fraction=0.5, weights=[1, 1000, 1000, 1000, 1000, 1000], n_bootstrap=10)
+    assert chk.relative_error < check_curve(n, noisy, fraction=0.5, n_bootstrap=10).relative_error
+
+
+def test_bad_weights():
+    n, y = ndcg_points()
+    with pytest.raises(GuimoError, match="weights must be positive"):
+        fit_curve(n, y, weights=[1, 1, 1, 1, 1, 0])
+    with pytest.raises(GuimoError, match="6 points but 2 weights"):
+        fit_curve(n, y, weights=[1, 2])
