@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="sweep folder (default: runs/bench-scale-<corpus>)")
     p.add_argument("--quick", action="store_true", help="tiny grid and corpus: checks the script, measures nothing worth quoting")
     p.add_argument("--no-write", action="store_true", help="leave docs/BENCHMARKS.md alone")
+    p.add_argument("--render", action="store_true", help="only rewrite the docs section from bench/results")
     args = p.parse_args(argv)
+    if args.render:
+        write_section("scale_lm", render_all())
+        return 0
 
     import torch
 
@@ -143,7 +147,7 @@ def _finite(obj):
 
 def render_all() -> str:
     """The section from every non-quick result file, so each corpus keeps its last measurement."""
-    rows = []
+    rows, notes = [], []
     for f in sorted(RESULTS.glob("scale_lm_*.json")):
         if f.stem.endswith("_quick"):
             continue
@@ -152,16 +156,23 @@ def render_all() -> str:
         fit = s["fit"]
         ab = (f"alpha {fit['alpha'][0]} [{fit['alpha'][1][0]}, {fit['alpha'][1][1]}], beta {fit['beta'][0]} [{fit['beta'][1][0]}, {fit['beta'][1][1]}], E {fit['E'][0]}"
               if fit else "no fit")
-        err = "skipped: " + str(h["skipped"]) if h.get("skipped") else f"{h['max_relative_error']:.2%} max ({h['ratio']:.1f}x larger; inside 95% band: {h['all_inside_band']})"
-        rows.append(f"| {s['corpus']} | {s['date']} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {s['tokens_span']} "
+        err = ("skipped: " + str(h["skipped"]) if h.get("skipped") else
+               f"{h['max_relative_error']:.2%} max, {h['mean_relative_error']:.2%} mean ({h['ratio']:.1f}x larger; inside 95% band: {h['all_inside_band']})")
+        load = s.get("load_avg_1_5_15_start_end")
+        when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
+        setup = f"{s.get('threads', '?')} thread(s), lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min"
+        rows.append(f"| {s['corpus']} | {when} | {setup} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {s['tokens_span']} "
                     f"| {s['sweep_min']} | {ab} | {err} | {'met' if s['target_met'] else 'NOT met'} |")
-    head = ("Command: `python bench/scale_lm.py [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data fractions, one epoch each, "
-            "context 128, lr = 3e-3 (64/d_model)^0.5, 2 torch threads, 60-minute budget). Fit: Chinchilla approach 3 with summed Huber "
-            "on log residuals and 200 bootstrap refits (95% intervals). Target: the held-out model >= 4x larger than any fitted one "
-            f"predicted within {TARGET_REL_ERROR:.0%} relative loss error, sweep within 60 minutes.\n\n"
-            "| corpus | date | points | parameters | tokens | sweep min | fit (95% CI) | held-out largest model: rel. error | target |\n"
-            "| --- | --- | --- | --- | --- | ---: | --- | --- | --- |\n")
-    return head + ("\n".join(rows) if rows else "(no full run recorded yet)")
+        if s.get("note"):
+            notes.append(f"- {s['corpus']}: {s['note']}")
+    head = ("Command: `OMP_NUM_THREADS=1 python bench/scale_lm.py --threads 1 [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data "
+            "fractions, one epoch each, context 128, batch 16, lr = lr_ref (64/d_model)^0.5, x86_64). Fit: Chinchilla approach 3 on total "
+            "parameters, summed Huber (delta 1e-3) on log residuals, L-BFGS from a grid, 200 bootstrap refits (95% intervals). Target: "
+            "the held-out model >= 4x larger than any fitted one predicted within "
+            f"{TARGET_REL_ERROR:.0%} relative loss error (max over its data sizes), sweep within 60 minutes on 2 cores.\n\n"
+            "| corpus | started (UTC), load avg | setup | points | parameters | tokens | sweep min | fit (95% CI) | held-out largest model: rel. error | target |\n"
+            "| --- | --- | --- | --- | --- | --- | ---: | --- | --- | --- |\n")
+    return head + ("\n".join(rows) if rows else "(no full run recorded yet)") + ("\n\n" + "\n".join(notes) if notes else "")
 
 
 if __name__ == "__main__":

@@ -185,7 +185,7 @@ def summarise(result: dict, args, seconds: float, out: Path) -> dict:
 
 
 def render_all() -> str:
-    rows = []
+    rows, notes = [], []
     for f in sorted(RESULTS.glob("scale_recommend_*.json")):
         if f.stem.endswith("_quick"):
             continue
@@ -193,15 +193,24 @@ def render_all() -> str:
         pts = s["points"]
         chk = s["half_data_check"]
         curve = "; ".join(f"{p['train_interactions']:,.0f}: {p['ndcg@10']}" for p in pts)
-        pred = (f"{chk['predicted']:.4f} vs {chk['actual']:.4f} ({chk['relative_error']:.1%})" if chk else "not enough points")
-        rows.append(f"| {s['dataset']} | {s['date']} | {s['minutes']} | {curve} | a={s['curve']['a']:.4f}, c={s['curve']['c']:.3f}; "
+        pred = (f"{chk['predicted']:.4f} vs {chk['actual']:.4f} ({chk['relative_error']:.1%}; {chk['n_fitted']} runs fitted, "
+                f"inside 95% band: {chk.get('inside_band')})" if chk else "not enough points")
+        load = s.get("load_avg_1_5_15_start_end")
+        when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
+        method = f"{s.get('seeds', 1)} seed(s), steps {s.get('steps_by_scale') or 'default'}, {s.get('threads', '?')} thread(s)"
+        rows.append(f"| {s['dataset']} | {when} | {method} | {s['minutes']} | {curve} | a={s['curve']['a']:.4f}, c={s['curve']['c']:.3f}; "
                     f"4x data: {s['predicted_4x']['value']:.4f} | {pred} | {'met' if s['target_met'] else 'NOT met'} |")
-    head = ("Command: `python bench/scale_recommend.py [--dataset marketplace|beauty]` (default recommend model and training; "
-            "data size = training interactions). Fit m(n) = a + b n^(-c); target: fitted on <= 50% of the data, "
-            f"predict the full-data NDCG@10 within {TARGET_REL_ERROR:.0%}.\n\n"
-            "| data | date | minutes | NDCG@10 by training interactions | fit | half-data prediction of full-data NDCG@10 | target |\n"
-            "| --- | --- | ---: | --- | --- | --- | --- |\n")
-    return head + ("\n".join(rows) if rows else "(no full run recorded yet)")
+        if s.get("note"):
+            notes.append(f"- {s['dataset']}: {s['note']}")
+    head = ("Command: `python bench/scale_recommend.py [--dataset marketplace|beauty] --threads 1 --seeds 2` (marketplace: the default "
+            "recommend model; Beauty: bench/recommend_beauty.toml; steps = max(min_steps, full_steps x scale), best validation "
+            "checkpoint scored on test; data size = training interactions; x86_64, OMP_NUM_THREADS=1). Fit m(n) = a + b n^(-c) by "
+            "least squares weighted by each run's number of test cases (inverse variance), every seed a point; target: fitted on "
+            f"the runs with <= 50% of the data, predict the full-data NDCG@10 (mean over seeds) within {TARGET_REL_ERROR:.0%}.\n\n"
+            "| data | started (UTC), load avg | method | minutes | test NDCG@10 by training interactions (one entry per run) | fit (all runs) "
+            "| half-data prediction of full-data NDCG@10 | target |\n"
+            "| --- | --- | --- | ---: | --- | --- | --- | --- |\n")
+    return head + ("\n".join(rows) if rows else "(no full run recorded yet)") + ("\n\n" + "\n".join(notes) if notes else "")
 
 
 if __name__ == "__main__":
