@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-bf16", action="store_true", help="skip bf16 even where the CPU supports it")
     p.add_argument("--quick", action="store_true", help="2 rounds x 2 steps: a smoke test, numbers meaningless")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    p.add_argument("--note", default="", help="a sentence appended to the docs section (e.g. how the machine was kept quiet)")
     p.add_argument("--render", metavar="JSON", help="write the docs table from a saved result (this script's stdout); measure nothing")
     args = p.parse_args(argv)
     if args.render:
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(args.threads), "threads": args.threads, "peak_gflops_median": peak, "peaks": peaks,
         "flops_per_token": fpt, "load_avg_1min": load, "rounds": args.rounds, "steps_per_round": args.steps, "trained_steps": total, "rows": rows,
-        "command": "python bench/lm_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python bench/lm_throughput.py " + " ".join(_without_note(argv if argv is not None else sys.argv[1:])),
+        "note": args.note,
     }
     print(json.dumps(result, indent=2))
     table = markdown(result)
@@ -222,6 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write and not args.quick:
         write_section("lm_throughput", table)
     return 0
+
+
+def _without_note(argv: list[str]) -> list[str]:
+    """The command line minus ``--note`` and its text (the note is printed on its own)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--note":
+            skip = True
+        elif not a.startswith("--note="):
+            out.append(a)
+    return out
 
 
 def machine(threads: int) -> str:
@@ -259,7 +274,9 @@ def markdown(r: dict) -> str:
             f"{100 * row['mfu_vs_measured_peak']:.0f}% | {row['val_loss']:.4f} | {100 * row['val_loss_vs_guimo_fp32']:+.2f}% |"
         )
     lines += ["", targets(r)]
-    if max(r.get("load_avg_1min", [0.0])) > 3:
+    if r.get("note"):
+        lines += ["", r["note"]]
+    if min(r.get("load_avg_1min", [0.0])) > 3:  # busy throughout (the 1-minute average lags a pause)
         lines += ["", "The machine was busy with other jobs: a training step (hundreds of small ops, each waiting for both "
                   "OpenMP threads) loses more to contention than the one large matmul of the peak measurement, so MFU "
                   "here understates an idle machine's; the interleaved ratios are the robust figures."]
