@@ -41,7 +41,7 @@ class Kept:
 
 def optimize(scenario, ctx: Context) -> dict:
     opt, run = ctx.cfg.optimize, ctx.run
-    _restore_trained_architecture(run)
+    restore_trained_architecture(run)
     if opt.trials == 0 and not opt.quantize:
         _copy_atomic(run / TRAINED, run / "model.safetensors")
         return {"search": None, "quantize": None, "final": TRAINED}
@@ -168,11 +168,17 @@ def _reevaluate(scenario, ctx: Context, evaluate, metric: str, kept: Kept, befor
     return value
 
 
-def _restore_trained_architecture(run) -> None:
-    """A re-run of this stage starts from the trained model's architecture, not an earlier winner's."""
+def restore_trained_architecture(run, forget: bool = False) -> None:
+    """Put back the trained model's architecture after an earlier search winner replaced it.
+
+    A re-run of this stage starts from the trained model, not the winner; a re-run of training
+    (``forget``) also drops the saved copy, since what init writes next is the trained architecture.
+    """
     saved = run / "optimize" / "trained_model_config.json"
     if saved.exists():
         _copy_atomic(saved, run / "model_config.json")
+        if forget:
+            saved.unlink()
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:

@@ -53,6 +53,7 @@ def run_pipeline(
                 raise GuimoError(f"cannot start from '{from_stage}': stage '{earlier}' has not finished in {run.path}")
         if from_stage in ("train", "init") and dist.is_main:  # a fresh training, not a resume
             _clear_checkpoints(run)
+            _forget_optimized(run)
         distributed.barrier()
     with Progress(quiet=quiet or not dist.is_main) as progress:
         ctx = Context(run=run, cfg=cfg, progress=progress, quiet=quiet)
@@ -108,6 +109,17 @@ def join_process_group(cfg: Any):
 
         device = torch.device("cuda", dist.local_rank)
     return dist, device
+
+
+def _forget_optimized(run: RunDir) -> None:
+    """Retraining makes the optimize stage's output stale: drop its weights and put back the
+    architecture that was trained (a width-search winner's model_config.json would not fit the
+    init weights, and its model.safetensors would otherwise be evaluated and served as new)."""
+    from guimo.optimize.stage import restore_trained_architecture
+
+    restore_trained_architecture(run, forget=True)
+    for name in ("model.safetensors", "model.int8.safetensors"):
+        (run.path / name).unlink(missing_ok=True)
 
 
 def _clear_checkpoints(run: RunDir) -> None:

@@ -58,6 +58,12 @@ class ToyScenario:
     headline = "mse"
     higher_is_better = False
 
+    def collect(self, ctx):  # the data is generated in train_inputs
+        return {}
+
+    def preprocess(self, ctx):
+        return {}
+
     def model_config(self, ctx):
         return ctx.cfg.model
 
