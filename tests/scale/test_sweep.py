@@ -105,3 +105,18 @@ def test_repeated_data_correction_option(micro_sweep):
     assert "effective tokens after the Muennighoff" in (micro_sweep / "scale" / "report.md").read_text()
     with pytest.raises(GuimoError, match="unknown data correction 'kaplan'"):
         build_report(micro_sweep, n_bootstrap=0, correction="kaplan")
+
+
+def test_lm_data_fraction_spreads_over_the_corpus():
+    """A data fraction samples every region of an ordered corpus, not its leading slice, and nests."""
+    import numpy as np
+
+    from guimo.scenarios.lm import spread_fraction
+
+    tokens = np.arange(10_000)
+    quarter, half = spread_fraction(tokens, 0.25), spread_fraction(tokens, 0.5)
+    assert abs(len(quarter) - 2_500) <= 64 and abs(len(half) - 5_000) <= 64
+    assert quarter.max() > 9_000 and quarter.min() == 0  # reaches the end of the stream
+    assert np.histogram(quarter, bins=4, range=(0, 10_000))[0].min() > 500  # every quarter of the corpus represented
+    assert set(quarter.tolist()) <= set(half.tolist())  # nested: a learning curve adds data, it does not swap it
+    assert len(spread_fraction(tokens, 1.0)) == 10_000
