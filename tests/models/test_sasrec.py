@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from guimo.models.sasrec import SASRec, SASRecConfig, pad_right
+from guimo.models.sasrec import SASRec, SASRecConfig, length_groups, pad_right
 
 
 def model(**kw) -> SASRec:
@@ -35,7 +35,7 @@ def test_grouped_encoding_equals_one_pass():
         seq[i, :n] = torch.randint(1, 21, (n,), generator=g)
         tgt[i, :n] = torch.randint(1, 21, (n,), generator=g)
     real = tgt > 0
-    grouped = m._hidden_at(seq, real, m.item_vectors(seq), group=2)
+    grouped = m._hidden_at(seq, real, m.item_vectors(seq), slack=1.0)
     assert torch.allclose(grouped, m.encode(seq)[real], atol=1e-5)
 
 
@@ -87,3 +87,43 @@ def test_sampled_loss_masks_accidental_hits():
     m = model(n_items=3, loss="sampled", n_negatives=50).train()
     loss = m(torch.tensor([[1, 2]]), torch.tensor([[2, 3]]))
     assert torch.isfinite(loss)
+
+
+def test_length_groups_cover_every_real_row_once_within_slack():
+    lengths = [50, 31, 12, 9, 9, 8, 5, 4, 4, 3, 2, 2, 1, 1, 1, 0, 0]
+    groups = length_groups(lengths, slack=1.25)
+    covered = [r for i, j, _ in groups for r in range(i, j)]
+    assert covered == list(range(15))  # contiguous, in order, zero-length rows left out
+    for i, j, t in groups:
+        assert t == lengths[i] == max(lengths[i:j])
+        assert (j - i) * t <= 1.25 * sum(lengths[i:j]) or j - i == 1
+    assert length_groups(lengths, slack=100.0) == [(0, 15, 50)]  # one pass when padding is free
+    assert length_groups([0, 0], 1.25) == []
+
+
+def _padded_sampled_loss(m: SASRec, seq: torch.Tensor, tgt: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """The textbook version: encode the padded (B, T) batch, score every position, mask, average."""
+    h = m.encode(seq)  # (B, T, C)
+    pos = (h * m.item_vectors(tgt)).sum(-1, keepdim=True)  # (B, T, 1)
+    negs = (h @ m.item_vectors(neg).T).masked_fill(neg == tgt[..., None], float("-inf"))  # (B, T, K)
+    nll = -torch.log_softmax(torch.cat([pos, negs], -1), -1)[..., 0]  # (B, T)
+    real = tgt > 0
+    return nll[real].mean()
+
+
+def test_sampled_loss_on_gathered_positions_equals_the_padded_loss():
+    m = model(n_items=30, loss="sampled", n_negatives=12)
+    g = torch.Generator().manual_seed(3)
+    lengths = [7, 2, 5, 1, 3, 7, 4, 6]
+    seq = torch.zeros(len(lengths), 7, dtype=torch.long)
+    tgt = torch.zeros_like(seq)
+    for i, n in enumerate(lengths):
+        seq[i, :n] = torch.randint(1, 31, (n,), generator=g)
+        tgt[i, :n] = torch.randint(1, 31, (n,), generator=g)
+    torch.manual_seed(7)
+    drawn = m.negatives()
+    assert drawn.tolist() == sorted(set(drawn.tolist())) and len(drawn) == 12 and 1 <= drawn.min() <= drawn.max() <= 30
+    neg = torch.tensor([1, 5, 8, 13, 21, 29])  # sorted, distinct; includes a target (an accidental hit)
+    tgt[0, 0] = 5
+    m.negatives = lambda device="cpu": neg  # type: ignore[method-assign]
+    assert torch.allclose(m(seq, tgt), _padded_sampled_loss(m, seq, tgt, neg), atol=1e-5)
