@@ -11,6 +11,11 @@ done; sequences/s is reported as each library counts it. Full ranking scores eve
 test user against the whole catalogue (users/s), including seen-item filtering and metrics.
 RecBole runs in its own virtual environment (docs/FACTS.md gives the recipe); when it cannot run,
 the reason is recorded instead of a number. Writes its part of docs/BENCHMARKS.md.
+
+``--to-quality SECONDS`` measures time to quality instead: each library trains (same model, Adam
+lr 1e-3, batch 128) for SECONDS of training time, pausing the clock to score the leave-one-out
+*validation* users with its own full-ranking evaluator at regular intervals; the report gives
+RecBole's best validation NDCG@10 and the training time each library needed to reach it.
 """
 
 from __future__ import annotations
@@ -78,6 +83,49 @@ def bench_guimo(path: Path, steps: int, batch: int) -> dict:
             "users": len(hist), "items": len(seqs.item_ids)}
 
 
+def guimo_to_quality(path: Path, budget_s: float, evals: int, batch: int) -> dict:
+    """guimo's validation NDCG@10 over training time: ``[(train_s, steps, ndcg@10), ...]``."""
+    import numpy as np
+    import torch
+
+    from guimo.data.interactions import build_sequences, read_interactions, split_sequences
+    from guimo.data.recdata import NextItemWindows
+    from guimo.evaluate.ranking import evaluate_ranking
+    from guimo.models.sasrec import SASRec, SASRecConfig
+    from guimo.scenarios.recommend import model_scorer
+
+    seqs = build_sequences(read_interactions(path), min_seq_len=3)
+    split = split_sequences(seqs, "loo")
+    ds = NextItemWindows([seqs.seq(u)[: split.train_end[u]] for u in range(len(seqs))], DIMS["max_len"])
+    val_hist = [seqs.seq(int(u))[: int(e)] for u, e in zip(split.val_users, split.val_end)]
+    val_tgt = np.array([seqs.seq(int(u))[int(e)] for u, e in zip(split.val_users, split.val_end)])
+    torch.manual_seed(0)
+    model = SASRec(SASRecConfig(n_items=len(seqs.item_ids), loss="ce", **DIMS))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)  # as RecBole's trainer
+    rng = np.random.default_rng(0)
+    curve, train_s, steps, order = [], 0.0, 0, np.zeros(0, dtype=np.int64)
+    next_eval = budget_s / evals
+    while train_s < budget_s:
+        if len(order) < batch:  # a new epoch
+            order = rng.permutation(len(ds))
+        idx, order = order[:batch], order[batch:]
+        model.train()
+        t0 = time.perf_counter()
+        b = ds.batch(idx.tolist())
+        loss = model(b["seq"], b["target"])
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        train_s += time.perf_counter() - t0
+        steps += 1
+        if train_s >= next_eval or train_s >= budget_s:
+            model.eval()
+            m = evaluate_ranking(model_scorer(model, DIMS["max_len"]), val_hist, val_tgt, len(seqs.item_ids), ks=(10,), sampled=0)
+            curve.append([round(train_s, 2), steps, m["full"]["ndcg@10"]])
+            next_eval += budget_s / evals
+    return {"curve": curve, "val_users": len(val_hist), "examples_per_epoch": len(ds)}
+
+
 RECBOLE_SCRIPT = r"""
 import json, sys, time, os
 import torch
@@ -122,7 +170,32 @@ print(json.dumps({"sequences_per_s": n / train_s, "targets_per_s": n / train_s, 
 """
 
 
-def bench_recbole(python: str, path: Path, data: str, steps: int, batch: int, threads: int) -> dict:
+RECBOLE_TTQ_SCRIPT = RECBOLE_SCRIPT.split("model.train()")[0] + r"""
+from recbole.trainer import Trainer
+budget_s, evals = float(sys.argv[6]), int(sys.argv[7])
+trainer = Trainer(cfg, model)
+curve, train_s, steps, next_eval = [], 0.0, 0, budget_s / evals
+while train_s < budget_s:
+    for inter in train:
+        model.train()
+        t0 = time.perf_counter()
+        loss = model.calculate_loss(inter)
+        loss.backward(); opt.step(); opt.zero_grad()
+        train_s += time.perf_counter() - t0
+        steps += 1
+        if train_s >= next_eval or train_s >= budget_s:
+            res = trainer.evaluate(valid, load_best_model=False, show_progress=False)
+            curve.append([round(train_s, 2), steps, float(res["ndcg@10"])])
+            print(json.dumps(curve[-1]), file=sys.stderr, flush=True)
+            next_eval += budget_s / evals
+        if train_s >= budget_s:
+            break
+print(json.dumps({"curve": curve, "examples_per_epoch": len(train.dataset)}))
+"""
+
+
+def bench_recbole(python: str, path: Path, data: str, steps: int, batch: int, threads: int,
+                  script: str = RECBOLE_SCRIPT, extra: tuple[str, ...] = ()) -> dict:
     """RecBole's SASRec in its own venv; returns numbers or {"error": why}."""
     if not Path(python).exists():
         return {"error": f"no RecBole environment at {python} (recipe in docs/FACTS.md)"}
@@ -138,8 +211,8 @@ def bench_recbole(python: str, path: Path, data: str, steps: int, batch: int, th
                 lines.append(f"{u}\t{it}\t{i}")
             (folder / f"{data}.inter").write_text("\n".join(lines) + "\n")
         env = {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
-        proc = subprocess.run([python, "-c", RECBOLE_SCRIPT, tmp, data, str(steps), str(batch), str(threads)],
-                              capture_output=True, text=True, env=env, timeout=3600)
+        proc = subprocess.run([python, "-c", script, tmp, data, str(steps), str(batch), str(threads), *extra],
+                              capture_output=True, text=True, env=env, timeout=3 * 3600)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return {"error": f"RecBole failed: {tail[0][:300]}"}
@@ -153,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="intra-op threads for both libraries")
     p.add_argument("--recbole-python", default="/tmp/recbole-venv/bin/python")
+    p.add_argument("--to-quality", type=float, metavar="SECONDS", help="time-to-validation-NDCG mode: train each library this long")
+    p.add_argument("--evals", type=int, default=30, help="--to-quality: validation evaluations over the budget")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = p.parse_args(argv)
     import torch
@@ -161,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     path = DATA[args.data]
     if not path.exists():
         sys.exit(f"{path} not found")
+    if args.to_quality:
+        return to_quality(args, path)
     guimo = bench_guimo(path, args.steps, args.batch)
     recbole = bench_recbole(args.recbole_python, path, args.data, args.steps, args.batch, args.threads)
     result = {"data": args.data, "guimo": guimo, "recbole": recbole, "args": vars(args),
@@ -169,6 +246,58 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_section("recommend_speed", markdown(result))
     return 0
+
+
+def to_quality(args, path: Path) -> int:
+    import os
+
+    load = [os.getloadavg()[0]]
+    recbole = bench_recbole(args.recbole_python, path, args.data, 0, args.batch, args.threads,
+                            script=RECBOLE_TTQ_SCRIPT, extra=(str(args.to_quality), str(args.evals)))
+    load.append(os.getloadavg()[0])
+    guimo = guimo_to_quality(path, args.to_quality, args.evals, args.batch)
+    load.append(os.getloadavg()[0])
+    result = {"data": args.data, "guimo": guimo, "recbole": recbole, "args": vars(args), "load_avg_1min": load,
+              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"}
+    print(json.dumps(result, indent=2))
+    out = ROOT / "bench" / "results" / f"recommend_to_quality_{args.data}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if not args.no_write:
+        write_section("recommend_to_quality", markdown_to_quality(result))
+    return 0
+
+
+def time_to(curve: list, level: float) -> float | None:
+    """Training seconds at the first evaluation reaching ``level`` (None: never)."""
+    return next((t for t, _, v in curve if v >= level), None)
+
+
+def markdown_to_quality(r: dict) -> str:
+    g, rb, a = r["guimo"], r["recbole"], r["args"]
+    head = (f"Command: `python bench/recommend_speed.py --data {r['data']} --to-quality {a['to_quality']:g} --evals {a['evals']} "
+            f"--threads {a['threads']}` — {r['date']} — {r['machine']}; 1-minute load average "
+            f"{min(r['load_avg_1min']):.1f}-{max(r['load_avg_1min']):.1f} on the 2 shared cores. Same SASRec (2 blocks x 1 head x 64, "
+            f"max_len 50, dropout 0.2, CE over all items), Adam lr 1e-3, batch {a['batch']}, fp32; validation = each user's "
+            f"second-to-last item (leave-one-out), full ranking with seen items filtered, NDCG@10 by each library's own evaluator; "
+            f"training time only (the clock stops while validating).")
+    if "error" in rb:
+        return head + f"\n\nRecBole did not run: {rb['error']}"
+    level = max(v for _, _, v in rb["curve"])
+    t_rb, t_g = time_to(rb["curve"], level), time_to(g["curve"], level)
+    rows = ["", "| library | best val NDCG@10 in budget | training s to RecBole's best | steps then | epochs then |",
+            "| --- | ---: | ---: | ---: | ---: |"]
+    for name, res, t in (("guimo", g, t_g), ("RecBole 1.2", rb, t_rb)):
+        best = max(v for _, _, v in res["curve"])
+        at = next(((s, st) for s, st, v in res["curve"] if v >= level), None)
+        epochs = f"{at[1] * a['batch'] / res['examples_per_epoch']:.2f}" if at else "—"
+        rows.append(f"| {name} | {best:.4f} | {f'{t:.0f}' if t is not None else 'not reached'} | {at[1] if at else '—'} | {epochs} |")
+    verdict = (f"guimo reached RecBole's best validation NDCG@10 ({level:.4f}) {t_rb / t_g:.1f}x sooner (target >= 2x: "
+               f"{'met' if t_rb / t_g >= 2 else 'NOT met'})." if t_g else
+               f"guimo did not reach RecBole's best validation NDCG@10 ({level:.4f}) within the budget: target NOT met.")
+    return head + "\n" + "\n".join(rows) + "\n\n" + verdict + (" Epochs count each library's own training examples "
+            "(RecBole: one per prefix; guimo: one per sequence window), so the same epoch holds the same interactions.")
 
 
 def markdown(r: dict) -> str:
