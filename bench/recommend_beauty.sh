@@ -4,7 +4,7 @@
 #
 # The MALLOC_* variables keep glibc from returning freed memory to the OS after every step:
 # the large temporaries of the softmax over tens of thousands of items are then reused instead
-# of re-faulted, which halved the step time here (docs/FACTS.md). They only affect this process.
+# of re-faulted, which halved the step time here (DEVELOPERS.md). They only affect this process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=1073741824

@@ -9,7 +9,7 @@ threads. Units: a *training target* is one next-item prediction trained (RecBole
 target per prefix example; guimo every position of a sequence), so targets/s compares the work
 done; sequences/s is reported as each library counts it. Full ranking scores every leave-one-out
 test user against the whole catalogue (users/s), including seen-item filtering and metrics.
-RecBole runs in its own virtual environment (docs/FACTS.md gives the recipe); when it cannot run,
+RecBole runs in its own virtual environment (recipe in ../shared/docs/FACTS.md and DEVELOPERS.md); when it cannot run,
 the reason is recorded instead of a number. Writes its part of docs/BENCHMARKS.md.
 
 ``--to-quality SECONDS`` measures time to quality instead: each library trains (same model, Adam
@@ -198,7 +198,7 @@ def bench_recbole(python: str, path: Path, data: str, steps: int, batch: int, th
                   script: str = RECBOLE_SCRIPT, extra: tuple[str, ...] = ()) -> dict:
     """RecBole's SASRec in its own venv; returns numbers or {"error": why}."""
     if not Path(python).exists():
-        return {"error": f"no RecBole environment at {python} (recipe in docs/FACTS.md)"}
+        return {"error": f"no RecBole environment at {python} (recipe in DEVELOPERS.md)"}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / data
         folder.mkdir()
