@@ -67,8 +67,8 @@ class RequestContext:
         finally:
             seconds = time.perf_counter() - t0
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(route, str(status["code"])).inc()
-            self.metrics.latency.labels(route).observe(seconds)
+            self.metrics.child(self.metrics.requests, route, str(status["code"])).inc()
+            self.metrics.child(self.metrics.latency, route).observe(seconds)
             if self.log_requests and route not in ("/metrics", "/healthz", "/readyz"):
                 log.info("request", extra={"request_id": rid, "method": scope["method"], "path": scope["path"], "status": status["code"],
                                            "ms": round(seconds * 1000, 2), "worker": os.getpid(),

@@ -88,9 +88,9 @@ async def record(state: AppState, adm: Admitted, *, prompt_tokens: int, completi
     except ledger.DuplicateRequest:
         raise duplicate(adm.request_id) from None
     if prompt_tokens:
-        state.metrics.tokens.labels(adm.model.name, "prompt").inc(prompt_tokens)
+        state.metrics.child(state.metrics.tokens, adm.model.name, "prompt").inc(prompt_tokens)
     if completion_tokens:
-        state.metrics.tokens.labels(adm.model.name, "completion").inc(completion_tokens)
+        state.metrics.child(state.metrics.tokens, adm.model.name, "completion").inc(completion_tokens)
 
 
 def enqueue(adm: Admitted, jobs: list) -> list[asyncio.Future]:

@@ -25,6 +25,7 @@ class AppState:
     ready: bool = False
     writer: Any = None  # guimo.serve.ledger_writer.LedgerWriter while the app runs (started by the lifespan)
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)  # sha256 -> (checked at, Principal)
+    key_checks: dict[str, asyncio.Future] = field(default_factory=dict)  # sha256 -> the ledger lookup in flight
     # Ledger writes that outlive their request (a stream whose client left): shutdown awaits them.
     background: set[asyncio.Task] = field(default_factory=set)
 

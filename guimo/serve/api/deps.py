@@ -6,6 +6,7 @@ thread hand-off per dependency per request that cost ~15% of the event loop's ti
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -43,8 +44,14 @@ async def get_principal(state: StateDep, credentials: Annotated[HTTPAuthorizatio
     cached = state.key_cache.get(digest)
     if cached is not None and time.monotonic() - cached[0] < state.settings.key_cache_s:
         return cached[1]
+    # One ledger lookup per key at a time: when a busy key's cache entry expires, its concurrent
+    # requests all wait for the same lookup instead of each sending its own (64 at concurrency 64).
+    check = state.key_checks.get(digest)
+    if check is None:
+        check = state.key_checks[digest] = asyncio.ensure_future(run_in_threadpool(authenticate, state.engine, key))
+        check.add_done_callback(lambda _: state.key_checks.pop(digest, None))
     try:
-        principal = await run_in_threadpool(authenticate, state.engine, key)
+        principal = await asyncio.shield(check)
     except AuthError as e:
         state.key_cache.pop(digest, None)
         raise ApiError(401, str(e), code=e.code) from None

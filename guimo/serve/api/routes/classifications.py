@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from guimo.serve.api.deps import PrincipalDep, RequestStateDep, StateDep
-from guimo.serve.api.routes.common import ERRORS, check_count, new_id
+from guimo.serve.api.routes.common import ERRORS, check_count, json_response, new_id
 from guimo.serve.registry import ListJob
 from guimo.serve.schemas import ClassificationRequest, ClassificationResponse
 from guimo.serve.service import admit, record, run_jobs
@@ -27,4 +26,4 @@ async def create_classifications(body: ClassificationRequest, state: StateDep, p
         adm.release()
     data = [{"index": i, "label": str(r["label"]), "scores": {str(k): float(v) for k, v in r["scores"].items()}} for i, r in enumerate(results)]
     out = ClassificationResponse(id=new_id("cls"), model=body.model, data=data, usage={"inputs": n})
-    return JSONResponse(out.model_dump(), headers=adm.headers)
+    return json_response(out, adm.headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from guimo.serve.errors import ApiError
@@ -33,6 +34,11 @@ def check_count(n: int, limit: int, param: str) -> None:
         raise ApiError(400, f"'{param}' must not be empty.", code="invalid_value", param=param)
     if n > limit:
         raise ApiError(400, f"'{param}' has {n} entries; this server accepts at most {limit} per request.", code="too_many_inputs", param=param)
+
+
+def json_response(body: BaseModel, headers: dict[str, str]) -> Response:
+    """``body`` serialised straight to JSON bytes by pydantic (half the time of ``JSONResponse(body.model_dump())``)."""
+    return Response(body.model_dump_json(), media_type="application/json", headers=headers)
 
 
 def new_id(prefix: str) -> str:

@@ -13,10 +13,10 @@ import json
 import logging
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from guimo.serve.api.deps import PrincipalDep, RequestStateDep, StateDep
-from guimo.serve.api.routes.common import ERRORS, check_count, new_id, now
+from guimo.serve.api.routes.common import ERRORS, check_count, json_response, new_id, now
 from guimo.serve.errors import ApiError, error_body
 from guimo.serve.registry import CompletionJob
 from guimo.serve.schemas import CompletionRequest, CompletionResponse
@@ -70,7 +70,7 @@ async def create_completion(body: CompletionRequest, state: StateDep, principal:
         choices=[{"text": r.text, "index": i, "finish_reason": r.finish_reason} for i, r in enumerate(results)],
         usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
     )
-    return JSONResponse(out.model_dump(), headers=adm.headers)
+    return json_response(out, adm.headers)
 
 
 def _stream(state, adm: Admitted, jobs: list[CompletionJob], cid: str, created: int, prompt_tokens: int, include_usage: bool) -> StreamingResponse:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from guimo.serve.api.deps import PrincipalDep, RequestStateDep, StateDep
-from guimo.serve.api.routes.common import ERRORS, check_count
+from guimo.serve.api.routes.common import ERRORS, check_count, json_response
 from guimo.serve.registry import ListJob
 from guimo.serve.schemas import EmbeddingRequest, EmbeddingResponse
 from guimo.serve.service import admit, record, resolve_model, run_jobs
@@ -35,7 +34,7 @@ async def create_embeddings(body: EmbeddingRequest, state: StateDep, principal: 
         adm.release()
     data = [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)} for i, (v, _) in enumerate(pairs)]
     out = EmbeddingResponse(data=data, model=body.model, usage={"prompt_tokens": tokens, "total_tokens": tokens})
-    return JSONResponse(out.model_dump(), headers=adm.headers)
+    return json_response(out, adm.headers)
 
 
 def _encode(vector, fmt: str):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from guimo.serve.api.deps import PrincipalDep, RequestStateDep, StateDep
-from guimo.serve.api.routes.common import ERRORS, check_count, new_id
+from guimo.serve.api.routes.common import ERRORS, check_count, json_response, new_id
 from guimo.serve.registry import ListJob
 from guimo.serve.schemas import RecommendationRequest, RecommendationResponse
 from guimo.serve.service import admit, record, run_jobs
@@ -27,4 +26,4 @@ async def create_recommendations(body: RecommendationRequest, state: StateDep, p
         adm.release()
     data = [{"index": i, "items": [str(x) for x in r["items"]], "scores": [float(x) for x in r["scores"]]} for i, r in enumerate(recs)]
     out = RecommendationResponse(id=new_id("rec"), model=body.model, data=data, usage={"inputs": n})
-    return JSONResponse(out.model_dump(), headers=adm.headers)
+    return json_response(out, adm.headers)
