@@ -12,6 +12,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 from guimo.errors import GuimoError
@@ -138,12 +139,16 @@ class LMScenario:
         d = ctx.cfg.data
         docs = [(r["name"], r["text"]) for _, r in iter_jsonl(ctx.run.data_dir / "raw.jsonl")]
         splits = split_single(docs, d.val_fraction, d.test_fraction)
-        tok = train_tokenizer(tokenizer_sample([t for _, t in splits["train"]], d.tokenizer_bytes), d.vocab_size)
+        pretrained = ctx.cfg.init.pretrained
+        if pretrained:  # the checkpoint's embeddings only mean something with its own tokenizer
+            tok = pretrained_tokenizer(pretrained)
+        else:
+            tok = train_tokenizer(tokenizer_sample([t for _, t in splits["train"]], d.tokenizer_bytes), d.vocab_size)
         from guimo.io import atomic_write_text
 
         atomic_write_text(ctx.run.data_dir / "tokenizer.json", tok.to_str())
         eos = tok.token_to_id(EOS)
-        info: dict[str, Any] = {"vocab_size": tok.get_vocab_size()}
+        info: dict[str, Any] = {"vocab_size": tok.get_vocab_size(), "tokenizer": f"pretrained:{pretrained}" if pretrained else "trained"}
         for split, items in splits.items():
             ids: list[int] = []
             for enc in tok.encode_batch([t for _, t in items]):
@@ -266,6 +271,36 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         vocab_size=vocab_size, special_tokens=[EOS], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def pretrained_tokenizer(folder: str | Path):
+    """The tokenizer saved beside a Hugging Face GPT-2-style checkpoint.
+
+    ``tokenizer.json`` (any fast tokenizer) or GPT-2's ``vocab.json`` + ``merges.txt`` (byte-level
+    BPE). It must know the end-of-text token (documents are joined with it) and fit the model's
+    vocabulary, or the run would train on ids the checkpoint's embeddings never meant.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    folder = Path(folder)
+    if (folder / "tokenizer.json").is_file():
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+        tok = Tokenizer(models.BPE.from_file(str(folder / "vocab.json"), str(folder / "merges.txt")))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+    else:
+        raise GuimoError(f"{folder}: no tokenizer.json (or vocab.json + merges.txt) beside the pretrained weights; "
+                         "the checkpoint's embeddings only mean something with the tokenizer it was trained with")
+    if tok.token_to_id(EOS) is None:
+        raise GuimoError(f"{folder}: the pretrained tokenizer has no {EOS} token to separate documents with")
+    try:
+        model_vocab = json.loads((folder / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+    except (OSError, ValueError, KeyError):
+        model_vocab = None  # load_pretrained reports a missing or malformed config.json
+    if model_vocab is not None and tok.get_vocab_size() > model_vocab:
+        raise GuimoError(f"{folder}: the tokenizer has {tok.get_vocab_size()} tokens but the model only {model_vocab} embeddings")
     return tok
 
 

@@ -207,10 +207,17 @@ def test_pipeline_init_from_pretrained(tmp_path):
     hf_cfg = transformers.GPT2Config(vocab_size=512, n_positions=64, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)
     torch.manual_seed(0)
     transformers.GPT2LMHeadModel(hf_cfg).save_pretrained(ckpt)
+    hf_tok = _save_tokenizer(ckpt, ["a pretraining corpus unlike the fine-tuning one"] * 20, vocab_size=400)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog {i % 7}\n" for i in range(600)))
     cfg = apply_overrides(SCENARIO.config_cls(), ["model=nano", f"data.path={corpus}", "data.vocab_size=300", f"init.pretrained={ckpt}"], SCENARIO.presets)
     run = run_pipeline("lm", cfg, tmp_path / "run", to_stage="init", quiet=True)
+    # the run tokenizes with the checkpoint's tokenizer (its embeddings' ids), not a new BPE of the corpus
+    from guimo.scenarios.lm import load_tokenizer
+
+    sample = "the quick brown fox 42"
+    assert load_tokenizer(run).encode(sample).ids == hf_tok(sample)["input_ids"]
+    assert run.manifest["stages"]["preprocess"]["vocab_size"] == len(hf_tok)
     model_cfg = read_json(run / "model_config.json")
     assert (model_cfg["vocab_size"], model_cfg["d_model"], model_cfg["max_len"], model_cfg["activation"]) == (512, 32, 64, "gelu_tanh")
     assert run.manifest["stages"]["init"]["init"] == f"pretrained:{ckpt}"
@@ -218,6 +225,51 @@ def test_pipeline_init_from_pretrained(tmp_path):
     saved = load_file(str(run / "checkpoints" / "init.safetensors"))
     for name, tensor in expected.items():
         torch.testing.assert_close(saved[name], tensor, atol=0, rtol=0)
+
+
+def _save_tokenizer(folder, texts, vocab_size):
+    """A GPT-2-style byte-level BPE saved the way `transformers` saves one (tokenizer.json)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    hf_tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    hf_tok.save_pretrained(folder)
+    return hf_tok
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("none", "no tokenizer.json"),
+    ("no_eos", "has no <|endoftext|> token"),
+    ("too_big", "the tokenizer has 600 tokens but the model only 512 embeddings"),
+])
+def test_pipeline_refuses_a_pretrained_checkpoint_without_a_fitting_tokenizer(tmp_path, problem, message):
+    from guimo.scenarios.lm import pretrained_tokenizer
+
+    transformers.GPT2Config(vocab_size=512, n_positions=64, n_embd=32, n_layer=2, n_head=2).save_pretrained(tmp_path)
+    if problem == "no_eos":
+        from tokenizers import Tokenizer, models
+
+        Tokenizer(models.BPE(vocab={"a": 0, "b": 1}, merges=[])).save(str(tmp_path / "tokenizer.json"))
+    elif problem == "too_big":
+        _save_tokenizer(tmp_path, [" ".join(f"w{i}x{i * 7}" for i in range(900))], vocab_size=600)
+    with pytest.raises(GuimoError, match=message):
+        pretrained_tokenizer(tmp_path)
+
+
+def test_gpt2_vocab_and_merges_files_are_read(tmp_path):
+    from guimo.scenarios.lm import pretrained_tokenizer
+
+    hf_tok = _save_tokenizer(tmp_path / "src", ["hello world, hello tokenizers"] * 10, vocab_size=300)
+    model = hf_tok.backend_tokenizer.model
+    model.save(str(tmp_path))  # writes vocab.json + merges.txt, as GPT-2 checkpoints ship them
+    (tmp_path / "config.json").write_text('{"vocab_size": 512}')
+    tok = pretrained_tokenizer(tmp_path)
+    assert tok.encode("hello world").ids == hf_tok("hello world")["input_ids"]
+    assert tok.decode(tok.encode("hello world").ids) == "hello world"
 
 
 def test_pipeline_refuses_weights_that_do_not_fit(tmp_path):
