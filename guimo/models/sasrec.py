@@ -40,6 +40,7 @@ class SASRecConfig:
     activation: Literal["gelu", "gelu_tanh", "relu"] = field(default="gelu", metadata={"help": "feed-forward nonlinearity"})
     loss: Literal["ce", "sampled"] = field(default="ce", metadata={"help": "ce: softmax over all items; sampled: over n_negatives uniform negatives"})
     n_negatives: int = field(default=3000, metadata={"help": "negatives per batch for loss=sampled"})
+    emb_lr_scale: float = field(default=1.0, metadata={"help": "item/category tables are stored divided by this and scaled back on use: under Adam, an lr this many times higher for them"})
     use_categories: bool = field(default=True, metadata={"help": "add category embeddings to item embeddings when the data has categories"})
     item_categories: list[int] = field(default_factory=list, metadata={"help": "category id of each item id, index 0 = padding (derived)"})
 
@@ -67,6 +68,11 @@ class SASRec(nn.Module):
         self.cat_emb = nn.Embedding(cfg.n_categories + 1, cfg.d_model) if cfg.use_categories and cfg.n_categories else None
         if self.cat_emb is not None:
             nn.init.normal_(self.cat_emb.weight, std=0.02)
+        if cfg.emb_lr_scale != 1.0:  # same initial vectors, stored smaller: Adam's steps move them faster
+            with torch.no_grad():
+                for table in (self.core.tok_emb, self.cat_emb):
+                    if table is not None:
+                        table.weight.div_(cfg.emb_lr_scale)
         # category of each item id (0 for padding / unknown): data, not a weight, so not persistent
         cats = torch.zeros(cfg.n_items + 1, dtype=torch.long)
         if self.cat_emb is not None:
@@ -84,7 +90,7 @@ class SASRec(nn.Module):
         w = self.core.tok_emb.weight if ids is None else self.core.tok_emb(ids)
         if self.cat_emb is not None:
             w = w + self.cat_emb(self.item_cat if ids is None else self.item_cat[ids])
-        return w
+        return w * self.cfg.emb_lr_scale if self.cfg.emb_lr_scale != 1.0 else w
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """Hidden states (B, T, C) for right-padded item ids ``seq`` (B, T)."""

@@ -127,3 +127,17 @@ def test_sampled_loss_on_gathered_positions_equals_the_padded_loss():
     tgt[0, 0] = 5
     m.negatives = lambda device="cpu": neg  # type: ignore[method-assign]
     assert torch.allclose(m(seq, tgt), _padded_sampled_loss(m, seq, tgt, neg), atol=1e-5)
+
+
+def test_emb_lr_scale_keeps_the_initial_vectors_and_scales_adams_step_on_them():
+    a, b = model(), model(emb_lr_scale=10.0)
+    start = a.item_vectors().detach().clone()
+    assert torch.allclose(b.item_vectors(), start, atol=1e-7)
+    seq, tgt = _cycle_batch(20, 8, 5, torch.Generator().manual_seed(2))
+    moved = []
+    for m in (a, b):
+        opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+        m(seq, tgt).backward()
+        opt.step()
+        moved.append((m.item_vectors().detach() - start).abs().amax())
+    assert 9.0 < float(moved[1] / moved[0]) < 11.0
