@@ -54,11 +54,18 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def get_lr(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to ``lr`` then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+def get_lr(step: int, cfg: TrainConfig, *, max_steps: int | None = None, time_fraction: float = 0.0) -> float:
+    """Linear warmup to ``lr`` then cosine decay to ``lr * min_lr_ratio`` where training ends.
+
+    The end is ``max_steps`` (``cfg.max_steps`` unless ``max_epochs`` ends training sooner) or,
+    under a time budget, the budget's end: the decay follows whichever is further along, the
+    steps or ``time_fraction`` (elapsed / ``max_time_s``). A run stopped by the clock would
+    otherwise end at a high learning rate, its loss well above what the same time buys decayed.
+    """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    total = cfg.max_steps if max_steps is None else max_steps
+    progress = min(1.0, max((step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps), time_fraction))
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - floor)
 
@@ -153,7 +160,8 @@ def fit(
                 order, order_epoch = list(sampler), epoch
             batch_idx = order[k * per_rank : (k + 1) * per_rank]
 
-            lr = get_lr(step, cfg)
+            time_fraction = state["elapsed_s"] / cfg.max_time_s if cfg.max_time_s else 0.0
+            lr = get_lr(step, cfg, max_steps=max_steps, time_fraction=time_fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             model.train()

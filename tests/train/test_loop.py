@@ -57,6 +57,21 @@ def test_lr_without_warmup_starts_at_peak():
     assert get_lr(0, cfg) == pytest.approx(2e-3) and get_lr(100, cfg) == pytest.approx(0.0)
 
 
+def test_lr_decays_to_where_training_really_ends():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, max_steps=1000, min_lr_ratio=0.1)
+    assert get_lr(110, cfg, max_steps=110) == pytest.approx(0.1)  # max_epochs ended training at step 110
+    assert get_lr(20, cfg, time_fraction=1.0) == pytest.approx(0.1)  # the time budget is spent
+    assert get_lr(20, cfg, time_fraction=0.5) == pytest.approx(0.1 + 0.5 * 0.9)  # half the time: cos = 0
+    assert get_lr(505, cfg, time_fraction=0.1) == pytest.approx(get_lr(505, cfg))  # steps further along
+    assert get_lr(5, cfg, time_fraction=0.9) == pytest.approx(0.6)  # warmup is by steps
+
+
+def test_a_max_epochs_run_ends_its_cosine_at_the_floor(tmp_path):
+    fit(_model(), _data(), lm_loss, _cfg(max_steps=1000, max_epochs=1, min_lr_ratio=0.1), out_dir=tmp_path)
+    lrs = [r["lr"] for r in _log(tmp_path) if "lr" in r]
+    assert len(lrs) == 11 and lrs[-1] < 0.15 * 3e-3  # 11 steps, not 1000: the last one near the 10% floor
+
+
 # -- gradient accumulation ---------------------------------------------------------------------
 
 
