@@ -62,6 +62,15 @@ def broadcast_flag(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def broadcast_value(value: float, device: torch.device) -> float:
+    """Rank 0's number (e.g. the share of a time budget spent) on every rank."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], device=device, dtype=torch.float64)
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
 def all_reduce_mean(value: float, device: torch.device) -> float:
     if not (dist.is_available() and dist.is_initialized()):
         return value

@@ -160,7 +160,8 @@ def fit(
                 order, order_epoch = list(sampler), epoch
             batch_idx = order[k * per_rank : (k + 1) * per_rank]
 
-            time_fraction = state["elapsed_s"] / cfg.max_time_s if cfg.max_time_s else 0.0
+            # rank 0's clock, as for the stop below, so every rank steps with the same rate
+            time_fraction = distributed.broadcast_value(state["elapsed_s"] / cfg.max_time_s, device) if cfg.max_time_s else 0.0
             lr = get_lr(step, cfg, max_steps=max_steps, time_fraction=time_fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr
