@@ -2,16 +2,17 @@
 requests as concurrency grows, with dynamic batching on and off, against real server processes on
 loopback.
 
-    python bench/serve_load.py [--run RUN] [--rec-run RUN] [--duration 4] [--repeats 3] [--levels 1,4,16,64,128]
+    python bench/serve_load.py [--run RUN] [--rec-run [LABEL=]RUN ...] [--duration 4] [--repeats 3] [--levels 1,4,16,64,128]
 
 Both servers of a model (batching off and on) run side by side, and every level is measured
 ``--repeats`` times alternating off/on (the order flips each repeat), so both see the same minutes
 of a shared machine; the table reports medians over the repeats (and the req/s range). The load
 generator runs in ``--client-procs`` processes of its own; each client is one keep-alive
-connection with its own httpx client. (A single httpx pool shared by 64 clients scans all its
-connections on every request, and one httpx process costs ~1 ms of CPU per request: at
-concurrency 64 on 2 shared cores the load generator, not the server, set the measured throughput;
-see docs/BENCHMARKS.md.) Writes bench/results/serve_load.json (rows the scale report reads),
+connection speaking minimal HTTP/1.1 over asyncio streams (``Connection``): the load generator
+shares the server's 2 cores, and an httpx client's ~1 ms of CPU per request was CPU the batched
+server did not get (see docs/BENCHMARKS.md). Streamed-completion latency still uses httpx.
+``--rec-run`` may be given more than once, e.g. the default marketplace run and a run on a
+production-size catalogue (Beauty, 54,542 items). Writes bench/results/serve_load.json (rows the scale report reads),
 bench/results/serve_load.png (cost per 1,000 requests vs concurrency) and the `serve_load` section
 of docs/BENCHMARKS.md. Bounded: each run lasts --duration seconds (at most --max-requests), then
 waits for the requests in flight. Without --run it trains a small lm run first (~1 min).
@@ -149,42 +150,95 @@ def percentile(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection that speaks just enough of the protocol to send JSON posts
+    and read status + body (Content-Length or chunked). The load generator shares the server's 2
+    cores, so its CPU per request is taken from the server: an httpx client costs ~1 ms per request,
+    this one a small fraction of that (``client_cpu_ms_per_req`` in the results)."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        self.host, self.port = host, port
+        self.head = f"Host: {host}:{port}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    def encode(self, method: str, path: str, body: bytes = b"") -> bytes:
+        return f"{method} {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        """(status, body) of one request encoded by ``encode``; reconnects when the server closed."""
+        if self.writer is None:
+            await self.open()
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                parts.append(await self.reader.readexactly(size + 2))
+                if size == 0:
+                    break
+            body = b"".join(p[:-2] for p in parts)
+        else:
+            body = b""
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+
 async def load(url: str, key: str, path: str, bodies: list[dict], concurrency: int, duration: float, max_requests: int,
                start_at: float | None = None) -> dict:
     """Closed loop: ``concurrency`` clients, each on its own keep-alive connection, send back-to-back
     for ``duration`` seconds from ``start_at`` (a ``time.time()``; default: once connected)."""
     lat, codes = [], []
     sent = 0
-    clients = [httpx.AsyncClient(base_url=url, timeout=300, headers={"Authorization": f"Bearer {key}"},
-                                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) for _ in range(concurrency)]
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    conns = [Connection(host, int(port), key) for _ in range(concurrency)]
+    requests = [conns[0].encode("POST", path, json.dumps(b).encode()) for b in bodies]
+    cpu0 = time.process_time()
     try:
         # Open every connection first, a few at a time: the figures are steady-state serving, not
         # a storm of simultaneous TCP handshakes (whose dropped SYNs retry after 1-3 s).
         for start in range(0, concurrency, 8):
-            await asyncio.gather(*(c.get("/healthz") for c in clients[start : start + 8]))
+            await asyncio.gather(*(c.send(c.encode("GET", "/healthz")) for c in conns[start : start + 8]))
         if start_at is not None:
             await asyncio.sleep(max(0.0, start_at - time.time()))
-        began, t0 = time.time(), time.perf_counter()
+        began, t0, cpu0 = time.time(), time.perf_counter(), time.process_time()
 
-        async def user(client: httpx.AsyncClient, u: int) -> None:
+        async def user(conn: Connection, u: int) -> None:
             nonlocal sent
             while time.perf_counter() - t0 < duration and sent < max_requests:
                 sent += 1
                 t = time.perf_counter()
                 try:
-                    r = await client.post(path, json=bodies[(u + sent) % len(bodies)])
-                except httpx.TransportError:
+                    status, _ = await conn.send(requests[(u + sent) % len(requests)])
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                    conn.close()
                     codes.append(0)  # counted as an error, not as shed
                     continue
-                codes.append(r.status_code)
-                if r.status_code == 200:
+                codes.append(status)
+                if status == 200:
                     lat.append((time.perf_counter() - t) * 1000)
 
-        await asyncio.gather(*(user(c, u) for u, c in enumerate(clients)))
+        await asyncio.gather(*(user(c, u) for u, c in enumerate(conns)))
         ended = time.time()
     finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-    return {"lat": lat, "codes": codes, "began": began, "ended": ended}
+        for c in conns:
+            c.close()
+    return {"lat": lat, "codes": codes, "began": began, "ended": ended, "cpu_s": time.process_time() - cpu0}
 
 
 def _load_worker(*args) -> dict:
@@ -206,6 +260,7 @@ def load_split(pool, procs: int, url: str, key: str, path: str, bodies: list[dic
     elapsed = max(p["ended"] for p in parts) - min(p["began"] for p in parts)
     ok = sum(c == 200 for c in codes)
     return {"requests": len(codes), "ok": ok, "elapsed_s": elapsed, "requests_per_s": ok / elapsed, "lat": lat,
+            "client_cpu_ms_per_req": sum(p["cpu_s"] for p in parts) * 1000 / max(1, len(codes)),
             "shed_rate": sum(c in (429, 503) for c in codes) / max(1, len(codes)), "errors": sum(c not in (200, 429, 503) for c in codes)}
 
 
@@ -255,6 +310,7 @@ def summarise(label: str, c: int, batching: bool, runs: list[dict], per_hour: fl
            "p99_ms": statistics.median(percentile(r["lat"], 99) for r in runs),
            "shed_rate": med("shed_rate"), "errors": sum(r["errors"] for r in runs), "mean_batch": med("mean_batch"),
            "mean_ledger_group": med("mean_ledger_group"), "server_cpu_ms_per_req": med("server_cpu_ms_per_req"),
+           "client_cpu_ms_per_req": med("client_cpu_ms_per_req"),
            "cost_per_1k": per_hour / (rps * 3600) * 1000 if rps > 0 else float("inf")}
     return {k: (round(v, 7) if k == "cost_per_1k" else round(v, 4)) if isinstance(v, float) else v for k, v in row.items()}
 
@@ -329,21 +385,21 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def write_section(rows: list[dict], streams: list[dict], meta: dict) -> None:
-    doc = ROOT / "docs" / "BENCHMARKS.md"
     lines = [f"Command: `{meta['command']}` · {meta['date']} · {meta['machine']} · load average {meta['load_before']} before, "
              f"{meta['load_after']} after (other engineers' jobs share the 2 cores). Servers: one uvicorn process each (batching off "
              f"and on side by side), SQLite ledger, max_batch {meta['max_batch']}, max_wait {meta['max_wait_ms']} ms, queue 256. "
-             f"Load: closed-loop async httpx clients on loopback, one keep-alive connection each, spread over {meta['client_procs']} "
+             f"Load: closed-loop clients on loopback, one keep-alive HTTP/1.1 connection each (minimal asyncio client), spread over {meta['client_procs']} "
              f"load-generator processes; "
              f"each level {meta['repeats']} x {meta['duration']} s per server, off and on alternating; medians over the repeats. "
              f"Cost per 1,000 requests = replica cost ({meta['per_hour']:.3f} $/h from prices.toml [hardware]) / throughput.",
              "", "| model | batching | concurrency | req/s (median) | req/s range | p50 ms | p95 ms | p99 ms | shed | mean batch | "
-             "events per ledger commit | server CPU ms/req | $ per 1k req |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "events per ledger commit | server CPU ms/req | load-gen CPU ms/req | $ per 1k req |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         lines.append(f"| {r['model']} | {'on' if r['batching'] else 'off'} | {r['concurrency']} | {r['requests_per_s']:.1f} | "
                      f"{r['requests_per_s_min']:.0f}–{r['requests_per_s_max']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | "
-                     f"{r['shed_rate']:.1%} | {r['mean_batch']:.1f} | {r['mean_ledger_group']:.1f} | {r['server_cpu_ms_per_req']:.1f} | "
+                     f"{r['shed_rate']:.1%} | {r['mean_batch']:.1f} | {r['mean_ledger_group']:.1f} | {r['server_cpu_ms_per_req']:.2f} | "
+                     f"{r.get('client_cpu_ms_per_req', float('nan')):.2f} | "
                      f"{r['cost_per_1k']:.5f} |")
     lines += ["", "Targets:"]
     lines += [f"- {t}" for t in meta["targets"]]
@@ -352,15 +408,12 @@ def write_section(rows: list[dict], streams: list[dict], meta: dict) -> None:
                   "| model | concurrency | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for s in streams:
             lines.append(f"| {s['model']} | {s['concurrency']} | {s['ttft_p50_ms']:.0f} | {s['ttft_p95_ms']:.0f} | {s['itl_p50_ms']:.1f} | {s['itl_p95_ms']:.1f} |")
-    for note in meta["notes"]:  # one paragraph each
+    for note in meta["notes"] + FINDINGS:  # one paragraph each
         lines += ["", note]
     lines += ["", "![cost per 1,000 requests vs load](../bench/results/serve_load.png)"]
-    text = doc.read_text(encoding="utf-8")
-    start, end = "<!-- bench:serve_load:start -->", "<!-- bench:serve_load:end -->"
-    i, j = text.index(start) + len(start), text.index(end)
-    from guimo.io import atomic_write_text
+    from benchdoc import write_section as write_doc_section
 
-    atomic_write_text(doc, text[:i] + "\n" + "\n".join(lines) + "\n" + text[j:])
+    write_doc_section("serve_load", "\n".join(lines))
 
 
 def targets(rows: list[dict], model: str) -> list[str]:
@@ -387,7 +440,8 @@ def targets(rows: list[dict], model: str) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", help="an lm run directory (default: train a small one)")
-    ap.add_argument("--rec-run", help="a recommend run directory (default: not measured)")
+    ap.add_argument("--rec-run", action="append", default=[], metavar="[LABEL=]RUN",
+                    help="a recommend run directory, repeatable; LABEL names its rows (default: recommend, recommend-2, ...)")
     ap.add_argument("--levels", default="1,4,16,64,128", help="concurrency levels")
     ap.add_argument("--duration", type=float, default=4.0, help="seconds of load per run")
     ap.add_argument("--repeats", type=int, default=3, help="runs per level and server (medians are reported)")
@@ -397,9 +451,15 @@ def main() -> int:
     ap.add_argument("--max-wait-ms", type=float, default=5.0, help="the batched server's --max-wait-ms")
     ap.add_argument("--client-procs", type=int, default=4, help="load-generator processes the clients are spread over")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
+    ap.add_argument("--doc-from", metavar="JSON", help="only rewrite the docs section (and plot) from a results file this script wrote")
     ap.add_argument("--out", default=str(RESULTS / "serve_load.json"), help="results file (the PNG goes next to it)")
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
+    if args.doc_from:
+        saved = json.loads(Path(args.doc_from).read_text())
+        plot(saved["rows"], Path(args.doc_from).with_suffix(".png"))
+        write_section(saved["rows"], saved["streams"], saved["meta"])
+        return 0
     from guimo.scale.prices import load_prices
 
     prices = load_prices()
@@ -416,17 +476,17 @@ def main() -> int:
         rows, streams = bench_model(pool, "lm", run, "/v1/completions", [body], args, tmp, prices, stream_body=body)
         notes = [f"LM: completions of {args.max_tokens} tokens, greedy; model {model_cfg.get('n_layer', '?')} layers x "
                  f"{model_cfg.get('d_model', '?')} wide, context {model_cfg.get('max_len', '?')}."]
-        if args.rec_run:
-            rec_cfg = json.loads((Path(args.rec_run) / "model_config.json").read_text())
-            r2, _ = bench_model(pool, "recommend", Path(args.rec_run), "/v1/recommendations", recommend_bodies(Path(args.rec_run)), args, tmp, prices, None)
+        for i, spec in enumerate(args.rec_run):
+            label, _, path = spec.rpartition("=")
+            label, rec_run = label or ("recommend" if i == 0 else f"recommend-{i + 1}"), Path(path)
+            rec_cfg = json.loads((rec_run / "model_config.json").read_text())
+            r2, _ = bench_model(pool, label, rec_run, "/v1/recommendations", recommend_bodies(rec_run), args, tmp, prices, None)
             rows += r2
-            notes.append(f"Recommender: one history of 10 items per request, top-10 over the whole catalogue (seen items excluded); SASRec "
-                         f"{rec_cfg.get('n_blocks', '?')} blocks x {rec_cfg.get('d_model', '?')} wide, {rec_cfg.get('n_items', '?')} items. "
-                         "Its model call is cheap next to the fixed HTTP and ledger work of a request, so what batching can add is bounded "
-                         "by that fixed work (compare the server CPU per request), not by the model.")
-        else:
+            notes.append(f"{label}: one history of 10 items per request, top-10 over the whole catalogue (seen items excluded); SASRec "
+                         f"{rec_cfg.get('n_blocks', '?')} blocks x {rec_cfg.get('d_model', '?')} wide, {rec_cfg.get('n_items', '?'):,} items "
+                         f"(run {rec_run.name}).")
+        if not args.rec_run:
             notes.append("Recommender: not measured in this run (pass --rec-run RUN with a finished `recommend` run).")
-    notes += FINDINGS
     notes.append("Server CPU ms/req is the server process's CPU time (all threads) over the run divided by the requests served: "
                  "the figure least disturbed by the other jobs on the machine.")
     meta = {"command": "python bench/serve_load.py " + " ".join(sys.argv[1:]), "date": dt.date.today().isoformat(),

@@ -33,6 +33,30 @@ def test_concurrent_items_share_batches_up_to_max_batch():
     assert max(sizes) == 4 and sum(sizes) == 10 and len(sizes) <= 4
 
 
+def test_waits_for_company_only_when_traffic_has_shown_some():
+    sizes = []
+
+    def model(items):
+        sizes.append(len(items))
+        return items
+
+    async def main():
+        b = Batcher("m", model, max_batch=2, max_wait_ms=60_000, queue_size=100)
+        b.start()
+        # lone requests (no company so far): answered at once, not after the 60 s wait
+        assert await asyncio.wait_for(b.submit(1), 30) == 1
+        assert await asyncio.wait_for(b.submit(2), 30) == 2
+        await asyncio.gather(b.submit(3), b.submit(4))  # arrive together: one batch
+        # company seen: the next lone request waits, and one arriving 50 ms later joins its batch
+        first = asyncio.ensure_future(b.submit(5))
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(asyncio.gather(first, b.submit(6)), 30) == [5, 6]
+        await b.close()
+
+    run(main())
+    assert sizes == [1, 1, 2, 2]
+
+
 def test_unbatched_runs_one_at_a_time():
     sizes = []
 
