@@ -11,9 +11,9 @@ Two artifacts come out of a kept quantization:
   quantized Linear ``NAME``, ``NAME.weight`` (int8, out x in), ``NAME.weight_scale`` (float32, out)
   and ``NAME.bias`` (float32) when it has one; every other tensor as in the float state dict.
   ``load_int8(model, path)`` rebuilds the quantized module from it exactly.
-- ``model.safetensors``, the dequantized weights (int8 x scale) in the float layout, so every
-  reader of a run (``load_model``, the server, ``guimo generate``) serves the quantized weights
-  without knowing about int8.
+- ``model.safetensors``, the dequantized weights (int8 x scale) in the float layout, for readers
+  that need float weights (CUDA, fine-tuning from the run). On CPU, ``load_model`` (and so the
+  server, ``guimo generate``, ``guimo recommend``) runs the int8 file with int8 kernels.
 """
 
 from __future__ import annotations

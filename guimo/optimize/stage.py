@@ -42,6 +42,7 @@ class Kept:
 def optimize(scenario, ctx: Context) -> dict:
     opt, run = ctx.cfg.optimize, ctx.run
     restore_trained_architecture(run)
+    (run / "model.int8.safetensors").unlink(missing_ok=True)  # served in place of model.safetensors while it exists
     if opt.trials == 0 and not opt.quantize:
         _copy_atomic(run / TRAINED, run / "model.safetensors")
         return {"search": None, "quantize": None, "final": TRAINED}

@@ -242,9 +242,22 @@ STAGE_FUNCTIONS = {"collect": collect, "preprocess": preprocess, "init": init, "
 
 
 def load_model(scenario, run: RunDir, weights: str | Path | None = None, device: str = "cpu"):
-    """Rebuild the run's model from model_config.json and load weights (best/final by default)."""
+    """Rebuild the run's model from model_config.json and load weights (best/final by default).
+
+    The served model of a run whose optimize stage kept int8 quantization runs on CPU with int8
+    kernels (``model.int8.safetensors``): what was validated is what runs. Elsewhere (CUDA, where
+    dynamic quantization does not exist, or named ``weights``) it is the float weights, which for
+    such a run hold the dequantized int8 values.
+    """
+    import torch
+
     model_cfg = from_dict(scenario.model_config_cls, read_json(run / "model_config.json"))
     model = scenario.build_model(model_cfg)
+    int8 = run.path / "model.int8.safetensors"
+    if weights is None and torch.device(device).type == "cpu" and int8.exists():
+        from guimo.optimize.quantize import load_int8
+
+        return load_int8(model, int8).eval()
     _load_weights(model, _read_weights(weights or run.weights_path()), strict=True)
     return model.to(device).eval()
 

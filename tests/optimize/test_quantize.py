@@ -95,4 +95,14 @@ def test_optimize_stage_on_a_language_model_run(tiny_lm_run, tmp_path):
         metrics = json.loads((run_path / "metrics.json").read_text())
         assert metrics["optimized"]["source"].endswith("+ int8")
         kept_value = report["search"]["candidate"]["value"] if report["search"]["kept"] else report["baseline"]["value"]
-        assert report["final_value"] == pytest.approx(kept_value, rel=0.02)  # served = dequantized int8 weights
+        assert report["final_value"] == pytest.approx(qz["value_int8"], rel=1e-6)  # served = the int8 model validated
+        assert report["final_value"] == pytest.approx(kept_value, rel=0.02)
+        from guimo.pipeline.runner import load_model
+
+        served = load_model(SCENARIO, RunDir.open(run_path))
+        assert type(served.blocks[0].mlp.fc).__module__.startswith("torch.ao.nn.quantized")  # int8 kernels, not fp32
+        # a later optimize without quantization serves float weights again
+        plain = apply_overrides(cfg, ["optimize.trials=0", "optimize.quantize=false"])
+        run_pipeline("lm", plain, run_path, from_stage="optimize", quiet=True)
+        assert not (run_path / "model.int8.safetensors").exists()
+        assert isinstance(load_model(SCENARIO, RunDir.open(run_path)).blocks[0].mlp.fc, torch.nn.Linear)
