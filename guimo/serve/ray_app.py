@@ -14,6 +14,10 @@ across any number of replicas; requests/min, tokens/min and concurrent requests 
 replica, so a key may reach up to (replicas) times those limits. Replicas on more than one host
 need a ledger every host can reach: ``--db postgresql://...``.
 
+Request ids: Ray's proxy gives every request an ``X-Request-ID`` (the client's, else a new UUID)
+and echoes it, so replicas see every id as the client's and check it against the ledger before
+running the model (one indexed read per request), and do not echo it a second time.
+
 Nothing here imports Ray at module level: ``import guimo`` and the server without ``--ray``
 never load it.
 """
