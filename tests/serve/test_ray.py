@@ -4,6 +4,7 @@ replicas over one SQLite ledger, each 2xx billed exactly once."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -73,15 +74,36 @@ def test_cli_refuses_replicas_without_ray(capsys):
     assert main(["serve", "--ray", "--workers", "2", "does-not-matter"]) == 2
 
 
+PG_URL = os.environ.get("GUIMO_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[
+    pytest.mark.postgres, pytest.mark.skipif(not PG_URL, reason="GUIMO_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server)")])])
+def ledger(request, ledger_url):
+    """(URL, engine) of an empty ledger: the SQLite file of the test, or the PostgreSQL test database."""
+    from guimo.serve.db import make_engine
+    from guimo.serve.models import Base
+
+    url = ledger_url if request.param == "sqlite" else PG_URL
+    eng = make_engine(url)
+    if request.param == "postgres":
+        Base.metadata.drop_all(eng)
+        Base.metadata.create_all(eng)
+    yield url, eng
+    eng.dispose()
+
+
 @pytest.mark.slow
-def test_two_ray_replicas_share_one_ledger_and_bill_each_2xx_once(tiny_lm_run, ledger_url, engine, new_key):
-    """Starts a local Ray cluster (~20 s here), two replicas of half a CPU each, one SQLite ledger."""
+def test_two_ray_replicas_share_one_ledger_and_bill_each_2xx_once(tiny_lm_run, ledger):
+    """Starts a local Ray cluster (~20 s here), two replicas of half a CPU each, one ledger."""
     pytest.importorskip("ray", reason="needs the 'ray' extra: pip install 'guimo[ray]'")
     from guimo.serve import ray_app
+    from guimo.serve.keys import create_key
     from guimo.serve.models import UsageEvent
 
-    key = new_key()
-    url = ray_app.start(settings(runs=[f"tiny={tiny_lm_run}"], db_url=ledger_url, port=free_port()), replicas=2, replica_cpus=0.5)
+    url, engine = ledger
+    key = create_key(engine, tenant="acme")[0]
+    url = ray_app.start(settings(runs=[f"tiny={tiny_lm_run}"], db_url=url, port=free_port()), replicas=2, replica_cpus=0.5)
     try:
         assert ray_app.replica_count() == {"RUNNING": 2}
 
