@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replica-cpus", type=float, default=1.0, help="with --ray: CPUs Ray reserves per replica (default: 1)")
     p.add_argument("--no-batching", action="store_true", help="one request per model call (the unbatched baseline)")
     p.add_argument("--max-batch", type=int, default=32, help="largest micro-batch (default: 32)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill (default: 5)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill; not waited while the previous batch held one request (default: 5)")
     p.add_argument("--queue-size", type=int, default=256, help="waiting requests per model before shedding with 503 (default: 256)")
     p.add_argument("--max-body-bytes", type=int, default=1_048_576, help="request body limit, else 413 (default: 1 MiB)")
     p.add_argument("--max-tokens-limit", type=int, default=1024, help="largest max_tokens accepted (default: 1024)")

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (limits other than the quota are per worker)")
     batching: bool = Field(default=True, description="dynamic micro-batching; False runs one request per model call")
     max_batch: int = Field(default=32, ge=1, description="largest batch one model call takes")
-    max_wait_ms: float = Field(default=5.0, ge=0, description="how long the first request of a batch waits for company")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="how long the first request of a batch waits for company (not while the previous batch held one request)")
     queue_size: int = Field(default=256, ge=1, description="requests waiting per model before new ones are shed (503)")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body; larger gets 413")
     max_tokens_limit: int = Field(default=1024, ge=1, description="largest max_tokens a completion may ask for")
