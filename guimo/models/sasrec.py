@@ -40,6 +40,7 @@ class SASRecConfig:
     activation: Literal["gelu", "gelu_tanh", "relu"] = field(default="gelu", metadata={"help": "feed-forward nonlinearity"})
     loss: Literal["ce", "sampled"] = field(default="ce", metadata={"help": "ce: softmax over all items; sampled: over n_negatives uniform negatives"})
     n_negatives: int = field(default=3000, metadata={"help": "negatives per batch for loss=sampled"})
+    in_batch_negatives: bool = field(default=False, metadata={"help": "loss=sampled: the batch's targets are negatives too (popular items, logQ-corrected); needs item frequencies"})
     emb_lr_scale: float = field(default=1.0, metadata={"help": "item/category tables are stored divided by this and scaled back on use: under Adam, an lr this many times higher for them"})
     use_categories: bool = field(default=True, metadata={"help": "add category embeddings to item embeddings when the data has categories"})
     item_categories: list[int] = field(default_factory=list, metadata={"help": "category id of each item id, index 0 = padding (derived)"})
@@ -96,17 +97,21 @@ class SASRec(nn.Module):
         """Hidden states (B, T, C) for right-padded item ids ``seq`` (B, T)."""
         return self.core.encode(seq, inputs_embeds=self.item_vectors(seq))
 
-    def forward(self, seq: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, seq: torch.Tensor, target: torch.Tensor | None = None, item_freq: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states (B, T, C); with ``target`` the training loss instead (so DDP sees it)."""
-        return self.encode(seq) if target is None else self.loss(seq, target)
+        return self.encode(seq) if target is None else self.loss(seq, target, item_freq)
 
     def negatives(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """``min(n_negatives, N)`` distinct uniform item ids, sorted (K,), shared by the batch."""
         k = min(self.cfg.n_negatives, self.n_items)
         return torch.randperm(self.n_items, device=device)[:k].sort().values + 1
 
-    def loss(self, seq: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, seq: torch.Tensor, target: torch.Tensor, item_freq: torch.Tensor | None = None) -> torch.Tensor:
         """Mean next-item cross-entropy over real positions; ``target`` (B, T) has 0 at padding.
+
+        ``item_freq`` (N + 1,): each item's share of the training targets, needed by
+        ``in_batch_negatives`` to correct each candidate's logit by the log of its probability
+        of being in the step's candidate set (uniform draw or some row's target).
 
         Only the M real (non-padding) positions are encoded and scored: rows are encoded in
         length groups (`_hidden_at`) and the output projection sees the gathered (M, C) states.
@@ -115,6 +120,15 @@ class SASRec(nn.Module):
         neg = self.negatives(seq.device) if sampled else seq.new_zeros(0)  # (K,)
         real = target > 0
         y = target[real]  # (M,) targets in row-major order
+        log_q = None
+        if sampled and self.cfg.in_batch_negatives:
+            if item_freq is None:
+                raise ValueError("in_batch_negatives needs item_freq (each item's share of the training targets)")
+            k = len(neg)
+            neg = torch.unique(torch.cat([neg, y]))  # sorted, distinct
+            # P(item in the candidate set) = 1 - P(not drawn uniformly) * P(no row's target)
+            miss = (1.0 - k / self.n_items) * torch.exp(len(y) * torch.log1p(-item_freq.clamp_max(1 - 1e-6)))
+            log_q = torch.log1p(-miss)  # (N + 1,)
         # One lookup for inputs, targets and negatives: the big item table gets a single dense
         # gradient per step instead of one per use (that alone was ~1/3 of a Beauty step).
         vecs = self.item_vectors(torch.cat([seq.flatten(), y, neg]))
@@ -124,7 +138,9 @@ class SASRec(nn.Module):
             logits = (h @ self.item_vectors().T).float()  # (M, N + 1)
             logits[:, 0] = float("-inf")
             return F.cross_entropy(logits, y)
-        return sampled_softmax_loss(h, y, v_y, v_neg, neg)
+        if log_q is None:
+            return sampled_softmax_loss(h, y, v_y, v_neg, neg)
+        return sampled_softmax_loss(h, y, v_y, v_neg, neg, log_q[y], log_q[neg])
 
     def _hidden_at(self, seq: torch.Tensor, real: torch.Tensor, x: torch.Tensor, slack: float = 1.25) -> torch.Tensor:
         """Hidden states (M, C) at the ``real`` (B, T) positions, row-major, from embeddings ``x`` (B, T, C).
@@ -172,17 +188,25 @@ def length_groups(lengths: list[int], slack: float = 1.25) -> list[tuple[int, in
     return groups
 
 
-def sampled_softmax_loss(h: torch.Tensor, y: torch.Tensor, v_y: torch.Tensor, v_neg: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+def sampled_softmax_loss(
+    h: torch.Tensor, y: torch.Tensor, v_y: torch.Tensor, v_neg: torch.Tensor, neg: torch.Tensor,
+    log_q_y: torch.Tensor | None = None, log_q_neg: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean cross-entropy of each positive against shared negatives, accidental hits excluded.
 
     ``h`` (M, C) hidden states, ``y`` (M,) target ids with vectors ``v_y`` (M, C), ``neg`` (K,)
     sorted distinct negative ids with vectors ``v_neg`` (K, C). Equals ``F.cross_entropy`` over
     ``[pos, negatives]`` with the column of a negative equal to the target set to -inf; the hit
     is found by binary search (one per row at most, the ids being distinct) instead of an (M, K)
-    comparison, and the log-sum-exp avoids materialising the concatenated logits.
+    comparison, and the log-sum-exp avoids materialising the concatenated logits. With a
+    non-uniform candidate set, ``log_q_y`` (M,) and ``log_q_neg`` (K,) are the log inclusion
+    probabilities subtracted from the logits (the logQ correction of sampled softmax).
     """
     pos = (h * v_y).sum(-1).float()  # (M,)
     logits = (h @ v_neg.T).float()  # (M, K)
+    if log_q_y is not None and log_q_neg is not None:
+        pos = pos - log_q_y
+        logits = logits - log_q_neg
     col = torch.searchsorted(neg, y).clamp_max(len(neg) - 1)  # (M,)
     rows = (neg[col] == y).nonzero().squeeze(1)
     logits.index_put_((rows, col[rows]), logits.new_tensor(float("-inf")))  # in place: no (M, K) copy

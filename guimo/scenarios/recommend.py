@@ -90,6 +90,15 @@ def model_scorer(model, max_len: int):
     return score
 
 
+def target_frequencies(sequences, n_items: int):
+    """(N + 1,) float tensor: each item's share of the next-item targets (every item but the first of a sequence)."""
+    import numpy as np
+    import torch
+
+    counts = np.bincount(np.concatenate([s[1:] for s in sequences] + [np.zeros(0, dtype=np.int64)]), minlength=n_items + 1)
+    return torch.from_numpy(counts / max(1, counts.sum())).float()
+
+
 def rank_model(model, histories, targets, n_items: int, ecfg: RecEvalConfig, sampled: bool, seed: int) -> dict:
     from guimo.evaluate.ranking import evaluate_ranking
 
@@ -190,11 +199,17 @@ class RecommendScenario:
 
         cfg = ctx.cfg
         prep = load_data(ctx.run)
-        train = NextItemWindows(prep.train_sequences(), cfg.model.max_len)
+        sequences = prep.train_sequences()
+        train = NextItemWindows(sequences, cfg.model.max_len)
         hist, targets = prep.cases("val", cfg.eval.val_cases, seed=cfg.seed)
+        item_freq = None
+        if cfg.model.loss == "sampled" and cfg.model.in_batch_negatives:
+            item_freq = target_frequencies(sequences, prep.n_items)
 
         def loss_fn(model, batch):
-            return model(batch["seq"], batch["target"])
+            if item_freq is None:
+                return model(batch["seq"], batch["target"])
+            return model(batch["seq"], batch["target"], item_freq.to(batch["seq"].device))
 
         def evaluate(model) -> dict[str, float]:
             return rank_model(model, hist, targets, prep.n_items, cfg.eval, sampled=False, seed=cfg.seed)["full"]

@@ -141,3 +141,22 @@ def test_emb_lr_scale_keeps_the_initial_vectors_and_scales_adams_step_on_them():
         opt.step()
         moved.append((m.item_vectors().detach() - start).abs().amax())
     assert 9.0 < float(moved[1] / moved[0]) < 11.0
+
+
+def test_in_batch_negatives_need_frequencies_and_learn():
+    m = model(loss="sampled", n_negatives=4, in_batch_negatives=True).train()
+    seq, tgt = _cycle_batch(20, 32, 6, torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match="item_freq"):
+        m(seq, tgt)
+    freq = torch.full((21,), 1 / 20)
+    freq[0] = 0.0
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(80):
+        seq, tgt = _cycle_batch(20, 32, 6, g)
+        opt.zero_grad()
+        m(seq, tgt, freq).backward()
+        opt.step()
+    m.eval()
+    seq, tgt = _cycle_batch(20, 64, 6, g)
+    assert (m.score_next(seq, torch.full((64,), 6)).argmax(1) == tgt[:, -1]).float().mean() > 0.9
