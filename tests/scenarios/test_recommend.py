@@ -115,3 +115,20 @@ def test_schemas_validate_requests():
     with pytest.raises(ValidationError):
         RecommendRequest(users=["u"], k=0)
     RecommendResponse(model="m", recommendations=[{"items": ["a"], "scores": [1.0]}])
+
+
+def test_target_frequencies_count_every_next_item_target():
+    from guimo.scenarios.recommend import target_frequencies
+
+    freq = target_frequencies([np.array([1, 2, 3]), np.array([3, 2]), np.array([4])], n_items=4)
+    assert freq.tolist() == pytest.approx([0.0, 0.0, 2 / 3, 1 / 3, 0.0])  # targets 2, 3, 2: first items are never targets
+    assert target_frequencies([], n_items=2).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_in_batch_negatives_train_through_the_scenario(tmp_path):
+    from guimo.pipeline.runner import run_pipeline
+
+    cfg = tiny_config("model.loss=sampled", "model.n_negatives=50", "model.in_batch_negatives=true", steps=30)
+    run = run_pipeline("recommend", cfg, tmp_path / "run", quiet=True, to_stage="train")
+    log = [json.loads(line) for line in (run.path / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 30 and all(np.isfinite(r["loss"]) for r in log if "loss" in r)
