@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=12_000, help="marketplace: users at scale 1 (50 interactions each)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seeds", type=int, default=1, help="training seeds per scale (0, 1, ...)")
+    p.add_argument("--seeds-up-to", type=float, default=1.0, help="train the seeds after the first only for scales <= this (the fitted half)")
     p.add_argument("--full-steps", type=int, default=None, help="training steps at scale 1 (default: marketplace 1125, Beauty the recipe's max_steps)")
     p.add_argument("--min-steps", type=int, default=None, help="floor on the steps of a small scale (default: marketplace 400, Beauty 500)")
     p.add_argument("--config", default=None, help="recipe TOML for every run (default: Beauty bench/recommend_beauty.toml, marketplace none)")
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = [f"data.path={beauty_subset(out / 'data', s)}"]
             steps = max(args.min_steps, round(args.full_steps * s))
             args.steps[f"{s:g}"] = steps
+            if seed and s > args.seeds_up_to:
+                continue
             name = f"scale-{s:g}" + (f"-s{seed}" if seed else "")
             print(f"{dt.datetime.now(dt.timezone.utc):%H:%M:%S} {name}: {steps} steps", flush=True)
             run_point(out / "runs" / name, data + steps_overrides(steps, recipe) + [f"seed={seed}"] + overrides, args.config)
@@ -172,7 +175,7 @@ def summarise(result: dict, args, seconds: float, out: Path) -> dict:
         "machine": f"{platform.machine()}, {args.threads} torch threads",
         "started_utc": getattr(args, "started", None),
         "load_avg_1_5_15_start_end": getattr(args, "load", None),
-        "threads": args.threads, "seeds": args.seeds, "config": args.config, "steps_by_scale": getattr(args, "steps", None),
+        "threads": args.threads, "seeds": args.seeds, "seeds_up_to": args.seeds_up_to, "config": args.config, "steps_by_scale": getattr(args, "steps", None),
         "minutes": round(seconds / 60, 1),
         "points": [{"train_interactions": p["unique"], "ndcg@10": round(p["value"], 4),
                     "popularity": round(p["baselines"].get("popularity", float("nan")), 4)} for p in pts],
@@ -197,7 +200,9 @@ def render_all() -> str:
                 f"inside 95% band: {chk.get('inside_band')})" if chk else "not enough points")
         load = s.get("load_avg_1_5_15_start_end")
         when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
-        method = f"{s.get('seeds', 1)} seed(s), steps {s.get('steps_by_scale') or 'default'}, {s.get('threads', '?')} thread(s)"
+        seeds = s.get("seeds", 1)
+        seeds = f"{seeds} seeds" + (f" at scales <= {s['seeds_up_to']:g} (1 above)" if seeds > 1 and s.get("seeds_up_to", 1) < 1 else "")
+        method = f"{seeds}, steps {s.get('steps_by_scale') or 'default'}, {s.get('threads', '?')} thread(s)"
         rows.append(f"| {s['dataset']} | {when} | {method} | {s['minutes']} | {curve} | a={s['curve']['a']:.4f}, c={s['curve']['c']:.3f}; "
                     f"4x data: {s['predicted_4x']['value']:.4f} | {pred} | {'met' if s['target_met'] else 'NOT met'} |")
         if s.get("note"):

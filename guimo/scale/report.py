@@ -175,7 +175,7 @@ def _monotone(points: list[Point]) -> dict[str, tuple[list[float], bool]]:
 
 def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, seed: int) -> str:
     from guimo.scale import plots
-    from guimo.scale.curves import check_curve, fit_curve
+    from guimo.scale.curves import SIZE_TOLERANCE, check_curve, fit_curve
 
     # one curve for the largest model configuration; its parameter count may vary a little with the
     # data (a recommender's item table grows with the catalogue), so group by configuration, not by N
@@ -198,7 +198,7 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     for mult in (2, 4):
         pr = result["curve"][f"predicted_{mult}x"]
         md.append(f"- predicted with {mult}x data (n = {pr['n']:,.0f}): {pr['value']:.4f} (95% band [{pr['band'][0]:.4f}, {pr['band'][1]:.4f}])")
-    if len(np.unique(x[x <= 0.5 * x.max() * (1 + 1e-9)])) >= 3:
+    if len(np.unique(x[x <= 0.5 * x.max() * (1 + SIZE_TOLERANCE)])) >= 3:
         chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap)
         result["curve_check"] = chk.as_dict()
         md.append(f"- check: fitted on the {chk.n_fitted} runs with <= 50% of the data, predicts the full-data value {chk.predicted:.4f} vs observed "

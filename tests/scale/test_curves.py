@@ -65,3 +65,12 @@ def test_bad_weights():
         fit_curve(n, y, weights=[1, 1, 1, 1, 1, 0])
     with pytest.raises(GuimoError, match="6 points but 2 weights"):
         fit_curve(n, y, weights=[1, 2])
+
+
+def test_half_data_cut_tolerates_a_nominal_half_slightly_above_half():
+    """6,000 of 12,000 users held 50.3% of the interactions: that run is still the half-data point."""
+    n = np.array([35_109, 71_058, 143_636, 285_670, 567_823], dtype=float)
+    y = 0.35 - 8.0 * n**-0.35
+    chk = check_curve(n, y, fraction=0.5, n_bootstrap=0)
+    assert chk.n_fitted == 4 and chk.relative_error < 1e-6
+    assert check_curve(n, y, fraction=0.5, n_bootstrap=0, tolerance=0.0).n_fitted == 3
