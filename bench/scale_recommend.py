@@ -15,7 +15,7 @@ the data, steps = max(min_steps, round(full_steps x scale)), with validation eve
 and the best validation checkpoint scored on test (the scenario's early stopping). Defaults:
 marketplace full_steps 1125 (12 epochs of 12,000 users at batch 128; the default run's validation
 was still rising after 8.5 epochs) and min_steps 400 (the default run's length); Beauty the
-recipe's max_steps and 500. The data size on the x axis is the preprocess stage's count of
+recipe's max_steps and a quarter of it. The data size on the x axis is the preprocess stage's count of
 training interactions. ``--seeds 2`` trains every scale twice (training seeds 0, 1; the data stay
 the same) and the fit uses every run.
 """
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=1, help="training seeds per scale (0, 1, ...)")
     p.add_argument("--seeds-up-to", type=float, default=1.0, help="train the seeds after the first only for scales <= this (the fitted half)")
     p.add_argument("--full-steps", type=int, default=None, help="training steps at scale 1 (default: marketplace 1125, Beauty the recipe's max_steps)")
-    p.add_argument("--min-steps", type=int, default=None, help="floor on the steps of a small scale (default: marketplace 400, Beauty 500)")
+    p.add_argument("--min-steps", type=int, default=None, help="floor on the steps of a small scale (default: marketplace 400, Beauty a quarter of the recipe's max_steps)")
     p.add_argument("--config", default=None, help="recipe TOML for every run (default: Beauty bench/recommend_beauty.toml, marketplace none)")
     p.add_argument("--render", action="store_true", help="only rewrite the docs section from bench/results")
     p.add_argument("--bootstrap", type=int, default=200)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.full_steps is None:
         args.full_steps = recipe.max_steps if args.dataset == "beauty" else (60 if args.quick else 1125)
     if args.min_steps is None:
-        args.min_steps = 500 if args.dataset == "beauty" else (30 if args.quick else 400)
+        args.min_steps = max(1, recipe.max_steps // 4) if args.dataset == "beauty" else (30 if args.quick else 400)
     args.started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load_before = os.getloadavg()
     t0 = time.perf_counter()
