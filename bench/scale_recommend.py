@@ -177,14 +177,22 @@ def summarise(result: dict, args, seconds: float, out: Path) -> dict:
         "load_avg_1_5_15_start_end": getattr(args, "load", None),
         "threads": args.threads, "seeds": args.seeds, "seeds_up_to": args.seeds_up_to, "config": args.config, "steps_by_scale": getattr(args, "steps", None),
         "minutes": round(seconds / 60, 1),
-        "points": [{"train_interactions": p["unique"], "ndcg@10": round(p["value"], 4),
-                    "popularity": round(p["baselines"].get("popularity", float("nan")), 4)} for p in pts],
+        "points": [{"run": Path(p["run"]).name, "train_interactions": p["unique"], "ndcg@10": round(p["value"], 4), "seed": p["seed"],
+                    "test_cases": p.get("cases"), **_run_facts(Path(p["run"])),
+                    **{b: round(v, 4) for b, v in p["baselines"].items()}} for p in pts],
         "curve": {k: curve.get(k) for k in ("a", "b", "c")},
         "predicted_2x": curve.get("predicted_2x"), "predicted_4x": curve.get("predicted_4x"),
         "half_data_check": check,
         "target_met": bool(check) and check["relative_error"] <= TARGET_REL_ERROR,
         "report": str(out / "scale" / "report.md"),
     }
+
+
+def _run_facts(run: Path) -> dict:
+    """Catalogue size (the ranking is over it, so it matters for NDCG) and training length of a run."""
+    m = json.loads((run / "manifest.json").read_text())
+    pre, train = m["stages"].get("preprocess", {}), m["stages"].get("train", {})
+    return {"items": pre.get("items"), "users": pre.get("users"), "steps": train.get("steps"), "best_step": train.get("best_step")}
 
 
 def render_all() -> str:
@@ -195,7 +203,8 @@ def render_all() -> str:
         s = json.loads(f.read_text())
         pts = s["points"]
         chk = s["half_data_check"]
-        curve = "; ".join(f"{p['train_interactions']:,.0f}: {p['ndcg@10']}" for p in pts)
+        curve = "; ".join(f"{p['train_interactions']:,.0f}" + (f" ({p['users']:,} users, {p['items']:,} items, best step {p['best_step']}/{p['steps']})" if p.get("items") else "")
+                          + f": {p['ndcg@10']}" for p in pts)
         pred = (f"{chk['predicted']:.4f} vs {chk['actual']:.4f} ({chk['relative_error']:.1%}; {chk['n_fitted']} runs fitted, "
                 f"inside 95% band: {chk.get('inside_band')})" if chk else "not enough points")
         load = s.get("load_avg_1_5_15_start_end")
