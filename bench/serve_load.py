@@ -508,7 +508,7 @@ def main() -> int:
     notes.append("Server CPU ms/req is the server process's CPU time (all threads) over the run divided by the requests served: "
                  "the figure least disturbed by the other jobs on the machine.")
     meta = {"command": "python bench/serve_load.py " + " ".join(sys.argv[1:]), "date": dt.date.today().isoformat(),
-            "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), servers with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}",
+            "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), servers with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, all processes at niceness {os.nice(0)}",
             "load_before": load_before, "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()), "duration": args.duration,
             "repeats": args.repeats, "client_procs": args.client_procs, "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
             "per_hour": prices.hardware.serve_per_hour, "notes": notes,
