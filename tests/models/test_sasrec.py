@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from guimo.models.sasrec import SASRec, SASRecConfig, length_groups, pad_right
+from guimo.models.sasrec import SASRec, SASRecConfig, length_groups, pad_right, sampled_softmax_loss
 
 
 def model(**kw) -> SASRec:
@@ -160,3 +160,15 @@ def test_in_batch_negatives_need_frequencies_and_learn():
     m.eval()
     seq, tgt = _cycle_batch(20, 64, 6, g)
     assert (m.score_next(seq, torch.full((64,), 6)).argmax(1) == tgt[:, -1]).float().mean() > 0.9
+
+
+def test_sampled_softmax_loss_subtracts_log_q_and_drops_accidental_hits():
+    g = torch.Generator().manual_seed(0)
+    h, table = torch.randn(4, 8, generator=g), torch.randn(10, 8, generator=g)
+    y, neg = torch.tensor([2, 5, 7, 5]), torch.tensor([1, 2, 3, 9])  # row 0 meets its target among the negatives
+    log_q = torch.randn(10, generator=g)
+    got = sampled_softmax_loss(h, y, table[y], table[neg], neg, log_q[y], log_q[neg])
+    pos = (h * table[y]).sum(-1) - log_q[y]
+    negs = (h @ table[neg].T - log_q[neg]).masked_fill(neg[None, :] == y[:, None], float("-inf"))
+    want = torch.nn.functional.cross_entropy(torch.cat([pos[:, None], negs], 1), torch.zeros(4, dtype=torch.long))
+    assert torch.allclose(got, want, atol=1e-6)
