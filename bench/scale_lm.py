@@ -163,8 +163,12 @@ def render_all() -> str:
         load = s.get("load_avg_1_5_15_start_end")
         when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
         setup = f"{s.get('threads', '?')} thread(s), lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min"
+        accurate = (not h.get("skipped") and h.get("max_relative_error") is not None and h["max_relative_error"] <= TARGET_REL_ERROR
+                    and (h.get("ratio") or 0) >= 4)
+        verdict = (f"accuracy {'met' if accurate else 'NOT met'}; 60 min on 2 cores: "
+                   f"{'met' if s['sweep_min'] <= 60 and s.get('threads', 2) >= 2 else 'NOT met' if s['sweep_min'] > 60 else 'not measured (1 thread)'}")
         rows.append(f"| {s['corpus']} | {when} | {setup} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {s['tokens_span']} "
-                    f"| {s['sweep_min']} | {ab} | {err} | {'met' if s['target_met'] else 'NOT met'} |")
+                    f"| {s['sweep_min']} | {ab} | {err} | {verdict} |")
         if s.get("note"):
             notes.append(f"- {s['corpus']}: {s['note']}")
     head = ("Command: `OMP_NUM_THREADS=1 python bench/scale_lm.py --threads 1 [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data "
