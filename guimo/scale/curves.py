@@ -24,6 +24,9 @@ import numpy as np
 from guimo.errors import GuimoError
 
 
+C_MIN, C_MAX = 1e-3, 5.0  # the exponents searched; an optimum at either end is no saturating power law
+
+
 @dataclass
 class Curve:
     a: float  # the asymptote: the metric with unlimited data
@@ -46,8 +49,16 @@ class Curve:
         q = np.percentile(preds, [50 * (1 - self.level), 50 * (1 + self.level)], axis=0)
         return q[0], q[1]
 
+    @property
+    def at_bound(self) -> bool:
+        """The exponent sits at an end of the searched range: at C_MIN the points grow like log n with no
+        saturation in sight (a and b are then huge and cancel), at C_MAX they are flat; either way the
+        2x/4x predictions extrapolate a shape the data did not pin down."""
+        return self.c <= C_MIN * 1.01 or self.c >= C_MAX * 0.99
+
     def as_dict(self) -> dict:
-        out = {"law": "m(n) = a + b * n^(-c)", "a": self.a, "b": self.b, "c": self.c, "n_points": self.n_points, "max_n": self.max_n}
+        out = {"law": "m(n) = a + b * n^(-c)", "a": self.a, "b": self.b, "c": self.c, "n_points": self.n_points, "max_n": self.max_n,
+               "c_at_search_bound": self.at_bound}
         for mult in (2, 4):
             lo, hi = self.predict_band(mult * self.max_n)
             out[f"predicted_{mult}x"] = {"n": mult * self.max_n, "value": float(self.predict(mult * self.max_n)), "band": [float(lo), float(hi)]}
@@ -146,7 +157,7 @@ def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[f
         resid = (y - basis @ coef) * sw
         return float(resid @ resid), float(coef[0]), float(coef[1])
 
-    grid = np.geomspace(1e-3, 5.0, 120)
+    grid = np.geomspace(C_MIN, C_MAX, 120)
     errs = [sse(c)[0] for c in grid]
     i = int(np.argmin(errs))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]

@@ -194,7 +194,9 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     md = [f"## Learning curve of {points[0].metric} (model '{sel[0].size}', up to {top:,} parameters)\n",
           f"Fit m(n) = a + b n^(-c) on {len(sel)} runs (measurement: each run's test {points[0].metric}; n = training data size from the preprocess stage; "
           f"{'weighted by each run' + chr(39) + 's number of test cases' if w is not None else 'unweighted'}).\n",
-          f"- a (saturation) = {curve.a:.4f}, b = {curve.b:.4g}, c = {curve.c:.4f}"]
+          f"- a (saturation) = {curve.a:.4f}, b = {curve.b:.4g}, c = {curve.c:.4f}"
+          + (" — **c is at the end of the searched range: no saturation is visible (log-like growth), so a is not a ceiling and the "
+             "predictions below extrapolate a shape the data do not pin down**" if curve.at_bound else "")]
     for mult in (2, 4):
         pr = result["curve"][f"predicted_{mult}x"]
         md.append(f"- predicted with {mult}x data (n = {pr['n']:,.0f}): {pr['value']:.4f} (95% band [{pr['band'][0]:.4f}, {pr['band'][1]:.4f}])")

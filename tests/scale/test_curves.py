@@ -74,3 +74,11 @@ def test_half_data_cut_tolerates_a_nominal_half_slightly_above_half():
     chk = check_curve(n, y, fraction=0.5, n_bootstrap=0)
     assert chk.n_fitted == 4 and chk.relative_error < 1e-6
     assert check_curve(n, y, fraction=0.5, n_bootstrap=0, tolerance=0.0).n_fitted == 3
+
+
+def test_exponent_at_search_bound_is_flagged():
+    n = np.geomspace(1e3, 1e6, 6)
+    log_like = fit_curve(n, 0.01 + 0.004 * np.log(n), n_bootstrap=0)  # grows like log n: no saturation to fit
+    assert log_like.at_bound and log_like.as_dict()["c_at_search_bound"]
+    n2, y2 = ndcg_points()
+    assert not fit_curve(n2, y2, n_bootstrap=0).at_bound
