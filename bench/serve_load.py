@@ -76,16 +76,16 @@ FINDINGS = [
     "of 64 0.87 ms (3.9x less), of which the (64 x 54,543) score matrix takes ~0.47 ms per row, top-k over 54k ~0.15 ms and "
     "masking/copies ~0.13 ms: full-catalogue scoring grows with the batch, so batching amortises the item-table read and the "
     "per-call overhead, not the scoring itself.",
-    "**Why the recommenders miss 5x at concurrency 64 (run of 2026-11-28 16:00, load average 5-6).** Server CPU per request "
-    "falls 5.8x with batching for the marketplace recommender (4.13 -> 0.71 ms) and 4.2x for Beauty (4.81 -> 1.14 ms), but "
-    "throughput rises only 4.2x and 3.2x, because the batched servers got less CPU than the unbatched ones: requests/s x CPU "
-    "per request = 0.67 cores batched vs 0.93 (marketplace) and 0.89 (Beauty) unbatched. A batched request waits for a core "
-    "at each hop (event loop, model thread, ledger writer) while other engineers' jobs hold both cores; with concurrency = "
-    "max_batch = 64 the 64 clients also move in lockstep, so parsing, the model call and the responses of one batch cannot "
-    "overlap with another's (a smaller max_batch might pipeline; not measured). The production-size catalogue does not help: "
-    "scoring all 54,542 items grows with the batch (see above), so Beauty's model gains 3.9x from batching at most and its "
-    "server 4.2x in CPU, below the marketplace's 5.8x. The LM (12.0x) gains more because its unbatched request is expensive "
-    "(16 sequential decode steps, 12.6 ms of CPU) and a batch decodes 64 sequences per step.",
+    "**Busy vs quiet machine (2026-11-28).** The table above ran at 16:29 UTC with the other engineers' jobs finished (load "
+    "average ~1). The same command at 16:00, with those jobs holding both cores (load average 5-6), gave lm 12.0x, "
+    "marketplace recommender 4.2x and Beauty 3.2x at concurrency 64: the batched servers then got less CPU than the unbatched "
+    "ones (requests/s x CPU per request = 0.67 cores batched vs ~0.9 unbatched), because a batched request waits for a core at "
+    "each hop (event loop, model thread, ledger writer). Server CPU per request fell about as much in both runs (marketplace "
+    "5.8x then, 7.0x now). The production-size catalogue stays below 5x on either machine: scoring all 54,542 items grows with "
+    "the batch (see above), so Beauty's model gains 3.9x from batching at most. With concurrency = max_batch = 64 the clients "
+    "also move in lockstep, so one batch's parsing, model call and responses cannot overlap the next's (a smaller max_batch "
+    "might pipeline; not measured). The LM gains most because its unbatched request is expensive (16 sequential decode "
+    "steps, 12.6 ms of CPU) and a batch decodes 64 sequences per step.",
     "**Why the ratio moves with the machine's load.** The unbatched server is one CPU-bound thread that takes whatever share of "
     "the 2 cores the scheduler gives it (25-50 req/s here, depending on the other jobs), while a batched request hops between "
     "load generator, event loop, model thread and ledger writer and waits for a core at every hop. The server CPU per request "
@@ -414,7 +414,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def write_section(rows: list[dict], streams: list[dict], meta: dict) -> None:
     lines = [f"Command: `{meta['command']}` · {meta['date']} · {meta['machine']} · load average {meta['load_before']} before, "
-             f"{meta['load_after']} after (other engineers' jobs share the 2 cores). Servers: one uvicorn process each (batching off "
+             f"{meta['load_after']} after (1-, 5- and 15-minute averages on the 2 shared cores). Servers: one uvicorn process each (batching off "
              f"and on side by side), SQLite ledger, max_batch {meta['max_batch']}, max_wait {meta['max_wait_ms']} ms, queue 256. "
              f"Load: closed-loop clients on loopback, one keep-alive HTTP/1.1 connection each (minimal asyncio client), spread over {meta['client_procs']} "
              f"load-generator processes; "
