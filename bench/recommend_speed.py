@@ -126,7 +126,8 @@ def guimo_to_quality(path: Path, budget_s: float, evals: int, batch: int) -> dic
     return {"curve": curve, "val_users": len(val_hist), "examples_per_epoch": len(ds)}
 
 
-RECBOLE_SCRIPT = r"""
+# RecBole setup shared by both modes: config, dataset, SASRec and its Adam.
+RECBOLE_SETUP = r"""
 import json, sys, time, os
 import torch
 from recbole.config import Config
@@ -148,7 +149,8 @@ ds = create_dataset(cfg)
 train, valid, test = data_preparation(cfg, ds)
 model = SASRec(cfg, train.dataset)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-model.train()
+"""
+RECBOLE_SCRIPT = RECBOLE_SETUP + r"""model.train()
 n = 0
 for i, inter in enumerate(train):
     if i == 3:
@@ -170,7 +172,7 @@ print(json.dumps({"sequences_per_s": n / train_s, "targets_per_s": n / train_s, 
 """
 
 
-RECBOLE_TTQ_SCRIPT = RECBOLE_SCRIPT.split("model.train()")[0] + r"""
+RECBOLE_TTQ_SCRIPT = RECBOLE_SETUP + r"""
 from recbole.trainer import Trainer
 budget_s, evals = float(sys.argv[6]), int(sys.argv[7])
 trainer = Trainer(cfg, model)
