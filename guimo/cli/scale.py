@@ -32,12 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lr-ref", type=float, default=3e-3, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** 0.5")
     g.add_argument("--budget", help="wall-clock budget, e.g. 30m: cheapest points first, the rest skipped and listed")
     g.add_argument("--threads", type=int, help="torch intra-op threads while training (1 is fastest for tiny models on a busy machine)")
+    g.add_argument("--workers", type=int, default=1, help="points trained at once, each in its own process with max(1, threads // workers) threads")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every point (repeatable)")
     g.add_argument("--out", help="sweep folder (default: runs/scale-<scenario>-<timestamp>)")
     f = p.add_argument_group("fit and report")
     f.add_argument("--metric", help="metrics.json key to fit (default: loss for lm, the scenario's headline otherwise)")
     f.add_argument("--correction", choices=["muennighoff"], help="replace D by Muennighoff et al.'s effective tokens for repeated data")
     f.add_argument("--bootstrap", type=int, default=100, help="bootstrap refits for the intervals")
+    f.add_argument("--huber-delta", type=float, help="Huber threshold on log residuals for L(N, D) (default: guimo.scale.fit.HUBER_DELTA; the other candidate is always reported beside it)")
     f.add_argument("--allow-missing", action="store_true", help="fit even when runs listed in sweep.json are missing or unfinished")
     f.add_argument("--prices", help="price table merged over guimo/prices.toml")
     pl = p.add_argument_group("plan")
@@ -92,6 +94,7 @@ def _sweep(args) -> int:
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
         seeds=args.seeds, epochs=args.epochs, context=args.context, batch_size=args.batch_size, lr_ref=args.lr_ref,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, threads=args.threads,
+        workers=args.workers,
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
@@ -106,7 +109,7 @@ def _fit(args, folder: str) -> int:
     from guimo.scale.report import build_report
 
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
-                          correction=args.correction, allow_missing=args.allow_missing)
+                          correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta)
     fit = result.get("fit")
     if fit:
         p = fit["params"]
@@ -154,7 +157,7 @@ def _load_fit(source: str | None):
 
     from guimo.errors import GuimoError
     from guimo.io import read_json
-    from guimo.scale.fit import BESIROGLU, Law, fit_law
+    from guimo.scale.fit import BESIROGLU, HUBER_DELTA, Law, fit_law
 
     if source is None:
         return BESIROGLU, "Besiroglu et al. 2024 refit of Chinchilla (no --fit given)"
@@ -173,7 +176,8 @@ def _load_fit(source: str | None):
         d = np.array([p["d"] for p in pts], dtype=float)
         if data["fit"].get("data_correction") == "muennighoff":
             d = effective_tokens(d, [p["unique"] for p in pts])
-        return fit_law([p["n"] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100)), str(path)
+        return fit_law([p["n"] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100),
+                       delta=data["fit"].get("huber_delta", HUBER_DELTA)), str(path)
     return Law(**data["fit"]["params"]), str(path)
 
 

@@ -29,7 +29,8 @@ import numpy as np
 from guimo.errors import GuimoError
 
 PARAMS = ("E", "A", "B", "alpha", "beta")
-HUBER_DELTA = 1e-3
+HUBER_DELTA = 1e-3  # the default threshold on log residuals
+ALT_HUBER_DELTA = 1e-2  # the other candidate, always reported beside it as a sensitivity row
 MUENNIGHOFF_R_STAR = 15.4  # R_D*: repetitions after which repeated data is worth 1/e less (Muennighoff et al. 2023, eq. 5)
 
 
@@ -66,6 +67,7 @@ class LawFit:
     samples: np.ndarray = field(repr=False)  # (n_boot, 5); empty when the bootstrap was off
     level: float = 0.95
     data_correction: str | None = None  # "muennighoff" when D was replaced by effective tokens
+    delta: float = HUBER_DELTA  # the Huber threshold the fit used (on log residuals)
 
     def interval(self, name: str) -> tuple[float, float]:
         """Central bootstrap interval of one parameter; the point estimate twice without samples."""
@@ -101,7 +103,7 @@ class LawFit:
             "n_points": self.n_points,
             "n_bootstrap": int(len(self.samples)),
             "data_correction": self.data_correction,
-            "huber_delta": HUBER_DELTA,
+            "huber_delta": self.delta,
         }
 
 
@@ -128,6 +130,7 @@ def fit_law(
     seed: int = 0,
     starts: int = 20,
     data_correction: str | None = None,
+    delta: float = HUBER_DELTA,
 ) -> LawFit:
     """Fit L(N, D) to points by summed Huber loss on log residuals; bootstrap every parameter.
 
@@ -136,12 +139,14 @@ def fit_law(
     >= 2 data sizes: fewer cannot pin down five parameters.
     """
     logn, logd, logl = _check_points(n, d, loss)
-    x, obj = _fit_logspace(logn, logd, logl, starts=starts)
+    if not delta > 0:
+        raise GuimoError(f"the Huber delta must be positive; got {delta}")
+    x, obj = _fit_logspace(logn, logd, logl, starts=starts, delta=delta)
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(n_bootstrap):  # warm-started at the full-data optimum: a resample's optimum lies near it
         idx = rng.integers(0, len(logl), len(logl))
-        xb, _ = _refine(x[None], logn[idx], logd[idx], logl[idx])
+        xb, _ = _refine(x[None], logn[idx], logd[idx], logl[idx], delta)
         samples.append(_to_law_row(xb))
     return LawFit(
         law=Law(*_to_law_row(x)),
@@ -150,6 +155,7 @@ def fit_law(
         samples=np.array(samples).reshape(-1, 5),
         level=level,
         data_correction=data_correction,
+        delta=delta,
     )
 
 
@@ -217,7 +223,7 @@ def _check_points(n, d, loss):
     return np.log(n), np.log(d), np.log(loss)
 
 
-def _objective(x, logn, logd, logl):
+def _objective(x, logn, logd, logl, delta=HUBER_DELTA):
     """Summed Huber loss of log residuals and its gradient, x = (a, b, e, alpha, beta)."""
     a, b, e, alpha, beta = x
     u = np.stack([a - alpha * logn, b - beta * logd, np.full_like(logn, e)])  # (3, P)
@@ -227,8 +233,8 @@ def _objective(x, logn, logd, logl):
     r = m + np.log(s) - logl  # (P,) log predicted - log observed
     w /= s  # d LSE / d u
     absr = np.abs(r)
-    value = np.where(absr <= HUBER_DELTA, 0.5 * r * r, HUBER_DELTA * (absr - 0.5 * HUBER_DELTA)).sum()
-    g = np.clip(r, -HUBER_DELTA, HUBER_DELTA)
+    value = np.where(absr <= delta, 0.5 * r * r, delta * (absr - 0.5 * delta)).sum()
+    g = np.clip(r, -delta, delta)
     grad = np.array([(g * w[0]).sum(), (g * w[1]).sum(), (g * w[2]).sum(), -(g * w[0] * logn).sum(), -(g * w[1] * logd).sum()])
     return float(value), grad
 
@@ -242,7 +248,7 @@ def _grid() -> np.ndarray:
     return np.stack([v.ravel() for v in g], axis=1)
 
 
-def _grid_starts(logn, logd, logl, k: int) -> np.ndarray:
+def _grid_starts(logn, logd, logl, k: int, delta: float = HUBER_DELTA) -> np.ndarray:
     """The k grid points with the lowest objective, evaluated in one vectorised pass."""
     g = _grid()
     a, b, e, al, be = (g[:, i : i + 1] for i in range(5))
@@ -250,7 +256,7 @@ def _grid_starts(logn, logd, logl, k: int) -> np.ndarray:
     m = np.maximum(np.maximum(u1, u2), e)
     pred = m + np.log(np.exp(u1 - m) + np.exp(u2 - m) + np.exp(e - m))
     absr = np.abs(pred - logl[None])
-    obj = np.where(absr <= HUBER_DELTA, 0.5 * absr**2, HUBER_DELTA * (absr - 0.5 * HUBER_DELTA)).sum(1)
+    obj = np.where(absr <= delta, 0.5 * absr**2, delta * (absr - 0.5 * delta)).sum(1)
     return g[np.argsort(obj)[:k]]
 
 
@@ -259,7 +265,7 @@ def _grid_starts(logn, logd, logl, k: int) -> np.ndarray:
 _BOUNDS = [(-20.0, 100.0), (-20.0, 100.0), (-20.0, 20.0), (1e-3, 3.0), (1e-3, 3.0)]
 
 
-def _refine(starts: np.ndarray, logn, logd, logl) -> tuple[np.ndarray, float]:
+def _refine(starts: np.ndarray, logn, logd, logl, delta: float = HUBER_DELTA) -> tuple[np.ndarray, float]:
     from scipy.optimize import minimize
     from threadpoolctl import threadpool_limits
 
@@ -267,7 +273,7 @@ def _refine(starts: np.ndarray, logn, logd, logl) -> tuple[np.ndarray, float]:
     # 5 parameters: BLAS threads only add synchronisation (10-50x slower on a busy machine)
     with threadpool_limits(limits=1, user_api="blas"):
         for x0 in starts:
-            res = minimize(_objective, x0, args=(logn, logd, logl), jac=True, method="L-BFGS-B", bounds=_BOUNDS,
+            res = minimize(_objective, x0, args=(logn, logd, logl, delta), jac=True, method="L-BFGS-B", bounds=_BOUNDS,
                            options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-12})
             if np.isfinite(res.fun) and res.fun < best_f:
                 best_x, best_f = res.x, float(res.fun)
@@ -276,8 +282,8 @@ def _refine(starts: np.ndarray, logn, logd, logl) -> tuple[np.ndarray, float]:
     return best_x, best_f
 
 
-def _fit_logspace(logn, logd, logl, *, starts: int) -> tuple[np.ndarray, float]:
-    return _refine(_grid_starts(logn, logd, logl, starts), logn, logd, logl)
+def _fit_logspace(logn, logd, logl, *, starts: int, delta: float = HUBER_DELTA) -> tuple[np.ndarray, float]:
+    return _refine(_grid_starts(logn, logd, logl, starts, delta), logn, logd, logl, delta)
 
 
 def _to_law_row(x: np.ndarray) -> list[float]:

@@ -30,8 +30,16 @@ def build_report(
     correction: str | None = None,
     allow_missing: bool = False,
     seed: int = 0,
+    delta: float | None = None,
+    alt_delta: float | None = None,
 ) -> dict[str, Any]:
-    """Fit the runs under ``root`` and write the report; returns what fit.json holds."""
+    """Fit the runs under ``root`` and write the report; returns what fit.json holds.
+
+    ``delta`` is the Huber threshold of the L(N, D) fit (default: ``fit.HUBER_DELTA``); the
+    extrapolation check is also run with ``alt_delta`` (default: ``fit.ALT_HUBER_DELTA``) and
+    reported beside it as a sensitivity row, so the choice of delta is visible, not hidden.
+    """
+    from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
     from guimo.scale.sweep import read_sweep
 
     root = Path(root)
@@ -52,7 +60,8 @@ def build_report(
     if higher:
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed)
     else:
-        md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed)
+        md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
+                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta)
     md += _economics_section(points, result, prices_path)
     text = _header(root, points, notes, result) + md
     atomic_write_json(out_dir / "fit.json", result)
@@ -63,7 +72,8 @@ def build_report(
 # -- loss mode ---------------------------------------------------------------------------------
 
 
-def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int) -> str:
+def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int,
+                 delta: float, alt_delta: float) -> str:
     from guimo.scale import plots
     from guimo.scale.extrapolate import holdout_checks
     from guimo.scale.fit import PARAMS, effective_tokens, fit_law, fit_power_law
@@ -78,12 +88,12 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         d = effective_tokens(d, [p.unique for p in points])
     elif correction is not None:
         raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
-    fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction)
+    fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta)
     result["fit"] = fit.as_dict()
     md = ["## L(N, D) — Chinchilla approach 3\n",
           f"Fitted on {fit.n_points} runs (measurement: each run's test loss in metrics.json, N = total parameters, "
           f"D = {'effective tokens after the Muennighoff repeated-data correction (R* = 15.4)' if correction else 'training tokens seen'}), "
-          f"summed Huber loss (delta = 1e-3) on log residuals, L-BFGS from the best of a grid of initialisations, "
+          f"summed Huber loss (delta = {delta:g}) on log residuals, L-BFGS from the best of a grid of initialisations, "
           f"{len(fit.samples)} bootstrap refits for the {fit.level:.0%} intervals.\n",
           "| parameter | estimate | 95% interval |", "| --- | ---: | --- |"]
     for k in PARAMS:
@@ -110,15 +120,25 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
                       f"fitted on the {k['n_points']} runs at the largest {'D' if var == 'N' else 'N'}")
     md.append("")
 
-    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed)
+    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta)
     result["extrapolation"] = [h.as_dict() for h in checks]
+    alt_checks = []
+    if alt_delta != delta:  # sensitivity: the same checks with the other delta, always reported beside the primary
+        alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=alt_delta)
+        alt_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=alt_delta)
+        result["sensitivity"] = {"huber_delta": alt_delta, "params": alt_fit.law.as_dict(), "extrapolation": [h.as_dict() for h in alt_checks]}
     md += ["## Extrapolation check (always on)\n",
-           "| held out | beyond the fit | points | mean rel. error | max rel. error | all inside 95% band |", "| --- | ---: | ---: | ---: | ---: | --- |"]
-    for h in checks:
+           "| held out | Huber delta | beyond the fit | points | mean rel. error | max rel. error | all inside 95% band |",
+           "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for h, dl in [(h, delta) for h in checks] + [(h, alt_delta) for h in alt_checks]:
+        tag = f"{dl:g}" + (" (sensitivity)" if dl != delta else "")
         if h.skipped:
-            md.append(f"| largest {h.axis} | — | — | — | — | skipped: {h.skipped} |")
+            md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} |")
         else:
-            md.append(f"| largest {h.axis} = {h.held_out:.4g} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%} | {'yes' if h.all_inside else 'no'} |")
+            md.append(f"| largest {h.axis} = {h.held_out:.4g} | {tag} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%} | {'yes' if h.all_inside else 'no'} |")
+    if alt_checks:
+        p = result["sensitivity"]["params"]
+        md.append(f"\nWith delta = {alt_delta:g} the full fit is E = {p['E']:.4g}, A = {p['A']:.4g}, B = {p['B']:.4g}, alpha = {p['alpha']:.4f}, beta = {p['beta']:.4f}.")
     md.append("")
 
     monotone = _monotone(points)

@@ -18,7 +18,12 @@ Why the knobs look like this:
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
 - a time budget runs the cheapest points first, extrapolates each next point's time from the
-  achieved FLOP/s of the points done, and skips (and records) those that would overrun it.
+  achieved FLOP/s of the points done, and skips (and records) those that would overrun it;
+- ``workers`` > 1 trains that many points at once in separate processes (spawned, each with
+  max(1, threads // workers) torch threads): the models of a sweep are too small for intra-op
+  threads to use a second core well, independent points do. A point whose data has not been
+  prepared yet waits while another point of the same data config prepares it, so no data is
+  tokenized twice and none is copied half-written. Re-running skips finished points as before.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class SweepSpec:
     overrides: list[str] = field(default_factory=list, metadata={"help": "extra --set KEY=VALUE for every point"})
     budget_s: float | None = field(default=None, metadata={"help": "wall-clock budget for the whole sweep; points that would overrun are skipped"})
     threads: int | None = field(default=None, metadata={"help": "torch intra-op threads while training (None: torch's default)"})
+    workers: int = field(default=1, metadata={"help": "points trained at once, each in its own process with max(1, threads // workers) threads"})
 
     def __post_init__(self) -> None:
         if not self.sizes:
@@ -65,6 +71,8 @@ class SweepSpec:
                 raise GuimoError(f"data fraction {f} is not in (0, 1]")
         if self.threads is not None and self.threads < 1:
             raise GuimoError("threads must be at least 1")
+        if self.workers < 1:
+            raise GuimoError("workers must be at least 1")
         if self.seeds < 1 or self.epochs <= 0 or self.context < 2 or self.batch_size < 1:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
         for s in self.sizes:
@@ -124,49 +132,133 @@ def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) every point; returns the sweep record also written to DIR/sweep.json."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     from guimo.pipeline.progress import Progress
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"spec": asdict(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "points": plan_points(spec)}
     prior = _load_prior(out)
-    data_templates: dict[str, Path] = {}  # data-config key -> the first run that prepared it
+    keys = {p["run"]: _point_config(spec, p)[1] for p in record["points"]}  # points with equal keys share their data
+    templates: dict[str, str] = {}  # data key -> a finished run whose data/ later points of that key copy
+    preparing: set[str] = set()  # data keys a point in flight is preparing (no template yet)
+    pending = []
+    for point in record["points"]:
+        before = prior.get(point["run"], {})
+        if before.get("status") == "done" and (out / point["run"] / "metrics.json").exists():
+            point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds")}, status="done", resumed=True)
+            templates.setdefault(keys[point["run"]], str(out / point["run"]))
+        else:
+            pending.append(point)
+    in_flight: dict[Any, dict[str, Any]] = {}
     t0 = time.perf_counter()
     done_flops = done_seconds = 0.0
-    with _threads(spec.threads), Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
-        for i, point in enumerate(record["points"]):
-            bar.update(completed=i, info=point["run"])
-            run_dir = out / point["run"]
-            before = prior.get(point["run"], {})
-            if before.get("status") == "done" and (run_dir / "metrics.json").exists():
-                point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds")}, status="done", resumed=True)
-                continue
-            elapsed = time.perf_counter() - t0
-            if spec.budget_s is not None and done_seconds > 0:
-                estimate = point["relative_cost"] * done_seconds / done_flops
-                if elapsed + estimate > spec.budget_s:
-                    point.update(status="skipped", reason=f"estimated {estimate:.0f} s would overrun the {spec.budget_s:.0f} s budget ({elapsed:.0f} s used)")
-                    progress.log(f"skip {point['run']}: {point['reason']}")
-                    _save(out, record)
-                    continue
-            started = time.perf_counter()
-            try:
-                _run_point(spec, point, run_dir, data_templates)
-            except GuimoError as e:
-                point.update(status="failed", reason=str(e))
-                progress.log(f"failed {point['run']}: {e}")
+    finished = len(record["points"]) - len(pending)
+    with _threads(spec.threads if spec.workers == 1 else None), _executor(spec.workers) as pool, \
+            Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
+        bar.update(completed=finished)
+        while pending or in_flight:
+            while len(in_flight) < spec.workers:
+                point = next((p for p in pending if keys[p["run"]] in templates or keys[p["run"]] not in preparing), None)
+                if point is None:
+                    break  # every waiting point's data is being prepared by a point in flight
+                pending.remove(point)
+                key = keys[point["run"]]
+                elapsed = time.perf_counter() - t0
+                if spec.budget_s is not None and done_seconds > 0:
+                    estimate = point["relative_cost"] * done_seconds / done_flops
+                    if elapsed + estimate > spec.budget_s:
+                        point.update(status="skipped", reason=f"estimated {estimate:.0f} s would overrun the {spec.budget_s:.0f} s budget ({elapsed:.0f} s used)")
+                        progress.log(f"skip {point['run']}: {point['reason']}")
+                        finished += 1
+                        _save(out, record)
+                        continue
+                if key not in templates:
+                    preparing.add(key)
+                threads = spec.threads if spec.workers == 1 else max(1, (spec.threads or 1) // spec.workers)
+                future = pool.submit(_point_worker, asdict(spec), dict(point), str(out / point["run"]), templates.get(key), threads)
+                in_flight[future] = point
+                bar.update(completed=finished, info=", ".join(p["run"] for p in in_flight.values()))
+            if not in_flight:
+                break
+            completed, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in completed:
+                point = in_flight.pop(future)
+                key = keys[point["run"]]
+                preparing.discard(key)
+                updates, error = future.result()
+                point.update(updates)
+                if error is not None:
+                    point.update(status="failed", reason=error)
+                    progress.log(f"failed {point['run']}: {error}")
+                else:
+                    point.update(status="done")
+                    templates.setdefault(key, str(out / point["run"]))
+                    done_flops += point["relative_cost"]
+                    done_seconds += point["seconds"]
+                finished += 1
+                bar.update(completed=finished)
                 _save(out, record)
-                continue
-            seconds = time.perf_counter() - started
-            point.update(status="done", seconds=round(seconds, 2))
-            done_flops += point["relative_cost"]
-            done_seconds += seconds
-            _save(out, record)
         bar.update(completed=len(record["points"]))
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     record["wall_s"] = round(time.perf_counter() - t0, 2)
     _save(out, record)
     return record
+
+
+def _point_worker(spec: dict[str, Any], point: dict[str, Any], run_dir: str, template: str | None, threads: int | None) -> tuple[dict[str, Any], str | None]:
+    """Train one point (in this process or a worker process): (the point's new fields, an error or None)."""
+    spec_obj = SweepSpec(**spec)
+    started = time.perf_counter()
+    updates: dict[str, Any] = {}
+    try:
+        with _threads(threads):
+            _run_point(spec_obj, {**point}, Path(run_dir), template, updates)
+    except GuimoError as e:
+        return updates, str(e)
+    updates["seconds"] = round(time.perf_counter() - started, 2)
+    return updates, None
+
+
+@contextmanager
+def _executor(workers: int) -> Iterator[Any]:
+    """A process pool for workers > 1; for one worker, points run here, one after the other."""
+    if workers == 1:
+        yield _InlineExecutor()
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: a forked child inherits torch's OpenMP state and can hang
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        yield pool
+
+
+class _InlineExecutor:
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        f: Future = Future()
+        f.set_result(fn(*args))
+        return f
+
+
+def _point_config(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, str]:
+    """The point's config before training is sized, and the key of its data (points with equal keys share data)."""
+    from guimo import scenarios
+    from guimo.config import apply_overrides
+
+    scenario = scenarios.get(spec.scenario)
+    base = size_overrides(point["size"]) + [
+        f"model.max_len={spec.context}",
+        f"data.fraction={point['fraction']}",
+        f"seed={point['seed']}",
+        f"train.batch_size={spec.batch_size}",
+        f"train.lr={learning_rate(spec, point['d_model']):.6g}",
+    ]
+    cfg = apply_overrides(scenario.config_cls(), base + spec.overrides, scenario.presets)
+    return cfg, json.dumps([to_dict(cfg)["data"], spec.context, point["seed"]], sort_keys=True)
 
 
 def _reuse_data(template: Path, run_dir: Path, scenario: str, cfg: Any) -> None:
@@ -186,28 +278,18 @@ def _reuse_data(template: Path, run_dir: Path, scenario: str, cfg: Any) -> None:
     run.save()
 
 
-def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, data_templates: dict[str, Path]) -> None:
-    """Preprocess, size the training from the run's own token count, then run the rest."""
+def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: str | None, updates: dict[str, Any]) -> None:
+    """Preprocess (or copy ``template``'s prepared data), size the training from the run's own token count, then run the rest."""
     from guimo import scenarios
     from guimo.config import apply_overrides
     from guimo.pipeline.rundir import RunDir
     from guimo.pipeline.runner import run_pipeline
 
     scenario = scenarios.get(spec.scenario)
-    base = size_overrides(point["size"]) + [
-        f"model.max_len={spec.context}",
-        f"data.fraction={point['fraction']}",
-        f"seed={point['seed']}",
-        f"train.batch_size={spec.batch_size}",
-        f"train.lr={learning_rate(spec, point['d_model']):.6g}",
-    ]
-    cfg = apply_overrides(scenario.config_cls(), base + spec.overrides, scenario.presets)
-    key = json.dumps([to_dict(cfg)["data"], spec.context, point["seed"]], sort_keys=True)
-    template = data_templates.get(key)
+    cfg, _ = _point_config(spec, point)
     if template is not None and not (run_dir / "manifest.json").exists():
-        _reuse_data(template, run_dir, spec.scenario, cfg)
+        _reuse_data(Path(template), run_dir, spec.scenario, cfg)
     run_pipeline(spec.scenario, cfg, run_dir, to_stage="preprocess", quiet=True)
-    data_templates.setdefault(key, run_dir)
     info = RunDir.open(run_dir).manifest["stages"]["preprocess"]
     unique = info.get("train_tokens")
     if unique is None:
@@ -218,7 +300,7 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, data_templ
              "train.eval_every=0", f"train.checkpoint_every={max(50, steps // 4)}",
              "train.max_time_s=none"]  # a point stopped by a time cap would not have its planned D
     cfg = apply_overrides(cfg, sized + spec.overrides, scenario.presets)  # the user's --set wins
-    point.update(steps=steps, unique_tokens=unique)
+    updates.update(steps=steps, unique_tokens=unique)
     run_pipeline(spec.scenario, cfg, run_dir, quiet=True)
 
 

@@ -96,3 +96,9 @@ def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, cap
     out = capsys.readouterr().out
     assert "6 of 6 points done" in out and "L(N, D) =" in out
     assert all(p.get("resumed") for p in json.loads((copy / "sweep.json").read_text())["points"])
+
+
+def test_workers_zero_is_one_line(tmp_path, capsys):
+    assert main(["scale", "lm", "--sizes", "nano", "--workers", "0", "--out", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: workers must be at least 1") and err.count("\n") == 1

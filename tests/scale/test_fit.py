@@ -96,3 +96,18 @@ def test_bad_points(n, d, loss, message):
 def test_power_law_needs_two_sizes():
     with pytest.raises(GuimoError, match="at least 2 distinct N"):
         fit_power_law([1e6, 1e6], [3.0, 3.1], "N")
+
+
+def test_delta_sets_the_huber_threshold():
+    n, d, loss = synthetic(noise=0.02)
+    x = np.array([6.0, 7.0, 0.6, 0.3, 0.3])
+    args = (np.log(n), np.log(d), np.log(loss))
+    r = _objective(x, *args, delta=1e9)[0]  # a threshold above every residual: plain least squares
+    a, b, e, alpha, beta = x
+    pred = np.log(np.exp(a - alpha * args[0]) + np.exp(b - beta * args[1]) + np.exp(e))
+    assert r == pytest.approx(0.5 * ((pred - args[2]) ** 2).sum())
+    wide, narrow = fit_law(n, d, loss, n_bootstrap=0, delta=1e-2), fit_law(n, d, loss, n_bootstrap=0, delta=1e-3)
+    assert wide.as_dict()["huber_delta"] == 1e-2 and narrow.as_dict()["huber_delta"] == 1e-3
+    assert wide.law != narrow.law
+    with pytest.raises(GuimoError, match="Huber delta must be positive"):
+        fit_law(n, d, loss, n_bootstrap=0, delta=0.0)

@@ -52,6 +52,11 @@ def test_report_fit_and_plots(micro_sweep):
         png = micro_sweep / "scale" / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 5000
     assert any(e["name"].startswith("training cost: tiny-f1-s0") for e in fit["economics"])
+    from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
+
+    assert fit["fit"]["huber_delta"] == HUBER_DELTA and fit["sensitivity"]["huber_delta"] == ALT_HUBER_DELTA
+    assert [h["axis"] for h in fit["sensitivity"]["extrapolation"]] == ["N", "D"]  # both checks under the other delta too
+    assert f"| {ALT_HUBER_DELTA:g} (sensitivity) |" in text
 
 
 def test_rerun_skips_finished_points(micro_sweep):
@@ -120,3 +125,26 @@ def test_lm_data_fraction_spreads_over_the_corpus():
     assert np.histogram(quarter, bins=4, range=(0, 10_000))[0].min() > 500  # every quarter of the corpus represented
     assert set(quarter.tolist()) <= set(half.tolist())  # nested: a learning curve adds data, it does not swap it
     assert len(spread_fraction(tokens, 1.0)) == 10_000
+
+
+def test_two_workers_micro_sweep(tmp_path):
+    """Two points at a time in spawned processes: all finish, each fraction's data is prepared once, a re-run skips them."""
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 1.0], overrides=["data.max_bytes=30000", "data.vocab_size=300", "data.eval_tokens=1000"],
+                      workers=2, threads=2)
+    out = tmp_path / "w2"
+    record = run_sweep(spec, out, quiet=True)
+    assert [p["status"] for p in record["points"]] == ["done"] * 4
+    assert all(p["seconds"] > 0 and p["steps"] > 0 for p in record["points"])
+    manifests = {p["run"]: json.loads((out / p["run"] / "manifest.json").read_text()) for p in record["points"]}
+    reused = {run: m["stages"]["preprocess"].get("reused_from") for run, m in manifests.items()}
+    assert sorted(r for r in reused.values() if r) == [str(out / "runs" / "nano-f0.5-s0"), str(out / "runs" / "nano-f1-s0")]
+    assert reused["runs/nano-f0.5-s0"] is None and reused["runs/nano-f1-s0"] is None  # each fraction tokenized once, by its first point
+    points, _ = collect_points(out)
+    assert len(points) == 4
+    again = run_sweep(spec, out, quiet=True)
+    assert all(p.get("resumed") for p in again["points"])
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(GuimoError, match="workers must be at least 1"):
+        micro_spec(workers=0)
