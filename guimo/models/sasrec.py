@@ -41,6 +41,7 @@ class SASRecConfig:
     loss: Literal["ce", "sampled"] = field(default="ce", metadata={"help": "ce: softmax over all items; sampled: over n_negatives uniform negatives"})
     n_negatives: int = field(default=3000, metadata={"help": "negatives per batch for loss=sampled"})
     in_batch_negatives: bool = field(default=False, metadata={"help": "loss=sampled: the batch's targets are negatives too (popular items, logQ-corrected); needs item frequencies"})
+    input_scale: bool = field(default=False, metadata={"help": "multiply item embeddings by sqrt(d_model) where they enter the encoder (not where they score), as the original SASRec does"})
     emb_lr_scale: float = field(default=1.0, metadata={"help": "item/category tables are stored divided by this and scaled back on use: under Adam, an lr this many times higher for them"})
     use_categories: bool = field(default=True, metadata={"help": "add category embeddings to item embeddings when the data has categories"})
     item_categories: list[int] = field(default_factory=list, metadata={"help": "category id of each item id, index 0 = padding (derived)"})
@@ -95,7 +96,12 @@ class SASRec(nn.Module):
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """Hidden states (B, T, C) for right-padded item ids ``seq`` (B, T)."""
-        return self.core.encode(seq, inputs_embeds=self.item_vectors(seq))
+        return self.core.encode(seq, inputs_embeds=self._input(self.item_vectors(seq)))
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        """Item vectors as the encoder reads them: scaled by sqrt(C) with ``input_scale``, so the
+        item identity outweighs the position embedding from the first step (Kang & McAuley)."""
+        return x * self.cfg.d_model**0.5 if self.cfg.input_scale else x
 
     def forward(self, seq: torch.Tensor, target: torch.Tensor | None = None, item_freq: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states (B, T, C); with ``target`` the training loss instead (so DDP sees it)."""
@@ -133,7 +139,7 @@ class SASRec(nn.Module):
         # gradient per step instead of one per use (that alone was ~1/3 of a Beauty step).
         vecs = self.item_vectors(torch.cat([seq.flatten(), y, neg]))
         x, v_y, v_neg = vecs.split([seq.numel(), len(y), len(neg)])
-        h = self._hidden_at(seq, real, x.view(*seq.shape, -1))  # (M, C), same order as y
+        h = self._hidden_at(seq, real, self._input(x).view(*seq.shape, -1))  # (M, C), same order as y
         if not sampled:
             logits = (h @ self.item_vectors().T).float()  # (M, N + 1)
             logits[:, 0] = float("-inf")

@@ -172,3 +172,14 @@ def test_sampled_softmax_loss_subtracts_log_q_and_drops_accidental_hits():
     negs = (h @ table[neg].T - log_q[neg]).masked_fill(neg[None, :] == y[:, None], float("-inf"))
     want = torch.nn.functional.cross_entropy(torch.cat([pos[:, None], negs], 1), torch.zeros(4, dtype=torch.long))
     assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_input_scale_scales_what_the_encoder_reads_not_what_scores():
+    plain, scaled = model(), model(input_scale=True)
+    seq = torch.tensor([[3, 4, 5, 0]])
+    assert torch.allclose(plain.item_vectors(), scaled.item_vectors())  # same tables, same scoring vectors
+    want = plain.core.encode(seq, inputs_embeds=plain.item_vectors(seq) * 16**0.5)
+    assert torch.allclose(scaled.encode(seq), want, atol=1e-6)
+    assert not torch.allclose(scaled.encode(seq), plain.encode(seq), atol=1e-3)
+    real = torch.tensor([[True, True, True, False]])  # the training path reads the same scaled input
+    assert torch.allclose(scaled._hidden_at(seq, real, scaled._input(scaled.item_vectors(seq))), want[real], atol=1e-5)
