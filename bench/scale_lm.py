@@ -273,10 +273,22 @@ def render_synthetic() -> str:
         lines.append(f"| {grid} | {float(noise):.1%} | {tn} | {fn} | " + " | ".join(vals) + " |")
     by = dec["median_max_error_by_delta"]
     worst = dec["worst_case_median_by_fit_n"]
+    tally = _tally(cells, deltas)
     lines += ["", f"Decision (rule fixed in the script before it ran: {dec['rule']}): pooled median max held-out error "
               + ", ".join(f"{v:.2%} with delta {float(k):g}" for k, v in by.items()) + f" -> **delta {dec['delta']:g}**; "
-              f"worst case over the two truths: total N {worst['total']:.2%}, non-embedding N {worst['non_embedding']:.2%} -> **fit on {dec['n'].replace('_', '-')} parameters**."]
+              f"worst case over the two truths: total N {worst['total']:.2%}, non-embedding N {worst['non_embedding']:.2%} -> **fit on {dec['n'].replace('_', '-')} parameters**. "
+              f"Over all {tally['cells']} cells above (every grid, noise level and N pairing), delta {deltas[1]:g} has the lower median in {tally['median']} "
+              f"and the lower 90th percentile in {tally['p90']} (ties count for neither)." + (f" {s['note']}" if s.get("note") else "")]
     return "\n".join(lines)
+
+
+def _tally(cells: dict, deltas: list[float]) -> dict:
+    """In how many (grid, noise, truth N, fit N) cells the second delta beats the first, by median and by 90th percentile."""
+    keys = {k.rsplit("|", 1)[0] for k in cells if not k.endswith("vs_truth") and not k.startswith("stdlib-fit-as-truth")}
+    a, b = deltas[0], deltas[1]
+    return {"cells": len(keys),
+            "median": sum(cells[f"{k}|{b}"]["median"] < cells[f"{k}|{a}"]["median"] for k in keys),
+            "p90": sum(cells[f"{k}|{b}"]["p90"] < cells[f"{k}|{a}"]["p90"] for k in keys)}
 
 
 if __name__ == "__main__":

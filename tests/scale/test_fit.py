@@ -41,10 +41,13 @@ def test_objective_is_summed_not_averaged():
     np.testing.assert_allclose(g2, 2 * g1)
 
 
-def test_gradient_matches_finite_differences():
-    n, d, loss = synthetic()
-    args = (np.log(n), np.log(d), np.log(loss))
-    x = np.array([5.5, 6.5, 0.4, 0.32, 0.27])  # residuals straddle the Huber threshold
+@pytest.mark.parametrize("delta", [1e-3, 1e-2])
+def test_gradient_matches_finite_differences(delta):
+    n, d, loss = synthetic(noise=0.01)
+    args = (np.log(n), np.log(d), np.log(loss), delta)
+    x = np.array(np.log([TRUE.A, TRUE.B, TRUE.E]).tolist() + [TRUE.alpha, TRUE.beta])  # at the truth: residuals are the 1% noise
+    r = np.abs(np.log(TRUE.loss(n, d)) - args[2])
+    assert (r < delta).any() and (r > delta).any()  # residuals straddle the Huber threshold
     _, g = _objective(x, *args)
     for i in range(5):
         h = np.zeros(5)
