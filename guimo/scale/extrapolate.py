@@ -22,6 +22,7 @@ class Holdout:
     largest_fitted: float  # the largest N or D left in the fit
     rows: list[dict] = field(default_factory=list)  # per held-out point: n, d, actual, predicted, band, relative_error, inside_band
     skipped: str | None = None  # why the check could not run (too few points left)
+    fit_at_bound: list[str] = field(default_factory=list)  # parameters of the fit (without the held-out points) left at a search bound
 
     @property
     def ratio(self) -> float:
@@ -44,7 +45,7 @@ class Holdout:
         return {
             "axis": self.axis, "held_out": self.held_out, "largest_fitted": self.largest_fitted, "ratio": self.ratio,
             "mean_relative_error": self.mean_relative_error, "max_relative_error": self.max_relative_error,
-            "all_inside_band": self.all_inside, "rows": self.rows, "skipped": self.skipped,
+            "all_inside_band": self.all_inside, "rows": self.rows, "skipped": self.skipped, "fit_at_bound": self.fit_at_bound,
         }
 
 
@@ -65,6 +66,7 @@ def _holdout(axis: str, key: np.ndarray, n, d, loss, fit_kwargs) -> Holdout:
     except GuimoError as e:
         out.skipped = f"without the largest {axis}: {e}"
         return out
+    out.fit_at_bound = fit.at_bound
     pred = fit.predict(n[held], d[held])
     lo, hi = fit.predict_band(n[held], d[held])
     for i, j in enumerate(np.flatnonzero(held)):

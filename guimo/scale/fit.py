@@ -84,6 +84,14 @@ class LawFit:
         lo, hi = np.percentile(self.samples[:, i], [50 * (1 - self.level), 50 * (1 + self.level)])
         return float(lo), float(hi)
 
+    @property
+    def at_bound(self) -> list[str]:
+        """Parameters the optimizer left at an end of their searched range (E ~ 0, an exponent at 3 or 0.001):
+        the data do not pin them down, so the law's shape there is an artefact of the bounds."""
+        x = [math.log(self.law.A), math.log(self.law.B), math.log(self.law.E), self.law.alpha, self.law.beta]
+        names = ["A", "B", "E", "alpha", "beta"]
+        return [k for k, v, (lo, hi) in zip(names, x, _BOUNDS) if v <= lo + 1e-6 * max(1.0, abs(lo)) or v >= hi - 1e-6 * max(1.0, abs(hi))]
+
     def sample_laws(self) -> list[Law]:
         return [Law(*row) for row in self.samples]
 
@@ -110,6 +118,7 @@ class LawFit:
             "n_bootstrap": int(len(self.samples)),
             "data_correction": self.data_correction,
             "huber_delta": self.delta,
+            "at_bound": self.at_bound,
         }
 
 

@@ -99,6 +99,9 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     for k in PARAMS:
         lo, hi = fit.interval(k)
         md.append(f"| {k} | {getattr(fit.law, k):.4g} | [{lo:.4g}, {hi:.4g}] |")
+    if fit.at_bound:
+        md.append(f"\n**{', '.join(fit.at_bound)} at the end of the searched range**: the points do not pin this down (e.g. the loss does not "
+                  "fall with N or flatten with D inside the sweep), so the fitted law's shape there comes from the bounds, not the data.")
     md.append("")
 
     kaplan = {}
@@ -135,7 +138,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         if h.skipped:
             md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} |")
         else:
-            md.append(f"| largest {h.axis} = {h.held_out:.4g} | {tag} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%} | {'yes' if h.all_inside else 'no'} |")
+            flag = f" (fit with {', '.join(h.fit_at_bound)} at a bound)" if h.fit_at_bound else ""
+            md.append(f"| largest {h.axis} = {h.held_out:.4g} | {tag} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%}{flag} | {'yes' if h.all_inside else 'no'} |")
     if alt_checks:
         p = result["sensitivity"]["params"]
         md.append(f"\nWith delta = {alt_delta:g} the full fit is E = {p['E']:.4g}, A = {p['A']:.4g}, B = {p['B']:.4g}, alpha = {p['alpha']:.4f}, beta = {p['beta']:.4f}.")

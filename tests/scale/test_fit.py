@@ -114,3 +114,11 @@ def test_delta_sets_the_huber_threshold():
     assert wide.law != narrow.law
     with pytest.raises(GuimoError, match="Huber delta must be positive"):
         fit_law(n, d, loss, n_bootstrap=0, delta=0.0)
+
+
+def test_at_bound_flags_a_law_the_points_do_not_pin_down():
+    n, d, loss = synthetic()
+    assert fit_law(n, d, loss, n_bootstrap=0).at_bound == []
+    flat_in_n = 11.0 / d**0.06  # no N term and no floor: the optimizer runs E (and the N term) to the ends of their ranges
+    fit = fit_law(n, d, flat_in_n, n_bootstrap=0)
+    assert "E" in fit.at_bound and fit.as_dict()["at_bound"] == fit.at_bound
