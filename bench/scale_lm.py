@@ -214,7 +214,7 @@ def render_all() -> str:
     """The section from every non-quick result file, so each corpus keeps its last measurement."""
     from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
 
-    rows, notes = [], []
+    rows, notes, regimes = [], [], []
     for f in sorted(RESULTS.glob("scale_lm_*.json")):
         if f.stem.endswith("_quick") or f.stem == "scale_lm_synthetic":
             continue
@@ -244,6 +244,7 @@ def render_all() -> str:
         delta = s.get("huber_delta") or 1e-3
         rows.append(f"| {s['corpus']} | {when} | {setup} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {s['tokens_span']} "
                     f"| {s['sweep_min']} | {ab} | {delta:g}: {err} | {f'{alt_delta:g}: ' if alt_delta else ''}{alt_err} | {verdict} |")
+        regimes.append((s["corpus"], s.get("scaling_regime", True)))
         if s.get("note"):
             notes.append(f"- {s['corpus']}: {s['note']}")
     head = ("Command: `OMP_NUM_THREADS=1 python bench/scale_lm.py --threads 1 [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data "
@@ -256,7 +257,11 @@ def render_all() -> str:
             "| corpus | started (UTC), load avg | setup | points | parameters | tokens | sweep min | fit (95% CI) | held-out largest model: rel. error (delta) "
             "| same, other delta (sensitivity) | target |\n"
             "| --- | --- | --- | --- | --- | --- | ---: | --- | --- | --- | --- |\n")
-    body = head + ("\n".join(rows) if rows else "(no full run recorded yet)") + ("\n\n" + "\n".join(notes) if notes else "")
+    valid = [r for r in regimes if r[1]]
+    summary = (f"\n\nSweeps in a scaling regime (every model beats the best baseline at full data, no fit parameter at a search bound): "
+               f"{len(valid)} of {len(regimes)} ({', '.join(r[0] for r in valid) or 'none'}). The others measure no scale effect, so they "
+               "cannot show that the fit is not tuned to one corpus; their notes say what a valid run needs." if regimes else "")
+    body = head + ("\n".join(rows) if rows else "(no full run recorded yet)") + summary + ("\n\n" + "\n".join(notes) if notes else "")
     return body + render_synthetic()
 
 
