@@ -1,7 +1,7 @@
 """Which fit settings extrapolate best on our own grids? A synthetic study, decided before any new
 corpus's losses are looked at.
 
-    OMP_NUM_THREADS=1 python bench/scale_fit_synthetic.py              # ~30-40 min on one core
+    OMP_NUM_THREADS=1 python bench/scale_fit_synthetic.py              # ~45 min on one core (43.9 measured)
     python bench/scale_fit_synthetic.py --reps 5 --no-write            # a smoke run
 
 For each real sweep grid (the (N, D) points `bench/scale_lm.py` trains on each corpus; N from the
