@@ -47,7 +47,7 @@ SWEEP_FILE = "sweep.json"
 class SweepSpec:
     scenario: str
     sizes: list[str] = field(metadata={"help": "model presets (nano, tiny, ...) or 'd<width>x<layers>[h<heads>]'"})
-    fractions: list[float] = field(metadata={"help": "data.fraction values: leading shares of the training tokens"})
+    fractions: list[float] = field(metadata={"help": "data.fraction values: evenly spread shares of the training data"})
     seeds: int = field(default=1, metadata={"help": "seeds per (size, fraction): seed, seed+1, ..."})
     seed: int = field(default=0, metadata={"help": "first seed"})
     epochs: float = field(default=1.0, metadata={"help": "passes over each point's training tokens"})
