@@ -155,7 +155,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     t0 = time.perf_counter()
     done_flops = done_seconds = 0.0
     finished = len(record["points"]) - len(pending)
-    with _threads(spec.threads if spec.workers == 1 else None), _executor(spec.workers) as pool, \
+    with _executor(spec.workers) as pool, \
             Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
         bar.update(completed=finished)
         while pending or in_flight:
