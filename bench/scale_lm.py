@@ -6,11 +6,11 @@ L(N, D), and check that the fit predicts a held-out model 4x larger than any fit
     python bench/scale_lm.py --corpus zh-poetry       # ../shared/data/corpus/zh/zh_poetry.txt
     python bench/scale_lm.py --quick                  # a 1-2 minute smoke run (nothing written to the docs)
 
-Default grid: 5 sizes (nano, tiny, mini, small and d320x4: ~0.1-0.16M to ~5.6-6.3M parameters with
-the 2,048-token BPE, tied or untied output head: >= 39x), the largest >= 4.7x the next one, so the
-always-on extrapolation check
-(hold out the largest model, fit the rest) is the "4x larger model" test; 4 data fractions
-(1/8 .. 1 of the training tokens, one epoch each). Writes bench/results/scale_lm_<corpus>.json,
+Default grid: 5 sizes (d16x2, nano, tiny, mini, d224x4: 74k to 3.37M parameters with the 2,048-token
+BPE: 45x), the largest 4.5x the next one, so the always-on extrapolation check (hold out the largest
+model, fit the rest) is the "4x larger model" test; 4 data fractions (1/8 .. 1 of the training
+tokens, one epoch each), 2 seeds, and at least 420 steps per point (smaller batches at small D).
+Writes bench/results/scale_lm_<corpus>.json,
 the sweep under --out, and this script's part of docs/BENCHMARKS.md.
 """
 
@@ -41,13 +41,17 @@ TARGET_REL_ERROR = 0.03
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="stdlib", help=f"one of {', '.join(CORPORA)} or a path to text")
-    p.add_argument("--sizes", default="nano,tiny,mini,small,d320x4")
+    p.add_argument("--sizes", default="d16x2,nano,tiny,mini,d224x4")
+    p.add_argument("--seeds", type=int, default=2, help="seeds per (size, fraction): one seed at the smallest data left the held-out check at the mercy of a plateau")
     p.add_argument("--fractions", default="0.125,0.25,0.5,1")
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget for the sweep (the fit adds ~1 minute)")
     p.add_argument("--max-bytes", type=int, default=None, help="cap the corpus (default: all of it)")
     p.add_argument("--context", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--min-steps", type=int, default=420,
+                   help="points with fewer steps at --batch-size train at a smaller batch (lr x sqrt(batch ratio)); 420: where the stdlib seeds agreed within 1.3%%")
+    p.add_argument("--lr-batch-exponent", type=float, default=0.5, help="a point at a smaller batch b uses lr x (b / --batch-size) ** this")
     p.add_argument("--threads", type=int, default=2, help="torch threads in all (with --workers N: each worker gets max(1, threads // N))")
     p.add_argument("--workers", type=int, default=1, help="points trained at once in separate processes (2 on 2 cores: two single-thread points)")
     p.add_argument("--lr-ref", type=float, default=6e-3,
@@ -79,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"{corpus} not found (the shared datasets live beside the project as ../shared/data)")
     overrides = [] if corpus is None else [f"data.path={corpus}"]
     if args.quick:
-        args.sizes, args.fractions, args.context, args.batch_size, args.bootstrap = "nano,tiny,mini", "0.5,1", 32, 8, 10
-        args.max_bytes, args.budget_min = args.max_bytes or 60_000, min(args.budget_min, 5)
+        args.sizes, args.fractions, args.context, args.batch_size, args.bootstrap, args.seeds = "nano,tiny,mini", "0.5,1", 32, 8, 10, 1
+        args.max_bytes, args.budget_min, args.min_steps = args.max_bytes or 60_000, min(args.budget_min, 5), min(args.min_steps, 60)
         overrides += ["data.vocab_size=300", "data.eval_tokens=2000"]
     else:
         # the whole test split (~170k tokens on the stdlib): its first 50k tokens were a few modules
@@ -91,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     name = args.corpus if args.corpus in CORPORA else Path(args.corpus).stem
     out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
     spec = SweepSpec(
-        scenario="lm", sizes=args.sizes.split(","), fractions=[float(f) for f in args.fractions.split(",")],
+        scenario="lm", sizes=args.sizes.split(","), seeds=args.seeds, fractions=[float(f) for f in args.fractions.split(",")],
         epochs=args.epochs, context=args.context, batch_size=args.batch_size, overrides=overrides,
         budget_s=args.budget_min * 60, threads=args.threads, lr_ref=args.lr_ref, workers=args.workers,
+        min_steps=args.min_steps, lr_batch_exponent=args.lr_batch_exponent,
     )
     t0 = time.perf_counter()
     load_before = os.getloadavg()
@@ -126,7 +131,7 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "seeds", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for k in ("note", "verdict_caveat"):  # written by hand: a refit keeps them
@@ -146,7 +151,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "command": "python bench/scale_lm.py " + " ".join(sys.argv[1:]),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads" + (f" x {args.workers} workers" if args.workers > 1 else ""),
-        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "context": args.context, "batch_size": args.batch_size,
+        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
         "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--epochs", type=float, default=1.0, help="passes over each point's training tokens")
     g.add_argument("--context", type=int, default=128, help="model.max_len for every size")
     g.add_argument("--batch-size", type=int, default=16, help="train.batch_size for every point")
+    g.add_argument("--min-steps", type=int, default=0, help="shrink the batch of points that would get fewer steps (lr x sqrt(batch ratio)); 0: off")
     g.add_argument("--lr-ref", type=float, default=3e-3, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** 0.5")
     g.add_argument("--budget", help="wall-clock budget, e.g. 30m: cheapest points first, the rest skipped and listed")
     g.add_argument("--threads", type=int, help="torch intra-op threads while training (1 is fastest for tiny models on a busy machine)")
@@ -94,7 +95,7 @@ def _sweep(args) -> int:
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
         seeds=args.seeds, epochs=args.epochs, context=args.context, batch_size=args.batch_size, lr_ref=args.lr_ref,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, threads=args.threads,
-        workers=args.workers,
+        workers=args.workers, min_steps=args.min_steps,
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)

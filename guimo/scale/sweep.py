@@ -14,6 +14,11 @@ Why the knobs look like this:
 - the learning rate follows a documented rule, lr = lr_ref x (d_ref / d_model)^lr_exponent
   (narrower models tolerate larger steps; with one shared lr the fit would measure tuning, not
   scale, which dominates at small scale);
+- ``min_steps`` gives every point at least that many optimizer steps by shrinking its batch (never
+  its tokens): at a fixed batch the smallest data fractions get so few steps that the models are
+  still on the unigram plateau, and their losses measure the step count and the seed, not N and D
+  (measured: 210 steps left seeds 13% apart, 420 steps 1.3%). A point's lr then follows Adam's
+  square-root rule, lr x (batch / batch_size)^lr_batch_exponent (Malladi et al. 2022);
 - points whose data config is identical (same data section, context and seed; only the model
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
@@ -60,6 +65,8 @@ class SweepSpec:
     budget_s: float | None = field(default=None, metadata={"help": "wall-clock budget for the whole sweep; points that would overrun are skipped"})
     threads: int | None = field(default=None, metadata={"help": "torch intra-op threads while training (None: torch's default)"})
     workers: int = field(default=1, metadata={"help": "points trained at once, each in its own process with max(1, threads // workers) threads"})
+    min_steps: int = field(default=0, metadata={"help": "points with fewer steps at batch_size train with the largest smaller batch that gives this many (0: off)"})
+    lr_batch_exponent: float = field(default=0.5, metadata={"help": "a point trained at a smaller batch b uses lr x (b / batch_size) ** this"})
 
     def __post_init__(self) -> None:
         if not self.sizes:
@@ -75,6 +82,8 @@ class SweepSpec:
             raise GuimoError("workers must be at least 1")
         if self.seeds < 1 or self.epochs <= 0 or self.context < 2 or self.batch_size < 1:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
+        if self.min_steps < 0:
+            raise GuimoError("min_steps must be 0 (off) or positive")
         for s in self.sizes:
             size_overrides(s)  # validate early
 
@@ -97,6 +106,13 @@ def size_overrides(spec: str) -> list[str]:
 
 def learning_rate(spec: SweepSpec, d_model: int) -> float:
     return spec.lr_ref * (spec.d_ref / d_model) ** spec.lr_exponent
+
+
+def point_batch(spec: SweepSpec, tokens: float) -> int:
+    """The batch a point of ``tokens`` training tokens uses: batch_size, or smaller so it gets min_steps steps."""
+    if not spec.min_steps:
+        return spec.batch_size
+    return max(1, min(spec.batch_size, int(tokens // (spec.context * spec.min_steps))))
 
 
 def parse_duration(text: str) -> float:
@@ -147,7 +163,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     for point in record["points"]:
         before = prior.get(point["run"], {})
         if before.get("status") == "done" and (out / point["run"] / "metrics.json").exists():
-            point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds")}, status="done", resumed=True)
+            point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds", "batch_size", "lr")}, status="done", resumed=True)
             templates.setdefault(keys[point["run"]], str(out / point["run"]))
         else:
             pending.append(point)
@@ -294,13 +310,15 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: 
     unique = info.get("train_tokens")
     if unique is None:
         raise GuimoError(f"{run_dir}: the {spec.scenario} scenario does not report train_tokens; cannot size training by epochs")
-    tokens_per_step = spec.batch_size * spec.context
-    steps = max(1, round(spec.epochs * unique / tokens_per_step))
+    batch = point_batch(spec, spec.epochs * unique)
+    steps = max(1, round(spec.epochs * unique / (batch * spec.context)))
+    lr = learning_rate(spec, point["d_model"]) * (batch / spec.batch_size) ** spec.lr_batch_exponent
     sized = [f"train.max_steps={steps}", f"train.warmup_steps={max(1, min(50, steps // 10))}",
+             f"train.batch_size={batch}", f"train.lr={lr:.6g}",
              "train.eval_every=0", f"train.checkpoint_every={max(50, steps // 4)}",
              "train.max_time_s=none"]  # a point stopped by a time cap would not have its planned D
     cfg = apply_overrides(cfg, sized + spec.overrides, scenario.presets)  # the user's --set wins
-    updates.update(steps=steps, unique_tokens=unique)
+    updates.update(steps=steps, unique_tokens=unique, batch_size=batch, lr=float(f"{lr:.6g}"))
     run_pipeline(spec.scenario, cfg, run_dir, quiet=True)
 
 

@@ -11,7 +11,7 @@ import pytest
 from guimo.errors import GuimoError
 from guimo.scale.points import collect_points
 from guimo.scale.report import build_report
-from guimo.scale.sweep import SweepSpec, parse_duration, run_sweep, size_overrides
+from guimo.scale.sweep import SweepSpec, parse_duration, point_batch, run_sweep, size_overrides
 
 from .conftest import micro_spec
 
@@ -148,3 +148,27 @@ def test_two_workers_micro_sweep(tmp_path):
 def test_workers_must_be_positive():
     with pytest.raises(GuimoError, match="workers must be at least 1"):
         micro_spec(workers=0)
+
+
+def test_point_batch_gives_min_steps():
+    spec = micro_spec(batch_size=16, context=128, min_steps=420)
+    assert point_batch(spec, 3_444_736) == 16  # 1,682 steps at 16: untouched
+    assert point_batch(spec, 430_080) == 8  # 210 steps at 16 -> 420 at 8
+    assert point_batch(spec, 1_000) == 1  # never below one sequence
+    assert point_batch(micro_spec(batch_size=16, min_steps=0), 1_000) == 16  # off
+    with pytest.raises(GuimoError, match="min_steps"):
+        micro_spec(min_steps=-1)
+
+
+def test_min_steps_shrinks_batch_and_scales_lr(tmp_path):
+    """The smaller fraction trains at a smaller batch with more steps and a square-root-scaled lr; its tokens stay the same."""
+    spec = micro_spec(sizes=["nano"], fractions=[0.25, 1.0], overrides=["data.max_bytes=30000", "data.vocab_size=300", "data.eval_tokens=1000"],
+                      batch_size=8, min_steps=40)
+    record = run_sweep(spec, tmp_path / "ms", quiet=True)
+    by_fraction = {p["fraction"]: p for p in record["points"]}
+    small, full = by_fraction[0.25], by_fraction[1.0]
+    assert small["batch_size"] < 8 and small["steps"] >= 40
+    assert small["steps"] * small["batch_size"] * spec.context == pytest.approx(small["unique_tokens"], rel=0.05)
+    assert small["lr"] == pytest.approx(full["lr"] * (small["batch_size"] / full["batch_size"]) ** 0.5, rel=1e-4)
+    cfg = json.loads((tmp_path / "ms" / small["run"] / "manifest.json").read_text())["config"]["train"]
+    assert cfg["batch_size"] == small["batch_size"] and cfg["max_steps"] == small["steps"]
