@@ -60,6 +60,24 @@ def read_documents(source: str | Path) -> list[tuple[str, str]]:
     return docs
 
 
+def cap_bytes(docs: list[tuple[str, str]], max_bytes: int) -> list[tuple[str, str]]:
+    """The leading documents up to ``max_bytes`` of UTF-8, the last one cut at a character boundary.
+
+    Counted in bytes, not characters: a character cap kept ~3x the asked size of Chinese text.
+    """
+    kept, total = [], 0
+    for name, text in docs:
+        if total >= max_bytes:
+            break
+        raw = text.encode()
+        if total + len(raw) > max_bytes:  # the last document: cut, dropping a split multi-byte character
+            kept.append((name, raw[: max_bytes - total].decode("utf-8", errors="ignore")))
+            break
+        kept.append((name, text))
+        total += len(raw)
+    return kept
+
+
 def split_of(name: str, val_fraction: float, test_fraction: float) -> str:
     """Deterministic split of a document by the hash of its name (stable across machines)."""
     u = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF

@@ -107,7 +107,7 @@ class LMScenario:
     # -- collect -------------------------------------------------------------------------------
     def collect(self, ctx) -> dict[str, Any]:
         from guimo.data.fetch import fetch, fingerprint, is_url
-        from guimo.data.text import read_documents, stdlib_documents
+        from guimo.data.text import cap_bytes, read_documents, stdlib_documents
         from guimo.io import atomic_write_text
 
         source = ctx.cfg.data.path
@@ -117,13 +117,7 @@ class LMScenario:
             local = fetch(source) if is_url(source) else source
             docs, label = read_documents(local), source
         if ctx.cfg.data.max_bytes:
-            kept, total = [], 0
-            for name, text in docs:
-                if total >= ctx.cfg.data.max_bytes:
-                    break
-                kept.append((name, text[: ctx.cfg.data.max_bytes - total]))
-                total += len(kept[-1][1].encode())
-            docs = kept
+            docs = cap_bytes(docs, ctx.cfg.data.max_bytes)
         raw = "".join(json.dumps({"name": n, "text": t}, ensure_ascii=False) + "\n" for n, t in docs)
         atomic_write_text(ctx.run.data_dir / "raw.jsonl", raw)
         encoded = [(n, t.encode()) for n, t in docs]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from guimo.data.text import read_documents, split_of, split_single, stdlib_documents
+from guimo.data.text import cap_bytes, read_documents, split_of, split_single, stdlib_documents
 
 
 def test_stdlib_corpus_is_real_python_without_tests():
@@ -65,3 +65,12 @@ def test_few_documents_split_by_contiguous_text():
     assert [t for _, t in out["train"]] == [joined[:800]]
     assert [t for _, t in out["val"]] == [joined[800:900]]
     assert [t for _, t in out["test"]] == [joined[900:]]
+
+
+def test_cap_bytes_counts_utf8_bytes_and_keeps_whole_characters():
+    poem = "关关雎鸠，在河之洲。" * 10  # 3 bytes per character
+    kept = cap_bytes([("a", poem), ("b", "never reached")], 100)
+    assert [n for n, _ in kept] == ["a"]
+    assert len(kept[0][1].encode()) == 99 and poem.startswith(kept[0][1])  # 33 whole characters, not 100
+    two = cap_bytes([("a", "x" * 60), ("b", "y" * 60), ("c", "z")], 100)
+    assert [(n, len(t)) for n, t in two] == [("a", 60), ("b", 40)]
