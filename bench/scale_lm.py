@@ -35,6 +35,17 @@ CORPORA = {
     "shakespeare": SHARED / "en" / "tinyshakespeare" / "input.txt",
     "zh-poetry": SHARED / "zh" / "zh_poetry.txt",
 }
+# Data settings per corpus, fixed before their sweeps ran. At the scenario's 2,048-token BPE the two
+# small corpora give 350k (1.1 MB of English) and 2.0M (6 MB of Chinese) training tokens, and the
+# sweeps of 2026-11-28 trained no model past the bigram baseline (recorded as void). A byte-level
+# vocabulary with 44 merges is close to characters, the usual unit for tinyshakespeare: 2x the
+# tokens, a weaker bigram, and a cheaper output layer. Chinese is capped at 1.5 MB (the Book of
+# Songs onward, ~1.1M tokens) so that a 2-seed grid costs about what the stdlib one does.
+CORPUS_DEFAULTS = {
+    "stdlib": {"vocab_size": None, "max_bytes": None},
+    "shakespeare": {"vocab_size": 300, "max_bytes": None},
+    "zh-poetry": {"vocab_size": 300, "max_bytes": 1_500_000},
+}
 TARGET_REL_ERROR = 0.03
 
 
@@ -45,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=2, help="seeds per (size, fraction): one seed at the smallest data left the held-out check at the mercy of a plateau")
     p.add_argument("--fractions", default="0.125,0.25,0.5,1")
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget for the sweep (the fit adds ~1 minute)")
-    p.add_argument("--max-bytes", type=int, default=None, help="cap the corpus (default: all of it)")
+    p.add_argument("--max-bytes", type=int, default=None, help="cap the corpus, in UTF-8 bytes (default: CORPUS_DEFAULTS, else all of it)")
+    p.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary (default: CORPUS_DEFAULTS, else the lm scenario's 2,048)")
     p.add_argument("--context", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--epochs", type=float, default=1.0)
@@ -82,9 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     if corpus is not None and not Path(corpus).exists():
         sys.exit(f"{corpus} not found (the shared datasets live beside the project as ../shared/data)")
     overrides = [] if corpus is None else [f"data.path={corpus}"]
+    for key, value in CORPUS_DEFAULTS.get(args.corpus, {}).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.vocab_size:
+        overrides.append(f"data.vocab_size={args.vocab_size}")
     if args.quick:
         args.sizes, args.fractions, args.context, args.batch_size, args.bootstrap, args.seeds = "nano,tiny,mini", "0.5,1", 32, 8, 10, 1
-        args.max_bytes, args.budget_min, args.min_steps = args.max_bytes or 60_000, min(args.budget_min, 5), min(args.min_steps, 60)
+        args.max_bytes, args.budget_min, args.min_steps = min(args.max_bytes or 60_000, 60_000), min(args.budget_min, 5), min(args.min_steps, 60)
         overrides += ["data.vocab_size=300", "data.eval_tokens=2000"]
     else:
         # the whole test split (~170k tokens on the stdlib): its first 50k tokens were a few modules
@@ -131,7 +148,7 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "seeds", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "seeds", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for k in ("note", "verdict_caveat"):  # written by hand: a refit keeps them
@@ -151,7 +168,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "command": "python bench/scale_lm.py " + " ".join(sys.argv[1:]),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads" + (f" x {args.workers} workers" if args.workers > 1 else ""),
-        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
+        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
         "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),
@@ -236,7 +253,9 @@ def render_all() -> str:
         load = s.get("load_avg_1_5_15_start_end")
         when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
         workers = s.get("workers", 1)
-        setup = f"{s.get('threads', '?')} thread(s){f' x {workers} workers' if workers > 1 else ''}, lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min"
+        setup = (f"{s.get('threads', '?')} thread(s){f' x {workers} workers' if workers > 1 else ''}, lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min, "
+                 f"{s.get('seeds', 1)} seed(s), >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
+                 + (f", first {s['max_bytes']:,} bytes" if s.get("max_bytes") else ""))
         cores = s.get("threads", 1) * workers
         speed = ("met" if s["sweep_min"] <= 60 else "not measured (1 core of a shared machine)" if cores < 2 else "NOT met")
         bb = s.get("beats_baseline") or {}
@@ -252,8 +271,10 @@ def render_all() -> str:
         regimes.append((s["corpus"], s.get("scaling_regime", True)))
         if s.get("note"):
             notes.append(f"- {s['corpus']}: {s['note']}")
-    head = ("Command: `OMP_NUM_THREADS=1 python bench/scale_lm.py --threads 1 [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data "
-            "fractions, one epoch each, context 128, batch 16, lr = lr_ref (64/d_model)^0.5, x86_64); refit a recorded sweep with "
+    head = ("Command: `OMP_NUM_THREADS=1 python bench/scale_lm.py --threads 2 --workers 2 [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data "
+            "fractions x 2 seeds, one epoch each, context 128, batch 16 or smaller so that every point gets >= 420 steps (lr x sqrt(batch/16)), "
+            "lr = lr_ref (64/d_model)^0.5, x86_64; rows from before 2026-11-28 19:00 UTC used one seed, batch 16 throughout and the commands shown in their notes); "
+            "refit a recorded sweep with "
             "`python bench/scale_lm.py --corpus NAME --refit`. Fit: Chinchilla approach 3 on total parameters, summed Huber "
             f"(delta {HUBER_DELTA:g}, chosen by the synthetic study below) on log residuals, L-BFGS from a grid, 200 bootstrap refits (95% intervals); "
             f"every extrapolation check is repeated with delta {ALT_HUBER_DELTA:g} and shown beside it. Target: "
