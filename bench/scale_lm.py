@@ -10,6 +10,7 @@ Default grid: 5 sizes (d16x2, nano, tiny, mini, d224x4: 74k to 3.37M parameters 
 BPE: 45x), the largest 4.5x the next one, so the always-on extrapolation check (hold out the largest
 model, fit the rest) is the "4x larger model" test; 4 data fractions (1/8 .. 1 of the training
 tokens, one epoch each), 2 seeds, and at least 420 steps per point (smaller batches at small D).
+The two small corpora get their own vocabulary, cap and grid: see CORPUS_DEFAULTS.
 Writes bench/results/scale_lm_<corpus>.json,
 the sweep under --out, and this script's part of docs/BENCHMARKS.md.
 """
@@ -35,16 +36,22 @@ CORPORA = {
     "shakespeare": SHARED / "en" / "tinyshakespeare" / "input.txt",
     "zh-poetry": SHARED / "zh" / "zh_poetry.txt",
 }
-# Data settings per corpus, fixed before their sweeps ran. At the scenario's 2,048-token BPE the two
-# small corpora give 350k (1.1 MB of English) and 2.0M (6 MB of Chinese) training tokens, and the
-# sweeps of 2026-11-28 trained no model past the bigram baseline (recorded as void). A byte-level
-# vocabulary with 44 merges is close to characters, the usual unit for tinyshakespeare: 2x the
-# tokens, a weaker bigram, and a cheaper output layer. Chinese is capped at 1.5 MB (the Book of
-# Songs onward, ~1.1M tokens) so that a 2-seed grid costs about what the stdlib one does.
+# Data settings and grids per corpus, fixed before their sweeps ran (probes of single full-data runs
+# are quoted in docs/BENCHMARKS.md). At the scenario's 2,048-token BPE the two small corpora give
+# 350k (1.1 MB of English) and 2.0M (6 MB of Chinese) training tokens, and the sweeps of 2026-11-28
+# trained no model past the bigram baseline (recorded as void). A byte-level vocabulary with 44
+# merges is close to characters, the usual unit for tinyshakespeare: 2x the tokens, a cheaper
+# output layer. Chinese is capped at 1.5 MB (the Book of Songs onward, ~1.1M tokens) so that a
+# 2-seed grid costs about what the stdlib one does. The smaller embedding shrinks every model, so
+# the small corpora's grid swaps d16x2 (13k parameters, fewer than the bigram's 90k-entry table; it
+# only matched the bigram on tinyshakespeare) for d112x3h4, keeping the held-out model ~4.9x the
+# largest fitted one (the stdlib grid would make it 6.7x).
+STDLIB_GRID = "d16x2,nano,tiny,mini,d224x4"
+SMALL_GRID = "nano,tiny,mini,d112x3h4,d224x4"
 CORPUS_DEFAULTS = {
-    "stdlib": {"vocab_size": None, "max_bytes": None},
-    "shakespeare": {"vocab_size": 300, "max_bytes": None},
-    "zh-poetry": {"vocab_size": 300, "max_bytes": 1_500_000},
+    "stdlib": {"sizes": STDLIB_GRID, "vocab_size": None, "max_bytes": None},
+    "shakespeare": {"sizes": SMALL_GRID, "vocab_size": 300, "max_bytes": None},
+    "zh-poetry": {"sizes": SMALL_GRID, "vocab_size": 300, "max_bytes": 1_500_000},
 }
 TARGET_REL_ERROR = 0.03
 
@@ -52,7 +59,7 @@ TARGET_REL_ERROR = 0.03
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="stdlib", help=f"one of {', '.join(CORPORA)} or a path to text")
-    p.add_argument("--sizes", default="d16x2,nano,tiny,mini,d224x4")
+    p.add_argument("--sizes", default=None, help=f"model sizes (default: CORPUS_DEFAULTS, else {STDLIB_GRID})")
     p.add_argument("--seeds", type=int, default=2, help="seeds per (size, fraction): one seed at the smallest data left the held-out check at the mercy of a plateau")
     p.add_argument("--fractions", default="0.125,0.25,0.5,1")
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget for the sweep (the fit adds ~1 minute)")
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in CORPUS_DEFAULTS.get(args.corpus, {}).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    args.sizes = args.sizes or STDLIB_GRID
     if args.vocab_size:
         overrides.append(f"data.vocab_size={args.vocab_size}")
     if args.quick:
