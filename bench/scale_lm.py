@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="lr at d_model 64 (lr = lr_ref (64/d_model)^0.5); 6e-3 is the measured best for tiny at batch 16 on stdlib (LM default run)")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--correction", choices=["muennighoff"], help="fit on Muennighoff et al.'s effective tokens (for --epochs > 1: repeated data)")
+    p.add_argument("--name", help="the record's name: bench/results/scale_lm_<name>.json and the table row (default: the corpus), for a variant beside the main record")
     p.add_argument("--out", help="sweep folder (default: runs/bench-scale-<corpus>)")
     p.add_argument("--quick", action="store_true", help="tiny grid and corpus: checks the script, measures nothing worth quoting")
     p.add_argument("--no-write", action="store_true", help="leave docs/BENCHMARKS.md alone")
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides += ["data.eval_tokens=100000000"]
     if args.max_bytes:
         overrides.append(f"data.max_bytes={args.max_bytes}")
-    name = args.corpus if args.corpus in CORPORA else Path(args.corpus).stem
+    name = args.name or (args.corpus if args.corpus in CORPORA else Path(args.corpus).stem)
     out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
     spec = SweepSpec(
         scenario="lm", sizes=args.sizes.split(","), seeds=args.seeds, fractions=[float(f) for f in args.fractions.split(",")],
@@ -148,7 +149,7 @@ def refit(args) -> int:
     from guimo.scale.report import build_report
 
     torch.set_num_threads(1)
-    name = args.corpus if args.corpus in CORPORA else Path(args.corpus).stem
+    name = args.name or (args.corpus if args.corpus in CORPORA else Path(args.corpus).stem)
     path = RESULTS / f"scale_lm_{name}.json"
     if not path.exists():
         sys.exit(f"{path}: no recorded sweep to refit")
