@@ -273,14 +273,20 @@ def render_all() -> str:
         workers = s.get("workers", 1)
         setup = (f"{s.get('threads', '?')} thread(s){f' x {workers} workers' if workers > 1 else ''}, lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min, "
                  f"{s.get('seeds', 1)} seed(s), >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
-                 + (f", first {s['max_bytes']:,} bytes" if s.get("max_bytes") else ""))
+                 + (f", first {s['max_bytes']:,} bytes" if s.get("max_bytes") else "")
+                 + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
+                 + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else ""))
         cores = s.get("threads", 1) * workers
         speed = ("met" if s["sweep_min"] <= 60 else "not measured (1 core of a shared machine)" if cores < 2 else "NOT met")
         bb = s.get("beats_baseline") or {}
         bound = sorted(set(s.get("fit_at_bound") or []) | set(s.get("holdout_fit_at_bound") or []))
-        regime = ("" if s.get("scaling_regime", True) else
-                  f"; **void as a scaling test**: {bb.get('runs', '?')} of {bb.get('of', '?')} runs beat the best baseline"
-                  + (f", fit with {', '.join(bound)} at a search bound" if bound else ""))
+        if s.get("scaling_regime", True):
+            regime = ""
+        elif not bb.get("all_at_largest_d", True):
+            regime = (f"; **void as a scaling test**: {bb.get('runs', '?')} of {bb.get('of', '?')} runs beat the best baseline"
+                      + (f", fit with {', '.join(bound)} at a search bound" if bound else ""))
+        else:  # the runs did learn past the baselines; the law's parameters are what is not pinned down
+            regime = f"; **fit not identified**: {', '.join(bound)} at a search bound ({bb.get('runs', '?')} of {bb.get('of', '?')} runs beat the best baseline, all at full data)"
         caveat = f" ({s['verdict_caveat']})" if s.get("verdict_caveat") else ""
         verdict = f"accuracy {'met' if _accurate(h) and s.get('scaling_regime', True) else 'NOT met'}{caveat}; 60 min: {speed}{regime}"
         delta = s.get("huber_delta") or 1e-3
@@ -290,8 +296,8 @@ def render_all() -> str:
         if s.get("note"):
             notes.append(f"- {s['corpus']}: {s['note']}")
     head = ("Command: `OMP_NUM_THREADS=1 python bench/scale_lm.py --threads 2 --workers 2 [--corpus stdlib|shakespeare|zh-poetry]` (5 sizes x 4 data "
-            "fractions x 2 seeds, one epoch each, context 128, batch 16 or smaller so that every point gets >= 420 steps (lr x sqrt(batch/16)), "
-            "lr = lr_ref (64/d_model)^0.5, x86_64; rows from before 2026-11-28 19:00 UTC used one seed, batch 16 throughout and the commands shown in their notes); "
+            "fractions x 2 seeds, one epoch each unless the setup says otherwise, context 128, batch 16 or smaller so that every point gets >= 420 steps (lr x sqrt(batch/16)), "
+            "lr = lr_ref (64/d_model)^0.5, x86_64; the one-seed, batch-16 records of earlier sessions are in bench/results/history/); "
             "refit a recorded sweep with "
             "`python bench/scale_lm.py --corpus NAME --refit`. Fit: Chinchilla approach 3 on total parameters, summed Huber "
             f"(delta {HUBER_DELTA:g}, chosen by the synthetic study below) on log residuals, L-BFGS from a grid, 200 bootstrap refits (95% intervals); "
@@ -303,8 +309,8 @@ def render_all() -> str:
             "| --- | --- | --- | --- | --- | --- | ---: | --- | --- | --- | --- |\n")
     valid = [r for r in regimes if r[1]]
     summary = (f"\n\nSweeps in a scaling regime (every model beats the best baseline at full data, no fit parameter at a search bound): "
-               f"{len(valid)} of {len(regimes)} ({', '.join(r[0] for r in valid) or 'none'}). The others measure no scale effect, so they "
-               "cannot show that the fit is not tuned to one corpus; their notes say what a valid run needs." if regimes else "")
+               f"{len(valid)} of {len(regimes)} ({', '.join(r[0] for r in valid) or 'none'}). The others either measure no scale effect or give a fit "
+               "whose parameters are not pinned down, so they cannot show that the fit is not tuned to one corpus; their notes say what happened." if regimes else "")
     body = head + ("\n".join(rows) if rows else "(no full run recorded yet)") + summary + ("\n\n" + "\n".join(notes) if notes else "")
     return body + render_synthetic()
 
