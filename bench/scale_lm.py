@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides += ["data.eval_tokens=100000000"]
     if args.max_bytes:
         overrides.append(f"data.max_bytes={args.max_bytes}")
-    name = args.name or (args.corpus if args.corpus in CORPORA else Path(args.corpus).stem)
+    name = _record_name(args)
     out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
     spec = SweepSpec(
         scenario="lm", sizes=args.sizes.split(","), seeds=args.seeds, fractions=[float(f) for f in args.fractions.split(",")],
@@ -149,7 +149,7 @@ def refit(args) -> int:
     from guimo.scale.report import build_report
 
     torch.set_num_threads(1)
-    name = args.name or (args.corpus if args.corpus in CORPORA else Path(args.corpus).stem)
+    name = _record_name(args)
     path = RESULTS / f"scale_lm_{name}.json"
     if not path.exists():
         sys.exit(f"{path}: no recorded sweep to refit")
@@ -168,6 +168,11 @@ def refit(args) -> int:
     if not args.no_write:
         write_section("scale_lm", render_all())
     return 0
+
+
+def _record_name(args) -> str:
+    """bench/results/scale_lm_<name>.json: --name, else the corpus (a path's file stem)."""
+    return args.name or (args.corpus if args.corpus in CORPORA else Path(args.corpus).stem)
 
 
 def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, name: str, out: Path) -> dict:
