@@ -31,3 +31,14 @@ def test_skipped_with_reason_when_too_few_points_remain():
     by_n, by_d = holdout_checks(n, d, TRUE.loss(n, d), n_bootstrap=0)
     assert by_n.skipped and "only 4 point(s)" in by_n.skipped
     assert by_d.skipped and "only 3 point(s)" in by_d.skipped
+
+
+def test_plot_when_the_prediction_lies_outside_its_band(tmp_path):
+    """The full fit's prediction can fall outside its bootstrap band (few refits, or a poor fit): the plot still draws."""
+    from guimo.scale.extrapolate import Holdout
+    from guimo.scale.plots import extrapolation
+
+    rows = [{"n": 4e6, "d": d, "actual": 3.0, "predicted": 3.2, "band": [3.25, 3.4], "relative_error": 0.2 / 3.0, "inside_band": False}
+            for d in (1e8, 2e8)]
+    out = extrapolation([Holdout(axis="N", held_out=4e6, largest_fitted=1e6, rows=rows)], tmp_path / "x.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
