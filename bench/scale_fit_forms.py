@@ -20,7 +20,7 @@ from scipy.special import huber, logsumexp
 from guimo.scale.points import collect_points
 
 DELTA = 1e-2  # the same Huber threshold as guimo.scale.fit.HUBER_DELTA
-STARTS = itertools.product([0.1, 0.3, 0.6], [0.1, 0.3, 0.6], [5, 10, 15], [5, 10, 15], [-1, 0, 1])  # alpha_N, alpha_D, log N_c, log D_c, log E
+STARTS = list(itertools.product([0.1, 0.3, 0.6], [0.1, 0.3, 0.6], [5, 10, 15], [5, 10, 15], [-1, 0, 1]))  # alpha_N, alpha_D, log N_c, log D_c, log E
 BOUNDS = [(1e-3, 3), (1e-3, 3), (-5, 40), (-5, 40), (-10, 2)]
 
 
@@ -35,7 +35,7 @@ def fit(logn: np.ndarray, logd: np.ndarray, logl: np.ndarray) -> np.ndarray:
     def objective(x):
         return huber(DELTA, log_loss(x, logn, logd) - logl).sum()
 
-    results = [minimize(objective, list(start), method="L-BFGS-B", bounds=BOUNDS) for start in list(STARTS)]
+    results = [minimize(objective, list(start), method="L-BFGS-B", bounds=BOUNDS) for start in STARTS]
     return min(results, key=lambda r: r.fun).x
 
 
