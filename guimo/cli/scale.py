@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--correction", choices=["muennighoff"], help="replace D by Muennighoff et al.'s effective tokens for repeated data")
     f.add_argument("--bootstrap", type=int, default=100, help="bootstrap refits for the intervals")
     f.add_argument("--huber-delta", type=float, help="Huber threshold on log residuals for L(N, D) (default: guimo.scale.fit.HUBER_DELTA; the other candidate is always reported beside it)")
+    f.add_argument("--noise-sims", type=int, default=50, help="simulations for the extrapolation check's noise floor (0: off)")
     f.add_argument("--allow-missing", action="store_true", help="fit even when runs listed in sweep.json are missing or unfinished")
     f.add_argument("--prices", help="price table merged over guimo/prices.toml")
     pl = p.add_argument_group("plan")
@@ -110,19 +111,27 @@ def _fit(args, folder: str) -> int:
     from guimo.scale.report import build_report
 
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
-                          correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta)
+                          correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
+                          noise_sims=args.noise_sims)
     fit = result.get("fit")
     if fit:
         p = fit["params"]
         print(f"L(N, D) = {p['E']:.4g} + {p['A']:.4g}/N^{p['alpha']:.4f} + {p['B']:.4g}/D^{p['beta']:.4f}  ({fit['n_points']} runs)")
         for h in result["extrapolation"]:
             print(f"held out largest {h['axis']}: " + (f"skipped ({h['skipped']})" if h["skipped"] else
-                  f"{h['ratio']:.2f}x beyond the fit, max relative error {h['max_relative_error']:.2%}, inside band: {h['all_inside_band']}"))
+                  f"{h['ratio']:.2f}x beyond the fit, max relative error {h['max_relative_error']:.2%}, inside band: {h['all_inside_band']}, "
+                  f"inside prediction interval: {h['all_inside_interval']}" + _floor_text(h.get("noise_floor"))))
     if result.get("curve"):
         c = result["curve"]
         print(f"{result['metric']}(n) = {c['a']:.4g} + {c['b']:.4g} n^-{c['c']:.4g}; 2x data: {c['predicted_2x']['value']:.4f}, 4x: {c['predicted_4x']['value']:.4f}")
     print(f"report: {Path(folder) / 'scale' / 'report.md'}")
     return 0
+
+
+def _floor_text(floor: dict | None) -> str:
+    if not floor or not floor.get("sims"):
+        return ""
+    return f"; noise alone: median {floor['median']:.2%}, p90 {floor['p90']:.2%} (observed at the {floor['observed_percentile']:.0f}th percentile)"
 
 
 def _plan(args) -> int:

@@ -32,12 +32,14 @@ def build_report(
     seed: int = 0,
     delta: float | None = None,
     alt_delta: float | None = None,
+    noise_sims: int = 50,
 ) -> dict[str, Any]:
     """Fit the runs under ``root`` and write the report; returns what fit.json holds.
 
     ``delta`` is the Huber threshold of the L(N, D) fit (default: ``fit.HUBER_DELTA``); the
     extrapolation check is also run with ``alt_delta`` (default: ``fit.ALT_HUBER_DELTA``) and
     reported beside it as a sensitivity row, so the choice of delta is visible, not hidden.
+    ``noise_sims`` simulations give the check's noise floor (``extrapolate``; 0 turns it off).
     """
     from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
     from guimo.scale.sweep import read_sweep
@@ -61,7 +63,7 @@ def build_report(
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed)
     else:
         md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
-                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta)
+                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims)
     md += _economics_section(points, result, prices_path)
     text = _header(root, points, notes, result) + md
     atomic_write_json(out_dir / "fit.json", result)
@@ -73,7 +75,7 @@ def build_report(
 
 
 def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int,
-                 delta: float, alt_delta: float) -> str:
+                 delta: float, alt_delta: float, noise_sims: int) -> str:
     from guimo.scale import plots
     from guimo.scale.extrapolate import holdout_checks
     from guimo.scale.fit import PARAMS, effective_tokens, fit_law, fit_power_law
@@ -123,23 +125,34 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
                       f"fitted on the {k['n_points']} runs at the largest {'D' if var == 'N' else 'N'}")
     md.append("")
 
-    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta)
+    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, noise_sims=noise_sims)
     result["extrapolation"] = [h.as_dict() for h in checks]
     alt_checks = []
     if alt_delta != delta:  # sensitivity: the same checks with the other delta, always reported beside the primary
         alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=alt_delta)
         alt_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=alt_delta)
         result["sensitivity"] = {"huber_delta": alt_delta, "params": alt_fit.law.as_dict(), "extrapolation": [h.as_dict() for h in alt_checks]}
+    noise = checks[0].noise
     md += ["## Extrapolation check (always on)\n",
-           "| held out | Huber delta | beyond the fit | points | mean rel. error | max rel. error | all inside 95% band |",
-           "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+           "Each held-out run is compared with the fit's 95% bootstrap band (the *expected* loss) and with its 95% prediction interval "
+           "(that band widened by the seed noise: where one run should land). "
+           + (f"Seed noise, pooled between runs of the same N and D: {noise:.2%} of the loss. " if noise else
+              "No (N, D) has two seeds, so the seed noise is unmeasured and the interval equals the band. ")
+           + ("The noise floor is the max relative error of the same check when the fit of all points is taken as the exact law and every run "
+              "is redrawn with that seed noise: what noise alone gives on this grid.\n" if noise and noise_sims else "\n"),
+           "| held out | Huber delta | beyond the fit | points | mean rel. error | max rel. error | inside 95% band | inside 95% prediction interval | noise floor: median / p90 (observed percentile) |",
+           "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
     for h, dl in [(h, delta) for h in checks] + [(h, alt_delta) for h in alt_checks]:
         tag = f"{dl:g}" + (" (sensitivity)" if dl != delta else "")
         if h.skipped:
-            md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} |")
+            md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} | — | — |")
         else:
             flag = f" (fit with {', '.join(h.fit_at_bound)} at a bound)" if h.fit_at_bound else ""
-            md.append(f"| largest {h.axis} = {h.held_out:.4g} | {tag} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%}{flag} | {'yes' if h.all_inside else 'no'} |")
+            nf = h.noise_floor
+            floor = f"{nf['median']:.2%} / {nf['p90']:.2%} ({nf['observed_percentile']:.0f}th)" if nf and nf.get("sims") else "—"
+            inside = sum(r["inside_interval"] for r in h.rows)
+            md.append(f"| largest {h.axis} = {h.held_out:.4g} | {tag} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%}{flag} "
+                      f"| {'yes' if h.all_inside else 'no'} | {'yes' if h.all_inside_interval else f'no ({inside} of {len(h.rows)})'} | {floor} |")
     if alt_checks:
         p = result["sensitivity"]["params"]
         md.append(f"\nWith delta = {alt_delta:g} the full fit is E = {p['E']:.4g}, A = {p['A']:.4g}, B = {p['B']:.4g}, alpha = {p['alpha']:.4f}, beta = {p['beta']:.4f}.")

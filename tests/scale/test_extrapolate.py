@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from guimo.scale.extrapolate import holdout_checks
 from guimo.scale.fit import Law
@@ -42,3 +43,55 @@ def test_plot_when_the_prediction_lies_outside_its_band(tmp_path):
             for d in (1e8, 2e8)]
     out = extrapolation([Holdout(axis="N", held_out=4e6, largest_fitted=1e6, rows=rows)], tmp_path / "x.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _grid(seeds: int):
+    n, d = np.meshgrid(np.geomspace(1e6, 4e8, 5), np.geomspace(1e8, 1e11, 4))
+    return np.tile(n.ravel(), seeds), np.tile(d.ravel(), seeds)
+
+
+def test_seed_noise_pools_replicates_around_their_own_means():
+    from guimo.scale.extrapolate import seed_noise
+
+    n = np.array([1.0, 1.0, 2.0, 2.0, 3.0])
+    d = np.ones(5)
+    loss = np.exp([0.0, 0.02, 5.0, 5.04, 9.0])  # size differences are large, seed differences small
+    # two groups of two: squared deviations 2 x 0.01^2 + 2 x 0.02^2 over 2 degrees of freedom
+    assert seed_noise(n, d, loss) == pytest.approx(np.sqrt((2 * 0.01**2 + 2 * 0.02**2) / 2))
+    assert seed_noise(n[[0, 2, 4]], d[[0, 2, 4]], loss[[0, 2, 4]]) is None  # no replicates: unmeasured
+
+
+def test_prediction_interval_widens_the_band_by_the_seed_noise():
+    """One run scatters around the expected loss: the interval must hold runs the band of the mean misses."""
+    rng = np.random.default_rng(5)
+    n, d = _grid(seeds=2)
+    loss = TRUE.loss(n, d) * np.exp(rng.normal(0, 0.02, n.shape))
+    by_n, _ = holdout_checks(n, d, loss, n_bootstrap=30)
+    assert by_n.noise == pytest.approx(0.02, rel=0.4)
+    for r in by_n.rows:
+        assert r["interval"][0] < r["band"][0] and r["interval"][1] > r["band"][1]
+    inside_band = sum(r["inside_band"] for r in by_n.rows)
+    inside_interval = sum(r["inside_interval"] for r in by_n.rows)
+    assert inside_interval == len(by_n.rows) > inside_band
+
+
+def test_noise_floor_tells_noise_from_a_wrong_law():
+    """Runs from the additive law itself sit inside the floor; runs with an N x D interaction beat it."""
+    rng = np.random.default_rng(11)
+    n, d = _grid(seeds=2)
+    noise = rng.normal(0, 0.01, n.shape)
+    honest, _ = holdout_checks(n, d, TRUE.loss(n, d) * np.exp(noise), n_bootstrap=0, noise_sims=20)
+    floor = honest.noise_floor
+    assert floor["sims"] == 20 and 0 < floor["median"] <= floor["p90"] < 0.05
+    assert honest.max_relative_error <= floor["p90"] * 1.5 and floor["observed_percentile"] < 95
+    # Kaplan et al.'s joint form: the larger model's advantage shrinks as data gets scarce
+    kaplan = 1.8 + ((8e6 / n) ** (0.34 / 0.3) + 5e8 / d) ** 0.3
+    wrong, _ = holdout_checks(n, d, kaplan * np.exp(noise), n_bootstrap=0, noise_sims=20)
+    assert wrong.max_relative_error > wrong.noise_floor["p90"] and wrong.noise_floor["observed_percentile"] >= 95
+
+
+def test_noise_floor_needs_replicates():
+    n, d = _grid(seeds=1)
+    by_n, _ = holdout_checks(n, d, TRUE.loss(n, d), n_bootstrap=0, noise_sims=10)
+    assert by_n.noise is None and by_n.noise_floor is None
+    assert by_n.all_inside_interval == by_n.all_inside  # without a measured noise the interval is the band
