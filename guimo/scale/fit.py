@@ -22,17 +22,21 @@ Why this exact recipe (Hoffmann et al. 2022, appendix D.2; Besiroglu et al. 2024
 
 Small corpora are repeated for many epochs, so ``effective_tokens`` offers Muennighoff et al.
 (2023)'s correction: repeated tokens are worth less than fresh ones, decaying with R* = 15.4.
+
+``form="kaplan"`` fits Kaplan et al. (2020)'s joint law instead (``guimo.scale.joint``), with the
+same objective, search and bootstrap, so the two shapes can be compared on the same points.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from guimo.errors import GuimoError
+from guimo.scale import joint
 
 PARAMS = ("E", "A", "B", "alpha", "beta")
 HUBER_DELTA = 1e-2  # the default threshold on log residuals (chosen by bench/scale_fit_synthetic.py, see the module docstring)
@@ -50,9 +54,16 @@ class Law:
     alpha: float
     beta: float
 
+    PARAMS = PARAMS
+    FORMULA = "L(N, D) = E + A/N^alpha + B/D^beta"
+
     def loss(self, n, d):
         n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
         return self.E + self.A / n**self.alpha + self.B / d**self.beta
+
+    def search_x(self) -> np.ndarray:
+        """The parameters in the coordinates the optimizer searches (``_BOUNDS`` order)."""
+        return np.array([math.log(self.A), math.log(self.B), math.log(self.E), self.alpha, self.beta])
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(getattr(self, k)) for k in PARAMS}
@@ -65,7 +76,8 @@ BESIROGLU = Law(E=1.82, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)  # Besir
 
 @dataclass
 class LawFit:
-    """A fitted law, its objective and its bootstrap samples (rows of E, A, B, alpha, beta)."""
+    """A fitted law (``Law``, or ``joint.JointLaw`` for form "kaplan"), its objective and its bootstrap
+    samples (rows in the law's PARAMS order)."""
 
     law: Law
     objective: float
@@ -77,7 +89,7 @@ class LawFit:
 
     def interval(self, name: str) -> tuple[float, float]:
         """Central bootstrap interval of one parameter; the point estimate twice without samples."""
-        i = PARAMS.index(name)
+        i = self.law.PARAMS.index(name)
         if len(self.samples) == 0:
             v = getattr(self.law, name)
             return (v, v)
@@ -88,12 +100,16 @@ class LawFit:
     def at_bound(self) -> list[str]:
         """Parameters the optimizer left at an end of their searched range (E ~ 0, an exponent at 3 or 0.001):
         the data do not pin them down, so the law's shape there is an artefact of the bounds."""
-        x = [math.log(self.law.A), math.log(self.law.B), math.log(self.law.E), self.law.alpha, self.law.beta]
-        names = ["A", "B", "E", "alpha", "beta"]
-        return [k for k, v, (lo, hi) in zip(names, x, _BOUNDS) if v <= lo + 1e-6 * max(1.0, abs(lo)) or v >= hi - 1e-6 * max(1.0, abs(hi))]
+        form = _FORMS[self.form]
+        return [k for k, v, (lo, hi) in zip(form.names, self.law.search_x(), form.bounds)
+                if v <= lo + 1e-6 * max(1.0, abs(lo)) or v >= hi - 1e-6 * max(1.0, abs(hi))]
 
-    def sample_laws(self) -> list[Law]:
-        return [Law(*row) for row in self.samples]
+    @property
+    def form(self) -> str:
+        return "chinchilla" if isinstance(self.law, Law) else "kaplan"
+
+    def sample_laws(self) -> list:
+        return [type(self.law)(*row) for row in self.samples]
 
     def predict(self, n, d) -> np.ndarray:
         return self.law.loss(n, d)
@@ -109,9 +125,10 @@ class LawFit:
 
     def as_dict(self) -> dict:
         return {
-            "law": "L(N, D) = E + A/N^alpha + B/D^beta",
+            "law": self.law.FORMULA,
+            "form": self.form,
             "params": self.law.as_dict(),
-            "intervals": {k: list(self.interval(k)) for k in PARAMS},
+            "intervals": {k: list(self.interval(k)) for k in self.law.PARAMS},
             "level": self.level,
             "objective": self.objective,
             "n_points": self.n_points,
@@ -146,25 +163,31 @@ def fit_law(
     starts: int = 20,
     data_correction: str | None = None,
     delta: float = HUBER_DELTA,
+    form: str = "chinchilla",
 ) -> LawFit:
     """Fit L(N, D) to points by summed Huber loss on log residuals; bootstrap every parameter.
 
     ``n`` parameters, ``d`` training tokens (already corrected if ``data_correction`` names the
     correction used), ``loss`` nats per token. Needs at least 5 points over >= 2 model sizes and
-    >= 2 data sizes: fewer cannot pin down five parameters.
+    >= 2 data sizes: fewer cannot pin down five parameters. ``form`` is "chinchilla" (the additive
+    law above) or "kaplan" (``guimo.scale.joint``).
     """
     logn, logd, logl = _check_points(n, d, loss)
     if not delta > 0:
         raise GuimoError(f"the Huber delta must be positive; got {delta}")
-    x, obj = _fit_logspace(logn, logd, logl, starts=starts, delta=delta)
+    if form not in _FORMS:
+        raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(_FORMS)}")
+    f = _FORMS[form]
+    x, obj = _refine(f, f.starts(logn, logd, logl, starts, delta), logn, logd, logl, delta)
     rng = np.random.default_rng(seed)
     samples = []
     for _ in range(n_bootstrap):  # warm-started at the full-data optimum: a resample's optimum lies near it
         idx = rng.integers(0, len(logl), len(logl))
-        xb, _ = _refine(x[None], logn[idx], logd[idx], logl[idx], delta)
-        samples.append(_to_law_row(xb))
+        xb, _ = _refine(f, x[None], logn[idx], logd[idx], logl[idx], delta)
+        law = f.to_law(xb)
+        samples.append([getattr(law, k) for k in law.PARAMS])
     return LawFit(
-        law=Law(*_to_law_row(x)),
+        law=f.to_law(x),
         objective=obj,
         n_points=len(logl),
         samples=np.array(samples).reshape(-1, 5),
@@ -280,7 +303,7 @@ def _grid_starts(logn, logd, logl, k: int, delta: float = HUBER_DELTA) -> np.nda
 _BOUNDS = [(-20.0, 100.0), (-20.0, 100.0), (-20.0, 20.0), (1e-3, 3.0), (1e-3, 3.0)]
 
 
-def _refine(starts: np.ndarray, logn, logd, logl, delta: float = HUBER_DELTA) -> tuple[np.ndarray, float]:
+def _refine(form: "_Form", starts: np.ndarray, logn, logd, logl, delta: float = HUBER_DELTA) -> tuple[np.ndarray, float]:
     from scipy.optimize import minimize
     from threadpoolctl import threadpool_limits
 
@@ -288,7 +311,7 @@ def _refine(starts: np.ndarray, logn, logd, logl, delta: float = HUBER_DELTA) ->
     # 5 parameters: BLAS threads only add synchronisation (10-50x slower on a busy machine)
     with threadpool_limits(limits=1, user_api="blas"):
         for x0 in starts:
-            res = minimize(_objective, x0, args=(logn, logd, logl, delta), jac=True, method="L-BFGS-B", bounds=_BOUNDS,
+            res = minimize(form.objective, x0, args=(logn, logd, logl, delta), jac=True, method="L-BFGS-B", bounds=form.bounds,
                            options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-12})
             if np.isfinite(res.fun) and res.fun < best_f:
                 best_x, best_f = res.x, float(res.fun)
@@ -297,10 +320,24 @@ def _refine(starts: np.ndarray, logn, logd, logl, delta: float = HUBER_DELTA) ->
     return best_x, best_f
 
 
-def _fit_logspace(logn, logd, logl, *, starts: int, delta: float = HUBER_DELTA) -> tuple[np.ndarray, float]:
-    return _refine(_grid_starts(logn, logd, logl, starts, delta), logn, logd, logl, delta)
-
-
-def _to_law_row(x: np.ndarray) -> list[float]:
+def _to_law(x: np.ndarray) -> Law:
     a, b, e, alpha, beta = (float(v) for v in x)
-    return [math.exp(e), math.exp(a), math.exp(b), alpha, beta]
+    return Law(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta)
+
+
+@dataclass(frozen=True)
+class _Form:
+    """What the search needs of a law's shape: start grid, objective, bounds and the law from a search point."""
+
+    starts: Callable
+    objective: Callable
+    bounds: list
+    names: tuple  # the parameter each search coordinate sets (for at_bound)
+    to_law: Callable
+
+
+_FORMS = {
+    "chinchilla": _Form(_grid_starts, _objective, _BOUNDS, ("A", "B", "E", "alpha", "beta"), _to_law),
+    "kaplan": _Form(joint.grid_starts, joint.objective, joint.BOUNDS, joint.SEARCH_NAMES, joint.to_law),
+}
+FORMS = tuple(_FORMS)  # the law shapes fit_law offers

@@ -76,6 +76,8 @@ class Plan:
 def plan(fit: LawFit | Law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Plan:
     """N_opt, D_opt, tokens per parameter and loss for ``compute`` FLOPs, with bootstrap bands."""
     law = fit.law if isinstance(fit, LawFit) else fit
+    if not isinstance(law, Law):
+        raise GuimoError(f"compute-optimal plans use the additive law's closed form; got a {type(law).__name__} fit (refit with form='chinchilla')")
     best = optimal(law, compute, k)
     level = fit.level if isinstance(fit, LawFit) else 0.95
     bands = {"n": (best.n, best.n), "d": (best.d, best.d), "tokens_per_param": (best.tokens_per_param,) * 2, "loss": (best.loss, best.loss)}

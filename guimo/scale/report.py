@@ -132,6 +132,11 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=alt_delta)
         alt_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=alt_delta)
         result["sensitivity"] = {"huber_delta": alt_delta, "params": alt_fit.law.as_dict(), "extrapolation": [h.as_dict() for h in alt_checks]}
+    # the other law shape, same delta: says how much of a miss is the additive form's (no N x D interaction)
+    form_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form="kaplan")
+    form_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=delta, form="kaplan")
+    result["form_sensitivity"] = {"form": "kaplan", "law": form_fit.law.FORMULA, "params": form_fit.law.as_dict(), "at_bound": form_fit.at_bound,
+                                  "extrapolation": [h.as_dict() for h in form_checks]}
     noise = checks[0].noise
     md += ["## Extrapolation check (always on)\n",
            "Each held-out run is compared with the fit's 95% bootstrap band (the *expected* loss) and with its 95% prediction interval "
@@ -140,10 +145,11 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
               "No (N, D) has two seeds, so the seed noise is unmeasured and the interval equals the band. ")
            + ("The noise floor is the max relative error of the same check when the fit of all points is taken as the exact law and every run "
               "is redrawn with that seed noise: what noise alone gives on this grid.\n" if noise and noise_sims else "\n"),
-           "| held out | Huber delta | beyond the fit | points | mean rel. error | max rel. error | inside 95% band | inside 95% prediction interval | noise floor: median / p90 (observed percentile) |",
+           "| held out | law, Huber delta | beyond the fit | points | mean rel. error | max rel. error | inside 95% band | inside 95% prediction interval | noise floor: median / p90 (observed percentile) |",
            "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
-    for h, dl in [(h, delta) for h in checks] + [(h, alt_delta) for h in alt_checks]:
-        tag = f"{dl:g}" + (" (sensitivity)" if dl != delta else "")
+    tagged = ([(h, f"additive, {delta:g}") for h in checks] + [(h, f"additive, {alt_delta:g} (sensitivity)") for h in alt_checks]
+              + [(h, f"Kaplan joint, {delta:g} (form sensitivity)") for h in form_checks])
+    for h, tag in tagged:
         if h.skipped:
             md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} | — | — |")
         else:
@@ -156,6 +162,11 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     if alt_checks:
         p = result["sensitivity"]["params"]
         md.append(f"\nWith delta = {alt_delta:g} the full fit is E = {p['E']:.4g}, A = {p['A']:.4g}, B = {p['B']:.4g}, alpha = {p['alpha']:.4f}, beta = {p['beta']:.4f}.")
+    p = result["form_sensitivity"]["params"]
+    md.append(f"\nKaplan et al. (2020)'s joint form {form_fit.law.FORMULA} (an N x D interaction: with little data every model is held back) "
+              f"fitted the same way to all points: E = {p['E']:.4g}, N_c = {p['N_c']:.4g}, D_c = {p['D_c']:.4g}, alpha_N = {p['alpha_N']:.4f}, "
+              f"alpha_D = {p['alpha_D']:.4f}" + (f" ({', '.join(form_fit.at_bound)} at a search bound)" if form_fit.at_bound else "")
+              + ". The plans and plots use the additive law, the issue's Chinchilla approach 3.")
     md.append("")
 
     monotone = _monotone(points)

@@ -122,3 +122,31 @@ def test_at_bound_flags_a_law_the_points_do_not_pin_down():
     flat_in_n = 11.0 / d**0.06  # no N term and no floor: the optimizer runs E (and the N term) to the ends of their ranges
     fit = fit_law(n, d, flat_in_n, n_bootstrap=0)
     assert "E" in fit.at_bound and fit.as_dict()["at_bound"] == fit.at_bound
+
+
+def test_kaplan_joint_form_recovers_its_exponents_and_gradient():
+    from guimo.scale.joint import JointLaw, objective
+
+    truth = JointLaw(E=1.8, N_c=8e6, D_c=5e8, alpha_N=0.34, alpha_D=0.30)
+    rng = np.random.default_rng(2)
+    n, d = np.meshgrid(np.geomspace(1e6, 1e9, 6), np.geomspace(1e8, 1e11, 5))
+    n, d = n.ravel(), d.ravel()
+    loss = truth.loss(n, d) * np.exp(rng.normal(0.0, 0.005, n.shape))
+    fit = fit_law(n, d, loss, n_bootstrap=8, form="kaplan")
+    assert fit.form == "kaplan" and fit.as_dict()["law"].startswith("L(N, D) = E + [(N_c/N)")
+    assert fit.law.alpha_N == pytest.approx(truth.alpha_N, rel=0.10)
+    assert fit.law.alpha_D == pytest.approx(truth.alpha_D, rel=0.10)
+    assert fit.samples.shape == (8, 5) and fit.at_bound == []
+    lo, hi = fit.interval("alpha_N")
+    assert lo <= fit.law.alpha_N <= hi
+    # the additive form cannot follow the interaction: it fits these points worse
+    assert fit_law(n, d, loss, n_bootstrap=0).objective > 3 * fit.objective
+    args = (np.log(n), np.log(d), np.log(loss), 1e-2)
+    x = truth.search_x() + 0.05
+    _, g = objective(x, *args)
+    for i in range(5):
+        h = np.zeros(5)
+        h[i] = 1e-6
+        assert g[i] == pytest.approx((objective(x + h, *args)[0] - objective(x - h, *args)[0]) / 2e-6, rel=1e-4, abs=1e-9)
+    with pytest.raises(GuimoError, match="unknown law form"):
+        fit_law(n, d, loss, form="hoffmann")

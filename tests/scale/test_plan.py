@@ -54,3 +54,10 @@ def test_unreachable_target_and_bad_compute():
         compute_for_loss(BESIROGLU, 1.5)
     with pytest.raises(GuimoError, match="positive number of FLOPs"):
         optimal(BESIROGLU, -1.0)
+
+
+def test_plan_refuses_a_joint_form_law():
+    from guimo.scale.joint import JointLaw
+
+    with pytest.raises(GuimoError, match="additive law's closed form"):
+        plan(JointLaw(E=1.8, N_c=8e6, D_c=5e8, alpha_N=0.34, alpha_D=0.3), 1e20)

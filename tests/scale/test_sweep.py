@@ -56,7 +56,10 @@ def test_report_fit_and_plots(micro_sweep):
 
     assert fit["fit"]["huber_delta"] == HUBER_DELTA and fit["sensitivity"]["huber_delta"] == ALT_HUBER_DELTA
     assert [h["axis"] for h in fit["sensitivity"]["extrapolation"]] == ["N", "D"]  # both checks under the other delta too
-    assert f"| {ALT_HUBER_DELTA:g} (sensitivity) |" in text
+    assert f"| additive, {ALT_HUBER_DELTA:g} (sensitivity) |" in text
+    form = fit["form_sensitivity"]  # the other law shape, same points and delta
+    assert form["form"] == "kaplan" and set(form["params"]) == {"E", "N_c", "D_c", "alpha_N", "alpha_D"}
+    assert [h["axis"] for h in form["extrapolation"]] == ["N", "D"] and "Kaplan joint" in text
     # one seed per point: the seed noise is unmeasured, so there is no noise floor and the interval is the band
     assert "seed noise is unmeasured" in text and fit["extrapolation"][0]["noise"] is None and fit["extrapolation"][0]["noise_floor"] is None
     assert all(r["interval"] == r["band"] for r in fit["extrapolation"][0]["rows"])
