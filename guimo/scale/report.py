@@ -158,7 +158,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
             floor = f"{nf['median']:.2%} / {nf['p90']:.2%} ({nf['observed_percentile']:.0f}th)" if nf and nf.get("sims") else "—"
             inside = sum(r["inside_interval"] for r in h.rows)
             md.append(f"| largest {h.axis} = {h.held_out:.4g} | {tag} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%}{flag} "
-                      f"| {'yes' if h.all_inside else 'no'} | {'yes' if h.all_inside_interval else f'no ({inside} of {len(h.rows)})'} | {floor} |")
+                      f"| {'yes' if h.all_inside else 'no'} | {'yes' if h.all_inside_interval else f'no ({inside} of {len(h.rows)} inside)'} | {floor} |")
     if alt_checks:
         p = result["sensitivity"]["params"]
         md.append(f"\nWith delta = {alt_delta:g} the full fit is E = {p['E']:.4g}, A = {p['A']:.4g}, B = {p['B']:.4g}, alpha = {p['alpha']:.4f}, beta = {p['beta']:.4f}.")
@@ -166,7 +166,13 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     md.append(f"\nKaplan et al. (2020)'s joint form {form_fit.law.FORMULA} (an N x D interaction: with little data every model is held back) "
               f"fitted the same way to all points: E = {p['E']:.4g}, N_c = {p['N_c']:.4g}, D_c = {p['D_c']:.4g}, alpha_N = {p['alpha_N']:.4f}, "
               f"alpha_D = {p['alpha_D']:.4f}" + (f" ({', '.join(form_fit.at_bound)} at a search bound)" if form_fit.at_bound else "")
-              + ". The plans and plots use the additive law, the issue's Chinchilla approach 3.")
+              + ". The plans and plots use the additive law (Chinchilla approach 3).")
+    by_n = checks[0]
+    if by_n.rows:  # how data-starved the extrapolation target is, beside the models it was extrapolated from
+        held_tpp = [r["d"] / r["n"] for r in by_n.rows]
+        rest = n < by_n.held_out * (1 - 1e-9)
+        md.append(f"\nTokens per parameter (D/N): the held-out model {min(held_tpp):.3g}-{max(held_tpp):.3g}, the fitted runs "
+                  f"{(d[rest] / n[rest]).min():.3g}-{(d[rest] / n[rest]).max():.3g}. Chinchilla-optimal training is about 20.")
     md.append("")
 
     monotone = _monotone(points)
