@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--correction", choices=["muennighoff"], help="replace D by Muennighoff et al.'s effective tokens for repeated data")
     f.add_argument("--bootstrap", type=int, default=100, help="bootstrap refits for the intervals")
     f.add_argument("--huber-delta", type=float, help="Huber threshold on log residuals for L(N, D) (default: guimo.scale.fit.HUBER_DELTA; the other candidate is always reported beside it)")
+    f.add_argument("--form", choices=["chinchilla", "kaplan"], default="chinchilla",
+                   help="law shape of the main fit: Chinchilla's additive E + A/N^alpha + B/D^beta or Kaplan's joint form (the other is reported beside it)")
     f.add_argument("--noise-sims", type=int, default=50, help="simulations for the extrapolation check's noise floor (0: off)")
     f.add_argument("--allow-missing", action="store_true", help="fit even when runs listed in sweep.json are missing or unfinished")
     f.add_argument("--prices", help="price table merged over guimo/prices.toml")
@@ -112,11 +114,10 @@ def _fit(args, folder: str) -> int:
 
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
                           correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
-                          noise_sims=args.noise_sims)
+                          noise_sims=args.noise_sims, form=args.form)
     fit = result.get("fit")
     if fit:
-        p = fit["params"]
-        print(f"L(N, D) = {p['E']:.4g} + {p['A']:.4g}/N^{p['alpha']:.4f} + {p['B']:.4g}/D^{p['beta']:.4f}  ({fit['n_points']} runs)")
+        print(f"{fit['law']}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fit["params"].items()) + f"  ({fit['n_points']} runs)")
         for h in result["extrapolation"]:
             print(f"held out largest {h['axis']}: " + (f"skipped ({h['skipped']})" if h["skipped"] else
                   f"{h['ratio']:.2f}x beyond the fit, max relative error {h['max_relative_error']:.2%}, inside band: {h['all_inside_band']}, "
@@ -168,6 +169,7 @@ def _load_fit(source: str | None):
     from guimo.errors import GuimoError
     from guimo.io import read_json
     from guimo.scale.fit import BESIROGLU, HUBER_DELTA, Law, fit_law
+    from guimo.scale.joint import JointLaw
 
     if source is None:
         return BESIROGLU, "Besiroglu et al. 2024 refit of Chinchilla (no --fit given)"
@@ -187,8 +189,8 @@ def _load_fit(source: str | None):
         if data["fit"].get("data_correction") == "muennighoff":
             d = effective_tokens(d, [p["unique"] for p in pts])
         return fit_law([p["n"] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100),
-                       delta=data["fit"].get("huber_delta", HUBER_DELTA)), str(path)
-    return Law(**data["fit"]["params"]), str(path)
+                       delta=data["fit"].get("huber_delta", HUBER_DELTA), form=data["fit"].get("form", "chinchilla")), str(path)
+    return (JointLaw if data["fit"].get("form") == "kaplan" else Law)(**data["fit"]["params"]), str(path)
 
 
 def _float(text: str, flag: str) -> float:

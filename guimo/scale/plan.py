@@ -7,7 +7,10 @@ E + A/N^alpha + B/D^beta subject to that constraint gives (Hoffmann et al. 2022,
     N_opt(C) = G (C/k)^(beta/(alpha+beta)),   D_opt(C) = G^-1 (C/k)^(alpha/(alpha+beta)),
     G = (alpha A / (beta B))^(1/(alpha+beta)).
 
-Bands come from applying the same formula to every bootstrap sample of the fit.
+Bands come from applying the same formula to every bootstrap sample of the fit. Kaplan's joint
+form (``guimo.scale.joint``) has no closed form here: its optimum along C = k N D is found by a
+bounded 1-D search over log N (the loss along the constraint is unimodal: the N term falls and the
+D term rises with N).
 """
 
 from __future__ import annotations
@@ -39,15 +42,27 @@ class Allocation:
         return {"compute": self.compute, "n": self.n, "d": self.d, "tokens_per_param": self.tokens_per_param, "loss": self.loss}
 
 
-def optimal(law: Law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
-    """The compute-optimal (N, D) of ``law`` for ``compute`` FLOPs."""
+def optimal(law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
+    """The compute-optimal (N, D) of ``law`` (a ``Law`` or a ``joint.JointLaw``) for ``compute`` FLOPs."""
     if not (compute > 0 and math.isfinite(compute)):
         raise GuimoError(f"compute must be a positive number of FLOPs; got {compute!r}")
+    if not isinstance(law, Law):
+        return _optimal_numeric(law, compute, k)
     s = law.alpha + law.beta
     g = (law.alpha * law.A / (law.beta * law.B)) ** (1.0 / s)
     n = g * (compute / k) ** (law.beta / s)
     d = (compute / k) / n
     return Allocation(compute, n, d, float(law.loss(n, d)))
+
+
+def _optimal_numeric(law, compute: float, k: float) -> Allocation:
+    from scipy.optimize import minimize_scalar
+
+    total = math.log(compute / k)  # log N + log D
+    res = minimize_scalar(lambda ln: float(law.loss(math.exp(ln), math.exp(total - ln))), bounds=(0.0, total), method="bounded",
+                          options={"xatol": 1e-6})
+    n = math.exp(res.x)
+    return Allocation(compute, n, (compute / k) / n, float(res.fun))
 
 
 @dataclass
@@ -73,11 +88,9 @@ class Plan:
         }
 
 
-def plan(fit: LawFit | Law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Plan:
-    """N_opt, D_opt, tokens per parameter and loss for ``compute`` FLOPs, with bootstrap bands."""
+def plan(fit, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Plan:
+    """N_opt, D_opt, tokens per parameter and loss for ``compute`` FLOPs, with bootstrap bands (``fit``: a LawFit or a bare law)."""
     law = fit.law if isinstance(fit, LawFit) else fit
-    if not isinstance(law, Law):
-        raise GuimoError(f"compute-optimal plans use the additive law's closed form; got a {type(law).__name__} fit (refit with form='chinchilla')")
     best = optimal(law, compute, k)
     level = fit.level if isinstance(fit, LawFit) else 0.95
     bands = {"n": (best.n, best.n), "d": (best.d, best.d), "tokens_per_param": (best.tokens_per_param,) * 2, "loss": (best.loss, best.loss)}
@@ -100,7 +113,7 @@ def plan(fit: LawFit | Law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) ->
     )
 
 
-def compute_for_loss(law: Law, target: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
+def compute_for_loss(law, target: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
     """The least compute whose optimal allocation reaches ``target`` loss (bisection in log C)."""
     if target <= law.E:
         raise GuimoError(f"target loss {target:.4g} is at or below the fitted irreducible loss E = {law.E:.4g}: no amount of compute reaches it")

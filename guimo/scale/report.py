@@ -33,6 +33,7 @@ def build_report(
     delta: float | None = None,
     alt_delta: float | None = None,
     noise_sims: int = 50,
+    form: str = "chinchilla",
 ) -> dict[str, Any]:
     """Fit the runs under ``root`` and write the report; returns what fit.json holds.
 
@@ -40,6 +41,8 @@ def build_report(
     extrapolation check is also run with ``alt_delta`` (default: ``fit.ALT_HUBER_DELTA``) and
     reported beside it as a sensitivity row, so the choice of delta is visible, not hidden.
     ``noise_sims`` simulations give the check's noise floor (``extrapolate``; 0 turns it off).
+    ``form`` is the law shape of the main fit ("chinchilla" or "kaplan"); the other one is always
+    fitted beside it as a sensitivity row.
     """
     from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
     from guimo.scale.sweep import read_sweep
@@ -63,7 +66,7 @@ def build_report(
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed)
     else:
         md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
-                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims)
+                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form)
     md += _economics_section(points, result, prices_path)
     text = _header(root, points, notes, result) + md
     atomic_write_json(out_dir / "fit.json", result)
@@ -75,10 +78,10 @@ def build_report(
 
 
 def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int,
-                 delta: float, alt_delta: float, noise_sims: int) -> str:
+                 delta: float, alt_delta: float, noise_sims: int, form: str) -> str:
     from guimo.scale import plots
     from guimo.scale.extrapolate import holdout_checks
-    from guimo.scale.fit import PARAMS, effective_tokens, fit_law, fit_power_law
+    from guimo.scale.fit import FORMS, effective_tokens, fit_law, fit_power_law
     from guimo.scale.plan import plan
 
     n = np.array([p.n for p in points], dtype=float)
@@ -90,15 +93,18 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         d = effective_tokens(d, [p.unique for p in points])
     elif correction is not None:
         raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
-    fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta)
+    if form not in FORMS:
+        raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(FORMS)}")
+    other_form = next(f for f in FORMS if f != form)
+    fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form)
     result["fit"] = fit.as_dict()
-    md = ["## L(N, D) — Chinchilla approach 3\n",
+    md = [f"## {fit.law.FORMULA} — {_FORM_NAMES[form]}\n",
           f"Fitted on {fit.n_points} runs (measurement: each run's test loss in metrics.json, N = total parameters, "
           f"D = {'effective tokens after the Muennighoff repeated-data correction (R* = 15.4)' if correction else 'training tokens seen'}), "
           f"summed Huber loss (delta = {delta:g}) on log residuals, L-BFGS from the best of a grid of initialisations, "
           f"{len(fit.samples)} bootstrap refits for the {fit.level:.0%} intervals.\n",
           "| parameter | estimate | 95% interval |", "| --- | ---: | --- |"]
-    for k in PARAMS:
+    for k in fit.law.PARAMS:
         lo, hi = fit.interval(k)
         md.append(f"| {k} | {getattr(fit.law, k):.4g} | [{lo:.4g}, {hi:.4g}] |")
     if fit.at_bound:
@@ -125,17 +131,17 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
                       f"fitted on the {k['n_points']} runs at the largest {'D' if var == 'N' else 'N'}")
     md.append("")
 
-    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, noise_sims=noise_sims)
+    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, noise_sims=noise_sims, form=form)
     result["extrapolation"] = [h.as_dict() for h in checks]
     alt_checks = []
     if alt_delta != delta:  # sensitivity: the same checks with the other delta, always reported beside the primary
-        alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=alt_delta)
-        alt_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=alt_delta)
+        alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=alt_delta, form=form)
+        alt_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=alt_delta, form=form)
         result["sensitivity"] = {"huber_delta": alt_delta, "params": alt_fit.law.as_dict(), "extrapolation": [h.as_dict() for h in alt_checks]}
-    # the other law shape, same delta: says how much of a miss is the additive form's (no N x D interaction)
-    form_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form="kaplan")
-    form_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=delta, form="kaplan")
-    result["form_sensitivity"] = {"form": "kaplan", "law": form_fit.law.FORMULA, "params": form_fit.law.as_dict(), "at_bound": form_fit.at_bound,
+    # the other law shape, same delta: says how much of a miss is the shape's (the additive form has no N x D interaction)
+    form_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=other_form)
+    form_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=delta, form=other_form)
+    result["form_sensitivity"] = {"form": other_form, "law": form_fit.law.FORMULA, "params": form_fit.law.as_dict(), "at_bound": form_fit.at_bound,
                                   "extrapolation": [h.as_dict() for h in form_checks]}
     noise = checks[0].noise
     md += ["## Extrapolation check (always on)\n",
@@ -147,8 +153,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
               "is redrawn with that seed noise: what noise alone gives on this grid.\n" if noise and noise_sims else "\n"),
            "| held out | law, Huber delta | beyond the fit | points | mean rel. error | max rel. error | inside 95% band | inside 95% prediction interval | noise floor: median / p90 (observed percentile) |",
            "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
-    tagged = ([(h, f"additive, {delta:g}") for h in checks] + [(h, f"additive, {alt_delta:g} (sensitivity)") for h in alt_checks]
-              + [(h, f"Kaplan joint, {delta:g} (form sensitivity)") for h in form_checks])
+    tagged = ([(h, f"{_SHORT[form]}, {delta:g}") for h in checks] + [(h, f"{_SHORT[form]}, {alt_delta:g} (sensitivity)") for h in alt_checks]
+              + [(h, f"{_SHORT[other_form]}, {delta:g} (form sensitivity)") for h in form_checks])
     for h, tag in tagged:
         if h.skipped:
             md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} | — | — |")
@@ -160,13 +166,10 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
             md.append(f"| largest {h.axis} = {h.held_out:.4g} | {tag} | {h.ratio:.2f}x | {len(h.rows)} | {h.mean_relative_error:.2%} | {h.max_relative_error:.2%}{flag} "
                       f"| {'yes' if h.all_inside else 'no'} | {'yes' if h.all_inside_interval else f'no ({inside} of {len(h.rows)} inside)'} | {floor} |")
     if alt_checks:
-        p = result["sensitivity"]["params"]
-        md.append(f"\nWith delta = {alt_delta:g} the full fit is E = {p['E']:.4g}, A = {p['A']:.4g}, B = {p['B']:.4g}, alpha = {p['alpha']:.4f}, beta = {p['beta']:.4f}.")
-    p = result["form_sensitivity"]["params"]
-    md.append(f"\nKaplan et al. (2020)'s joint form {form_fit.law.FORMULA} (an N x D interaction: with little data every model is held back) "
-              f"fitted the same way to all points: E = {p['E']:.4g}, N_c = {p['N_c']:.4g}, D_c = {p['D_c']:.4g}, alpha_N = {p['alpha_N']:.4f}, "
-              f"alpha_D = {p['alpha_D']:.4f}" + (f" ({', '.join(form_fit.at_bound)} at a search bound)" if form_fit.at_bound else "")
-              + ". The plans and plots use the additive law (Chinchilla approach 3).")
+        md.append(f"\nWith delta = {alt_delta:g} the full fit is {_params_text(alt_fit.law)}.")
+    md.append(f"\nThe {_FORM_NAMES[other_form]} {form_fit.law.FORMULA} ({_FORM_WHY[other_form]}) fitted the same way to all points: "
+              f"{_params_text(form_fit.law)}" + (f" ({', '.join(form_fit.at_bound)} at a search bound)" if form_fit.at_bound else "")
+              + f". The plans and plots use the {_FORM_NAMES[form]}.")
     by_n = checks[0]
     if by_n.rows:  # how data-starved the extrapolation target is, beside the models it was extrapolated from
         held_tpp = [r["d"] / r["n"] for r in by_n.rows]
@@ -210,6 +213,16 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     md.append("")
     result["_law"] = fit.law  # for the economics section; removed before writing
     return "\n".join(md) + "\n"
+
+
+_FORM_NAMES = {"chinchilla": "Chinchilla approach 3 (additive law)", "kaplan": "Kaplan et al. (2020) joint form"}
+_SHORT = {"chinchilla": "additive", "kaplan": "Kaplan joint"}
+_FORM_WHY = {"chinchilla": "a model's advantage from its size is the same at every data size",
+             "kaplan": "an N x D interaction: with little data every model is held back"}
+
+
+def _params_text(law) -> str:
+    return ", ".join(f"{k} = {getattr(law, k):.4g}" for k in law.PARAMS)
 
 
 def _monotone(points: list[Point]) -> dict[str, tuple[list[float], bool]]:

@@ -32,6 +32,21 @@ def test_plan_from_sweep_fit(micro_sweep, capsys):
     assert "fit.json" in capsys.readouterr().out
 
 
+def test_fit_and_plan_in_the_joint_form(micro_sweep, tmp_path, capsys):
+    """--form kaplan makes Kaplan's joint law the main fit (the additive one beside it) and plans with it."""
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(micro_sweep, copy)
+    assert main(["scale", "fit", str(copy), "--form", "kaplan", "--bootstrap", "3", "--noise-sims", "0"]) == 0
+    assert "L(N, D) = E + [(N_c/N)" in capsys.readouterr().out
+    fit = json.loads((copy / "scale" / "fit.json").read_text())
+    assert fit["fit"]["form"] == "kaplan" and fit["form_sensitivity"]["form"] == "chinchilla"
+    assert "Kaplan et al. (2020) joint form" in (copy / "scale" / "report.md").read_text()
+    assert main(["scale", "plan", "--compute", "1e12", "--fit", str(copy)]) == 0
+    assert "N_opt = " in capsys.readouterr().out
+
+
 def test_unknown_scenario_is_one_line(capsys):
     assert main(["scale", "nosuch", "--out", "x"]) == 2
     err = capsys.readouterr().err

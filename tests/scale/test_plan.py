@@ -56,8 +56,17 @@ def test_unreachable_target_and_bad_compute():
         optimal(BESIROGLU, -1.0)
 
 
-def test_plan_refuses_a_joint_form_law():
+def test_joint_form_plan_is_the_numeric_optimum():
+    """Kaplan's joint law has no closed form here: the 1-D search must meet the budget and beat every other split."""
     from guimo.scale.joint import JointLaw
 
-    with pytest.raises(GuimoError, match="additive law's closed form"):
-        plan(JointLaw(E=1.8, N_c=8e6, D_c=5e8, alpha_N=0.34, alpha_D=0.3), 1e20)
+    law = JointLaw(E=1.8, N_c=8e6, D_c=5e8, alpha_N=0.34, alpha_D=0.3)
+    c = 1e20
+    a = optimal(law, c)
+    assert 6 * a.n * a.d == pytest.approx(c) and a.loss == pytest.approx(float(law.loss(a.n, a.d)))
+    for scale in (0.5, 0.9, 1.1, 2.0):
+        assert law.loss(a.n * scale, c / (6 * a.n * scale)) > a.loss
+    p = plan(law, c)
+    assert p.best.n == pytest.approx(a.n)
+    need = compute_for_loss(law, a.loss)
+    assert need.compute == pytest.approx(c, rel=1e-3)
