@@ -79,7 +79,7 @@ class LawFit:
     """A fitted law (``Law``, or ``joint.JointLaw`` for form "kaplan"), its objective and its bootstrap
     samples (rows in the law's PARAMS order)."""
 
-    law: Law
+    law: Law | joint.JointLaw
     objective: float
     n_points: int
     samples: np.ndarray = field(repr=False)  # (n_boot, 5); empty when the bootstrap was off
@@ -303,7 +303,7 @@ def _grid_starts(logn, logd, logl, k: int, delta: float = HUBER_DELTA) -> np.nda
 _BOUNDS = [(-20.0, 100.0), (-20.0, 100.0), (-20.0, 20.0), (1e-3, 3.0), (1e-3, 3.0)]
 
 
-def _refine(form: "_Form", starts: np.ndarray, logn, logd, logl, delta: float = HUBER_DELTA) -> tuple[np.ndarray, float]:
+def _refine(form: _Form, starts: np.ndarray, logn, logd, logl, delta: float = HUBER_DELTA) -> tuple[np.ndarray, float]:
     from scipy.optimize import minimize
     from threadpoolctl import threadpool_limits
 
