@@ -290,7 +290,7 @@ def render_all() -> str:
         load = s.get("load_avg_1_5_15_start_end")
         when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
         workers = s.get("workers", 1)
-        setup = (f"{s.get('threads', '?')} thread(s){f' x {workers} workers' if workers > 1 else ''}, lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min, "
+        setup = (f"sizes {s.get('sizes', '?')}; {s.get('threads', '?')} thread(s){f' x {workers} workers' if workers > 1 else ''}, lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min, "
                  f"{s.get('seeds', 1)} seed(s), >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
                  + (f", first {s['max_bytes']:,} bytes" if s.get("max_bytes") else "")
                  + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
