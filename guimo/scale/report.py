@@ -80,7 +80,6 @@ def build_report(
 def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int,
                  delta: float, alt_delta: float, noise_sims: int, form: str) -> str:
     from guimo.scale import plots
-    from guimo.scale.extrapolate import holdout_checks
     from guimo.scale.fit import FORMS, effective_tokens, fit_law, fit_power_law
     from guimo.scale.plan import plan
 
@@ -95,7 +94,6 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
     if form not in FORMS:
         raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(FORMS)}")
-    other_form = next(f for f in FORMS if f != form)
     fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form)
     result["fit"] = fit.as_dict()
     md = [f"## {fit.law.FORMULA} — {_FORM_NAMES[form]}\n",
@@ -131,6 +129,56 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
                       f"fitted on the {k['n_points']} runs at the largest {'D' if var == 'N' else 'N'}")
     md.append("")
 
+    checks, extra = _extrapolation_section(n, d, loss, result, n_bootstrap=n_bootstrap, seed=seed, correction=correction, delta=delta,
+                                           alt_delta=alt_delta, noise_sims=noise_sims, form=form)
+    md += extra
+
+    monotone = _monotone(points)
+    result["monotone_in_n"] = monotone
+    md.append("## Loss vs model size\n")
+    md.append("Mean test loss over seeds per data fraction, smallest to largest model: "
+              + "; ".join(f"D = {k}: {' > '.join(f'{v:.4f}' for v in vals)} ({'monotone' if ok else 'NOT monotone'})" for k, (vals, ok) in monotone.items()) + "\n")
+
+    flops = np.array([p.flops or 6 * p.n * p.d for p in points])
+    budgets = [float(flops.max()) * m for m in (1, 10, 100)]
+    plans = [plan(fit, c) for c in budgets]
+    result["plans"] = [p.as_dict() for p in plans]
+    md += ["## Compute-optimal plans (C = 6ND; attention FLOPs excluded from the closed form)\n",
+           "Budgets: the largest run's measured FLOPs x1, x10, x100. Bands: 95% bootstrap. Besiroglu et al. (2024) refit "
+           "(E=1.82, A=482, B=2085, alpha=0.348, beta=0.366) and Chinchilla's 20 tokens/param given for the same C; "
+           "their losses are in MassiveText nats and are not comparable with this corpus, their allocations are.\n",
+           "| C (FLOPs) | N_opt [band] | D_opt [band] | tokens/param [band] | loss [band] | Besiroglu N / tokens per param | 20 tok/param N |",
+           "| ---: | --- | --- | --- | --- | --- | ---: |"]
+    for p in plans:
+        b = p.bands
+        md.append(f"| {p.best.compute:.3g} | {p.best.n:.3g} [{b['n'][0]:.3g}, {b['n'][1]:.3g}] | {p.best.d:.3g} [{b['d'][0]:.3g}, {b['d'][1]:.3g}] "
+                  f"| {p.best.tokens_per_param:.3g} [{b['tokens_per_param'][0]:.3g}, {b['tokens_per_param'][1]:.3g}] "
+                  f"| {p.best.loss:.4f} [{b['loss'][0]:.4f}, {b['loss'][1]:.4f}] | {p.besiroglu.n:.3g} / {p.besiroglu.tokens_per_param:.3g} | {p.chinchilla_20.n:.3g} |")
+    md.append("")
+
+    files = [
+        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_n.png", axis="N"),
+        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_d.png", axis="D"),
+        plots.frontier(fit.law, n, d, plots_dir / "frontier.png"),
+        plots.extrapolation(checks, plots_dir / "extrapolation.png"),
+    ]
+    result["plots"] = [str(f) for f in files]
+    md.append("## Plots\n")
+    md += [f"![{f.stem}](plots/{f.name})" for f in files]
+    md.append("")
+    result["_law"] = fit.law  # for the economics section; removed before writing
+    return "\n".join(md) + "\n"
+
+
+def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: int, correction: str | None, delta: float,
+                           alt_delta: float, noise_sims: int, form: str) -> tuple[list, list[str]]:
+    """The held-out checks in the main form, with the other delta and the other law shape beside them; fills
+    result["extrapolation"], ["sensitivity"] and ["form_sensitivity"] and returns the main checks and the Markdown."""
+    from guimo.scale.extrapolate import holdout_checks
+    from guimo.scale.fit import FORMS, fit_law
+
+    other_form = next(f for f in FORMS if f != form)
+    md: list[str] = []
     checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, noise_sims=noise_sims, form=form)
     result["extrapolation"] = [h.as_dict() for h in checks]
     alt_checks = []
@@ -177,43 +225,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         md.append(f"\nTokens per parameter (D/N): the held-out model {min(held_tpp):.3g}-{max(held_tpp):.3g}, the fitted runs "
                   f"{(d[rest] / n[rest]).min():.3g}-{(d[rest] / n[rest]).max():.3g}. Chinchilla-optimal training is about 20.")
     md.append("")
-
-    monotone = _monotone(points)
-    result["monotone_in_n"] = monotone
-    md.append("## Loss vs model size\n")
-    md.append("Mean test loss over seeds per data fraction, smallest to largest model: "
-              + "; ".join(f"D = {k}: {' > '.join(f'{v:.4f}' for v in vals)} ({'monotone' if ok else 'NOT monotone'})" for k, (vals, ok) in monotone.items()) + "\n")
-
-    flops = np.array([p.flops or 6 * p.n * p.d for p in points])
-    budgets = [float(flops.max()) * m for m in (1, 10, 100)]
-    plans = [plan(fit, c) for c in budgets]
-    result["plans"] = [p.as_dict() for p in plans]
-    md += ["## Compute-optimal plans (C = 6ND; attention FLOPs excluded from the closed form)\n",
-           "Budgets: the largest run's measured FLOPs x1, x10, x100. Bands: 95% bootstrap. Besiroglu et al. (2024) refit "
-           "(E=1.82, A=482, B=2085, alpha=0.348, beta=0.366) and Chinchilla's 20 tokens/param given for the same C; "
-           "their losses are in MassiveText nats and are not comparable with this corpus, their allocations are.\n",
-           "| C (FLOPs) | N_opt [band] | D_opt [band] | tokens/param [band] | loss [band] | Besiroglu N / tokens per param | 20 tok/param N |",
-           "| ---: | --- | --- | --- | --- | --- | ---: |"]
-    for p in plans:
-        b = p.bands
-        md.append(f"| {p.best.compute:.3g} | {p.best.n:.3g} [{b['n'][0]:.3g}, {b['n'][1]:.3g}] | {p.best.d:.3g} [{b['d'][0]:.3g}, {b['d'][1]:.3g}] "
-                  f"| {p.best.tokens_per_param:.3g} [{b['tokens_per_param'][0]:.3g}, {b['tokens_per_param'][1]:.3g}] "
-                  f"| {p.best.loss:.4f} [{b['loss'][0]:.4f}, {b['loss'][1]:.4f}] | {p.besiroglu.n:.3g} / {p.besiroglu.tokens_per_param:.3g} | {p.chinchilla_20.n:.3g} |")
-    md.append("")
-
-    files = [
-        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_n.png", axis="N"),
-        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_d.png", axis="D"),
-        plots.frontier(fit.law, n, d, plots_dir / "frontier.png"),
-        plots.extrapolation(checks, plots_dir / "extrapolation.png"),
-    ]
-    result["plots"] = [str(f) for f in files]
-    md.append("## Plots\n")
-    md += [f"![{f.stem}](plots/{f.name})" for f in files]
-    md.append("")
-    result["_law"] = fit.law  # for the economics section; removed before writing
-    return "\n".join(md) + "\n"
-
+    return checks, md
 
 _FORM_NAMES = {"chinchilla": "Chinchilla approach 3 (additive law)", "kaplan": "Kaplan et al. (2020) joint form"}
 _SHORT = {"chinchilla": "additive", "kaplan": "Kaplan joint"}
