@@ -206,7 +206,9 @@ def render_all() -> str:
         curve = "; ".join(f"{p['train_interactions']:,.0f}" + (f" ({p['users']:,} users, {p['items']:,} items, best step {p['best_step']}/{p['steps']})" if p.get("items") else "")
                           + f": {p['ndcg@10']}" for p in pts)
         pred = (f"{chk['predicted']:.4f} vs {chk['actual']:.4f} ({chk['relative_error']:.1%}; {chk['n_fitted']} runs fitted, "
-                f"inside 95% band: {chk.get('inside_band')})" if chk else "not enough points")
+                f"inside 95% band: {chk.get('inside_band')}"
+                + (f"; inside 95% prediction interval [{chk['interval'][0]:.4f}, {chk['interval'][1]:.4f}]: {chk['inside_interval']}" if chk.get("interval") else "")
+                + ")" if chk else "not enough points")
         load = s.get("load_avg_1_5_15_start_end")
         when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
         seeds = s.get("seeds", 1)

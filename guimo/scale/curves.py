@@ -11,6 +11,11 @@ each point by its number of test cases is the inverse-variance (weighted least s
 matters for learning curves, where the small-data runs are also scored on fewer users (a
 marketplace of 750 users has 750 test cases, one of 12,000 has 12,000), so their metrics are the
 noisiest; unweighted, each of them pulls the curve as hard as a large-data point.
+
+The half-data check also gives a prediction interval when some data size has several seeds: the
+bootstrap band (where the *expected* metric lies) widened by one run's noise, measured between
+those seeds. With weights the noise is taken to shrink as 1/cases (variance per test case pooled
+over the replicates), so the small-data seeds do not inflate the interval at the full data.
 """
 
 from __future__ import annotations
@@ -102,6 +107,8 @@ class CurveCheck:
     actual: float
     predicted: float
     band: tuple[float, float]
+    interval: tuple[float, float] | None = None  # 95% prediction interval for one run; None without seed replicates
+    run_sd: float | None = None  # sd of the observed value (the mean of the runs at target_n), from the fitted runs' seed replicates
 
     @property
     def relative_error(self) -> float:
@@ -110,7 +117,9 @@ class CurveCheck:
     def as_dict(self) -> dict:
         return {"fraction": self.fraction, "n_fitted": self.n_fitted, "target_n": self.target_n, "actual": self.actual,
                 "predicted": self.predicted, "band": list(self.band), "relative_error": self.relative_error,
-                "inside_band": self.band[0] <= self.actual <= self.band[1]}
+                "inside_band": self.band[0] <= self.actual <= self.band[1],
+                "interval": list(self.interval) if self.interval else None, "run_sd": self.run_sd,
+                "inside_interval": self.interval[0] <= self.actual <= self.interval[1] if self.interval else None}
 
 
 # A run planned at half the data can measure a little more than half: the marketplace draws each
@@ -130,7 +139,37 @@ def check_curve(n: Sequence[float], metric: Sequence[float], fraction: float = 0
     curve = fit_curve(x[keep], y[keep], weights=w[keep], n_bootstrap=n_bootstrap)
     actual = float(y[x == top].mean())
     lo, hi = curve.predict_band(top)
-    return CurveCheck(fraction, int(keep.sum()), float(top), actual, float(curve.predict(top)), (float(lo), float(hi)))
+    # the noise is measured on the fitted runs only; the observed value is the mean of the runs at the top
+    run_sd = _run_sd(x[keep], y[keep], None if weights is None else w[keep], float(w[x == top].mean()) if weights is not None else None)
+    interval = None
+    if run_sd is not None:
+        run_sd /= math.sqrt(int((x == top).sum()))
+        rng = np.random.default_rng(1)
+        means = np.array([a + b * top ** (-c) for a, b, c in curve.samples]) if len(curve.samples) else np.array([curve.predict(top)])
+        draws = (means[:, None] + run_sd * rng.standard_normal((len(means), 50))).ravel()
+        q = np.percentile(draws, [50 * (1 - curve.level), 50 * (1 + curve.level)])
+        interval = (float(q[0]), float(q[1]))
+    return CurveCheck(fraction, int(keep.sum()), float(top), actual, float(curve.predict(top)), (float(lo), float(hi)), interval, run_sd)
+
+
+def _run_sd(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, target_w: float | None) -> float | None:
+    """One run's sd at the target, pooled over data sizes with several runs; None without replicates.
+
+    Unweighted: the pooled sd. Weighted by test cases: variance per case, sum w (y - mean)^2 / dof,
+    divided by the target's cases (the mean of a metric over k cases has variance ~ 1/k).
+    """
+    ss, dof = 0.0, 0
+    for v in np.unique(x):
+        sel = x == v
+        if sel.sum() < 2:
+            continue
+        r = y[sel] - y[sel].mean()
+        ss += float((r * r * (w[sel] if w is not None else 1.0)).sum())
+        dof += int(sel.sum()) - 1
+    if dof == 0:
+        return None
+    var = ss / dof
+    return float(np.sqrt(var / target_w if w is not None and target_w else var))
 
 
 def _weights(weights, size: int) -> np.ndarray:

@@ -283,7 +283,10 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
         chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap)
         result["curve_check"] = chk.as_dict()
         md.append(f"- check: fitted on the {chk.n_fitted} runs with <= 50% of the data, predicts the full-data value {chk.predicted:.4f} vs observed "
-                  f"{chk.actual:.4f} ({chk.relative_error:.1%} relative error, {'inside' if chk.as_dict()['inside_band'] else 'outside'} the band)")
+                  f"{chk.actual:.4f} ({chk.relative_error:.1%} relative error, {'inside' if chk.as_dict()['inside_band'] else 'outside'} the band"
+                  + (f"; {'inside' if chk.as_dict()['inside_interval'] else 'outside'} the 95% prediction interval [{chk.interval[0]:.4f}, "
+                     f"{chk.interval[1]:.4f}], one run's sd there {chk.run_sd:.4f} from the seed replicates)" if chk.interval else
+                     "; no data size has two seeds, so a run's own noise is unmeasured)"))
     md.append("")
     f = plots.learning_curve(curve, x, y, plots_dir / "learning_curve.png", metric_name=points[0].metric)
     result["plots"] = [str(f)]

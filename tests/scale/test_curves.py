@@ -82,3 +82,18 @@ def test_exponent_at_search_bound_is_flagged():
     assert log_like.at_bound and log_like.as_dict()["c_at_search_bound"]
     n2, y2 = ndcg_points()
     assert not fit_curve(n2, y2, n_bootstrap=0).at_bound
+
+
+def test_prediction_interval_from_seed_replicates():
+    """Two seeds per size: the interval adds one run's noise (shrinking as 1/cases) to the band of the expected metric."""
+    rng = np.random.default_rng(4)
+    n = np.repeat(np.geomspace(2000, 64000, 6), 2)
+    cases = n / 10  # more data, more test users
+    y = 0.12 - 0.9 * n**-0.45 + rng.normal(0, 1, n.size) * 0.3 / np.sqrt(cases)  # per-case sd 0.3
+    chk = check_curve(n, y, fraction=0.5, weights=cases, n_bootstrap=40)
+    expected_sd = 0.3 / np.sqrt(6400) / np.sqrt(2)  # the observed value is the mean of 2 runs of 6,400 cases
+    assert chk.run_sd == pytest.approx(expected_sd, rel=0.6)
+    assert chk.interval[0] < chk.band[0] and chk.interval[1] > chk.band[1]
+    assert chk.as_dict()["inside_interval"] is True
+    single = check_curve(n[::2], y[::2], fraction=0.5, weights=cases[::2], n_bootstrap=10)  # one seed: unmeasured
+    assert single.interval is None and single.as_dict()["inside_interval"] is None
