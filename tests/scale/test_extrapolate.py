@@ -61,7 +61,7 @@ def test_seed_noise_pools_replicates_around_their_own_means():
     assert seed_noise(n[[0, 2, 4]], d[[0, 2, 4]], loss[[0, 2, 4]]) is None  # no replicates: unmeasured
 
 
-def test_prediction_interval_widens_the_band_by_the_seed_noise():
+def test_prediction_interval_widens_the_band_by_the_seed_noise(tmp_path):
     """One run scatters around the expected loss: the interval must hold runs the band of the mean misses."""
     rng = np.random.default_rng(5)
     n, d = _grid(seeds=2)
@@ -70,6 +70,10 @@ def test_prediction_interval_widens_the_band_by_the_seed_noise():
     assert by_n.noise == pytest.approx(0.02, rel=0.4)
     for r in by_n.rows:
         assert r["interval"][0] < r["band"][0] and r["interval"][1] > r["band"][1]
+    from guimo.scale.plots import extrapolation
+
+    png = extrapolation([by_n], tmp_path / "x.png")  # band and prediction interval both drawn
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     inside_band = sum(r["inside_band"] for r in by_n.rows)
     inside_interval = sum(r["inside_interval"] for r in by_n.rows)
     assert inside_interval == len(by_n.rows) > inside_band
