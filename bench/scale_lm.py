@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="stdlib", help=f"one of {', '.join(CORPORA)} or a path to text")
     p.add_argument("--sizes", default=None, help=f"model sizes (default: CORPUS_DEFAULTS, else {STDLIB_GRID})")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds run from this one (a replication with fresh seeds)")
     p.add_argument("--seeds", type=int, default=2, help="seeds per (size, fraction): one seed at the smallest data left the held-out check at the mercy of a plateau")
     p.add_argument("--fractions", default="0.125,0.25,0.5,1")
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget for the sweep (the fit adds ~1 minute)")
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     name = _record_name(args)
     out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
     spec = SweepSpec(
-        scenario="lm", sizes=args.sizes.split(","), seeds=args.seeds, fractions=[float(f) for f in args.fractions.split(",")],
+        scenario="lm", sizes=args.sizes.split(","), seeds=args.seeds, seed=args.first_seed, fractions=[float(f) for f in args.fractions.split(",")],
         epochs=args.epochs, context=args.context, batch_size=args.batch_size, overrides=overrides,
         budget_s=args.budget_min * 60, threads=args.threads, lr_ref=args.lr_ref, workers=args.workers,
         min_steps=args.min_steps, lr_batch_exponent=args.lr_batch_exponent,
@@ -157,7 +158,7 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "seeds", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for k in ("note", "verdict_caveat"):  # written by hand: a refit keeps them
@@ -182,7 +183,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "command": "python bench/scale_lm.py " + " ".join(sys.argv[1:]),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads" + (f" x {args.workers} workers" if args.workers > 1 else ""),
-        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
+        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
         "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),
@@ -290,8 +291,9 @@ def render_all() -> str:
         load = s.get("load_avg_1_5_15_start_end")
         when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")
         workers = s.get("workers", 1)
+        first = f" from seed {s['first_seed']}" if s.get("first_seed") else ""
         setup = (f"sizes {s.get('sizes', '?')}; {s.get('threads', '?')} thread(s){f' x {workers} workers' if workers > 1 else ''}, lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min, "
-                 f"{s.get('seeds', 1)} seed(s), >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
+                 f"{s.get('seeds', 1)} seed(s){first}, >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
                  + (f", first {s['max_bytes']:,} bytes" if s.get("max_bytes") else "")
                  + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
                  + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else ""))
