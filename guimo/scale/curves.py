@@ -107,7 +107,7 @@ class CurveCheck:
     actual: float
     predicted: float
     band: tuple[float, float]
-    interval: tuple[float, float] | None = None  # 95% prediction interval for one run; None without seed replicates
+    interval: tuple[float, float] | None = None  # 95% prediction interval of the observed value; None without seed replicates
     run_sd: float | None = None  # sd of the observed value (the mean of the runs at target_n), from the fitted runs' seed replicates
 
     @property

@@ -22,6 +22,7 @@ import numpy as np
 
 from guimo.errors import GuimoError
 from guimo.scale.fit import BESIROGLU, CHINCHILLA, Law, LawFit
+from guimo.scale.joint import JointLaw
 
 FLOPS_PER_PARAM_TOKEN = 6.0
 CHINCHILLA_TOKENS_PER_PARAM = 20.0  # the rule of thumb read off Hoffmann et al. 2022, table 3
@@ -42,7 +43,7 @@ class Allocation:
         return {"compute": self.compute, "n": self.n, "d": self.d, "tokens_per_param": self.tokens_per_param, "loss": self.loss}
 
 
-def optimal(law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
+def optimal(law: Law | JointLaw, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
     """The compute-optimal (N, D) of ``law`` (a ``Law`` or a ``joint.JointLaw``) for ``compute`` FLOPs."""
     if not (compute > 0 and math.isfinite(compute)):
         raise GuimoError(f"compute must be a positive number of FLOPs; got {compute!r}")
@@ -55,7 +56,7 @@ def optimal(law, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation
     return Allocation(compute, n, d, float(law.loss(n, d)))
 
 
-def _optimal_numeric(law, compute: float, k: float) -> Allocation:
+def _optimal_numeric(law: JointLaw, compute: float, k: float) -> Allocation:
     from scipy.optimize import minimize_scalar
 
     total = math.log(compute / k)  # log N + log D
@@ -88,7 +89,7 @@ class Plan:
         }
 
 
-def plan(fit, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Plan:
+def plan(fit: LawFit | Law | JointLaw, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Plan:
     """N_opt, D_opt, tokens per parameter and loss for ``compute`` FLOPs, with bootstrap bands (``fit``: a LawFit or a bare law)."""
     law = fit.law if isinstance(fit, LawFit) else fit
     best = optimal(law, compute, k)
@@ -113,7 +114,7 @@ def plan(fit, compute: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Plan:
     )
 
 
-def compute_for_loss(law, target: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
+def compute_for_loss(law: Law | JointLaw, target: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
     """The least compute whose optimal allocation reaches ``target`` loss (bisection in log C)."""
     if target <= law.E:
         raise GuimoError(f"target loss {target:.4g} is at or below the fitted irreducible loss E = {law.E:.4g}: no amount of compute reaches it")
