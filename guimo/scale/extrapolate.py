@@ -82,20 +82,23 @@ def seed_noise(n, d, loss) -> float | None:
     return float(np.sqrt(ss / dof)) if dof > 0 else None
 
 
-def holdout_checks(n, d, loss, *, noise_sims: int = 0, **fit_kwargs) -> list[Holdout]:
+def holdout_checks(n, d, loss, *, noise_sims: int = 0, full_law=None, **fit_kwargs) -> list[Holdout]:
     """Both checks (largest N, largest D); each is skipped with a reason when too few points remain.
 
     ``noise_sims`` > 0 also simulates the noise floor that many times per check (needs replicated
-    points for the seed noise, and a fit of all points to serve as the exact law).
+    points for the seed noise, and a fit of all points to serve as the exact law: ``full_law`` when
+    the caller has fitted it already with the same settings, else fitted here).
     """
     n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
     noise = seed_noise(n, d, loss)
     truth = None
     if noise_sims > 0 and noise:
-        try:
-            truth = fit_law(n, d, loss, **{**fit_kwargs, "n_bootstrap": 0})
-        except GuimoError:
-            truth = None  # too few points for any fit: each check says why it was skipped
+        truth = full_law
+        if truth is None:
+            try:
+                truth = fit_law(n, d, loss, **{**fit_kwargs, "n_bootstrap": 0}).law
+            except GuimoError:
+                truth = None  # too few points for any fit: each check says why it was skipped
     return [_holdout(axis, key, n, d, loss, fit_kwargs, noise, truth, noise_sims) for axis, key in (("N", n), ("D", d))]
 
 
@@ -123,7 +126,7 @@ def _holdout(axis: str, key: np.ndarray, n, d, loss, fit_kwargs, noise, truth, n
             "inside_interval": bool(plo[i] <= loss[j] <= phi[i]),
         })
     if truth is not None:
-        out.noise_floor = _noise_floor(truth.law, n, d, held, noise, noise_sims, out.max_relative_error, fit_kwargs)
+        out.noise_floor = _noise_floor(truth, n, d, held, noise, noise_sims, out.max_relative_error, fit_kwargs)
     return out
 
 

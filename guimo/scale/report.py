@@ -130,7 +130,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     md.append("")
 
     checks, extra = _extrapolation_section(n, d, loss, result, n_bootstrap=n_bootstrap, seed=seed, correction=correction, delta=delta,
-                                           alt_delta=alt_delta, noise_sims=noise_sims, form=form)
+                                           alt_delta=alt_delta, noise_sims=noise_sims, form=form, full_law=fit.law)
     md += extra
 
     monotone = _monotone(points)
@@ -171,7 +171,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
 
 
 def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: int, correction: str | None, delta: float,
-                           alt_delta: float, noise_sims: int, form: str) -> tuple[list, list[str]]:
+                           alt_delta: float, noise_sims: int, form: str, full_law) -> tuple[list, list[str]]:
     """The held-out checks in the main form, with the other delta and the other law shape beside them; fills
     result["extrapolation"], ["sensitivity"] and ["form_sensitivity"] and returns the main checks and the Markdown."""
     from guimo.scale.extrapolate import holdout_checks
@@ -179,7 +179,8 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
 
     other_form = next(f for f in FORMS if f != form)
     md: list[str] = []
-    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, noise_sims=noise_sims, form=form)
+    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, noise_sims=noise_sims, form=form,
+                            full_law=full_law)
     result["extrapolation"] = [h.as_dict() for h in checks]
     alt_checks = []
     if alt_delta != delta:  # sensitivity: the same checks with the other delta, always reported beside the primary
