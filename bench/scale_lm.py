@@ -217,6 +217,7 @@ def with_fit(run: dict, result: dict) -> dict:
                          "holdout_n": {**{k: alt.get("N", {}).get(k) for k in keys}, "at_full_data": _at_full_data(alt.get("N", {}))},
                          "holdout_d": {k: alt.get("D", {}).get(k) for k in ("ratio", "max_relative_error", "all_inside_band", "skipped")}},
          "form_sensitivity": _form_sensitivity(result.get("form_sensitivity")),
+         "count_sensitivity": _count_sensitivity(result.get("count_sensitivity")),
          "monotone_in_n": {k: v[1] for k, v in result.get("monotone_in_n", {}).items()},
          "fit_at_bound": fit.get("at_bound", []), "holdout_fit_at_bound": hn.get("fit_at_bound", []),
          "beats_baseline": _beats_baseline(pts)}
@@ -231,6 +232,16 @@ def _form_sensitivity(form: dict | None) -> dict | None:
         return None
     h = {x["axis"]: x for x in form["extrapolation"]}.get("N", {})
     return {"form": form["form"], "params": {k: round(v, 4) for k, v in form["params"].items()}, "at_bound": form.get("at_bound", []),
+            "holdout_n": {**{k: h.get(k) for k in ("ratio", "mean_relative_error", "max_relative_error", "all_inside_interval", "skipped")},
+                          "at_full_data": _at_full_data(h)}}
+
+
+def _count_sensitivity(count: dict | None) -> dict | None:
+    """The held-out-model check with N in the other parameter count (non-embedding when the fit is on total)."""
+    if not count:
+        return None
+    h = {x["axis"]: x for x in count["extrapolation"]}.get("N", {})
+    return {"params": count["params"], "law_params": {k: round(v, 4) for k, v in count["law_params"].items()},
             "holdout_n": {**{k: h.get(k) for k in ("ratio", "mean_relative_error", "max_relative_error", "all_inside_interval", "skipped")},
                           "at_full_data": _at_full_data(h)}}
 

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--huber-delta", type=float, help="Huber threshold on log residuals for L(N, D) (default: guimo.scale.fit.HUBER_DELTA; the other candidate is always reported beside it)")
     f.add_argument("--form", choices=["chinchilla", "kaplan"], default="chinchilla",
                    help="law shape of the main fit: Chinchilla's additive E + A/N^alpha + B/D^beta or Kaplan's joint form (the other is reported beside it)")
+    f.add_argument("--params", choices=["total", "non-embedding"], default="total",
+                   help="what N counts: total parameters (Pearce & Song 2024, the default) or Kaplan et al.'s non-embedding count (the other is reported beside it)")
     f.add_argument("--noise-sims", type=int, default=50, help="simulations for the extrapolation check's noise floor (0: off)")
     f.add_argument("--allow-missing", action="store_true", help="fit even when runs listed in sweep.json are missing or unfinished")
     f.add_argument("--prices", help="price table merged over guimo/prices.toml")
@@ -114,7 +116,7 @@ def _fit(args, folder: str) -> int:
 
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
                           correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
-                          noise_sims=args.noise_sims, form=args.form)
+                          noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"))
     fit = result.get("fit")
     if fit:
         print(f"{fit['law']}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fit["params"].items()) + f"  ({fit['n_points']} runs)")
@@ -142,13 +144,14 @@ def _plan(args) -> int:
     if args.compute is None and args.target_loss is None:
         raise GuimoError("guimo scale plan needs --compute FLOPS (and/or --target-loss L)")
     fit, source = _load_fit(args.fit_from)
+    count = _fit_count(args.fit_from)
     rows = []
     if args.compute is not None:
         pl = plan(fit, args.compute)
         b = pl.bands
         rows.append(f"source: {source}")
         rows.append(f"C = {args.compute:.3g} FLOPs (C = 6ND)")
-        rows.append(f"  N_opt = {pl.best.n:.4g}  [{b['n'][0]:.4g}, {b['n'][1]:.4g}]")
+        rows.append(f"  N_opt = {pl.best.n:.4g}  [{b['n'][0]:.4g}, {b['n'][1]:.4g}]" + ("" if count == "total" else f"  ({count.replace('_', '-')} parameters)"))
         rows.append(f"  D_opt = {pl.best.d:.4g} tokens  [{b['d'][0]:.4g}, {b['d'][1]:.4g}]")
         rows.append(f"  tokens/param = {pl.best.tokens_per_param:.3g}  [{b['tokens_per_param'][0]:.3g}, {b['tokens_per_param'][1]:.3g}]")
         rows.append(f"  predicted loss = {pl.best.loss:.4f}  [{b['loss'][0]:.4f}, {b['loss'][1]:.4f}]")
@@ -188,9 +191,22 @@ def _load_fit(source: str | None):
         d = np.array([p["d"] for p in pts], dtype=float)
         if data["fit"].get("data_correction") == "muennighoff":
             d = effective_tokens(d, [p["unique"] for p in pts])
-        return fit_law([p["n"] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100),
+        count = data.get("params_count", "total")
+        return fit_law([p["n"] if count == "total" else p["n_non_embedding"] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100),
                        delta=data["fit"].get("huber_delta", HUBER_DELTA), form=data["fit"].get("form", "chinchilla")), str(path)
     return (JointLaw if data["fit"].get("form") == "kaplan" else Law)(**data["fit"]["params"]), str(path)
+
+
+def _fit_count(source: str | None) -> str:
+    """What N counts in a fit.json ("total" for the Besiroglu law and for reports written before the option)."""
+    if source is None:
+        return "total"
+    from pathlib import Path
+
+    from guimo.io import read_json
+
+    path = Path(source)
+    return read_json(path / "scale" / "fit.json" if path.is_dir() else path).get("params_count", "total")
 
 
 def _float(text: str, flag: str) -> float:
@@ -249,8 +265,11 @@ def economics_main(args: argparse.Namespace) -> int:
             from guimo.io import read_json
 
             pts = read_json(src)["points"]
-            d_fit, n_fit = max(p["d"] for p in pts), max(p["n"] for p in pts)
-            quality = lambda n: fit.predict(n, d_fit)  # noqa: E731
+            d_fit, n_fit = max(p["d"] for p in pts), max(p["n"] for p in pts)  # n: total, as the sizes below
+            count = _fit_count(args.fit_from)
+            # the device limit is on total parameters (memory); the law may count only the non-embedding ones
+            in_count = {total: n for (_, total), (_, n) in zip(_preset_sizes(), _preset_sizes(count))}
+            quality = lambda n: fit.predict(in_count[n], d_fit)  # noqa: E731
             quality_source = f"L(N, D) of {src} at D = {d_fit:,.0f} tokens (fitted up to N = {n_fit:,}; beyond that it is extrapolation)"
         figs += ec.consumer_device(prices, _preset_sizes(), quality=quality, quality_source=quality_source if quality else "",
                                    cloud_cost_per_1k=cost_1k, cost_source=cost_source)
@@ -296,11 +315,11 @@ def _ndcg(args) -> tuple[float, float, str] | None:
     return None
 
 
-def _preset_sizes() -> list[tuple[str, float]]:
-    """Parameter counts of the transformer presets with the lm scenario's default vocabulary."""
+def _preset_sizes(count: str = "total") -> list[tuple[str, float]]:
+    """Parameter counts ("total" or "non_embedding") of the transformer presets with the lm scenario's default vocabulary."""
     from guimo.models.transformer import PRESETS, TransformerConfig, count_parameters
 
-    return [(name, float(count_parameters(TransformerConfig(vocab_size=2048, **p))["total"])) for name, p in PRESETS.items()]
+    return [(name, float(count_parameters(TransformerConfig(vocab_size=2048, **p))[count])) for name, p in PRESETS.items()]
 
 
 def _print_figures(figs, source: str, notes: list[str]) -> None:

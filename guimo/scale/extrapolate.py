@@ -82,8 +82,8 @@ def seed_noise(n, d, loss) -> float | None:
     return float(np.sqrt(ss / dof)) if dof > 0 else None
 
 
-def holdout_checks(n, d, loss, *, noise_sims: int = 0, full_law=None, **fit_kwargs) -> list[Holdout]:
-    """Both checks (largest N, largest D); each is skipped with a reason when too few points remain.
+def holdout_checks(n, d, loss, *, noise_sims: int = 0, full_law=None, axes: tuple[str, ...] = ("N", "D"), **fit_kwargs) -> list[Holdout]:
+    """The checks of ``axes`` (largest N, largest D); each is skipped with a reason when too few points remain.
 
     ``noise_sims`` > 0 also simulates the noise floor that many times per check (needs replicated
     points for the seed noise, and a fit of all points to serve as the exact law: ``full_law`` when
@@ -99,7 +99,7 @@ def holdout_checks(n, d, loss, *, noise_sims: int = 0, full_law=None, **fit_kwar
                 truth = fit_law(n, d, loss, **{**fit_kwargs, "n_bootstrap": 0}).law
             except GuimoError:
                 truth = None  # too few points for any fit: each check says why it was skipped
-    return [_holdout(axis, key, n, d, loss, fit_kwargs, noise, truth, noise_sims) for axis, key in (("N", n), ("D", d))]
+    return [_holdout(axis, key, n, d, loss, fit_kwargs, noise, truth, noise_sims) for axis, key in (("N", n), ("D", d)) if axis in axes]
 
 
 def _holdout(axis: str, key: np.ndarray, n, d, loss, fit_kwargs, noise, truth, noise_sims) -> Holdout:

@@ -29,7 +29,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def loss_vs_axis(n, d, loss, law, path: Path, *, axis: str, ylabel: str = "test loss (nats/token)") -> Path:
+def loss_vs_axis(n, d, loss, law, path: Path, *, axis: str, ylabel: str = "test loss (nats/token)", n_label: str = "parameters") -> Path:
     """Loss vs N with one line per D (axis='N'), or loss vs D with one line per N (axis='D')."""
     plt = _plt()
     n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
@@ -44,14 +44,14 @@ def loss_vs_axis(n, d, loss, law, path: Path, *, axis: str, ylabel: str = "test 
             ys = law.loss(xs, np.full_like(xs, g)) if axis == "N" else law.loss(np.full_like(xs, g), xs)
             ax.plot(xs, ys, color=c, lw=1)
     ax.set_xscale("log")
-    ax.set_xlabel("parameters N" if axis == "N" else "training tokens D")
+    ax.set_xlabel(f"N ({n_label})" if axis == "N" else "training tokens D")
     ax.set_ylabel(ylabel)
     ax.set_title(f"loss vs {axis} (points: runs; lines: fitted L(N, D))")
     ax.legend(fontsize=7)
     return _save(fig, path)
 
 
-def frontier(law, n, d, path: Path, flops_per_param_token: float = 6.0) -> Path:
+def frontier(law, n, d, path: Path, flops_per_param_token: float = 6.0, n_label: str = "parameters") -> Path:
     """Iso-loss contours of the fitted surface over (N, D) with the compute-optimal frontier."""
     from guimo.scale.plan import optimal
 
@@ -69,7 +69,7 @@ def frontier(law, n, d, path: Path, flops_per_param_token: float = 6.0) -> Path:
     ax.plot([a.n for a in opt], [a.d for a in opt], "r-", lw=1.5, label="compute-optimal frontier (C = 6ND)")
     ax.plot(ns, 20 * ns, "k--", lw=1, label="20 tokens / parameter (Chinchilla)")
     ax.scatter(n, d, c="k", s=12, label="runs")
-    ax.set(xscale="log", yscale="log", xlim=(ns[0], ns[-1]), ylim=(ds[0], ds[-1]), xlabel="parameters N", ylabel="training tokens D",
+    ax.set(xscale="log", yscale="log", xlim=(ns[0], ns[-1]), ylim=(ds[0], ds[-1]), xlabel=f"N ({n_label})", ylabel="training tokens D",
            title="iso-loss contours of the fit")
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)

@@ -38,6 +38,18 @@ class Point:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def params(self, count: str = "total") -> int:
+        """N under one of PARAM_COUNTS."""
+        if count not in PARAM_COUNTS:
+            raise GuimoError(f"unknown parameter count '{count}'; choose {' or '.join(PARAM_COUNTS)}")
+        return self.n if count == "total" else self.n_non_embedding
+
+
+# What N counts in a fit. Total is the default (Pearce & Song 2024: at small scale the embeddings are a
+# large share of the model and leaving them out biases the compute-optimal exponents); non-embedding is
+# Kaplan et al. 2020's count, under which their loss curves of different shapes collapse onto one.
+PARAM_COUNTS = {"total": "total parameters", "non_embedding": "non-embedding parameters"}
+
 
 def read_point(run: RunDir, metric: str = "loss") -> Point:
     """The point of one finished run; a run that has not finished evaluate is a clear error."""

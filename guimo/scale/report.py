@@ -19,7 +19,7 @@ import numpy as np
 
 from guimo.errors import GuimoError
 from guimo.io import atomic_write_json, atomic_write_text
-from guimo.scale.points import Point, collect_points
+from guimo.scale.points import PARAM_COUNTS, Point, collect_points
 
 def build_report(
     root: str | Path,
@@ -34,6 +34,7 @@ def build_report(
     alt_delta: float | None = None,
     noise_sims: int = 50,
     form: str = "chinchilla",
+    params: str = "total",
 ) -> dict[str, Any]:
     """Fit the runs under ``root`` and write the report; returns what fit.json holds.
 
@@ -42,11 +43,14 @@ def build_report(
     reported beside it as a sensitivity row, so the choice of delta is visible, not hidden.
     ``noise_sims`` simulations give the check's noise floor (``extrapolate``; 0 turns it off).
     ``form`` is the law shape of the main fit ("chinchilla" or "kaplan"); the other one is always
-    fitted beside it as a sensitivity row.
+    fitted beside it as a sensitivity row. ``params`` is what N counts (``points.PARAM_COUNTS``); the
+    extrapolation check is repeated with the other count, also as a sensitivity row.
     """
     from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
     from guimo.scale.sweep import read_sweep
 
+    if params not in PARAM_COUNTS:
+        raise GuimoError(f"unknown parameter count '{params}'; choose {' or '.join(PARAM_COUNTS)}")
     root = Path(root)
     sweep = read_sweep(root) if root.is_dir() else None
     expected = [str(root / p["run"]) for p in sweep["points"] if p.get("status") == "done"] if sweep else None
@@ -66,7 +70,7 @@ def build_report(
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed)
     else:
         md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
-                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form)
+                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params)
     md += _economics_section(points, result, prices_path)
     text = _header(root, points, notes, result) + md
     atomic_write_json(out_dir / "fit.json", result)
@@ -78,14 +82,15 @@ def build_report(
 
 
 def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int,
-                 delta: float, alt_delta: float, noise_sims: int, form: str) -> str:
+                 delta: float, alt_delta: float, noise_sims: int, form: str, params: str = "total") -> str:
     from guimo.scale import plots
     from guimo.scale.fit import FORMS, effective_tokens, fit_law, fit_power_law
     from guimo.scale.plan import plan
 
-    n = np.array([p.n for p in points], dtype=float)
+    n = np.array([p.params(params) for p in points], dtype=float)
     d = np.array([p.d for p in points], dtype=float)
     loss = np.array([p.value for p in points], dtype=float)
+    result["params_count"] = params
     if correction == "muennighoff":
         if any(p.unique is None for p in points):
             raise GuimoError("the repeated-data correction needs each run's unique training tokens (preprocess train_tokens)")
@@ -97,7 +102,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form)
     result["fit"] = fit.as_dict()
     md = [f"## {fit.law.FORMULA} — {_FORM_NAMES[form]}\n",
-          f"Fitted on {fit.n_points} runs (measurement: each run's test loss in metrics.json, N = total parameters, "
+          f"Fitted on {fit.n_points} runs (measurement: each run's test loss in metrics.json, N = {PARAM_COUNTS[params]}, "
           f"D = {'effective tokens after the Muennighoff repeated-data correction (R* = 15.4)' if correction else 'training tokens seen'}), "
           f"summed Huber loss (delta = {delta:g}) on log residuals, L-BFGS from the best of a grid of initialisations, "
           f"{len(fit.samples)} bootstrap refits for the {fit.level:.0%} intervals.\n",
@@ -129,8 +134,10 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
                       f"fitted on the {k['n_points']} runs at the largest {'D' if var == 'N' else 'N'}")
     md.append("")
 
+    other = next(c for c in PARAM_COUNTS if c != params)
     checks, extra = _extrapolation_section(n, d, loss, result, n_bootstrap=n_bootstrap, seed=seed, correction=correction, delta=delta,
-                                           alt_delta=alt_delta, noise_sims=noise_sims, form=form, full_law=fit.law)
+                                           alt_delta=alt_delta, noise_sims=noise_sims, form=form, full_law=fit.law,
+                                           other_count=(other, np.array([p.params(other) for p in points], dtype=float)))
     md += extra
 
     monotone = _monotone(points)
@@ -157,9 +164,9 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     md.append("")
 
     files = [
-        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_n.png", axis="N"),
-        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_d.png", axis="D"),
-        plots.frontier(fit.law, n, d, plots_dir / "frontier.png"),
+        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_n.png", axis="N", n_label=PARAM_COUNTS[params]),
+        plots.loss_vs_axis(n, d, loss, fit.law, plots_dir / "loss_vs_d.png", axis="D", n_label=PARAM_COUNTS[params]),
+        plots.frontier(fit.law, n, d, plots_dir / "frontier.png", n_label=PARAM_COUNTS[params]),
         plots.extrapolation(checks, plots_dir / "extrapolation.png"),
     ]
     result["plots"] = [str(f) for f in files]
@@ -171,9 +178,10 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
 
 
 def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: int, correction: str | None, delta: float,
-                           alt_delta: float, noise_sims: int, form: str, full_law) -> tuple[list, list[str]]:
-    """The held-out checks in the main form, with the other delta and the other law shape beside them; fills
-    result["extrapolation"], ["sensitivity"] and ["form_sensitivity"] and returns the main checks and the Markdown."""
+                           alt_delta: float, noise_sims: int, form: str, full_law, other_count: tuple[str, np.ndarray] | None = None) -> tuple[list, list[str]]:
+    """The held-out checks in the main form, with the other delta, the other law shape and the other parameter count
+    (``other_count``: its name and N per point) beside them; fills result["extrapolation"], ["sensitivity"],
+    ["form_sensitivity"] and ["count_sensitivity"] and returns the main checks and the Markdown."""
     from guimo.scale.extrapolate import holdout_checks
     from guimo.scale.fit import FORMS, fit_law
 
@@ -192,6 +200,14 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
     form_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=delta, form=other_form)
     result["form_sensitivity"] = {"form": other_form, "law": form_fit.law.FORMULA, "params": form_fit.law.as_dict(), "at_bound": form_fit.at_bound,
                                   "extrapolation": [h.as_dict() for h in form_checks]}
+    count_checks = []
+    if other_count is not None:  # the other parameter count, same form and delta: the held-out model's step differs with the embeddings' share
+        count_name, n_other = other_count
+        count_checks = holdout_checks(n_other, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form,
+                                      axes=("N",))
+        count_fit = fit_law(n_other, d, loss, n_bootstrap=0, data_correction=correction, delta=delta, form=form)
+        result["count_sensitivity"] = {"params": count_name, "law_params": count_fit.law.as_dict(), "at_bound": count_fit.at_bound,
+                                       "extrapolation": [h.as_dict() for h in count_checks]}
     noise = checks[0].noise
     md += ["## Extrapolation check (always on)\n",
            "Each held-out run is compared with the fit's 95% bootstrap band (the *expected* loss) and with its 95% prediction interval "
@@ -203,7 +219,8 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
            "| held out | law, Huber delta | beyond the fit | points | mean rel. error | max rel. error | inside 95% band | inside 95% prediction interval | noise floor: median / p90 (observed percentile) |",
            "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
     tagged = ([(h, f"{_SHORT[form]}, {delta:g}") for h in checks] + [(h, f"{_SHORT[form]}, {alt_delta:g} (sensitivity)") for h in alt_checks]
-              + [(h, f"{_SHORT[other_form]}, {delta:g} (form sensitivity)") for h in form_checks])
+              + [(h, f"{_SHORT[other_form]}, {delta:g} (form sensitivity)") for h in form_checks]
+              + [(h, f"{_SHORT[form]}, {delta:g}, N = {PARAM_COUNTS[other_count[0]]} (count sensitivity)") for h in count_checks])
     for h, tag in tagged:
         if h.skipped:
             md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} | — | — |")
@@ -219,6 +236,9 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
     md.append(f"\nThe {_FORM_NAMES[other_form]} {form_fit.law.FORMULA} ({_FORM_WHY[other_form]}) fitted the same way to all points: "
               f"{_params_text(form_fit.law)}" + (f" ({', '.join(form_fit.at_bound)} at a search bound)" if form_fit.at_bound else "")
               + f". The plans and plots use the {_FORM_NAMES[form]}.")
+    if count_checks:
+        md.append(f"\nWith N = {PARAM_COUNTS[other_count[0]]} the full fit is {_params_text(count_fit.law)}; the held-out model is "
+                  f"{count_checks[0].ratio:.2f}x the largest fitted one in that count.")
     by_n = checks[0]
     if by_n.rows:  # how data-starved the extrapolation target is, beside the models it was extrapolated from
         held_tpp = [r["d"] / r["n"] for r in by_n.rows]
@@ -324,7 +344,7 @@ def _economics_section(points: list[Point], result: dict, prices_path) -> str:
             except GuimoError as e:
                 result.setdefault("notes", []).append(f"no compute-optimal run for loss {target:.4f}: {e}")
                 continue
-            label = f"compute-optimal run for loss {target:.4f} (N {alloc.n:.3g}, D {alloc.d:.3g}, C {alloc.compute:.3g})"
+            label = f"compute-optimal run for loss {target:.4f} (N {alloc.n:.3g} {PARAM_COUNTS[result.get('params_count', 'total')]}, D {alloc.d:.3g}, C {alloc.compute:.3g})"
             figs += optimal_run_cost(alloc.compute, rate, prices, measured=f"FLOPs / train wall time over {len(measured)} runs", label=label)
     result["economics"] = [f.as_dict() for f in figs]
     return "## Training economics\n\nPrices: " + prices.source + "\n\n" + figures_markdown(figs) + "\n"

@@ -117,3 +117,28 @@ def test_workers_zero_is_one_line(tmp_path, capsys):
     assert main(["scale", "lm", "--sizes", "nano", "--workers", "0", "--out", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: workers must be at least 1") and err.count("\n") == 1
+
+
+def test_fit_plan_and_economics_in_the_non_embedding_count(micro_sweep, tmp_path, capsys):
+    """--params non-embedding is recorded in fit.json, and plan and economics read N in that count."""
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(micro_sweep, copy)
+    assert main(["scale", "fit", str(copy), "--params", "non-embedding", "--bootstrap", "3", "--noise-sims", "0"]) == 0
+    capsys.readouterr()
+    fit = json.loads((copy / "scale" / "fit.json").read_text())
+    assert fit["params_count"] == "non_embedding"
+    assert main(["scale", "plan", "--compute", "1e12", "--fit", str(copy)]) == 0
+    assert "(non-embedding parameters)" in capsys.readouterr().out
+    load = tmp_path / "load.json"
+    load.write_text(json.dumps([{"concurrency": 4, "batching": True, "requests_per_s": 20.0, "p50_ms": 50, "p95_ms": 80, "p99_ms": 90}]))
+    assert main(["economics", "--throughput", str(load), "--fit", str(copy), "--json"]) == 0
+    figs = {f["name"]: f for f in json.loads(capsys.readouterr().out)["figures"]}
+    ((name, loss),) = [(n, f) for n, f in figs.items() if n.startswith("expected loss of")]
+    from guimo.cli.scale import _load_fit, _preset_sizes
+
+    law, _ = _load_fit(str(copy))
+    preset = name.removeprefix("expected loss of ").removesuffix(" on the device")
+    n_ne = dict(_preset_sizes("non_embedding"))[preset]
+    assert loss["value"] == pytest.approx(float(law.predict(n_ne, max(p["d"] for p in fit["points"]))))

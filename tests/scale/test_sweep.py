@@ -178,3 +178,30 @@ def test_min_steps_shrinks_batch_and_scales_lr(tmp_path):
     assert small["lr"] == pytest.approx(full["lr"] * (small["batch_size"] / full["batch_size"]) ** 0.5, rel=1e-4)
     cfg = json.loads((tmp_path / "ms" / small["run"] / "manifest.json").read_text())["config"]["train"]
     assert cfg["batch_size"] == small["batch_size"] and cfg["max_steps"] == small["steps"]
+
+
+def test_parameter_count_option(micro_sweep, tmp_path):
+    """--params non_embedding fits on Kaplan's count; every report repeats the N check in the other count."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(micro_sweep, copy)
+    total = build_report(copy, n_bootstrap=0, noise_sims=0)
+    cs = total["count_sensitivity"]
+    assert total["params_count"] == "total" and cs["params"] == "non_embedding"
+    assert [h["axis"] for h in cs["extrapolation"]] == ["N"]
+    pts = total["points"]
+    biggest = max(pts, key=lambda p: p["n"])
+    fitted = max(p["n_non_embedding"] for p in pts if p["n"] < biggest["n"])
+    # the step to the held-out model, in the other count: embeddings are a smaller share of the bigger model
+    assert cs["extrapolation"][0]["ratio"] == pytest.approx(biggest["n_non_embedding"] / fitted)
+    assert cs["extrapolation"][0]["ratio"] > total["extrapolation"][0]["ratio"]
+    assert "N = non-embedding parameters (count sensitivity)" in (copy / "scale" / "report.md").read_text()
+
+    ne = build_report(copy, n_bootstrap=0, noise_sims=0, params="non_embedding")
+    assert ne["params_count"] == "non_embedding" and ne["count_sensitivity"]["params"] == "total"
+    assert ne["extrapolation"][0]["held_out"] == biggest["n_non_embedding"]
+    a, b = ne["count_sensitivity"]["extrapolation"][0], total["extrapolation"][0]  # the same check, from the other side
+    assert a["skipped"] == b["skipped"] and a["max_relative_error"] == pytest.approx(b["max_relative_error"], nan_ok=True)
+    assert ne["fit"]["params"] != total["fit"]["params"]
+    assert "N = non-embedding parameters, D =" in (copy / "scale" / "report.md").read_text()
+    with pytest.raises(GuimoError, match="unknown parameter count 'embedding'"):
+        build_report(copy, n_bootstrap=0, params="embedding")
