@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-steps", type=int, default=None, help="floor on the steps of a small scale (default: marketplace 400, Beauty a quarter of the recipe's max_steps)")
     p.add_argument("--config", default=None, help="recipe TOML for every run (default: Beauty bench/recommend_beauty.toml, marketplace none)")
     p.add_argument("--render", action="store_true", help="only rewrite the docs section from bench/results")
+    p.add_argument("--refit", action="store_true", help="refit the recorded runs of --dataset (no training) and update its record")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
     p.add_argument("--out", help="folder of runs (default: runs/bench-scale-recommend-<dataset>)")
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         write_section("scale_recommend", render_all())
         return 0
+    if args.refit:
+        return refit(args)
 
     import torch
 
@@ -114,6 +117,25 @@ def main(argv: list[str] | None = None) -> int:
 QUICK_OVERRIDES = ["data.generator.chain_groups=50", "data.generator.items=500", "data.generator.categories=20",
                    "train.max_steps=60", "train.eval_every=30", "train.checkpoint_every=30", "train.batch_size=64",
                    "eval.sampled=0", "eval.val_cases=500"]
+
+
+def refit(args) -> int:
+    """Recompute the fit and its checks from the runs of a recorded sweep; the training facts stay as recorded."""
+    from guimo.scale.report import build_report
+
+    path = RESULTS / f"scale_recommend_{args.dataset}.json"
+    old = json.loads(path.read_text())
+    out = Path(old["report"]).parents[1]
+    result = build_report(out, metric="ndcg@10", n_bootstrap=args.bootstrap)
+    curve, check = result.get("curve", {}), result.get("curve_check", {})
+    old.update({"curve": {k: curve.get(k) for k in ("a", "b", "c")}, "predicted_2x": curve.get("predicted_2x"), "predicted_4x": curve.get("predicted_4x"),
+                "half_data_check": check, "target_met": bool(check) and check["relative_error"] <= TARGET_REL_ERROR,
+                "refitted": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+    path.write_text(json.dumps(old, indent=2) + "\n")
+    print(json.dumps(check, indent=2))
+    if not args.no_write:
+        write_section("scale_recommend", render_all())
+    return 0
 
 
 def recipe_train(config: str | None):
@@ -208,6 +230,8 @@ def render_all() -> str:
         pred = (f"{chk['predicted']:.4f} vs {chk['actual']:.4f} ({chk['relative_error']:.1%}; {chk['n_fitted']} runs fitted, "
                 f"inside 95% band: {chk.get('inside_band')}"
                 + (f"; inside 95% prediction interval [{chk['interval'][0]:.4f}, {chk['interval'][1]:.4f}]: {chk['inside_interval']}" if chk.get("interval") else "")
+                + (f"; noise alone: median {nf['median']:.1%}, p90 {nf['p90']:.1%}, observed at the {nf['observed_percentile']:.0f}th percentile"
+                   if (nf := chk.get("noise_floor")) else "")
                 + ")" if chk else "not enough points")
         load = s.get("load_avg_1_5_15_start_end")
         when = f"{s.get('started_utc') or s['date']}" + (f", load {load[0]:.1f} -> {load[3]:.1f}" if load else "")

@@ -16,6 +16,9 @@ The half-data check also gives a prediction interval when some data size has sev
 bootstrap band (where the *expected* metric lies) widened by one run's noise, measured between
 those seeds. With weights the noise is taken to shrink as 1/cases (variance per test case pooled
 over the replicates), so the small-data seeds do not inflate the interval at the full data.
+It also gives a noise floor, as the L(N, D) check does (guimo.scale.extrapolate): the curve fitted
+to all points taken as the exact truth, every run redrawn with that noise, the half-data check
+redone; the observed error's percentile among those says whether a miss is noise or the shape.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ class CurveCheck:
     band: tuple[float, float]
     interval: tuple[float, float] | None = None  # 95% prediction interval of the observed value; None without seed replicates
     run_sd: float | None = None  # sd of the observed value (the mean of the runs at target_n), from the fitted runs' seed replicates
+    noise_floor: dict | None = None  # the check's relative error under noise alone (see _noise_floor); None without replicates
 
     @property
     def relative_error(self) -> float:
@@ -119,7 +123,8 @@ class CurveCheck:
                 "predicted": self.predicted, "band": list(self.band), "relative_error": self.relative_error,
                 "inside_band": self.band[0] <= self.actual <= self.band[1],
                 "interval": list(self.interval) if self.interval else None, "run_sd": self.run_sd,
-                "inside_interval": self.interval[0] <= self.actual <= self.interval[1] if self.interval else None}
+                "inside_interval": self.interval[0] <= self.actual <= self.interval[1] if self.interval else None,
+                "noise_floor": self.noise_floor}
 
 
 # A run planned at half the data can measure a little more than half: the marketplace draws each
@@ -129,9 +134,10 @@ SIZE_TOLERANCE = 0.02
 
 
 def check_curve(n: Sequence[float], metric: Sequence[float], fraction: float = 0.5, *, weights: Sequence[float] | None = None,
-                n_bootstrap: int = 200, tolerance: float = SIZE_TOLERANCE) -> CurveCheck:
+                n_bootstrap: int = 200, tolerance: float = SIZE_TOLERANCE, noise_sims: int = 0) -> CurveCheck:
     """Predict the full-data metric (the mean over its runs) from the points at <= ``fraction`` of the data
-    (``tolerance``: relative slack on that cut, for data sizes that are only nominally a fraction)."""
+    (``tolerance``: relative slack on that cut, for data sizes that are only nominally a fraction);
+    ``noise_sims`` > 0 also simulates the check's noise floor when seeds are replicated."""
     x, y = np.asarray(n, dtype=float), np.asarray(metric, dtype=float)
     w = _weights(weights, len(x))
     top = x.max()
@@ -149,7 +155,39 @@ def check_curve(n: Sequence[float], metric: Sequence[float], fraction: float = 0
         draws = (means[:, None] + run_sd * rng.standard_normal((len(means), 50))).ravel()
         q = np.percentile(draws, [50 * (1 - curve.level), 50 * (1 + curve.level)])
         interval = (float(q[0]), float(q[1]))
-    return CurveCheck(fraction, int(keep.sum()), float(top), actual, float(curve.predict(top)), (float(lo), float(hi)), interval, run_sd)
+    predicted = float(curve.predict(top))
+    floor = None
+    if noise_sims > 0 and run_sd is not None:
+        floor = _noise_floor(x, y, w if weights is not None else None, keep, noise_sims, abs(predicted - actual) / abs(actual))
+    return CurveCheck(fraction, int(keep.sum()), float(top), actual, predicted, (float(lo), float(hi)), interval, run_sd, floor)
+
+
+def _noise_floor(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, keep: np.ndarray, sims: int, observed: float, seed: int = 0) -> dict | None:
+    """The half-data check's relative error when the curve fitted to all points is the exact truth and every
+    run is redrawn with its own noise: one run's sd pooled over all replicated sizes (per test case when
+    weighted, so a run's sd is that over sqrt(its cases)). Returns median, p90 and the observed error's
+    percentile among the simulations; None when the all-points fit itself fails."""
+    try:
+        truth = fit_curve(x, y, weights=w, n_bootstrap=0)
+    except GuimoError:
+        return None
+    noise = _run_sd(x, y, w, 1.0 if w is not None else None)
+    sd = noise / np.sqrt(w) if w is not None else np.full(len(x), noise)
+    top = x == x.max()
+    mean, rng, errs = truth.predict(x), np.random.default_rng(seed + 2), []
+    for _ in range(sims):
+        ys = mean + sd * rng.standard_normal(len(x))
+        try:
+            pred = float(fit_curve(x[keep], ys[keep], weights=None if w is None else w[keep], n_bootstrap=0).predict(x.max()))
+        except GuimoError:
+            continue  # a redraw too flat to fit; rare, and it only thins the sample
+        actual = float(ys[top].mean())
+        errs.append(abs(pred - actual) / abs(actual))
+    if not errs:
+        return None
+    e = np.array(errs)
+    return {"sims": len(e), "noise_per_run": float(np.median(sd[top])), "median": float(np.median(e)), "p90": float(np.percentile(e, 90)),
+            "observed_percentile": float((e < observed).mean() * 100)}
 
 
 def _run_sd(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, target_w: float | None) -> float | None:

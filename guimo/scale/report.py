@@ -67,7 +67,7 @@ def build_report(
         "points": [p.as_dict() for p in points], "notes": notes, "sweep": sweep["spec"] if sweep else None,
     }
     if higher:
-        md = _curve_section(points, result, plots_dir, n_bootstrap, seed)
+        md = _curve_section(points, result, plots_dir, n_bootstrap, seed, noise_sims)
     else:
         md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
                           HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params)
@@ -273,7 +273,7 @@ def _monotone(points: list[Point]) -> dict[str, tuple[list[float], bool]]:
 # -- business-metric mode ----------------------------------------------------------------------
 
 
-def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, seed: int) -> str:
+def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, seed: int, noise_sims: int = 0) -> str:
     from guimo.scale import plots
     from guimo.scale.curves import SIZE_TOLERANCE, check_curve, fit_curve
 
@@ -301,13 +301,18 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
         pr = result["curve"][f"predicted_{mult}x"]
         md.append(f"- predicted with {mult}x data (n = {pr['n']:,.0f}): {pr['value']:.4f} (95% band [{pr['band'][0]:.4f}, {pr['band'][1]:.4f}])")
     if len(np.unique(x[x <= 0.5 * x.max() * (1 + SIZE_TOLERANCE)])) >= 3:
-        chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap)
+        chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap, noise_sims=noise_sims)
         result["curve_check"] = chk.as_dict()
         md.append(f"- check: fitted on the {chk.n_fitted} runs with <= 50% of the data, predicts the full-data value {chk.predicted:.4f} vs observed "
                   f"{chk.actual:.4f} ({chk.relative_error:.1%} relative error, {'inside' if chk.as_dict()['inside_band'] else 'outside'} the band"
                   + (f"; {'inside' if chk.as_dict()['inside_interval'] else 'outside'} the 95% prediction interval [{chk.interval[0]:.4f}, "
                      f"{chk.interval[1]:.4f}], one run's sd there {chk.run_sd:.4f} from the seed replicates)" if chk.interval else
                      "; no data size has two seeds, so a run's own noise is unmeasured)"))
+        if chk.noise_floor:
+            nf = chk.noise_floor
+            md.append(f"- noise floor of this check ({nf['sims']} simulations: the curve fitted to all runs taken as exact, every run redrawn with "
+                      f"the seed noise): relative error median {nf['median']:.1%}, p90 {nf['p90']:.1%}; the observed {chk.relative_error:.1%} is at "
+                      f"the {nf['observed_percentile']:.0f}th percentile")
     md.append("")
     f = plots.learning_curve(curve, x, y, plots_dir / "learning_curve.png", metric_name=points[0].metric)
     result["plots"] = [str(f)]

@@ -97,3 +97,22 @@ def test_prediction_interval_from_seed_replicates():
     assert chk.as_dict()["inside_interval"] is True
     single = check_curve(n[::2], y[::2], fraction=0.5, weights=cases[::2], n_bootstrap=10)  # one seed: unmeasured
     assert single.interval is None and single.as_dict()["inside_interval"] is None
+
+
+def test_noise_floor_is_calibrated_and_flags_a_shape_miss():
+    """Data drawn from the curve itself land mid-floor on average; a full-data value off the curve lands above it."""
+    n = np.repeat(np.geomspace(2000, 64000, 6), 2)
+    cases = n / 10
+    truth = 0.12 - 0.9 * n**-0.45
+
+    def draw(seed):
+        return truth + np.random.default_rng(seed).normal(0, 1, n.size) * 0.3 / np.sqrt(cases)
+
+    pct = [check_curve(n, draw(s), weights=cases, n_bootstrap=0, noise_sims=40).noise_floor["observed_percentile"] for s in range(12)]
+    assert 25 <= np.mean(pct) <= 75
+    y = draw(0)
+    y[n == n.max()] += 0.01  # the full-data runs beat the curve by ~10%: the shape, not noise
+    chk = check_curve(n, y, weights=cases, n_bootstrap=0, noise_sims=40)
+    nf = chk.noise_floor
+    assert nf["sims"] >= 35 and nf["median"] < chk.relative_error and nf["observed_percentile"] == 100
+    assert check_curve(n[::2], y[::2], weights=cases[::2], n_bootstrap=0, noise_sims=40).noise_floor is None  # one seed: no floor
