@@ -23,8 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="SCENARIO|fit|plan", help="a scenario to sweep, 'fit' to refit a folder, 'plan' for a compute budget")
     p.add_argument("dir", nargs="?", help="with 'fit': the folder of runs")
     g = p.add_argument_group("sweep")
-    g.add_argument("--sizes", default="nano,tiny,mini,small,medium", help="model presets or d<width>x<layers>[h<heads>], comma-separated")
-    g.add_argument("--data-fractions", default="0.125,0.25,0.5,1", help="shares of the training data (data.fraction: an evenly spread subset), comma-separated")
+    g.add_argument("--sizes", default="nano,tiny,mini,small,medium",
+                   help="the scenario's model presets (lm: nano .. large; recommend: small, medium, large) or d<width>x<layers>[h<heads>], comma-separated")
+    g.add_argument("--data-fractions", default="0.125,0.25,0.5,1",
+                   help="shares of the training data (data.fraction; lm: an evenly spread subset of the tokens, recommend: users holding that share "
+                        "of the interactions), comma-separated")
     g.add_argument("--seeds", type=int, default=1, help="seeds per (size, fraction)")
     g.add_argument("--epochs", type=float, default=1.0, help="passes over each point's training tokens")
     g.add_argument("--context", type=int, default=128, help="model.max_len for every size")

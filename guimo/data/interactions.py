@@ -343,6 +343,24 @@ def build_sequences(raw: Interactions, k_core: int = 0, min_seq_len: int = 1, ma
     )
 
 
+def keep_users(seqs: Sequences, fraction: float) -> Sequences:
+    """Users in the order of a hash of their id, as many as hold ``fraction`` of the interactions (to
+    within one user). The order is stable across runs and machines and the subsets are nested (the
+    users kept at 0.25 are among those kept at 0.5); counting interactions, not users, makes the share
+    exact on the learning curve's axis. Item ids are untouched, so the catalogue a model ranks over is
+    the same at every fraction and a learning curve measures data, not an easier task."""
+    import hashlib
+
+    order = sorted(range(len(seqs)), key=lambda u: hashlib.blake2b(seqs.user_ids[u].encode(), digest_size=8).digest())
+    lengths = seqs.lengths
+    held = np.cumsum(lengths[order])
+    n = min(len(order), int(np.searchsorted(held, fraction * held[-1])) + 1)  # the shortest prefix that holds the share
+    keep = np.sort(np.asarray(order[:n], dtype=np.int64))
+    rows = np.concatenate([np.arange(seqs.offsets[u], seqs.offsets[u + 1]) for u in keep])
+    return Sequences(user_ids=[seqs.user_ids[u] for u in keep], item_ids=seqs.item_ids, items=seqs.items[rows],
+                     offsets=np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64), times=seqs.times[rows])
+
+
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes in order of first appearance and the distinct values (so file order is preserved)."""
     uniq, first, inverse = np.unique(values, return_index=True, return_inverse=True)

@@ -10,7 +10,8 @@ Why the knobs look like this:
 - every size trains with the same context length (``context``), because per-token loss depends
   on it and a scaling law compares like with like;
 - training tokens D = epochs x (data.fraction x the training split), so the number of steps is
-  computed after preprocessing, from the run's own token count;
+  computed after preprocessing, from the run's own token count (a scenario without tokens, such
+  as recommend, reports its training examples instead: an epoch is one pass over those);
 - the learning rate follows a documented rule, lr = lr_ref x (d_ref / d_model)^lr_exponent
   (narrower models tolerate larger steps; with one shared lr the fit would measure tuning, not
   scale, which dominates at small scale);
@@ -87,34 +88,52 @@ class SweepSpec:
         if self.min_steps < 0:
             raise GuimoError("min_steps must be 0 (off) or positive")
         for s in self.sizes:
-            size_overrides(s)  # validate early
+            size_overrides(s, self.scenario)  # validate early
 
 
-def size_overrides(spec: str) -> list[str]:
-    """``--set`` overrides for a size: a preset name or 'd<width>x<layers>[h<heads>]'."""
-    from guimo.models.transformer import PRESETS
+def size_overrides(spec: str, scenario: str = "lm") -> list[str]:
+    """``--set`` overrides for a size: one of the scenario's model presets or 'd<width>x<layers>[h<heads>]'."""
+    import dataclasses
 
-    if spec in PRESETS:
+    from guimo import scenarios
+
+    sc = scenarios.get(scenario)
+    presets = sc.presets.get("model", {})
+    if spec in presets:
         return [f"model={spec}"]
     m = re.fullmatch(r"d(\d+)x(\d+)(?:h(\d+))?", spec)
     if not m:
-        raise GuimoError(f"unknown model size '{spec}'; use a preset ({', '.join(PRESETS)}) or d<width>x<layers>[h<heads>], e.g. d192x4")
+        raise GuimoError(f"unknown model size '{spec}'; use a {scenario} preset ({', '.join(presets)}) or d<width>x<layers>[h<heads>], e.g. d192x4")
     d, layers = int(m.group(1)), int(m.group(2))
     heads = int(m.group(3)) if m.group(3) else max(1, d // 32)
     if d % heads:
         raise GuimoError(f"size '{spec}': width {d} is not divisible by {heads} heads")
-    return [f"model.d_model={d}", f"model.n_layer={layers}", f"model.n_head={heads}"]
+    # the lm's TransformerConfig says n_layer / n_head, SASRecConfig n_blocks / n_heads
+    names = {f.name for f in dataclasses.fields(sc.config_cls().model)}
+    layer_key, head_key = ("n_layer", "n_head") if "n_layer" in names else ("n_blocks", "n_heads")
+    return [f"model.d_model={d}", f"model.{layer_key}={layers}", f"model.{head_key}={heads}"]
+
+
+def relative_cost(model_cfg: Any, context: int) -> float:
+    """Training FLOPs per position of a point's model: what orders the grid and scales the budget's time
+    estimates. A model config that is not the lm's (SASRec) is costed through its transformer core,
+    without the output layer over a catalogue the data has not sized yet."""
+    from guimo.models.transformer import flops_per_token
+
+    core = model_cfg.transformer_config() if hasattr(model_cfg, "transformer_config") else model_cfg
+    return flops_per_token(core, context)
 
 
 def learning_rate(spec: SweepSpec, d_model: int) -> float:
     return spec.lr_ref * (spec.d_ref / d_model) ** spec.lr_exponent
 
 
-def point_batch(spec: SweepSpec, tokens: float) -> int:
-    """The batch a point of ``tokens`` training tokens uses: batch_size, or smaller so it gets min_steps steps."""
+def point_batch(spec: SweepSpec, amount: float, per_row: int | None = None) -> int:
+    """The batch a point uses: batch_size, or smaller so it gets min_steps steps. ``amount`` is its training
+    tokens (a batch row holds ``context`` of them, the default) or examples (``per_row`` = 1)."""
     if not spec.min_steps:
         return spec.batch_size
-    return max(1, min(spec.batch_size, int(tokens // (spec.context * spec.min_steps))))
+    return max(1, min(spec.batch_size, int(amount // ((per_row or spec.context) * spec.min_steps))))
 
 
 def parse_duration(text: str) -> float:
@@ -133,13 +152,11 @@ def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """Every (size, fraction, seed), cheapest first by an estimate of FLOPs per point."""
     from guimo import scenarios
     from guimo.config import apply_overrides
-    from guimo.models.transformer import flops_per_token
-
     scenario = scenarios.get(spec.scenario)
     points = []
     for size in spec.sizes:
-        cfg = apply_overrides(scenario.config_cls(), size_overrides(size) + [f"model.max_len={spec.context}"], scenario.presets)
-        cost = flops_per_token(cfg.model, spec.context)
+        cfg = apply_overrides(scenario.config_cls(), size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"], scenario.presets)
+        cost = relative_cost(cfg.model, spec.context)
         for f in spec.fractions:
             for s in range(spec.seed, spec.seed + spec.seeds):
                 points.append({"run": f"runs/{run_name(size, f, s)}", "size": size, "fraction": f, "seed": s,
@@ -268,7 +285,7 @@ def _point_config(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, str]:
     from guimo.config import apply_overrides
 
     scenario = scenarios.get(spec.scenario)
-    base = size_overrides(point["size"]) + [
+    base = size_overrides(point["size"], spec.scenario) + [
         f"model.max_len={spec.context}",
         f"data.fraction={point['fraction']}",
         f"seed={point['seed']}",
@@ -309,11 +326,12 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: 
         _reuse_data(Path(template), run_dir, spec.scenario, cfg)
     run_pipeline(spec.scenario, cfg, run_dir, to_stage="preprocess", quiet=True)
     info = RunDir.open(run_dir).manifest["stages"]["preprocess"]
-    unique = info.get("train_tokens")
+    # an epoch: the training tokens in rows of `context` (lm), or the training examples (recommend's windows)
+    unique, per_row = (info["train_tokens"], spec.context) if "train_tokens" in info else (info.get("train_examples"), 1)
     if unique is None:
-        raise GuimoError(f"{run_dir}: the {spec.scenario} scenario does not report train_tokens; cannot size training by epochs")
-    batch = point_batch(spec, spec.epochs * unique)
-    steps = max(1, round(spec.epochs * unique / (batch * spec.context)))
+        raise GuimoError(f"{run_dir}: the {spec.scenario} scenario reports neither train_tokens nor train_examples; cannot size training by epochs")
+    batch = point_batch(spec, spec.epochs * unique, per_row)
+    steps = max(1, round(spec.epochs * unique / (batch * per_row)))
     lr = learning_rate(spec, point["d_model"]) * (batch / spec.batch_size) ** spec.lr_batch_exponent
     sized = [f"train.max_steps={steps}", f"train.warmup_steps={max(1, min(50, steps // 10))}",
              f"train.batch_size={batch}", f"train.lr={lr:.6g}",

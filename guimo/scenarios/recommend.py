@@ -36,6 +36,7 @@ class RecDataConfig:
     k_core: int = field(default=0, metadata={"help": "keep users and items with >= k interactions, iterated (0: off)"})
     min_seq_len: int = field(default=3, metadata={"help": "drop users with fewer interactions (after k-core)"})
     max_seq_len: int | None = field(default=None, metadata={"help": "keep each user's most recent N interactions (None: all)"})
+    fraction: float = field(default=1.0, metadata={"help": "keep users (in an order hashed from their ids, so a smaller share is a subset of a larger one) holding this share of the interactions; learning curves (the catalogue stays whole)"})
     split: Literal["loo", "temporal"] = field(default="loo", metadata={"help": "loo: last item test, second-to-last val; temporal: global time cuts"})
     val_fraction: float = field(default=0.1, metadata={"help": "temporal split: share of interactions in the validation period"})
     test_fraction: float = field(default=0.1, metadata={"help": "temporal split: share of interactions in the test period"})
@@ -152,7 +153,7 @@ class RecommendScenario:
     def preprocess(self, ctx) -> dict[str, Any]:
         import numpy as np
 
-        from guimo.data.interactions import Interactions, build_sequences, split_sequences
+        from guimo.data.interactions import Interactions, build_sequences, keep_users, split_sequences
         from guimo.data.recdata import Prepared
         from guimo.errors import GuimoError
         from guimo.io import read_json
@@ -161,6 +162,10 @@ class RecommendScenario:
         with np.load(ctx.run.data_dir / "raw.npz", allow_pickle=False) as z:
             raw = Interactions(z["users"], z["items"], z["times"])
         seqs = build_sequences(raw, d.k_core, d.min_seq_len, d.max_seq_len)
+        if not 0 < d.fraction <= 1:
+            raise GuimoError(f"data.fraction {d.fraction} is not in (0, 1]")
+        if d.fraction < 1:
+            seqs = keep_users(seqs, d.fraction)
         split = split_sequences(seqs, d.split, d.val_fraction, d.test_fraction)
         if len(split.val_users) == 0 or len(split.test_users) == 0:
             raise GuimoError("the split left no validation or test cases; check data.split, data.min_seq_len and the fractions")
@@ -173,11 +178,14 @@ class RecommendScenario:
             item_cat = np.array([0] + [code.get(mapping.get(i, ""), 0) for i in seqs.item_ids], dtype=np.int64)
         prep = Prepared(seqs, split, item_cat, names)
         prep.save(ctx.run.data_dir)
+        from guimo.data.recdata import NextItemWindows
+
         lengths = seqs.lengths
         return {
             "users": len(seqs), "items": prep.n_items, "interactions": int(lengths.sum()),
             "mean_length": round(float(lengths.mean()), 2), "split": d.split,
             "train_interactions": int(split.train_end.sum()), "val_cases": len(split.val_users),
+            "train_examples": len(NextItemWindows(prep.train_sequences(), ctx.cfg.model.max_len)),  # one epoch's windows
             "test_cases": len(split.test_users), "categories": len(names),
         }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guimo.data.interactions import Columns, build_sequences, detect_format, read_categories, read_interactions, split_sequences
+from guimo.data.interactions import Columns, build_sequences, detect_format, keep_users, read_categories, read_interactions, split_sequences
 from guimo.errors import GuimoError
 from tests.conftest import shared_data
 
@@ -105,6 +105,21 @@ def test_k_core_min_and_max_length(tmp_path):
     assert seqs_by_user(read_interactions(p, "user_lines"), min_seq_len=3, max_seq_len=3) == {"a": ["3", "4", "5"]}
     with pytest.raises(GuimoError, match="no user keeps"):
         build_sequences(read_interactions(p, "user_lines"), min_seq_len=10)
+
+
+def test_keep_users_is_a_nested_exact_share_of_the_interactions(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = [f"u{i} " + " ".join(str(x) for x in rng.integers(0, 50, rng.integers(3, 12))) for i in range(300)]
+    s = build_sequences(read_interactions(write(tmp_path, "s.txt", "\n".join(lines) + "\n"), "user_lines"))
+    total = int(s.lengths.sum())
+    quarter, half = keep_users(s, 0.25), keep_users(s, 0.5)
+    for part, f in ((quarter, 0.25), (half, 0.5)):
+        assert 0 <= part.lengths.sum() - f * total < 12  # the share, to within one user's history
+        assert part.item_ids == s.item_ids  # same catalogue
+        for j, u in enumerate(part.user_ids):  # each kept user keeps their whole history
+            assert list(part.seq(j)) == list(s.seq(s.user_ids.index(u)))
+    assert set(quarter.user_ids) < set(half.user_ids)  # nested
+    assert keep_users(s, 1.0).user_ids == s.user_ids
 
 
 def test_leave_one_out_split(tmp_path):
