@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="SCENARIO|fit|plan", help="a scenario to sweep, 'fit' to refit a folder, 'plan' for a compute budget")
     p.add_argument("dir", nargs="?", help="with 'fit': the folder of runs")
     g = p.add_argument_group("sweep")
-    g.add_argument("--sizes", default="nano,tiny,mini,small,medium",
-                   help="the scenario's model presets (lm: nano .. large; recommend: small, medium, large) or d<width>x<layers>[h<heads>], comma-separated")
+    g.add_argument("--sizes", help="the scenario's model presets or d<width>x<layers>[h<heads>], comma-separated "
+                                    "(default: lm nano,tiny,mini,small,medium; another scenario: all its presets)")
     g.add_argument("--data-fractions", default="0.125,0.25,0.5,1",
                    help="shares of the training data (data.fraction; lm: an evenly spread subset of the tokens, recommend: users holding that share "
                         "of the interactions), comma-separated")
@@ -96,10 +96,11 @@ def _sweep(args) -> int:
     from guimo import scenarios
     from guimo.scale.sweep import SweepSpec, parse_duration, run_sweep
 
-    scenarios.get(args.target)  # unknown scenario: a clear error before any work
+    scenario = scenarios.get(args.target)  # unknown scenario: a clear error before any work
+    sizes = args.sizes or ("nano,tiny,mini,small,medium" if args.target == "lm" else ",".join(scenario.presets.get("model", {})))
     spec = SweepSpec(
         scenario=args.target,
-        sizes=[s.strip() for s in args.sizes.split(",") if s.strip()],
+        sizes=[s.strip() for s in sizes.split(",") if s.strip()],
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
         seeds=args.seeds, epochs=args.epochs, context=args.context, batch_size=args.batch_size, lr_ref=args.lr_ref,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, threads=args.threads,
