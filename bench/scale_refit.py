@@ -93,32 +93,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render", action="store_true", help="only rewrite the docs block from the saved results")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--noise-sims", type=int, default=50)
+    p.add_argument("--sweeps", help="refit only these (comma-separated record names) and update them in the saved results")
     args = p.parse_args(argv)
     exp = EXPERIMENTS[args.experiment]
     path = ROOT / "bench" / "results" / f"scale_refit_{args.experiment}.json"
     if not args.render:
-        res = refit_all(exp, args.bootstrap, args.noise_sims)
+        only = args.sweeps.split(",") if args.sweeps else SWEEPS
+        res = refit_all(exp, args.bootstrap, args.noise_sims, only)
         res["command"] = f"python bench/scale_refit.py {args.experiment}"
+        if args.sweeps:  # keep the other sweeps' saved rows
+            res["sweeps"] = {**json.loads(path.read_text())["sweeps"], **res["sweeps"]}
         path.write_text(json.dumps(res, indent=1) + "\n")
     write_section(f"scale_refit_{args.experiment}", render(exp, json.loads(path.read_text())),
                   heading=f"Scale: pre-registered refit, {args.experiment}")
     return 0
 
 
-def refit_all(exp: Experiment, n_bootstrap: int, noise_sims: int) -> dict:
+def refit_all(exp: Experiment, n_bootstrap: int, noise_sims: int, names: list[str] = SWEEPS) -> dict:
     import numpy as np
 
     from guimo.scale.extrapolate import holdout_checks
-    from guimo.scale.fit import HUBER_DELTA, fit_law
+    from guimo.scale.fit import HUBER_DELTA, effective_tokens, fit_law
     from guimo.scale.points import collect_points
 
     out = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, Python {platform.python_version()}",
            "bootstrap": n_bootstrap, "noise_sims": noise_sims, "sweeps": {}}
-    for name in SWEEPS:
+    for name in names:
         record = json.loads((ROOT / "bench" / "results" / f"scale_lm_{name}.json").read_text())
         folder = Path(record["report"]).parents[1]
         points, _ = collect_points(folder if folder.is_absolute() else ROOT / folder)
         d = np.array([q.d for q in points], dtype=float)
+        if record.get("data_correction") == "muennighoff":  # as the sweep's own report (tinyshakespeare-4ep)
+            d = effective_tokens(d, [q.unique for q in points])
         row = {}
         for variant, values in exp.variants.items():
             t0 = time.perf_counter()

@@ -158,3 +158,27 @@ def _noise_floor(law, n, d, held, noise: float, sims: int, observed: float, fit_
     e = np.array(errors)
     return {"sims": len(e), "noise": noise, "median": float(np.median(e)), "p90": float(np.percentile(e, 90)),
             "observed_percentile": float((e < observed).mean() * 100)}
+
+
+def horizon(n, d, loss, *, min_sizes: int = 3, **fit_kwargs) -> list[dict]:
+    """How the extrapolation error grows with the distance. For each cut, fit the model sizes up to it (at
+    least ``min_sizes`` of them) and predict every larger size: the main check is the last cut's row, the
+    others show whether a 2x step is safe where a 4x step is not. One row per (cut, predicted size)."""
+    n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
+    sizes = np.unique(n)
+    top_d = d.max() if len(d) else 0.0
+    rows = []
+    for i in range(min_sizes - 1, len(sizes) - 1):
+        fitted = n <= sizes[i]
+        try:
+            fit = fit_law(n[fitted], d[fitted], loss[fitted], **{**fit_kwargs, "n_bootstrap": 0})
+        except GuimoError:
+            continue
+        for size in sizes[i + 1:]:
+            sel = n == size
+            err = np.abs(fit.predict(n[sel], d[sel]) - loss[sel]) / loss[sel]
+            full = d[sel] >= top_d * (1 - 1e-9)
+            rows.append({"fitted_up_to": float(sizes[i]), "fitted_sizes": i + 1, "n": float(size), "ratio": float(size / sizes[i]),
+                         "max_relative_error": float(err.max()), "mean_relative_error": float(err.mean()),
+                         "at_full_data": float(err[full].max()) if full.any() else None, "fit_at_bound": fit.at_bound})
+    return sorted(rows, key=lambda r: r["ratio"])

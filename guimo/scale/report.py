@@ -182,7 +182,7 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
     """The held-out checks in the main form, with the other delta, the other law shape and the other parameter count
     (``other_count``: its name and N per point) beside them; fills result["extrapolation"], ["sensitivity"],
     ["form_sensitivity"] and ["count_sensitivity"] and returns the main checks and the Markdown."""
-    from guimo.scale.extrapolate import holdout_checks
+    from guimo.scale.extrapolate import holdout_checks, horizon
     from guimo.scale.fit import FORMS, fit_law
 
     other_form = next(f for f in FORMS if f != form)
@@ -239,6 +239,17 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
     if count_checks:
         md.append(f"\nWith N = {PARAM_COUNTS[other_count[0]]} the full fit is {_params_text(count_fit.law)}; the held-out model is "
                   f"{count_checks[0].ratio:.2f}x the largest fitted one in that count.")
+    reach = horizon(n, d, loss, seed=seed, data_correction=correction, delta=delta, form=form)
+    result["horizon"] = reach
+    if len(reach) > 1:
+        md += ["\nHow the error grows with the distance (each row: fit the model sizes up to one, predict a larger one; max and mean "
+               "relative error over its runs, and the worst at the largest D):\n",
+               "| fitted sizes (up to N) | predicted N | beyond the fit | max rel. error | mean | at the largest D |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for r in reach:
+            bound = " (fit at a bound)" if r["fit_at_bound"] else ""
+            full = f"{r['at_full_data']:.2%}" if r["at_full_data"] is not None else "—"
+            md.append(f"| {r['fitted_sizes']} (up to {r['fitted_up_to']:.4g}) | {r['n']:.4g} | {r['ratio']:.2f}x | {r['max_relative_error']:.2%}{bound} "
+                      f"| {r['mean_relative_error']:.2%} | {full} |")
     by_n = checks[0]
     if by_n.rows:  # how data-starved the extrapolation target is, beside the models it was extrapolated from
         held_tpp = [r["d"] / r["n"] for r in by_n.rows]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guimo.scale.extrapolate import holdout_checks
+from guimo.scale.extrapolate import holdout_checks, horizon
 from guimo.scale.fit import Law
 
 TRUE = Law(E=1.8, A=400.0, B=1200.0, alpha=0.34, beta=0.30)
@@ -102,3 +102,32 @@ def test_noise_floor_needs_replicates():
     by_n, _ = holdout_checks(n, d, TRUE.loss(n, d), n_bootstrap=0, noise_sims=10)
     assert by_n.noise is None and by_n.noise_floor is None
     assert by_n.all_inside_interval == by_n.all_inside  # without a measured noise the interval is the band
+
+
+def test_horizon_predicts_every_larger_size_from_every_cut():
+    """5 sizes, fits on the first 3 and the first 4: three (cut, size) rows, by distance; an exact law
+    is predicted at every distance, a law whose exponent steepens above the third size is not."""
+    n, d = _grid(1)
+    rows = horizon(n, d, TRUE.loss(n, d))
+    sizes = np.unique(n)
+    pairs = [(r["fitted_sizes"], r["n"]) for r in rows]
+    assert set(pairs[:2]) == {(4, sizes[4]), (3, sizes[3])} and pairs[2] == (3, sizes[4])  # by distance: 4.5x, 4.5x, 20x
+    assert rows[2]["ratio"] == pytest.approx(sizes[4] / sizes[2])
+    assert max(r["max_relative_error"] for r in rows) < 1e-3
+    bent = TRUE.loss(n, d) * np.where(n > sizes[2], (n / sizes[2]) ** -0.02, 1.0)  # larger models gain more than the law
+    far = {(r["fitted_sizes"], r["n"]): r for r in horizon(n, d, bent)}
+    assert far[(3, sizes[4])]["max_relative_error"] > far[(3, sizes[3])]["max_relative_error"] > 0.01
+    assert far[(3, sizes[4])]["at_full_data"] is not None
+
+
+def test_report_shows_the_horizon_table():
+    from guimo.scale.report import _extrapolation_section
+
+    n, d = _grid(2)
+    loss = TRUE.loss(n, d) * np.exp(np.random.default_rng(0).normal(0, 0.003, n.shape))
+    result: dict = {}
+    _, md = _extrapolation_section(n, d, loss, result, n_bootstrap=5, seed=0, correction=None, delta=1e-2, alt_delta=1e-2,
+                                   noise_sims=0, form="chinchilla", full_law=None)
+    text = "\n".join(md)
+    assert "How the error grows with the distance" in text and "| 3 (up to " in text and "| 4 (up to " in text
+    assert len(result["horizon"]) == 3 and all(r["max_relative_error"] < 0.03 for r in result["horizon"])
