@@ -218,6 +218,7 @@ def with_fit(run: dict, result: dict) -> dict:
                          "holdout_d": {k: alt.get("D", {}).get(k) for k in ("ratio", "max_relative_error", "all_inside_band", "skipped")}},
          "form_sensitivity": _form_sensitivity(result.get("form_sensitivity")),
          "count_sensitivity": _count_sensitivity(result.get("count_sensitivity")),
+         "horizon": [{k: r[k] for k in ("fitted_sizes", "fitted_up_to", "n", "ratio", "max_relative_error", "at_full_data")} for r in result.get("horizon", [])],
          "monotone_in_n": {k: v[1] for k, v in result.get("monotone_in_n", {}).items()},
          "fit_at_bound": fit.get("at_bound", []), "holdout_fit_at_bound": hn.get("fit_at_bound", []),
          "beats_baseline": _beats_baseline(pts)}
@@ -347,7 +348,8 @@ def render_all() -> str:
     summary = (f"\n\nSweeps in a scaling regime (every model beats the best baseline at full data, no fit parameter at a search bound): "
                f"{len(valid)} of {len(regimes)} ({', '.join(r[0] for r in valid) or 'none'}). The others either measure no scale effect or give a fit "
                "whose parameters are not pinned down, so they cannot show that the fit is not tuned to one corpus; their notes say what happened." if regimes else "")
-    body = head + ("\n".join(rows) if rows else "(no full run recorded yet)") + summary + _noise_summary() + ("\n\n" + "\n".join(notes) if notes else "")
+    body = (head + ("\n".join(rows) if rows else "(no full run recorded yet)") + summary + _noise_summary() + _horizon_summary()
+            + ("\n\n" + "\n".join(notes) if notes else ""))
     return body + render_synthetic()
 
 
@@ -384,6 +386,19 @@ def _noise_summary() -> str:
             + f". Above every simulation ({', '.join(law) or 'none'}) the miss is the additive law failing on the held-out model, not the seeds: "
             "more seeds would not close it." + (f" Between the 90th and 99th ({', '.join(edge)}) it is borderline: noise alone does that about "
                                                  "one time in ten or less." if edge else "") + joint)
+
+
+def _horizon_summary() -> str:
+    """One line: the held-out error at each distance (fit the sizes up to one, predict each larger one)."""
+    cells = []
+    for f in sorted(RESULTS.glob("scale_lm_*.json")):
+        s = {} if f.stem.endswith("_quick") or f.stem == "scale_lm_synthetic" else json.loads(f.read_text())
+        if s.get("horizon"):
+            cells.append(f"{s['corpus']} " + ", ".join(f"{r['ratio']:.2g}x {r['max_relative_error']:.1%}" for r in s["horizon"]))
+    if not cells:
+        return ""
+    return ("\n\nHow far does the fit reach? Fit the model sizes up to one (at least 3), predict each larger one; max relative error "
+            "over its runs, by distance (the 4x+ row with 4 sizes fitted is the check above): " + "; ".join(cells) + ".")
 
 
 def _err(h: dict) -> str:
