@@ -106,6 +106,21 @@ def extrapolation(holdouts, path: Path) -> Path:
     return _save(fig, path)
 
 
+def learning_curves(curves, path: Path, *, metric_name: str, x_label: str = "training data size") -> Path:
+    """One fitted learning curve per model size: ``curves`` holds (name, Curve, data sizes, metric values)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(curves)))
+    for color, (name, curve, n, metric) in zip(colors, curves):
+        n = np.asarray(n, dtype=float)
+        xs = np.geomspace(n.min() / 1.5, 4 * n.max(), 80)
+        ax.plot(xs, curve.predict(xs), lw=1.2, color=color, label=f"{name}: " + ("no saturation in sight" if curve.at_bound else f"saturates at {curve.a:.3g}"))
+        ax.scatter(n, metric, color=color, s=18)
+    ax.set(xscale="log", xlabel=x_label, ylabel=metric_name, title=f"{metric_name} vs data, one curve per model size")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def learning_curve(curve, n, metric, path: Path, *, metric_name: str, x_label: str = "training data size") -> Path:
     """A business metric vs data size with the saturating power-law fit, its band and 2x/4x predictions."""
     plt = _plt()

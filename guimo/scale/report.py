@@ -328,7 +328,46 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     f = plots.learning_curve(curve, x, y, plots_dir / "learning_curve.png", metric_name=points[0].metric)
     result["plots"] = [str(f)]
     md.append(f"![learning curve](plots/{f.name})\n")
+    if len(groups) > 1:
+        md += _curves_by_size(groups, result, plots_dir, n_bootstrap, seed, points[0].metric)
     return "\n".join(md) + "\n"
+
+
+def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Path, n_bootstrap: int, seed: int, metric: str) -> list[str]:
+    """One learning curve per model size: what a larger model buys at each data size, and whether it
+    keeps buying it as the data grows (the data x model interplay of a business metric)."""
+    from guimo.scale import plots
+    from guimo.scale.curves import fit_curve
+
+    order = sorted(groups, key=lambda k: max(p.n for p in groups[k]))
+    sizes = sorted({_data_size(p) for g in groups.values() for p in g})
+    md = [f"## {metric} by model size and data size\n",
+          "Mean over seeds; one saturating curve per model size (fitted as above), with its predictions at 2x and 4x the largest data size.\n",
+          "| model | parameters | " + " | ".join(f"n = {x:,.0f}" for x in sizes) + " | curve: a, c | 2x | 4x |",
+          "| --- | ---: | " + " | ".join("---:" for _ in sizes) + " | --- | ---: | ---: |"]
+    result["curves"], drawn = {}, []
+    for name in order:
+        g = groups[name]
+        x = np.array([_data_size(p) for p in g], dtype=float)
+        y = np.array([p.value for p in g], dtype=float)
+        w = np.array([p.cases for p in g], dtype=float) if all(p.cases for p in g) else None
+        cells = [f"{y[x == v].mean():.4f}" if (x == v).any() else "—" for v in sizes]
+        try:
+            c = fit_curve(x, y, weights=w, n_bootstrap=n_bootstrap, seed=seed)
+        except GuimoError as e:
+            result["curves"][name] = {"skipped": str(e)}
+            md.append(f"| {name} | {max(p.n for p in g):,} | " + " | ".join(cells) + " | skipped: too few data sizes | — | — |")
+            continue
+        d = c.as_dict()
+        result["curves"][name] = {**d, "parameters": max(p.n for p in g)}
+        drawn.append((name, c, x, y))
+        md.append(f"| {name} | {max(p.n for p in g):,} | " + " | ".join(cells) + f" | {c.a:.4g}, {c.c:.3g}{' (c at a bound)' if c.at_bound else ''} "
+                  f"| {d['predicted_2x']['value']:.4f} | {d['predicted_4x']['value']:.4f} |")
+    if drawn:
+        f = plots.learning_curves(drawn, plots_dir / "learning_curves.png", metric_name=metric)
+        result["plots"].append(str(f))
+        md.append(f"\n![learning curves by model size](plots/{f.name})\n")
+    return md
 
 
 def _data_size(p: Point) -> float:

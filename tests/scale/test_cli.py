@@ -150,20 +150,23 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
     market = ["data.generator.users=800", "data.generator.interactions=12000", "data.generator.chain_groups=20",
               "data.generator.items=200", "data.generator.categories=10", "eval.sampled=0", "eval.val_cases=200"]
     out = tmp_path / "sweep"
-    argv = ["scale", "recommend", "--sizes", "d32x1", "--data-fractions", "0.125,0.25,0.5,1", "--context", "20", "--batch-size", "32",
+    argv = ["scale", "recommend", "--sizes", "d16x1,d32x1", "--data-fractions", "0.125,0.25,0.5,1", "--context", "20", "--batch-size", "32",
             "--epochs", "3", "--lr-ref", "0.01", "--quiet", "--bootstrap", "10", "--noise-sims", "0", "--out", str(out)]
     assert main(argv + [a for kv in market for a in ("--set", kv)]) == 0
     assert "ndcg@10(n) =" in capsys.readouterr().out
     record = json.loads((out / "sweep.json").read_text())
-    assert [p["status"] for p in record["points"]] == ["done"] * 4
+    assert [p["status"] for p in record["points"]] == ["done"] * 8
     fit = json.loads((out / "scale" / "fit.json").read_text())
-    pts = sorted(fit["points"], key=lambda p: p["fraction"])
+    pts = sorted((p for p in fit["points"] if p["size"] == "d32x1"), key=lambda p: p["fraction"])
     full = pts[-1]["unique"]
     for p in pts:  # train interactions follow the fraction (to within a few users' histories)
         assert p["unique"] / full == pytest.approx(p["fraction"], abs=0.02)
-    steps = {p["fraction"]: p["steps"] for p in record["points"]}
+    steps = {p["fraction"]: p["steps"] for p in record["points"] if p["size"] == "d32x1"}
     assert steps[1.0] > 6 * steps[0.125]  # sized by examples: 3 epochs of each point's own windows
     assert pts[-1]["value"] > pts[0]["value"]  # more users, better NDCG@10
-    assert fit["curve_check"]["n_fitted"] == 3 and "predicted with 4x data" in (out / "scale" / "report.md").read_text()
+    report = (out / "scale" / "report.md").read_text()
+    assert fit["curve_check"]["n_fitted"] == 3 and "predicted with 4x data" in report  # the largest model's curve and check
+    assert set(fit["curves"]) == {"d16x1", "d32x1"} and "## ndcg@10 by model size and data size" in report  # and one curve per size
+    assert (out / "scale" / "plots" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     manifests = [json.loads((out / p["run"] / "manifest.json").read_text())["stages"]["preprocess"] for p in record["points"]]
     assert len({m["items"] for m in manifests}) == 1  # one catalogue at every fraction
