@@ -132,3 +132,21 @@ def test_in_batch_negatives_train_through_the_scenario(tmp_path):
     run = run_pipeline("recommend", cfg, tmp_path / "run", quiet=True, to_stage="train")
     log = [json.loads(line) for line in (run.path / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 30 and all(np.isfinite(r["loss"]) for r in log if "loss" in r)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.5])
+def test_data_fraction_outside_0_1_is_a_clear_error(tmp_path, fraction):
+    from guimo.pipeline.runner import run_pipeline
+
+    with pytest.raises(GuimoError, match=f"data.fraction {fraction} is not in"):
+        run_pipeline("recommend", tiny_config(f"data.fraction={fraction}"), tmp_path / "run", quiet=True, to_stage="preprocess")
+
+
+def test_data_fraction_keeps_a_share_of_the_interactions(tmp_path):
+    from guimo.pipeline.runner import run_pipeline
+
+    full = run_pipeline("recommend", tiny_config(), tmp_path / "full", quiet=True, to_stage="preprocess")
+    half = run_pipeline("recommend", tiny_config("data.fraction=0.5"), tmp_path / "half", quiet=True, to_stage="preprocess")
+    f, h = (r.manifest["stages"]["preprocess"] for r in (full, half))
+    assert h["interactions"] / f["interactions"] == pytest.approx(0.5, abs=0.01) and h["items"] == f["items"]
+    assert 0 < h["train_examples"] < f["train_examples"]
