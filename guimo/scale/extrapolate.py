@@ -14,6 +14,9 @@ order), so two more numbers say how much of a miss noise alone explains:
   with the measured seed noise, redo the held-out fit and record its max relative error. Its
   median and 90th percentile are what this grid's extrapolation error would be if the law held
   exactly; an observed error far above them is the law failing, not the seeds.
+
+The **horizon** repeats the model-size check from every cut (fit the sizes up to one, predict each
+larger one), so a report says how the error grows with the distance, not only at the largest step.
 """
 
 from __future__ import annotations
