@@ -152,6 +152,7 @@ def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """Every (size, fraction, seed), cheapest first by an estimate of FLOPs per point."""
     from guimo import scenarios
     from guimo.config import apply_overrides
+
     scenario = scenarios.get(spec.scenario)
     points = []
     for size in spec.sizes:
