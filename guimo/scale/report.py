@@ -337,14 +337,15 @@ def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Pat
     """One learning curve per model size: what a larger model buys at each data size, and whether it
     keeps buying it as the data grows (the data x model interplay of a business metric)."""
     from guimo.scale import plots
-    from guimo.scale.curves import fit_curve
+    from guimo.scale.curves import SIZE_TOLERANCE, check_curve, fit_curve
 
     order = sorted(groups, key=lambda k: max(p.n for p in groups[k]))
     sizes = sorted({_data_size(p) for g in groups.values() for p in g})
     md = [f"## {metric} by model size and data size\n",
-          "Mean over seeds; one saturating curve per model size (fitted as above), with its predictions at 2x and 4x the largest data size.\n",
-          "| model | parameters | " + " | ".join(f"n = {x:,.0f}" for x in sizes) + " | curve: a, c | 2x | 4x |",
-          "| --- | ---: | " + " | ".join("---:" for _ in sizes) + " | --- | ---: | ---: |"]
+          "Mean over seeds; one saturating curve per model size (fitted as above), with its predictions at 2x and 4x the largest data size "
+          "and its half-data check (fitted on the runs with <= 50% of the data, predicting the full-data value).\n",
+          "| model | parameters | " + " | ".join(f"n = {x:,.0f}" for x in sizes) + " | curve: a, c | 2x | 4x | half-data check |",
+          "| --- | ---: | " + " | ".join("---:" for _ in sizes) + " | --- | ---: | ---: | ---: |"]
     result["curves"], drawn = {}, []
     for name in order:
         g = groups[name]
@@ -356,13 +357,18 @@ def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Pat
             c = fit_curve(x, y, weights=w, n_bootstrap=n_bootstrap, seed=seed)
         except GuimoError as e:
             result["curves"][name] = {"skipped": str(e)}
-            md.append(f"| {name} | {max(p.n for p in g):,} | " + " | ".join(cells) + " | skipped: too few data sizes | — | — |")
+            md.append(f"| {name} | {max(p.n for p in g):,} | " + " | ".join(cells) + " | skipped: too few data sizes | — | — | — |")
             continue
         d = c.as_dict()
         result["curves"][name] = {**d, "parameters": max(p.n for p in g)}
+        check = "—"
+        if len(np.unique(x[x <= 0.5 * x.max() * (1 + SIZE_TOLERANCE)])) >= 3:  # the half-data check of every size, not only the largest
+            chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap)
+            result["curves"][name]["check"] = chk.as_dict()
+            check = f"{chk.predicted:.4f} vs {chk.actual:.4f} ({chk.relative_error:.1%})"
         drawn.append((name, c, x, y))
         md.append(f"| {name} | {max(p.n for p in g):,} | " + " | ".join(cells) + f" | {c.a:.4g}, {c.c:.3g}{' (c at a bound)' if c.at_bound else ''} "
-                  f"| {d['predicted_2x']['value']:.4f} | {d['predicted_4x']['value']:.4f} |")
+                  f"| {d['predicted_2x']['value']:.4f} | {d['predicted_4x']['value']:.4f} | {check} |")
     if drawn:
         f = plots.learning_curves(drawn, plots_dir / "learning_curves.png", metric_name=metric)
         result["plots"].append(str(f))

@@ -167,6 +167,7 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
     report = (out / "scale" / "report.md").read_text()
     assert fit["curve_check"]["n_fitted"] == 3 and "predicted with 4x data" in report  # the largest model's curve and check
     assert set(fit["curves"]) == {"d16x1", "d32x1"} and "## ndcg@10 by model size and data size" in report  # and one curve per size
+    assert fit["curves"]["d32x1"]["check"]["relative_error"] == pytest.approx(fit["curve_check"]["relative_error"])  # same check, same runs
     assert (out / "scale" / "plots" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     manifests = [json.loads((out / p["run"] / "manifest.json").read_text())["stages"]["preprocess"] for p in record["points"]]
     assert len({m["items"] for m in manifests}) == 1  # one catalogue at every fraction
