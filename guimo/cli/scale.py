@@ -131,6 +131,10 @@ def _fit(args, folder: str) -> int:
     if result.get("curve"):
         c = result["curve"]
         print(f"{result['metric']}(n) = {c['a']:.4g} + {c['b']:.4g} n^-{c['c']:.4g}; 2x data: {c['predicted_2x']['value']:.4f}, 4x: {c['predicted_4x']['value']:.4f}")
+        for size, k in (result.get("curves") or {}).items():  # a sweep of several model sizes: one curve each
+            if "skipped" not in k:
+                chk = f", half-data check {k['check']['relative_error']:.1%}" if k.get("check") else ""
+                print(f"  {size} ({k['parameters']:,} parameters): 2x data {k['predicted_2x']['value']:.4f}, 4x {k['predicted_4x']['value']:.4f}{chk}")
     print(f"report: {Path(folder) / 'scale' / 'report.md'}")
     return 0
 

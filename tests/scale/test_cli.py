@@ -153,7 +153,8 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
     argv = ["scale", "recommend", "--sizes", "d16x1,d32x1", "--data-fractions", "0.125,0.25,0.5,1", "--context", "20", "--batch-size", "32",
             "--epochs", "3", "--lr-ref", "0.01", "--quiet", "--bootstrap", "10", "--noise-sims", "0", "--out", str(out)]
     assert main(argv + [a for kv in market for a in ("--set", kv)]) == 0
-    assert "ndcg@10(n) =" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "ndcg@10(n) =" in out_text and "  d16x1 (" in out_text and "  d32x1 (" in out_text  # one line per model size
     record = json.loads((out / "sweep.json").read_text())
     assert [p["status"] for p in record["points"]] == ["done"] * 8
     fit = json.loads((out / "scale" / "fit.json").read_text())
