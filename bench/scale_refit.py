@@ -47,19 +47,17 @@ def _matmul(point) -> tuple[float, float]:
     return point.n_non_embedding + cfg["vocab_size"] * cfg["d_model"], point.value
 
 
-def _split(point, split: str) -> tuple[float, int]:
-    """A run's loss on one held-out split and the tokens it averages (whole blocks of the context)."""
+def _held_out(point) -> dict[str, tuple[float, int]]:
+    """A run's loss on each held-out split and the tokens it averages (whole blocks of the context)."""
     run = Path(point.run)
     metrics = json.loads((run / "metrics.json").read_text())
-    if split == "test":
-        return metrics["model"]["loss"], metrics["eval_tokens"]
     tokens = json.loads((run / "manifest.json").read_text())["stages"]["preprocess"]["val_tokens"]
     block = _config(point)["max_len"]
-    return metrics["val"]["loss"], (tokens - 1) // block * block
+    return {"test": (metrics["model"]["loss"], metrics["eval_tokens"]), "val": (metrics["val"]["loss"], (tokens - 1) // block * block)}
 
 
 def _pooled(point) -> tuple[float, float]:
-    (lt, nt), (lv, nv) = _split(point, "test"), _split(point, "val")
+    (lt, nt), (lv, nv) = _held_out(point).values()
     return point.n, (lt * nt + lv * nv) / (nt + nv)
 
 
@@ -82,7 +80,7 @@ EXPERIMENTS = {
                "held-out check in the other count as a sensitivity row."),
     "eval-split": Experiment(
         prereg="bench/prereg/scale_lm_eval_split.md", baseline="test", candidate="pooled",
-        variants={"test": lambda p: (p.n, p.value), "val": lambda p: (p.n, _split(p, "val")[0]), "pooled": _pooled},
+        variants={"test": lambda p: (p.n, p.value), "val": lambda p: (p.n, _held_out(p)["val"][0]), "pooled": _pooled},
         exploratory=("val",)),
 }
 

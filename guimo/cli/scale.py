@@ -151,8 +151,9 @@ def _plan(args) -> int:
 
     if args.compute is None and args.target_loss is None:
         raise GuimoError("guimo scale plan needs --compute FLOPS (and/or --target-loss L)")
-    fit, source = _load_fit(args.fit_from)
-    count = _fit_count(args.fit_from)
+    path, data = _read_fit(args.fit_from)
+    fit, source = _law_from(path, data)
+    count = _fit_count(data)
     rows = []
     if args.compute is not None:
         pl = plan(fit, args.compute)
@@ -173,23 +174,40 @@ def _plan(args) -> int:
     return 0
 
 
-def _load_fit(source: str | None):
-    """A LawFit from a sweep folder or fit.json (bootstrap samples are refitted from its points), else Besiroglu."""
+def _read_fit(source: str | None):
+    """(path, contents) of the fit.json of a sweep folder or the file itself; (None, None) without --fit."""
+    if source is None:
+        return None, None
     from pathlib import Path
 
     from guimo.errors import GuimoError
     from guimo.io import read_json
-    from guimo.scale.fit import BESIROGLU, HUBER_DELTA, Law, fit_law
-    from guimo.scale.joint import JointLaw
 
-    if source is None:
-        return BESIROGLU, "Besiroglu et al. 2024 refit of Chinchilla (no --fit given)"
     path = Path(source)
     if path.is_dir():
         path = path / "scale" / "fit.json"
     data = read_json(path)
     if "fit" not in data:
         raise GuimoError(f"{path}: holds no L(N, D) fit (was the metric a loss?)")
+    return path, data
+
+
+def _fit_count(data: dict | None) -> str:
+    """What N counts in a fit.json ("total" for the Besiroglu law and for reports written before the option)."""
+    return (data or {}).get("params_count", "total")
+
+
+def _load_fit(source: str | None):
+    """A LawFit from a sweep folder or fit.json (bootstrap samples are refitted from its points), else Besiroglu."""
+    return _law_from(*_read_fit(source))
+
+
+def _law_from(path, data: dict | None):
+    from guimo.scale.fit import BESIROGLU, HUBER_DELTA, Law, fit_law
+    from guimo.scale.joint import JointLaw
+
+    if data is None:
+        return BESIROGLU, "Besiroglu et al. 2024 refit of Chinchilla (no --fit given)"
     pts = data.get("points", [])
     if len(pts) >= 5:  # refit with bootstrap so the plan has bands
         import numpy as np
@@ -199,22 +217,10 @@ def _load_fit(source: str | None):
         d = np.array([p["d"] for p in pts], dtype=float)
         if data["fit"].get("data_correction") == "muennighoff":
             d = effective_tokens(d, [p["unique"] for p in pts])
-        count = data.get("params_count", "total")
-        return fit_law([p["n"] if count == "total" else p["n_non_embedding"] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100),
+        key = "n" if _fit_count(data) == "total" else "n_non_embedding"
+        return fit_law([p[key] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100),
                        delta=data["fit"].get("huber_delta", HUBER_DELTA), form=data["fit"].get("form", "chinchilla")), str(path)
     return (JointLaw if data["fit"].get("form") == "kaplan" else Law)(**data["fit"]["params"]), str(path)
-
-
-def _fit_count(source: str | None) -> str:
-    """What N counts in a fit.json ("total" for the Besiroglu law and for reports written before the option)."""
-    if source is None:
-        return "total"
-    from pathlib import Path
-
-    from guimo.io import read_json
-
-    path = Path(source)
-    return read_json(path / "scale" / "fit.json" if path.is_dir() else path).get("params_count", "total")
 
 
 def _float(text: str, flag: str) -> float:
@@ -268,13 +274,11 @@ def economics_main(args: argparse.Namespace) -> int:
     if cost_1k is not None:
         quality, quality_source = None, ""
         if args.fit_from:
-            fit, _ = _load_fit(args.fit_from)
-            src = Path(args.fit_from) / "scale" / "fit.json" if Path(args.fit_from).is_dir() else Path(args.fit_from)
-            from guimo.io import read_json
-
-            pts = read_json(src)["points"]
+            src, data = _read_fit(args.fit_from)
+            fit, _ = _law_from(src, data)
+            pts = data["points"]
             d_fit, n_fit = max(p["d"] for p in pts), max(p["n"] for p in pts)  # n: total, as the sizes below
-            count = _fit_count(args.fit_from)
+            count = _fit_count(data)
             # the device limit is on total parameters (memory); the law may count only the non-embedding ones
             in_count = {total: n for (_, total), (_, n) in zip(_preset_sizes(), _preset_sizes(count))}
             quality = lambda n: fit.predict(in_count[n], d_fit)  # noqa: E731

@@ -311,6 +311,7 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     for mult in (2, 4):
         pr = result["curve"][f"predicted_{mult}x"]
         md.append(f"- predicted with {mult}x data (n = {pr['n']:,.0f}): {pr['value']:.4f} (95% band [{pr['band'][0]:.4f}, {pr['band'][1]:.4f}])")
+    chk = None
     if len(np.unique(x[x <= 0.5 * x.max() * (1 + SIZE_TOLERANCE)])) >= 3:
         chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap, noise_sims=noise_sims)
         result["curve_check"] = chk.as_dict()
@@ -329,13 +330,15 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     result["plots"] = [str(f)]
     md.append(f"![learning curve](plots/{f.name})\n")
     if len(groups) > 1:
-        md += _curves_by_size(groups, result, plots_dir, n_bootstrap, seed, points[0].metric)
+        md += _curves_by_size(groups, result, plots_dir, n_bootstrap, seed, points[0].metric, done={sel[0].size: (curve, chk)})
     return "\n".join(md) + "\n"
 
 
-def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Path, n_bootstrap: int, seed: int, metric: str) -> list[str]:
+def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Path, n_bootstrap: int, seed: int, metric: str,
+                    done: dict | None = None) -> list[str]:
     """One learning curve per model size: what a larger model buys at each data size, and whether it
-    keeps buying it as the data grows (the data x model interplay of a business metric)."""
+    keeps buying it as the data grows (the data x model interplay of a business metric). ``done``: sizes
+    whose (curve, check) the caller has already fitted with the same settings."""
     from guimo.scale import plots
     from guimo.scale.curves import SIZE_TOLERANCE, check_curve, fit_curve
 
@@ -354,7 +357,7 @@ def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Pat
         w = np.array([p.cases for p in g], dtype=float) if all(p.cases for p in g) else None
         cells = [f"{y[x == v].mean():.4f}" if (x == v).any() else "—" for v in sizes]
         try:
-            c = fit_curve(x, y, weights=w, n_bootstrap=n_bootstrap, seed=seed)
+            c, chk = (done or {}).get(name) or (fit_curve(x, y, weights=w, n_bootstrap=n_bootstrap, seed=seed), None)
         except GuimoError as e:
             result["curves"][name] = {"skipped": str(e)}
             md.append(f"| {name} | {max(p.n for p in g):,} | " + " | ".join(cells) + " | skipped: too few data sizes | — | — | — |")
@@ -362,8 +365,9 @@ def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Pat
         d = c.as_dict()
         result["curves"][name] = {**d, "parameters": max(p.n for p in g)}
         check = "—"
-        if len(np.unique(x[x <= 0.5 * x.max() * (1 + SIZE_TOLERANCE)])) >= 3:  # the half-data check of every size, not only the largest
+        if chk is None and len(np.unique(x[x <= 0.5 * x.max() * (1 + SIZE_TOLERANCE)])) >= 3:  # every size's half-data check
             chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap)
+        if chk is not None:
             result["curves"][name]["check"] = chk.as_dict()
             check = f"{chk.predicted:.4f} vs {chk.actual:.4f} ({chk.relative_error:.1%})"
         drawn.append((name, c, x, y))
