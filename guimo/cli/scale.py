@@ -30,10 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of the interactions), comma-separated")
     g.add_argument("--seeds", type=int, default=1, help="seeds per (size, fraction)")
     g.add_argument("--epochs", type=float, default=1.0, help="passes over each point's training tokens")
-    g.add_argument("--context", type=int, default=128, help="model.max_len for every size")
-    g.add_argument("--batch-size", type=int, default=16, help="train.batch_size for every point")
+    g.add_argument("--config", help="TOML/YAML/JSON recipe every point starts from (e.g. bench/recommend_beauty.toml); the sweep sets size, "
+                                     "data fraction, seed, steps, batch and lr over it, and --set goes last")
+    g.add_argument("--context", type=int, help="model.max_len for every size (default: the --config file's, else 128)")
+    g.add_argument("--batch-size", type=int, help="train.batch_size for every point (default: the --config file's, else 16)")
     g.add_argument("--min-steps", type=int, default=0, help="shrink the batch of points that would get fewer steps (lr x sqrt(batch ratio)); 0: off")
-    g.add_argument("--lr-ref", type=float, default=3e-3, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** 0.5")
+    g.add_argument("--lr-ref", type=float, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** 0.5 (default: the --config file's lr "
+                                                 "carried to width 64 by the same rule, else 3e-3)")
+    g.add_argument("--evals", type=int, default=0, help="validations per point, the best checkpoint scored (for business learning curves: x is "
+                                                       "the data available); 0: the final model, as an L(N, D) fit in tokens seen needs")
     g.add_argument("--budget", help="wall-clock budget, e.g. 30m: cheapest points first, the rest skipped and listed")
     g.add_argument("--threads", type=int, help="torch intra-op threads while training (1 is fastest for tiny models on a busy machine)")
     g.add_argument("--workers", type=int, default=1, help="points trained at once, each in its own process with max(1, threads // workers) threads")
@@ -98,19 +103,43 @@ def _sweep(args) -> int:
 
     scenario = scenarios.get(args.target)  # unknown scenario: a clear error before any work
     sizes = args.sizes or ("nano,tiny,mini,small,medium" if args.target == "lm" else ",".join(scenario.presets.get("model", {})))
+    context, batch_size, lr_ref = _recipe_defaults(args, scenario)
     spec = SweepSpec(
         scenario=args.target,
         sizes=[s.strip() for s in sizes.split(",") if s.strip()],
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
-        seeds=args.seeds, epochs=args.epochs, context=args.context, batch_size=args.batch_size, lr_ref=args.lr_ref,
+        seeds=args.seeds, epochs=args.epochs, context=context, batch_size=batch_size, lr_ref=lr_ref,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, threads=args.threads,
-        workers=args.workers, min_steps=args.min_steps,
+        workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config,
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
     done = sum(p.get("status") == "done" for p in record["points"])
     print(f"{done} of {len(record['points'])} points done in {out} ({record['wall_s']:.0f} s)")
     return _fit(args, out)
+
+
+def _recipe_defaults(args, scenario) -> tuple[int, int, float]:
+    """Context, batch and lr_ref: the flag, else what the --config file sets, else the sweep's defaults.
+    A recipe's lr was tuned for its own width, so it becomes lr_ref through the sweep's own lr rule."""
+    import dataclasses
+
+    from guimo.config import load_file, merge
+    from guimo.scale.sweep import SweepSpec
+
+    d = {f.name: f.default for f in dataclasses.fields(SweepSpec)}
+    raw = load_file(args.config) if args.config else {}
+    cfg = merge(scenario.config_cls(), raw, scenario.presets)
+    model, train = (raw.get(k) if isinstance(raw.get(k), dict) else {} for k in ("model", "train"))
+    context = args.context or (cfg.model.max_len if "max_len" in model else d["context"])
+    batch = args.batch_size or (cfg.train.batch_size if "batch_size" in train else d["batch_size"])
+    if args.lr_ref is not None:
+        lr_ref = args.lr_ref
+    elif "lr" in train:  # lr = lr_ref (d_ref / d_model)^e, solved for lr_ref at the recipe's width
+        lr_ref = cfg.train.lr * (cfg.model.d_model / d["d_ref"]) ** d["lr_exponent"]
+    else:
+        lr_ref = d["lr_ref"]
+    return context, batch, lr_ref
 
 
 def _fit(args, folder: str) -> int:

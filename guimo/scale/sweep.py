@@ -7,6 +7,13 @@ Layout of a sweep folder::
     DIR/scale/                 fit, report.md and plots (written by `report`)
 
 Why the knobs look like this:
+- every point starts from the scenario's defaults, or from a config file (``config``: a recipe such
+  as bench/recommend_beauty.toml), then gets its size, data fraction, seed, batch and lr from the
+  sweep, and last the user's overrides;
+- a point scores its final model by default: D is the tokens it has seen. A learning curve of a
+  business metric has the data *available* on its x axis, and there each point should be trained
+  as a practitioner would, keeping the best of ``evals`` validations (with a fixed epoch count the
+  small shares can be past their best at the last step, which would steepen the curve);
 - every size trains with the same context length (``context``), because per-token loss depends
   on it and a scaling law compares like with like;
 - training tokens D = epochs x (data.fraction x the training split), so the number of steps is
@@ -70,6 +77,8 @@ class SweepSpec:
     workers: int = field(default=1, metadata={"help": "points trained at once, each in its own process with max(1, threads // workers) threads"})
     min_steps: int = field(default=0, metadata={"help": "points with fewer steps at batch_size train with the largest smaller batch that gives this many (0: off)"})
     lr_batch_exponent: float = field(default=0.5, metadata={"help": "a point trained at a smaller batch b uses lr x (b / batch_size) ** this"})
+    evals: int = field(default=0, metadata={"help": "validations per point, the best checkpoint scored (0: the final model, which an L(N, D) fit in tokens seen needs)"})
+    config: str | None = field(default=None, metadata={"help": "config file (TOML/YAML/JSON) every point starts from, before the sweep's own settings and overrides"})
 
     def __post_init__(self) -> None:
         if not self.sizes:
@@ -87,6 +96,10 @@ class SweepSpec:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
         if self.min_steps < 0:
             raise GuimoError("min_steps must be 0 (off) or positive")
+        if self.evals < 0:
+            raise GuimoError("evals must be 0 (score the final model) or positive")
+        if self.config is not None and not Path(self.config).is_file():
+            raise GuimoError(f"{self.config}: config file not found")
         for s in self.sizes:
             size_overrides(s, self.scenario)  # validate early
 
@@ -124,6 +137,18 @@ def relative_cost(model_cfg: Any, context: int) -> float:
     return flops_per_token(core, context)
 
 
+def base_config(spec: SweepSpec, overrides: list[str]) -> Any:
+    """The scenario's defaults <- the sweep's config file <- ``overrides``: every point's starting config."""
+    from guimo import scenarios
+    from guimo.config import apply_overrides, load_file, merge
+
+    scenario = scenarios.get(spec.scenario)
+    cfg = scenario.config_cls()
+    if spec.config:
+        cfg = merge(cfg, load_file(spec.config), scenario.presets)
+    return apply_overrides(cfg, overrides, scenario.presets)
+
+
 def learning_rate(spec: SweepSpec, d_model: int) -> float:
     return spec.lr_ref * (spec.d_ref / d_model) ** spec.lr_exponent
 
@@ -150,13 +175,9 @@ def run_name(size: str, fraction: float, seed: int) -> str:
 
 def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """Every (size, fraction, seed), cheapest first by an estimate of FLOPs per point."""
-    from guimo import scenarios
-    from guimo.config import apply_overrides
-
-    scenario = scenarios.get(spec.scenario)
     points = []
     for size in spec.sizes:
-        cfg = apply_overrides(scenario.config_cls(), size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"], scenario.presets)
+        cfg = base_config(spec, size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"])
         cost = relative_cost(cfg.model, spec.context)
         for f in spec.fractions:
             for s in range(spec.seed, spec.seed + spec.seeds):
@@ -282,10 +303,6 @@ class _InlineExecutor:
 
 def _point_config(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, str]:
     """The point's config before training is sized, and the key of its data (points with equal keys share data)."""
-    from guimo import scenarios
-    from guimo.config import apply_overrides
-
-    scenario = scenarios.get(spec.scenario)
     base = size_overrides(point["size"], spec.scenario) + [
         f"model.max_len={spec.context}",
         f"data.fraction={point['fraction']}",
@@ -293,7 +310,7 @@ def _point_config(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, str]:
         f"train.batch_size={spec.batch_size}",
         f"train.lr={learning_rate(spec, point['d_model']):.6g}",
     ]
-    cfg = apply_overrides(scenario.config_cls(), base + spec.overrides, scenario.presets)
+    cfg = base_config(spec, base + spec.overrides)
     return cfg, json.dumps([to_dict(cfg)["data"], spec.context, point["seed"]], sort_keys=True)
 
 
@@ -336,7 +353,7 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: 
     lr = learning_rate(spec, point["d_model"]) * (batch / spec.batch_size) ** spec.lr_batch_exponent
     sized = [f"train.max_steps={steps}", f"train.warmup_steps={max(1, min(50, steps // 10))}",
              f"train.batch_size={batch}", f"train.lr={lr:.6g}",
-             "train.eval_every=0", f"train.checkpoint_every={max(50, steps // 4)}",
+             f"train.eval_every={max(1, steps // spec.evals) if spec.evals else 0}", f"train.checkpoint_every={max(50, steps // 4)}",
              "train.max_time_s=none"]  # a point stopped by a time cap would not have its planned D
     cfg = apply_overrides(cfg, sized + spec.overrides, scenario.presets)  # the user's --set wins
     updates.update(steps=steps, unique_tokens=unique, batch_size=batch, lr=float(f"{lr:.6g}"))

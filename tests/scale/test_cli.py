@@ -172,3 +172,34 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
     assert (out / "scale" / "plots" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     manifests = [json.loads((out / p["run"] / "manifest.json").read_text())["stages"]["preprocess"] for p in record["points"]]
     assert len({m["items"] for m in manifests}) == 1  # one catalogue at every fraction
+
+
+def test_scale_sweep_starts_from_a_config_file(tmp_path, capsys):
+    """--config: every point starts from the recipe (its data section included); the recipe's context and
+    batch become the sweep's, its lr is carried to width 64 by the lr rule, and a flag or --set still wins."""
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('seed = 0\n[data]\nmax_bytes = 60000\nvocab_size = 300\neval_tokens = 2000\n'
+                      '[model]\nd_model = 16\nmax_len = 24\n[train]\nbatch_size = 4\nlr = 0.004\nweight_decay = 0.05\n')
+    out = tmp_path / "sweep"
+    argv = ["scale", "lm", "--config", str(recipe), "--sizes", "d64x1", "--data-fractions", "1", "--quiet", "--bootstrap", "0",
+            "--noise-sims", "0", "--allow-missing", "--out", str(out), "--set", "train.weight_decay=0.02", "--evals", "3"]
+    main(argv)  # one point cannot be fitted; the sweep itself must have run
+    cfg = json.loads((out / "runs" / "d64x1-f1-s0" / "manifest.json").read_text())["config"]
+    assert cfg["model"]["max_len"] == 24 and cfg["train"]["batch_size"] == 4 and cfg["data"]["max_bytes"] == 60000
+    assert cfg["train"]["lr"] == pytest.approx(0.004 * (16 / 64) ** 0.5, rel=1e-4)  # lr_ref at 64 = the recipe's lr at 16 by the rule
+    assert cfg["train"]["weight_decay"] == 0.02  # --set goes last
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["spec"]["config"] == str(recipe) and record["points"][0]["status"] == "done"
+    steps = record["points"][0]["steps"]
+    assert cfg["train"]["eval_every"] == steps // 3  # --evals 3: three validations, the best checkpoint scored
+    log = [json.loads(line) for line in (out / "runs" / "d64x1-f1-s0" / "train_log.jsonl").read_text().splitlines()]
+    assert sum("eval" in r for r in log) >= 3
+
+
+def test_scale_sweep_config_file_errors(tmp_path, capsys):
+    assert main(["scale", "lm", "--config", str(tmp_path / "nope.toml"), "--sizes", "nano", "--out", str(tmp_path / "s")]) == 2
+    assert "nope.toml: config file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nbatch_size = 'many'\n")
+    assert main(["scale", "lm", "--config", str(bad), "--sizes", "nano", "--out", str(tmp_path / "s")]) == 2
+    assert "batch_size" in capsys.readouterr().err
