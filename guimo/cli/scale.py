@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="law shape of the main fit: Chinchilla's additive E + A/N^alpha + B/D^beta or Kaplan's joint form (the other is reported beside it)")
     f.add_argument("--params", choices=["total", "non-embedding"], default="total",
                    help="what N counts: total parameters (Pearce & Song 2024, the default) or Kaplan et al.'s non-embedding count (the other is reported beside it)")
+    f.add_argument("--fix-E", dest="fix_E", type=float, metavar="E",
+                   help="hold the irreducible loss E at this value (nats) instead of fitting it: for sweeps whose losses do not flatten, "
+                        "with a floor known from elsewhere (0: a pure power law)")
     f.add_argument("--noise-sims", type=int, default=50, help="simulations for the extrapolation check's noise floor (0: off)")
     f.add_argument("--allow-missing", action="store_true", help="fit even when runs listed in sweep.json are missing or unfinished")
     f.add_argument("--prices", help="price table merged over guimo/prices.toml")
@@ -149,7 +152,7 @@ def _fit(args, folder: str) -> int:
 
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
                           correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
-                          noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"))
+                          noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"), fix_E=args.fix_E)
     fit = result.get("fit")
     if fit:
         print(f"{fit['law']}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fit["params"].items()) + f"  ({fit['n_points']} runs)")
@@ -248,7 +251,8 @@ def _law_from(path, data: dict | None):
             d = effective_tokens(d, [p["unique"] for p in pts])
         key = "n" if _fit_count(data) == "total" else "n_non_embedding"
         return fit_law([p[key] for p in pts], d, [p["value"] for p in pts], n_bootstrap=data["fit"].get("n_bootstrap", 100),
-                       delta=data["fit"].get("huber_delta", HUBER_DELTA), form=data["fit"].get("form", "chinchilla")), str(path)
+                       delta=data["fit"].get("huber_delta", HUBER_DELTA), form=data["fit"].get("form", "chinchilla"),
+                       fix_E=data["fit"].get("fixed_E")), str(path)
     return (JointLaw if data["fit"].get("form") == "kaplan" else Law)(**data["fit"]["params"]), str(path)
 
 

@@ -25,6 +25,12 @@ Small corpora are repeated for many epochs, so ``effective_tokens`` offers Muenn
 
 ``form="kaplan"`` fits Kaplan et al. (2020)'s joint law instead (``guimo.scale.joint``), with the
 same objective, search and bootstrap, so the two shapes can be compared on the same points.
+
+``fix_E`` holds the irreducible loss at a value instead of fitting it. On small sweeps E is rarely
+identified (the losses do not flatten inside the grid, so the optimizer takes E to its bound of ~0
+and the curvature of the law comes from the bound); a floor known from elsewhere, e.g. the entropy
+of the text or the loss of a much larger model on the same corpus, then fixes the law's shape
+where the data cannot.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ class LawFit:
     level: float = 0.95
     data_correction: str | None = None  # "muennighoff" when D was replaced by effective tokens
     delta: float = HUBER_DELTA  # the Huber threshold the fit used (on log residuals)
+    fixed_E: float | None = None  # the irreducible loss the fit was given instead of fitting it
 
     def interval(self, name: str) -> tuple[float, float]:
         """Central bootstrap interval of one parameter; the point estimate twice without samples."""
@@ -102,7 +109,7 @@ class LawFit:
         the data do not pin them down, so the law's shape there is an artefact of the bounds."""
         form = _FORMS[self.form]
         return [k for k, v, (lo, hi) in zip(form.names, self.law.search_x(), form.bounds)
-                if v <= lo + 1e-6 * max(1.0, abs(lo)) or v >= hi - 1e-6 * max(1.0, abs(hi))]
+                if not (k == "E" and self.fixed_E is not None) and (v <= lo + 1e-6 * max(1.0, abs(lo)) or v >= hi - 1e-6 * max(1.0, abs(hi)))]
 
     @property
     def form(self) -> str:
@@ -135,6 +142,7 @@ class LawFit:
             "n_bootstrap": int(len(self.samples)),
             "data_correction": self.data_correction,
             "huber_delta": self.delta,
+            "fixed_E": self.fixed_E,
             "at_bound": self.at_bound,
         }
 
@@ -164,20 +172,22 @@ def fit_law(
     data_correction: str | None = None,
     delta: float = HUBER_DELTA,
     form: str = "chinchilla",
+    fix_E: float | None = None,
 ) -> LawFit:
     """Fit L(N, D) to points by summed Huber loss on log residuals; bootstrap every parameter.
 
     ``n`` parameters, ``d`` training tokens (already corrected if ``data_correction`` names the
     correction used), ``loss`` nats per token. Needs at least 5 points over >= 2 model sizes and
     >= 2 data sizes: fewer cannot pin down five parameters. ``form`` is "chinchilla" (the additive
-    law above) or "kaplan" (``guimo.scale.joint``).
+    law above) or "kaplan" (``guimo.scale.joint``). ``fix_E`` holds E at that value (0 allowed: a pure
+    power law) and fits the other four.
     """
     logn, logd, logl = _check_points(n, d, loss)
     if not delta > 0:
         raise GuimoError(f"the Huber delta must be positive; got {delta}")
     if form not in _FORMS:
         raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(_FORMS)}")
-    f = _FORMS[form]
+    f = _FORMS[form] if fix_E is None else _FORMS[form].holding("E", _log_floor(fix_E, logl))
     x, obj = _refine(f, f.starts(logn, logd, logl, starts, delta), logn, logd, logl, delta)
     rng = np.random.default_rng(seed)
     samples = []
@@ -194,7 +204,18 @@ def fit_law(
         level=level,
         data_correction=data_correction,
         delta=delta,
+        fixed_E=fix_E,
     )
+
+
+def _log_floor(value: float, logl: np.ndarray) -> float:
+    """log E for a fixed floor; 0 becomes the search's lower bound (E = 2e-9), i.e. no floor."""
+    if not (math.isfinite(value) and value >= 0):
+        raise GuimoError(f"a fixed E must be a finite number >= 0; got {value}")
+    if value >= math.exp(float(logl.min())):
+        raise GuimoError(f"a fixed E of {value:g} is not below every observed loss (lowest {math.exp(float(logl.min())):.4g}): "
+                         "the law could not reach the data")
+    return max(math.log(value), _BOUNDS[2][0]) if value > 0 else _BOUNDS[2][0]
 
 
 @dataclass(frozen=True)
@@ -286,9 +307,9 @@ def _grid() -> np.ndarray:
     return np.stack([v.ravel() for v in g], axis=1)
 
 
-def _grid_starts(logn, logd, logl, k: int, delta: float = HUBER_DELTA) -> np.ndarray:
-    """The k grid points with the lowest objective, evaluated in one vectorised pass."""
-    g = _grid()
+def _grid_starts(logn, logd, logl, k: int, delta: float = HUBER_DELTA, fixed: dict[int, float] | None = None) -> np.ndarray:
+    """The k grid points with the lowest objective, evaluated in one vectorised pass (``fixed``: coordinates held at a value)."""
+    g = _fix_columns(_grid(), fixed)
     a, b, e, al, be = (g[:, i : i + 1] for i in range(5))
     u1, u2 = a - al * logn[None], b - be * logd[None]
     m = np.maximum(np.maximum(u1, u2), e)
@@ -296,6 +317,16 @@ def _grid_starts(logn, logd, logl, k: int, delta: float = HUBER_DELTA) -> np.nda
     absr = np.abs(pred - logl[None])
     obj = np.where(absr <= delta, 0.5 * absr**2, delta * (absr - 0.5 * delta)).sum(1)
     return g[np.argsort(obj)[:k]]
+
+
+def _fix_columns(g: np.ndarray, fixed: dict[int, float] | None) -> np.ndarray:
+    """A start grid with some coordinates held (duplicate rows dropped)."""
+    if not fixed:
+        return g
+    g = g.copy()
+    for i, v in fixed.items():
+        g[:, i] = v
+    return np.unique(g, axis=0)
 
 
 # log A, log B within exp(+-100) and log E within exp(+-20) keep every parameter a finite float;
@@ -334,6 +365,12 @@ class _Form:
     bounds: list
     names: tuple  # the parameter each search coordinate sets (for at_bound)
     to_law: Callable
+
+    def holding(self, name: str, x: float) -> _Form:
+        """The same form with one search coordinate held at ``x``: equal bounds, and a start grid searched with it set."""
+        i = self.names.index(name)
+        bounds = [(x, x) if j == i else b for j, b in enumerate(self.bounds)]
+        return _Form(lambda *a, **k: self.starts(*a, **k, fixed={i: x}), self.objective, bounds, self.names, self.to_law)
 
 
 _FORMS = {

@@ -87,12 +87,14 @@ def objective(x, logn, logd, logl, delta):
     return float(value), grad
 
 
-def grid_starts(logn, logd, logl, k: int, delta: float) -> np.ndarray:
-    """The k initialisations with the lowest objective over a grid, evaluated in one vectorised pass."""
+def grid_starts(logn, logd, logl, k: int, delta: float, fixed: dict[int, float] | None = None) -> np.ndarray:
+    """The k initialisations with the lowest objective over a grid, evaluated in one vectorised pass (``fixed``: coordinates held)."""
     exps = np.array([0.05, 0.1, 0.2, 0.35, 0.6, 1.0])
     logs = np.arange(0.0, 35.0, 5.0)
-    es = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
+    es = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5]) if not fixed or 4 not in fixed else np.array([fixed[4]])
     g = np.stack([v.ravel() for v in np.meshgrid(exps, exps, logs, logs, es, indexing="ij")], axis=1)
+    for i, v in (fixed or {}).items():
+        g[:, i] = v
     an, ad, lnc, ldc, e = (g[:, i : i + 1] for i in range(5))
     inner = np.logaddexp(an / ad * (lnc - logn[None]), ldc - logd[None])
     absr = np.abs(np.logaddexp(e, ad * inner) - logl[None])

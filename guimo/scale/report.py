@@ -35,6 +35,7 @@ def build_report(
     noise_sims: int = 50,
     form: str = "chinchilla",
     params: str = "total",
+    fix_E: float | None = None,
 ) -> dict[str, Any]:
     """Fit the runs under ``root`` and write the report; returns what fit.json holds.
 
@@ -44,7 +45,8 @@ def build_report(
     ``noise_sims`` simulations give the check's noise floor (``extrapolate``; 0 turns it off).
     ``form`` is the law shape of the main fit ("chinchilla" or "kaplan"); the other one is always
     fitted beside it as a sensitivity row. ``params`` is what N counts (``points.PARAM_COUNTS``); the
-    extrapolation check is repeated with the other count, also as a sensitivity row.
+    extrapolation check is repeated with the other count, also as a sensitivity row. ``fix_E`` holds the
+    irreducible loss at a value in every L(N, D) fit of the report instead of fitting it.
     """
     from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
     from guimo.scale.sweep import read_sweep
@@ -70,7 +72,7 @@ def build_report(
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed, noise_sims)
     else:
         md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
-                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params)
+                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params, fix_E)
     md += _economics_section(points, result, prices_path)
     text = _header(root, points, notes, result) + md
     atomic_write_json(out_dir / "fit.json", result)
@@ -82,7 +84,7 @@ def build_report(
 
 
 def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int,
-                 delta: float, alt_delta: float, noise_sims: int, form: str, params: str = "total") -> str:
+                 delta: float, alt_delta: float, noise_sims: int, form: str, params: str = "total", fix_E: float | None = None) -> str:
     from guimo.scale import plots
     from guimo.scale.fit import FORMS, effective_tokens, fit_law, fit_power_law
     from guimo.scale.plan import plan
@@ -99,7 +101,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
     if form not in FORMS:
         raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(FORMS)}")
-    fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form)
+    fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form, fix_E=fix_E)
     result["fit"] = fit.as_dict()
     md = [f"## {fit.law.FORMULA} — {_FORM_NAMES[form]}\n",
           f"Fitted on {fit.n_points} runs (measurement: each run's test loss in metrics.json, N = {PARAM_COUNTS[params]}, "
@@ -109,7 +111,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
           "| parameter | estimate | 95% interval |", "| --- | ---: | --- |"]
     for k in fit.law.PARAMS:
         lo, hi = fit.interval(k)
-        md.append(f"| {k} | {getattr(fit.law, k):.4g} | [{lo:.4g}, {hi:.4g}] |")
+        md.append(f"| {k} | {getattr(fit.law, k):.4g} | " + ("held (--fix-E), not fitted |" if k == "E" and fix_E is not None else f"[{lo:.4g}, {hi:.4g}] |"))
     if fit.at_bound:
         md.append(f"\n**{', '.join(fit.at_bound)} at the end of the searched range**: the points do not pin this down (e.g. the loss does not "
                   "fall with N or flatten with D inside the sweep), so the fitted law's shape there comes from the bounds, not the data.")
@@ -136,7 +138,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
 
     other = next(c for c in PARAM_COUNTS if c != params)
     checks, extra = _extrapolation_section(n, d, loss, result, n_bootstrap=n_bootstrap, seed=seed, correction=correction, delta=delta,
-                                           alt_delta=alt_delta, noise_sims=noise_sims, form=form, full_law=fit.law,
+                                           alt_delta=alt_delta, noise_sims=noise_sims, form=form, full_law=fit.law, fix_E=fix_E,
                                            other_count=(other, np.array([p.params(other) for p in points], dtype=float)))
     md += extra
 
@@ -178,7 +180,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
 
 
 def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: int, correction: str | None, delta: float,
-                           alt_delta: float, noise_sims: int, form: str, full_law, other_count: tuple[str, np.ndarray] | None = None) -> tuple[list, list[str]]:
+                           alt_delta: float, noise_sims: int, form: str, full_law, other_count: tuple[str, np.ndarray] | None = None,
+                           fix_E: float | None = None) -> tuple[list, list[str]]:
     """The held-out checks in the main form, with the other delta, the other law shape and the other parameter count
     (``other_count``: its name and N per point) beside them; fills result["extrapolation"], ["sensitivity"],
     ["form_sensitivity"] and ["count_sensitivity"] and returns the main checks and the Markdown."""
@@ -187,25 +190,24 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
 
     other_form = next(f for f in FORMS if f != form)
     md: list[str] = []
-    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, noise_sims=noise_sims, form=form,
-                            full_law=full_law)
+    main = {"data_correction": correction, "delta": delta, "form": form, "fix_E": fix_E}  # every fit below varies one of these
+    checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, noise_sims=noise_sims, full_law=full_law, **main)
     result["extrapolation"] = [h.as_dict() for h in checks]
     alt_checks = []
     if alt_delta != delta:  # sensitivity: the same checks with the other delta, always reported beside the primary
-        alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=alt_delta, form=form)
-        alt_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=alt_delta, form=form)
+        alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, **{**main, "delta": alt_delta})
+        alt_fit = fit_law(n, d, loss, n_bootstrap=0, **{**main, "delta": alt_delta})
         result["sensitivity"] = {"huber_delta": alt_delta, "params": alt_fit.law.as_dict(), "extrapolation": [h.as_dict() for h in alt_checks]}
     # the other law shape, same delta: says how much of a miss is the shape's (the additive form has no N x D interaction)
-    form_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=other_form)
-    form_fit = fit_law(n, d, loss, n_bootstrap=0, data_correction=correction, delta=delta, form=other_form)
+    form_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, **{**main, "form": other_form})
+    form_fit = fit_law(n, d, loss, n_bootstrap=0, **{**main, "form": other_form})
     result["form_sensitivity"] = {"form": other_form, "law": form_fit.law.FORMULA, "params": form_fit.law.as_dict(), "at_bound": form_fit.at_bound,
                                   "extrapolation": [h.as_dict() for h in form_checks]}
     count_checks = []
     if other_count is not None:  # the other parameter count, same form and delta: the held-out model's step differs with the embeddings' share
         count_name, n_other = other_count
-        count_checks = holdout_checks(n_other, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form,
-                                      axes=("N",))
-        count_fit = fit_law(n_other, d, loss, n_bootstrap=0, data_correction=correction, delta=delta, form=form)
+        count_checks = holdout_checks(n_other, d, loss, n_bootstrap=n_bootstrap, seed=seed, axes=("N",), **main)
+        count_fit = fit_law(n_other, d, loss, n_bootstrap=0, **main)
         result["count_sensitivity"] = {"params": count_name, "law_params": count_fit.law.as_dict(), "at_bound": count_fit.at_bound,
                                        "extrapolation": [h.as_dict() for h in count_checks]}
     noise = checks[0].noise
@@ -239,7 +241,7 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
     if count_checks:
         md.append(f"\nWith N = {PARAM_COUNTS[other_count[0]]} the full fit is {_params_text(count_fit.law)}; the held-out model is "
                   f"{count_checks[0].ratio:.2f}x the largest fitted one in that count.")
-    reach = horizon(n, d, loss, seed=seed, data_correction=correction, delta=delta, form=form)
+    reach = horizon(n, d, loss, seed=seed, **main)
     result["horizon"] = reach
     if len(reach) > 1:
         md += ["\nHow the error grows with the distance (each row: fit the model sizes up to one, predict a larger one; max and mean "

@@ -26,6 +26,27 @@ def test_scale_fit_from_folder(micro_sweep, capsys):
     assert "L(N, D) =" in out and "report:" in out
 
 
+def test_scale_fit_with_a_fixed_floor(micro_sweep, tmp_path, capsys):
+    """--fix-E: every fit of the report holds E (main, sensitivities, held-out checks), and a plan from that fit keeps it."""
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(micro_sweep, copy)
+    assert main(["scale", "fit", str(copy), "--bootstrap", "3", "--noise-sims", "0", "--fix-E", "1.5"]) == 0
+    fit = json.loads((copy / "scale" / "fit.json").read_text())
+    assert fit["fit"]["fixed_E"] == 1.5 and fit["fit"]["params"]["E"] == pytest.approx(1.5) and "E" not in fit["fit"]["at_bound"]
+    assert fit["form_sensitivity"]["params"]["E"] == pytest.approx(1.5) and fit["sensitivity"]["params"]["E"] == pytest.approx(1.5)
+    assert "held (--fix-E), not fitted" in (copy / "scale" / "report.md").read_text()
+    capsys.readouterr()
+    from guimo.cli.scale import _load_fit
+
+    assert main(["scale", "plan", "--compute", "1e15", "--fit", str(copy)]) == 0
+    law, _ = _load_fit(str(copy))
+    assert law.law.E == pytest.approx(1.5) and law.interval("E") == pytest.approx((1.5, 1.5))
+    assert main(["scale", "fit", str(copy), "--bootstrap", "0", "--noise-sims", "0", "--fix-E", "99"]) == 2
+    assert "not below every observed loss" in capsys.readouterr().err
+
+
 def test_plan_from_sweep_fit(micro_sweep, capsys):
     assert main(["scale", "fit", str(micro_sweep), "--bootstrap", "3"]) == 0
     assert main(["scale", "plan", "--compute", "1e12", "--fit", str(micro_sweep)]) == 0
