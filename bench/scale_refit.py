@@ -1,12 +1,14 @@
-"""Pre-registered refits of the recorded scale_lm sweeps: the held-out check of bench/scale_lm.py
-with one analysis choice varied, no new training.
+"""Refits of the recorded scale_lm sweeps: the held-out check of bench/scale_lm.py with one analysis
+choice varied, no new training.
 
     python bench/scale_refit.py param-count    # N = total vs non-embedding parameters (~1 min per sweep and variant)
     python bench/scale_refit.py eval-split     # loss on the test split vs validation vs both pooled
+    python bench/scale_refit.py floor --bootstrap 0 --noise-sims 0   # E fitted vs held at 0 .. 2 nats (exploratory, seconds)
     python bench/scale_refit.py param-count --render   # rewrite the docs block from the saved JSON
 
-Each experiment was written down in bench/prereg/ before any of its refits: the candidate variant,
-the baseline it is compared with, and the reading. Every sweep is refitted as its report was
+The pre-registered experiments were written down in bench/prereg/ before any of their refits: the
+candidate variant, the baseline it is compared with, and the reading. An exploratory one (no
+prereg) only tabulates; it supports no claim beyond its numbers. Every sweep is refitted as its report was
 (Chinchilla form, Huber delta 1e-2, 200 bootstrap refits, 50 noise-floor simulations).
 Writes bench/results/scale_refit_<experiment>.json and its block of docs/BENCHMARKS.md.
 """
@@ -19,7 +21,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -69,6 +71,10 @@ class Experiment:
     variants: dict[str, Callable]  # name -> point -> (N, loss)
     exploratory: tuple[str, ...] = ()  # shown, not part of the reading
     option: str = ""  # what a supported result became in guimo
+    fits: dict[str, dict] = field(default_factory=dict)  # name -> extra fit_law settings of that variant
+
+
+FLOORS = (0.0, 0.5, 1.0, 1.5, 2.0)  # nats per token: E held at each by `guimo scale fit --fix-E`
 
 
 EXPERIMENTS = {
@@ -82,6 +88,10 @@ EXPERIMENTS = {
         prereg="bench/prereg/scale_lm_eval_split.md", baseline="test", candidate="pooled",
         variants={"test": lambda p: (p.n, p.value), "val": lambda p: (p.n, _held_out(p)["val"][0]), "pooled": _pooled},
         exploratory=("val",)),
+    "floor": Experiment(
+        prereg="", baseline="fitted", candidate="", variants={k: lambda p: (p.n, p.value) for k in ["fitted", *(f"E={e:g}" for e in FLOORS)]},
+        fits={f"E={e:g}": {"fix_E": e} for e in FLOORS},
+        option="`guimo scale fit DIR --fix-E E` holds the floor in every fit of a report."),
 }
 
 
@@ -98,12 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.render:
         only = args.sweeps.split(",") if args.sweeps else SWEEPS
         res = refit_all(exp, args.bootstrap, args.noise_sims, only)
-        res["command"] = f"python bench/scale_refit.py {args.experiment}"
+        res["command"] = f"python bench/scale_refit.py {args.experiment}" + "".join(
+            f" --{k.replace('_', '-')} {getattr(args, k)}" for k in ("bootstrap", "noise_sims") if getattr(args, k) != p.get_default(k))
         if args.sweeps:  # keep the other sweeps' saved rows
             res["sweeps"] = {**json.loads(path.read_text())["sweeps"], **res["sweeps"]}
         path.write_text(json.dumps(res, indent=1) + "\n")
     write_section(f"scale_refit_{args.experiment}", render(exp, json.loads(path.read_text())),
-                  heading=f"Scale: pre-registered refit, {args.experiment}")
+                  heading=f"Scale: {'pre-registered' if exp.prereg else 'exploratory'} refit, {args.experiment}")
     return 0
 
 
@@ -112,6 +123,7 @@ def refit_all(exp: Experiment, n_bootstrap: int, noise_sims: int, names: list[st
 
     from guimo.scale.extrapolate import holdout_checks
     from guimo.scale.fit import HUBER_DELTA, effective_tokens, fit_law
+    from guimo.errors import GuimoError
     from guimo.scale.points import collect_points
 
     out = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, Python {platform.python_version()}",
@@ -127,8 +139,13 @@ def refit_all(exp: Experiment, n_bootstrap: int, noise_sims: int, names: list[st
         for variant, values in exp.variants.items():
             t0 = time.perf_counter()
             n, loss = (np.array(v, dtype=float) for v in zip(*(values(q) for q in points)))
-            full = fit_law(n, d, loss, n_bootstrap=0, delta=HUBER_DELTA)
-            (h,) = holdout_checks(n, d, loss, noise_sims=noise_sims, full_law=full.law, axes=("N",), n_bootstrap=n_bootstrap, seed=0, delta=HUBER_DELTA)
+            settings = {"delta": HUBER_DELTA, **exp.fits.get(variant, {})}
+            try:
+                full = fit_law(n, d, loss, n_bootstrap=0, **settings)
+            except GuimoError as e:  # e.g. a floor above the sweep's lowest loss
+                row[variant] = {"skipped": str(e)}
+                continue
+            (h,) = holdout_checks(n, d, loss, noise_sims=noise_sims, full_law=full.law, axes=("N",), n_bootstrap=n_bootstrap, seed=0, **settings)
             top = max(r["d"] for r in h.rows)
             row[variant] = {"ratio": h.ratio, "max_relative_error": h.max_relative_error, "mean_relative_error": h.mean_relative_error,
                             "at_full_data": max(r["relative_error"] for r in h.rows if r["d"] >= top * (1 - 1e-9)),
@@ -141,6 +158,8 @@ def refit_all(exp: Experiment, n_bootstrap: int, noise_sims: int, names: list[st
 
 
 def render(exp: Experiment, res: dict) -> str:
+    if not exp.prereg:
+        return _render_exploratory(exp, res)
     rows = res["sweeps"]
     base, cand = exp.baseline, exp.candidate
     change = {k: v[cand]["max_relative_error"] - v[base]["max_relative_error"] for k, v in rows.items()}
@@ -166,6 +185,23 @@ def render(exp: Experiment, res: dict) -> str:
     lines += ["", f"**Reading, as pre-registered.** With {cand} the error falls on {falls} of {len(rows)} sweeps ({verdict}), median change "
               f"{med * 100:+.2f} points. {TARGET:.0%} on the primary sweeps and the replication: {'met' if met else 'not met'} ({primary}). "
               + exp.option]
+    return "\n".join(lines)
+
+
+def _render_exploratory(exp: Experiment, res: dict) -> str:
+    """One row per sweep, one column per variant (max relative error of the held-out largest model), and no verdict."""
+    names = list(exp.variants)
+    lines = [f"Exploratory (not pre-registered; it tests nothing, it shows how the check moves). `{res['command']}`, {res['date']}, "
+             f"{res['machine']}; no training: each recorded sweep refitted once per variant ({res['bootstrap']} bootstrap refits). "
+             "Held-out largest model, max relative error over its runs.\n",
+             "| sweep | held out | " + " | ".join(names) + " | lowest |", "| --- | --- |" + " ---: |" * (len(names) + 1)]
+    for name, v in res["sweeps"].items():
+        errs = {k: v[k]["max_relative_error"] for k in names if "skipped" not in v.get(k, {"skipped": 1})}
+        best = min(errs, key=errs.get)
+        lines.append(f"| {name}{' (primary)' if name in PRIMARY else ''} | {v[names[0]]['ratio']:.2f}x | "
+                     + " | ".join(f"{errs[k]:.2%}" if k in errs else "—" for k in names) + f" | {best} |")
+    under = [k for k in names[1:] if all(res["sweeps"][s].get(k, {}).get("max_relative_error", 1.0) <= TARGET for s in PRIMARY)]
+    lines += ["", f"{TARGET:.0%} on all primary sweeps under one variant: {', '.join(under) if under else 'none'}. {exp.option}"]
     return "\n".join(lines)
 
 
