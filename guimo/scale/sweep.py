@@ -195,8 +195,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    record = {"spec": asdict(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "points": plan_points(spec)}
-    prior = _load_prior(out)
+    record = {"spec": asdict(spec), "config_sha256": _config_digest(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "points": plan_points(spec)}
+    prior = _load_prior(out, record)
     keys = {p["run"]: _point_config(spec, p)[1] for p in record["points"]}  # points with equal keys share their data
     templates: dict[str, str] = {}  # data key -> a finished run whose data/ later points of that key copy
     preparing: set[str] = set()  # data keys a point in flight is preparing (no template yet)
@@ -376,13 +377,38 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _load_prior(out: Path) -> dict[str, dict[str, Any]]:
-    """The previous sweep record's points by run (what a re-run may skip)."""
+# What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, threads,
+# workers) only add points or schedule them, so a re-run may change those and still resume.
+POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
+                  "lr_batch_exponent", "evals", "config")
+
+
+def _config_digest(spec: SweepSpec) -> str | None:
+    import hashlib
+
+    return hashlib.sha256(Path(spec.config).read_bytes()).hexdigest() if spec.config else None
+
+
+def _load_prior(out: Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The previous sweep record's points by run (what a re-run may skip). Finished points trained with other
+    settings are an error: resuming would put two recipes into one fit without a trace."""
     p = out / SWEEP_FILE
     if not p.exists():
         return {}
     data = read_json(p)
-    return {pt["run"]: pt for pt in data.get("points", []) if isinstance(pt, dict) and "run" in pt}
+    points = {pt["run"]: pt for pt in data.get("points", []) if isinstance(pt, dict) and "run" in pt}
+    if any(pt.get("status") == "done" for pt in points.values()):
+        import dataclasses
+
+        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": []}  # keys older records lack
+        before = {**defaults, **data.get("spec", {}), "config_sha256": data.get("config_sha256")}
+        now = {**record["spec"], "config_sha256": record["config_sha256"]}
+        changed = [k for k in (*POINT_SETTINGS, "config_sha256") if before.get(k) != now[k] and not (k == "config_sha256" and before.get(k) is None)]
+        if changed:
+            raise GuimoError(f"{out}: its finished points were trained with other settings ("
+                             + "; ".join(f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in changed)
+                             + "); resuming would mix both in one fit. Re-run with the same settings, or use a new --out")
+    return points
 
 
 def _save(out: Path, record: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from guimo.scale.points import collect_points
 from guimo.scale.report import build_report
 from guimo.scale.sweep import SweepSpec, parse_duration, point_batch, run_sweep, size_overrides
 
-from .conftest import micro_spec
+from .conftest import MICRO_OVERRIDES, micro_spec
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -70,6 +70,24 @@ def test_rerun_skips_finished_points(micro_sweep):
     record = run_sweep(micro_spec(), micro_sweep, quiet=True)
     assert all(p.get("resumed") and p["steps"] > 0 for p in record["points"])
     assert time.perf_counter() - t0 < 5
+
+
+def test_rerun_with_other_training_settings_is_an_error(micro_sweep, tmp_path):
+    """Resuming skips finished points by name, so a re-run that would train them differently must refuse, not mix
+    two recipes in one fit; settings that only schedule points (threads, workers, budget) still resume."""
+    copy = tmp_path / "s"
+    shutil.copytree(micro_sweep, copy)
+    with pytest.raises(GuimoError, match=r"other settings \(epochs: 1.0 -> 2.0\)"):
+        run_sweep(micro_spec(epochs=2.0), copy, quiet=True)
+    with pytest.raises(GuimoError, match="overrides: .* -> "):
+        run_sweep(micro_spec(overrides=MICRO_OVERRIDES + ["train.weight_decay=0"]), copy, quiet=True)
+    saved = json.loads((copy / "sweep.json").read_text())
+    for key in ("evals", "config"):  # a record written before these settings existed resumes under their defaults
+        saved["spec"].pop(key, None)
+    saved.pop("config_sha256", None)
+    (copy / "sweep.json").write_text(json.dumps(saved))
+    record = run_sweep(micro_spec(threads=2), copy, quiet=True)
+    assert all(p.get("resumed") for p in record["points"])
 
 
 def test_missing_run_is_an_error_and_one_point_too(micro_sweep, tmp_path):
