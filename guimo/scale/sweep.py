@@ -44,6 +44,7 @@ Why the knobs look like this:
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from contextlib import contextmanager
@@ -197,7 +198,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     out.mkdir(parents=True, exist_ok=True)
     record = {"spec": asdict(spec), "config_sha256": _config_digest(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
               "points": plan_points(spec)}
-    prior = _load_prior(out, record)
+    # every invocation that trained points is kept across resumes (the record's wall_s is only the last one's)
+    prior, record["invocations"] = _load_prior(out, record)
     keys = {p["run"]: _point_config(spec, p)[1] for p in record["points"]}  # points with equal keys share their data
     templates: dict[str, str] = {}  # data key -> a finished run whose data/ later points of that key copy
     preparing: set[str] = set()  # data keys a point in flight is preparing (no template yet)
@@ -211,6 +213,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
             pending.append(point)
     in_flight: dict[Any, dict[str, Any]] = {}
     t0 = time.perf_counter()
+    load0 = round(os.getloadavg()[0], 2)
     done_flops = done_seconds = 0.0
     finished = len(record["points"]) - len(pending)
     with _executor(spec.workers) as pool, \
@@ -261,6 +264,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
         bar.update(completed=len(record["points"]))
     record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     record["wall_s"] = round(time.perf_counter() - t0, 2)
+    trained = sum(p.get("status") == "done" and not p.get("resumed") for p in record["points"])
+    if trained:
+        record["invocations"].append({"started": record["started"], "finished": record["finished"], "wall_s": record["wall_s"],
+                                      "points_trained": trained, "load_avg_1_start_end": [load0, round(os.getloadavg()[0], 2)]})
     _save(out, record)
     return record
 
@@ -389,12 +396,12 @@ def _config_digest(spec: SweepSpec) -> str | None:
     return hashlib.sha256(Path(spec.config).read_bytes()).hexdigest() if spec.config else None
 
 
-def _load_prior(out: Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The previous sweep record's points by run (what a re-run may skip). Finished points trained with other
-    settings are an error: resuming would put two recipes into one fit without a trace."""
+def _load_prior(out: Path, record: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The previous sweep record's points by run (what a re-run may skip) and its invocations. Finished points
+    trained with other settings are an error: resuming would put two recipes into one fit without a trace."""
     p = out / SWEEP_FILE
     if not p.exists():
-        return {}
+        return {}, []
     data = read_json(p)
     points = {pt["run"]: pt for pt in data.get("points", []) if isinstance(pt, dict) and "run" in pt}
     if any(pt.get("status") == "done" for pt in points.values()):
@@ -408,7 +415,7 @@ def _load_prior(out: Path, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise GuimoError(f"{out}: its finished points were trained with other settings ("
                              + "; ".join(f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in changed)
                              + "); resuming would mix both in one fit. Re-run with the same settings, or use a new --out")
-    return points
+    return points, list(data.get("invocations", []))
 
 
 def _save(out: Path, record: dict[str, Any]) -> None:

@@ -88,6 +88,16 @@ def test_rerun_with_other_training_settings_is_an_error(micro_sweep, tmp_path):
     (copy / "sweep.json").write_text(json.dumps(saved))
     record = run_sweep(micro_spec(threads=2), copy, quiet=True)
     assert all(p.get("resumed") for p in record["points"])
+    assert record["invocations"] == saved.get("invocations", [])  # a resume that trains nothing adds no invocation
+
+
+def test_invocations_record_each_run_that_trained(tmp_path):
+    """sweep.json keeps when and how long every invocation that trained points ran, across resumes."""
+    spec = micro_spec(sizes=["nano"], fractions=[0.25], overrides=["data.max_bytes=30000", "data.vocab_size=300", "data.eval_tokens=1000"])
+    first = run_sweep(spec, tmp_path / "s", quiet=True)
+    second = run_sweep(micro_spec(**{**spec.__dict__, "seeds": 2}), tmp_path / "s", quiet=True)
+    assert [i["points_trained"] for i in first["invocations"]] == [1] and [i["points_trained"] for i in second["invocations"]] == [1, 1]
+    assert second["invocations"][0] == first["invocations"][0] and all(i["wall_s"] > 0 for i in second["invocations"])
 
 
 def test_missing_run_is_an_error_and_one_point_too(micro_sweep, tmp_path):
