@@ -33,7 +33,8 @@ Why the knobs look like this:
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
 - a time budget runs the cheapest points first, extrapolates each next point's time from the
-  achieved FLOP/s of the points done, and skips (and records) those that would overrun it;
+  measured rate of its own model size (else the achieved FLOP/s of the points done), and skips
+  (and records) those that would overrun it;
 - ``workers`` > 1 trains that many points at once in separate processes (spawned, each with
   max(1, threads // workers) torch threads): the models of a sweep are too small for intra-op
   threads to use a second core well, independent points do. A point whose data has not been
@@ -214,7 +215,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     in_flight: dict[Any, dict[str, Any]] = {}
     t0 = time.perf_counter()
     load0 = round(os.getloadavg()[0], 2)
-    done_flops = done_seconds = 0.0
+    timed: list[dict[str, Any]] = []  # points trained by this invocation: what the budget's estimates extrapolate from
     finished = len(record["points"]) - len(pending)
     with _executor(spec.workers) as pool, \
             Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
@@ -227,8 +228,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 pending.remove(point)
                 key = keys[point["run"]]
                 elapsed = time.perf_counter() - t0
-                if spec.budget_s is not None and done_seconds > 0:
-                    estimate = point["relative_cost"] * done_seconds / done_flops
+                if spec.budget_s is not None and timed:
+                    estimate = estimate_seconds(point, timed)
                     if elapsed + estimate > spec.budget_s:
                         point.update(status="skipped", reason=f"estimated {estimate:.0f} s would overrun the {spec.budget_s:.0f} s budget ({elapsed:.0f} s used)")
                         progress.log(f"skip {point['run']}: {point['reason']}")
@@ -256,8 +257,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 else:
                     point.update(status="done")
                     templates.setdefault(key, str(out / point["run"]))
-                    done_flops += point["relative_cost"]
-                    done_seconds += point["seconds"]
+                    timed.append(point)
                 finished += 1
                 bar.update(completed=finished)
                 _save(out, record)
@@ -270,6 +270,15 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                                       "points_trained": trained, "load_avg_1_start_end": [load0, round(os.getloadavg()[0], 2)]})
     _save(out, record)
     return record
+
+
+def estimate_seconds(point: dict[str, Any], timed: list[dict[str, Any]]) -> float:
+    """A point's training time from the points already timed: at the rate of its own model size when one of that
+    size has run (its data and epochs scale the time), else at the achieved FLOP/s of all timed points. The FLOP
+    model alone leaves out what it cannot know before the data is read (a recommender's catalogue softmax), which
+    made budget estimates for recommend sweeps about 2x off; each size's own measured rate includes it."""
+    same = [p for p in timed if p["size"] == point["size"]] or timed
+    return point["relative_cost"] * sum(p["seconds"] for p in same) / sum(p["relative_cost"] for p in same)
 
 
 def _point_worker(spec: dict[str, Any], point: dict[str, Any], run_dir: str, template: str | None, threads: int | None) -> tuple[dict[str, Any], str | None]:

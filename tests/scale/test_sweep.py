@@ -233,3 +233,14 @@ def test_parameter_count_option(micro_sweep, tmp_path):
     assert "N = non-embedding parameters, D =" in (copy / "scale" / "report.md").read_text()
     with pytest.raises(GuimoError, match="unknown parameter count 'embedding'"):
         build_report(copy, n_bootstrap=0, params="embedding")
+
+
+def test_estimate_uses_the_model_sizes_own_rate():
+    """A size that has run is estimated at its own measured rate (what the FLOP model misses, e.g. a catalogue softmax,
+    is in it); a size that has not falls back to the achieved FLOP/s of every timed point."""
+    from guimo.scale.sweep import estimate_seconds
+
+    timed = [{"size": "a", "relative_cost": 1.0, "seconds": 10.0}, {"size": "b", "relative_cost": 4.0, "seconds": 20.0}]
+    assert estimate_seconds({"size": "a", "relative_cost": 2.0}, timed) == pytest.approx(20.0)  # a's rate: 10 s per unit
+    assert estimate_seconds({"size": "b", "relative_cost": 8.0}, timed) == pytest.approx(40.0)  # b's rate: 5 s per unit
+    assert estimate_seconds({"size": "c", "relative_cost": 5.0}, timed) == pytest.approx(5.0 * 30.0 / 5.0)  # pooled: 6 s per unit
