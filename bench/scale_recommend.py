@@ -33,6 +33,9 @@ from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when ru
 RESULTS = ROOT / "bench" / "results"
 TARGET = 0.10
 SHARES = ["--data-fractions", "0.125,0.25,0.5,1", "--seeds", "2", "--threads", "2", "--workers", "2", "--bootstrap", "200"]
+# One intra-op thread per worker, and glibc keeping freed memory for reuse instead of returning it after every step
+# (the sampled softmax's large temporaries; halved a Beauty step here, docs/FACTS.md, as bench/recommend_beauty.sh sets).
+ENV = {"OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184", "MALLOC_TOP_PAD_": "1073741824"}
 DATASETS = {
     # the default recommend model family at three widths; 8 epochs of batch 128, lr 0.01 at width 64
     "marketplace": ["--sizes", "d32x2,small,medium", "--context", "50", "--batch-size", "128", "--epochs", "8", "--lr-ref", "0.01", "--evals", "4"],
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(dataset: str, out: str) -> dict:
     """Run (or resume) the dataset's sweep through the CLI, then collect what the report fitted."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported: the sweep's workers inherit it
+    os.environ.update(ENV)  # before torch is imported; the sweep's worker processes inherit it
     from guimo.cli import main as guimo
 
     argv = ["scale", "recommend", *DATASETS[dataset], *SHARES, "--out", out]
@@ -76,7 +79,7 @@ def measure(dataset: str, out: str) -> dict:
     if not runs:
         raise SystemExit(f"{out}/sweep.json records no invocation that trained points (a sweep from before they were recorded): use a new --out")
     return {
-        "dataset": dataset, "command": "OMP_NUM_THREADS=1 guimo " + shlex.join(argv), "date": runs[0]["started"][:10],
+        "dataset": dataset, "command": " ".join(f"{k}={v}" for k, v in ENV.items()) + " guimo " + shlex.join(argv), "date": runs[0]["started"][:10],
         "started": [i["started"].replace("T", " ") for i in runs], "load_avg_1_start_end": [runs[0]["load_avg_1_start_end"][0], runs[-1]["load_avg_1_start_end"][1]],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "wall_min": round(sum(i["wall_s"] for i in runs) / 60, 1), "invocations": len(runs),

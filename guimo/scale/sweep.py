@@ -13,7 +13,8 @@ Why the knobs look like this:
 - a point scores its final model by default: D is the tokens it has seen. A learning curve of a
   business metric has the data *available* on its x axis, and there each point should be trained
   as a practitioner would, keeping the best of ``evals`` validations (with a fixed epoch count the
-  small shares can be past their best at the last step, which would steepen the curve);
+  small shares can be past their best at the last step, which would steepen the curve; on the
+  embedded marketplace at 8 epochs it moved no point's NDCG@10 by more than 0.002: still improving);
 - every size trains with the same context length (``context``), because per-token loss depends
   on it and a scaling law compares like with like;
 - training tokens D = epochs x (data.fraction x the training split), so the number of steps is
