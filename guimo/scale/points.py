@@ -24,7 +24,7 @@ class Point:
     size: str  # model preset name when known, else "d<width>x<layers>"
     n: int  # total parameters (what the fit uses; Pearce & Song 2024)
     n_non_embedding: int
-    d: float  # training tokens seen (examples for non-token scenarios)
+    d: float  # training tokens seen by the scored model (examples for non-token scenarios; up to its best step under --evals)
     unique: float | None  # distinct training tokens (train split after data.fraction); interactions for recommend
     fraction: float | None  # data.fraction of the run's config
     seed: int
@@ -66,6 +66,9 @@ def read_point(run: RunDir, metric: str = "loss") -> Point:
     cfg = run.config
     mc = _model_config(run)
     d = float(train.get("tokens_seen") or train.get("examples_seen") or 0)
+    best, steps = train.get("best_step"), train.get("steps")
+    if best and steps and best < steps:  # the scored model is the best validated one (sweep --evals): D is what it had seen
+        d *= best / steps
     flops = None
     if mc is not None and d:
         from guimo.models.transformer import flops_per_token

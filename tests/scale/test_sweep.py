@@ -244,3 +244,21 @@ def test_estimate_uses_the_model_sizes_own_rate():
     assert estimate_seconds({"size": "a", "relative_cost": 2.0}, timed) == pytest.approx(20.0)  # a's rate: 10 s per unit
     assert estimate_seconds({"size": "b", "relative_cost": 8.0}, timed) == pytest.approx(40.0)  # b's rate: 5 s per unit
     assert estimate_seconds({"size": "c", "relative_cost": 5.0}, timed) == pytest.approx(5.0 * 30.0 / 5.0)  # pooled: 6 s per unit
+
+
+def test_point_d_is_what_the_scored_model_saw(micro_sweep, tmp_path):
+    """Under --evals the scored weights are the best validated ones: D counts the tokens up to that step, not the last."""
+    from guimo.pipeline.rundir import RunDir
+    from guimo.scale.points import read_point
+
+    run = tmp_path / "run"
+    shutil.copytree(micro_sweep / "runs" / "tiny-f1-s0", run)
+    full = read_point(RunDir.open(run))
+    manifest = json.loads((run / "manifest.json").read_text())
+    train = manifest["stages"]["train"]
+    assert full.d == train["tokens_seen"]
+    train["best_step"] = train["steps"] // 2
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    half = read_point(RunDir.open(run))
+    assert half.d == pytest.approx(train["tokens_seen"] * (train["steps"] // 2) / train["steps"])
+    assert half.flops == pytest.approx(full.flops * half.d / full.d)
