@@ -34,6 +34,8 @@ class Point:
     train_seconds: float  # measured wall time of the train stage
     flops: float | None  # training FLOPs: flops_per_token x tokens (None without a transformer config)
     cases: int | None = None  # test cases (recommend) or tokens (lm) the metric averages over: its variance ~ 1/cases
+    steps: int | None = None  # optimizer steps the run trained
+    best_step: int | None = None  # the step of the scored weights when validation picked them (sweep --evals), else None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +92,8 @@ def read_point(run: RunDir, metric: str = "loss") -> Point:
         train_seconds=float(train.get("wall_time_s") or train.get("seconds") or 0.0),
         flops=flops,
         cases=_cases(metrics),
+        steps=steps,
+        best_step=best,
     )
 
 

@@ -424,17 +424,30 @@ def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> 
     lines = [f"# Scale report: {root}\n",
              f"{len(points)} runs of scenario `{points[0].scenario}`, metric `{points[0].metric}` (test split). "
              f"Created {result['created']} on {result['machine']}.\n",
-             "| run | size | N total | N non-emb. | fraction | seed | D tokens | unique | epochs | " + points[0].metric + " | best baseline | train s |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| run | size | N total | N non-emb. | fraction | seed | D tokens | unique | epochs | scored step | " + points[0].metric + " | best baseline | train s |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for p in sorted(points, key=lambda p: (p.n, p.d, p.seed)):
         base = (max if result["higher_is_better"] else min)(p.baselines.values()) if p.baselines else float("nan")
         epochs = p.d / p.unique if p.unique else float("nan")
         lines.append(f"| {Path(p.run).name} | {p.size} | {p.n:,} | {p.n_non_embedding:,} | {p.fraction if p.fraction is not None else '—'} | {p.seed} "
-                     f"| {p.d:,.0f} | {p.unique or 0:,.0f} | {epochs:.2f} | {p.value:.4f} | {base:.4f} | {p.train_seconds:.1f} |")
+                     f"| {p.d:,.0f} | {p.unique or 0:,.0f} | {epochs:.2f} | {_scored_step(p)} | {p.value:.4f} | {base:.4f} | {p.train_seconds:.1f} |")
+    validated = [p for p in points if p.best_step]
+    if validated:  # sweep --evals: did the runs peak before their last step (past their best) or were they still improving?
+        early = [p.best_step / p.steps for p in validated if p.steps and p.best_step < p.steps]
+        lines.append(f"\n{len(early)} of {len(validated)} runs scored weights from an earlier validation than their last"
+                     + (f" (at {min(early):.0%}-{max(early):.0%} of their steps)" if early else "")
+                     + f"; the other {len(validated) - len(early)} were still improving when they stopped.")
     if notes:
         lines.append("\nLeft out or not run:\n")
         lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n\n"
+
+
+def _scored_step(p: Point) -> str:
+    """'best / steps' when validation picked the scored weights, else the last step."""
+    if p.best_step:
+        return f"{p.best_step} / {p.steps}"
+    return f"{p.steps} (last)" if p.steps else "—"
 
 
 def _headline(root: Path) -> str:

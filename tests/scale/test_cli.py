@@ -172,7 +172,7 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
               "data.generator.items=200", "data.generator.categories=10", "eval.sampled=0", "eval.val_cases=200"]
     out = tmp_path / "sweep"
     argv = ["scale", "recommend", "--sizes", "d16x1,d32x1", "--data-fractions", "0.125,0.25,0.5,1", "--context", "20", "--batch-size", "32",
-            "--epochs", "3", "--lr-ref", "0.01", "--quiet", "--bootstrap", "10", "--noise-sims", "0", "--out", str(out)]
+            "--epochs", "3", "--lr-ref", "0.01", "--evals", "2", "--quiet", "--bootstrap", "10", "--noise-sims", "0", "--out", str(out)]
     assert main(argv + [a for kv in market for a in ("--set", kv)]) == 0
     out_text = capsys.readouterr().out
     assert "ndcg@10(n) =" in out_text and "  d16x1 (" in out_text and "  d32x1 (" in out_text  # one line per model size
@@ -193,6 +193,7 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
     assert (out / "scale" / "plots" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     manifests = [json.loads((out / p["run"] / "manifest.json").read_text())["stages"]["preprocess"] for p in record["points"]]
     assert len({m["items"] for m in manifests}) == 1  # one catalogue at every fraction
+    assert all(p["best_step"] for p in fit["points"]) and "were still improving when they stopped" in report  # --evals 2: validated
 
 
 def test_scale_sweep_starts_from_a_config_file(tmp_path, capsys):
