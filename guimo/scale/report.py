@@ -332,15 +332,16 @@ def _curve_section(points: list[Point], result: dict, plots_dir: Path, n_bootstr
     result["plots"] = [str(f)]
     md.append(f"![learning curve](plots/{f.name})\n")
     if len(groups) > 1:
-        md += _curves_by_size(groups, result, plots_dir, n_bootstrap, seed, points[0].metric, done={sel[0].size: (curve, chk)})
+        md += _curves_by_size(groups, result, plots_dir, n_bootstrap, seed, points[0].metric, done={sel[0].size: (curve, chk)}, noise_sims=noise_sims)
     return "\n".join(md) + "\n"
 
 
 def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Path, n_bootstrap: int, seed: int, metric: str,
-                    done: dict | None = None) -> list[str]:
+                    done: dict | None = None, noise_sims: int = 0) -> list[str]:
     """One learning curve per model size: what a larger model buys at each data size, and whether it
     keeps buying it as the data grows (the data x model interplay of a business metric). ``done``: sizes
-    whose (curve, check) the caller has already fitted with the same settings."""
+    whose (curve, check) the caller has already fitted with the same settings; ``noise_sims``: the noise floor of
+    every other size's check (when its seeds are replicated)."""
     from guimo.scale import plots
     from guimo.scale.curves import SIZE_TOLERANCE, check_curve, fit_curve
 
@@ -368,10 +369,12 @@ def _curves_by_size(groups: dict[str, list[Point]], result: dict, plots_dir: Pat
         result["curves"][name] = {**d, "parameters": max(p.n for p in g)}
         check = "—"
         if chk is None and len(np.unique(x[x <= 0.5 * x.max() * (1 + SIZE_TOLERANCE)])) >= 3:  # every size's half-data check
-            chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap)
+            chk = check_curve(x, y, 0.5, weights=w, n_bootstrap=n_bootstrap, noise_sims=noise_sims)
         if chk is not None:
             result["curves"][name]["check"] = chk.as_dict()
-            check = f"{chk.predicted:.4f} vs {chk.actual:.4f} ({chk.relative_error:.1%})"
+            nf = chk.noise_floor or {}
+            floor = f"; noise alone {nf['median']:.1%} / p90 {nf['p90']:.1%}" if nf.get("sims") else ""
+            check = f"{chk.predicted:.4f} vs {chk.actual:.4f} ({chk.relative_error:.1%}{floor})"
         drawn.append((name, c, x, y))
         md.append(f"| {name} | {max(p.n for p in g):,} | " + " | ".join(cells) + f" | {c.a:.4g}, {c.c:.3g}{' (c at a bound)' if c.at_bound else ''} "
                   f"| {d['predicted_2x']['value']:.4f} | {d['predicted_4x']['value']:.4f} | {check} |")
