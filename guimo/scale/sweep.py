@@ -198,7 +198,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    record = {"spec": asdict(spec), "config_sha256": _config_digest(spec), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    record = {"spec": asdict(spec), "config_sha256": _config_digest(spec), "started": _now(),
               "points": plan_points(spec)}
     # every invocation that trained points is kept across resumes (the record's wall_s is only the last one's)
     prior, record["invocations"] = _load_prior(out, record)
@@ -263,7 +263,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 bar.update(completed=finished)
                 _save(out, record)
         bar.update(completed=len(record["points"]))
-    record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    record["finished"] = _now()
     record["wall_s"] = round(time.perf_counter() - t0, 2)
     trained = sum(p.get("status") == "done" and not p.get("resumed") for p in record["points"])
     if trained:
@@ -404,6 +404,13 @@ def _config_digest(spec: SweepSpec) -> str | None:
     import hashlib
 
     return hashlib.sha256(Path(spec.config).read_bytes()).hexdigest() if spec.config else None
+
+
+def _now() -> str:
+    """Local time with its UTC offset (ISO 8601), so a record read on another machine says when it ran."""
+    import datetime as dt
+
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _load_prior(out: Path, record: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:

@@ -98,6 +98,9 @@ def test_invocations_record_each_run_that_trained(tmp_path):
     second = run_sweep(micro_spec(**{**spec.__dict__, "seeds": 2}), tmp_path / "s", quiet=True)
     assert [i["points_trained"] for i in first["invocations"]] == [1] and [i["points_trained"] for i in second["invocations"]] == [1, 1]
     assert second["invocations"][0] == first["invocations"][0] and all(i["wall_s"] > 0 for i in second["invocations"])
+    import datetime as dt
+
+    assert dt.datetime.fromisoformat(second["invocations"][1]["started"]).tzinfo is not None  # a time another machine can read
 
 
 def test_missing_run_is_an_error_and_one_point_too(micro_sweep, tmp_path):
