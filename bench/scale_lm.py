@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="lr at d_model 64 (lr = lr_ref (64/d_model)^0.5); 6e-3 is the measured best for tiny at batch 16 on stdlib (LM default run)")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--correction", choices=["muennighoff"], help="fit on Muennighoff et al.'s effective tokens (for --epochs > 1: repeated data)")
+    p.add_argument("--fix-E", dest="fix_E", type=float, help="fit with the irreducible loss held at this value (guimo scale fit --fix-E)")
     p.add_argument("--name", help="the record's name: bench/results/scale_lm_<name>.json and the table row (default: the corpus), for a variant beside the main record")
     p.add_argument("--out", help="sweep folder (default: runs/bench-scale-<corpus>)")
     p.add_argument("--quick", action="store_true", help="tiny grid and corpus: checks the script, measures nothing worth quoting")
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     record = run_sweep(spec, out, quiet=False)
     args.load = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     sweep_s = time.perf_counter() - t0
-    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction)
+    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
     summary = summarise(result, record, sweep_s, time.perf_counter() - t0, args, name, out)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"scale_lm_{name}{'_quick' if args.quick else ''}.json"
@@ -156,7 +157,7 @@ def refit(args) -> int:
         sys.exit(f"{path}: no recorded sweep to refit")
     old = json.loads(path.read_text())
     out = Path(old["report"]).parents[1]
-    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction)
+    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
             "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
@@ -208,7 +209,7 @@ def with_fit(run: dict, result: dict) -> dict:
     s = {**run,
          "params_span": f"{ns[0]:,} .. {ns[-1]:,} ({ns[-1] / ns[0]:.0f}x)" if ns else "",
          "tokens_span": f"{min(p['d'] for p in pts):,.0f} .. {max(p['d'] for p in pts):,.0f}" if pts else "",
-         "huber_delta": fit.get("huber_delta"), "data_correction": fit.get("data_correction"),
+         "huber_delta": fit.get("huber_delta"), "data_correction": fit.get("data_correction"), "fixed_E": fit.get("fixed_E"),
          "fit": {k: [round(v, 4), [round(x, 4) for x in fit["intervals"][k]]] for k, v in fit.get("params", {}).items()},
          "kaplan": {k: v.get("exponent") for k, v in result.get("kaplan", {}).items()},
          "holdout_n": {**{k: hn.get(k) for k in keys}, "at_full_data": _at_full_data(hn)},
@@ -308,7 +309,8 @@ def render_all() -> str:
                  f"{s.get('seeds', 1)} seed(s){first}, >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
                  + (f", first {s['max_bytes']:,} bytes" if s.get("max_bytes") else "")
                  + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
-                 + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else ""))
+                 + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else "")
+                 + (f", E held at {s['fixed_E']:g}" if s.get("fixed_E") is not None else ""))
         cores = s.get("threads", 1) * workers
         speed = ("met" if s["sweep_min"] <= 60 else "not measured (1 core of a shared machine)" if cores < 2 else "NOT met")
         bb = s.get("beats_baseline") or {}
