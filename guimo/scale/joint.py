@@ -91,10 +91,12 @@ def grid_starts(logn, logd, logl, k: int, delta: float, fixed: dict[int, float] 
     """The k initialisations with the lowest objective over a grid, evaluated in one vectorised pass (``fixed``: coordinates held)."""
     exps = np.array([0.05, 0.1, 0.2, 0.35, 0.6, 1.0])
     logs = np.arange(0.0, 35.0, 5.0)
-    es = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5]) if not fixed or 4 not in fixed else np.array([fixed[4]])
+    es = np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
     g = np.stack([v.ravel() for v in np.meshgrid(exps, exps, logs, logs, es, indexing="ij")], axis=1)
-    for i, v in (fixed or {}).items():
-        g[:, i] = v
+    if fixed:  # held coordinates: set them, and drop the rows that became duplicates
+        for i, v in fixed.items():
+            g[:, i] = v
+        g = np.unique(g, axis=0)
     an, ad, lnc, ldc, e = (g[:, i : i + 1] for i in range(5))
     inner = np.logaddexp(an / ad * (lnc - logn[None]), ldc - logd[None])
     absr = np.abs(np.logaddexp(e, ad * inner) - logl[None])
