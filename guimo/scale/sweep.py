@@ -46,6 +46,7 @@ Why the knobs look like this:
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -274,12 +275,23 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
 
 
 def estimate_seconds(point: dict[str, Any], timed: list[dict[str, Any]]) -> float:
-    """A point's training time from the points already timed: at the rate of its own model size when one of that
-    size has run (its data and epochs scale the time), else at the achieved FLOP/s of all timed points. The FLOP
-    model alone leaves out what it cannot know before the data is read (a recommender's catalogue softmax), which
-    made budget estimates for recommend sweeps about 2x off; each size's own measured rate includes it."""
-    same = [p for p in timed if p["size"] == point["size"]] or timed
-    return point["relative_cost"] * sum(p["seconds"] for p in same) / sum(p["relative_cost"] for p in same)
+    """A point's training time at the measured rate (seconds per unit of ``relative_cost``) of the timed model size
+    nearest to its own in FLOPs per token: its own size once one of that size has run, else the closest one.
+    The FLOP model alone leaves out what it cannot know before the data is read (a recommender's catalogue
+    softmax) and that small models use the cores less well, so pooling every size's rate made budget estimates
+    up to 3.9x off for the first point of a new size; the nearest size's rate carries both."""
+    by_size: dict[str, list[dict[str, Any]]] = {}
+    for p in timed:
+        by_size.setdefault(p["size"], []).append(p)
+
+    def distance(points: list[dict[str, Any]]) -> float:
+        # FLOPs per token of a size: relative_cost / fraction (epochs are the same for every point of a sweep)
+        if points[0]["size"] == point["size"]:
+            return -1.0
+        return abs(math.log(points[0]["relative_cost"] / points[0]["fraction"]) - math.log(point["relative_cost"] / point["fraction"]))
+
+    near = min(by_size.values(), key=distance)
+    return point["relative_cost"] * sum(p["seconds"] for p in near) / sum(p["relative_cost"] for p in near)
 
 
 def _point_worker(spec: dict[str, Any], point: dict[str, Any], run_dir: str, template: str | None, threads: int | None) -> tuple[dict[str, Any], str | None]:

@@ -238,15 +238,21 @@ def test_parameter_count_option(micro_sweep, tmp_path):
         build_report(copy, n_bootstrap=0, params="embedding")
 
 
-def test_estimate_uses_the_model_sizes_own_rate():
+def test_estimate_uses_the_nearest_model_sizes_rate():
     """A size that has run is estimated at its own measured rate (what the FLOP model misses, e.g. a catalogue softmax,
-    is in it); a size that has not falls back to the achieved FLOP/s of every timed point."""
+    is in it); a size that has not at the rate of the timed size nearest in FLOPs per token, not a pooled rate that
+    the small, poorly-utilised sizes dominate."""
     from guimo.scale.sweep import estimate_seconds
 
-    timed = [{"size": "a", "relative_cost": 1.0, "seconds": 10.0}, {"size": "b", "relative_cost": 4.0, "seconds": 20.0}]
-    assert estimate_seconds({"size": "a", "relative_cost": 2.0}, timed) == pytest.approx(20.0)  # a's rate: 10 s per unit
-    assert estimate_seconds({"size": "b", "relative_cost": 8.0}, timed) == pytest.approx(40.0)  # b's rate: 5 s per unit
-    assert estimate_seconds({"size": "c", "relative_cost": 5.0}, timed) == pytest.approx(5.0 * 30.0 / 5.0)  # pooled: 6 s per unit
+    # per-token cost = relative_cost / fraction: a = 2, b = 8
+    timed = [{"size": "a", "fraction": 0.5, "relative_cost": 1.0, "seconds": 10.0},
+             {"size": "b", "fraction": 0.5, "relative_cost": 4.0, "seconds": 20.0}]
+    assert estimate_seconds({"size": "a", "fraction": 1.0, "relative_cost": 2.0}, timed) == pytest.approx(20.0)  # a's rate: 10 s per unit
+    assert estimate_seconds({"size": "b", "fraction": 1.0, "relative_cost": 8.0}, timed) == pytest.approx(40.0)  # b's rate: 5 s per unit
+    # c costs 20 per token: nearest is b (log distance 0.92 vs 2.30), so 5 s per unit, not the pooled 6
+    assert estimate_seconds({"size": "c", "fraction": 0.25, "relative_cost": 5.0}, timed) == pytest.approx(25.0)
+    # d costs 2.4 per token: nearest is a
+    assert estimate_seconds({"size": "d", "fraction": 1.0, "relative_cost": 2.4}, timed) == pytest.approx(24.0)
 
 
 def test_point_d_is_what_the_scored_model_saw(micro_sweep, tmp_path):
