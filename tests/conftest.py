@@ -26,6 +26,19 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run where torch sees a GPU (bench/device_check.sh runs the suite there) and skip here."""
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    if not marked:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason=f"needs a CUDA device (torch {torch.__version__} sees none)")
+        for item in marked:
+            item.add_marker(skip)
+
+
 def shared_data(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test with the reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

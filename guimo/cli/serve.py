@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--queue-size", type=int, default=256, help="waiting requests per model before shedding with 503 (default: 256)")
     p.add_argument("--max-body-bytes", type=int, default=1_048_576, help="request body limit, else 413 (default: 1 MiB)")
     p.add_argument("--max-tokens-limit", type=int, default=1024, help="largest max_tokens accepted (default: 1024)")
+    p.add_argument("--device", default="auto", help="where the models run: auto (the GPU when torch sees one), cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=main)
 
 
@@ -55,6 +56,9 @@ def main(args: argparse.Namespace) -> int:
         raise GuimoError("--replicas and --autoscale need --ray (for processes on one host use --workers)")
     if args.ray and args.workers != 1:
         raise GuimoError("--workers is for uvicorn; with --ray use --replicas or --autoscale")
+    from guimo.train.device import pick_device
+
+    pick_device(args.device)  # a GPU that is not there: one line, before any worker starts
     runs = args.runs or _default_runs()
     for spec in runs:  # fail fast, in one line, before any worker starts
         from guimo.pipeline.rundir import RunDir
@@ -66,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
         "GUIMO_SERVE_WORKERS": str(args.workers), "GUIMO_SERVE_BATCHING": str(not args.no_batching).lower(),
         "GUIMO_SERVE_MAX_BATCH": str(args.max_batch), "GUIMO_SERVE_MAX_WAIT_MS": str(args.max_wait_ms),
         "GUIMO_SERVE_QUEUE_SIZE": str(args.queue_size), "GUIMO_SERVE_MAX_BODY_BYTES": str(args.max_body_bytes),
-        "GUIMO_SERVE_MAX_TOKENS_LIMIT": str(args.max_tokens_limit),
+        "GUIMO_SERVE_MAX_TOKENS_LIMIT": str(args.max_tokens_limit), "GUIMO_SERVE_DEVICE": args.device,
     }
     if args.db:
         env["GUIMO_SERVE_DB_URL"] = args.db

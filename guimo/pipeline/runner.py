@@ -219,8 +219,11 @@ def train(scenario, ctx: Context) -> dict:
 
 
 def evaluate(scenario, ctx: Context) -> dict:
+    from guimo.train.device import pick_device
+
     with ctx.progress.task("evaluate"):
-        model = load_model(scenario, ctx.run)
+        # on the device it trained on: the scenarios' evaluations move their batches to the model's device
+        model = load_model(scenario, ctx.run, device=str(pick_device(getattr(getattr(ctx.cfg, "train", None), "device", "auto"))))
         metrics = scenario.evaluate(ctx, model)
         metrics.setdefault("headline", scenario.headline)
         metrics.setdefault("higher_is_better", scenario.higher_is_better)

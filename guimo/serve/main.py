@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
 
     settings = settings or Settings()
     if served is None:
-        served = load_models(settings.runs)
+        from guimo.train.device import pick_device
+
+        served = load_models(settings.runs, device=str(pick_device(settings.device)))
     engine = engine or db.make_engine(settings.db_url)
     state = AppState(settings=settings, engine=engine, models=served, limiter=Limiter(settings.max_concurrent_default),
                      metrics=Metrics(), prices=load_prices())

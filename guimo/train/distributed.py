@@ -37,6 +37,11 @@ def init(device_type: str) -> Dist:
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
         if backend == "nccl":
+            if local >= torch.cuda.device_count():
+                from guimo.errors import GuimoError
+
+                raise GuimoError(f"torchrun started process {local} on this node but torch sees {torch.cuda.device_count()} GPU(s): "
+                                 "one process per GPU (--nproc_per_node), or --set train.device=cpu for processes on the CPU")
             torch.cuda.set_device(local)
         dist.init_process_group(backend=backend)
     return Dist(rank=rank, world_size=world, local_rank=local)

@@ -23,7 +23,7 @@ from torch.utils.data import DistributedSampler
 from guimo.io import append_jsonl, atomic_save_safetensors, atomic_write_text
 from guimo.train import checkpoint, distributed
 from guimo.train.config import TrainConfig
-from guimo.train.device import autocast, pick_device, resolve_precision
+from guimo.train.device import autocast, describe, pick_device, resolve_precision
 
 
 class TrainSet(Protocol):
@@ -52,6 +52,8 @@ class TrainResult:
     interrupted: bool
     final_loss: float | None
     history: list[dict] = field(default_factory=list)
+    device: str = "cpu"  # where it trained (with the GPU's name on CUDA) and in which precision: the manifest says so
+    precision: str = "fp32"
 
 
 def get_lr(step: int, cfg: TrainConfig, *, max_steps: int | None = None, time_fraction: float = 0.0) -> float:
@@ -234,6 +236,8 @@ def fit(
         stopped_early=stopped_early,
         interrupted=stop.requested,
         final_loss=result_loss,
+        device=describe(device),
+        precision=precision,
     )
 
 

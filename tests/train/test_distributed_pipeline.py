@@ -16,7 +16,8 @@ def test_guimo_run_lm_under_torchrun(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"def f{i}(x):\n    return x * {i % 13} + {i % 7}\n\n" for i in range(3000)))
     sets = ["model=nano", "data.vocab_size=300", "data.eval_tokens=3000", "train.max_steps=20", "train.eval_every=10",
-            "train.checkpoint_every=10", "train.batch_size=16", "train.warmup_steps=5"]
+            "train.checkpoint_every=10", "train.batch_size=16", "train.warmup_steps=5",
+            "train.device=cpu"]  # two processes on the CPU (gloo), also on a machine with one GPU
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "guimo", "run", "lm",
            "--data", str(corpus), *[a for s in sets for a in ("--set", s)]]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}

@@ -44,7 +44,7 @@ def model_config(dropout: float) -> TransformerConfig:
 def train_config(args) -> TrainConfig:
     return TrainConfig(
         max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=3e-3, warmup_steps=5,
-        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=1, device="cpu",
+        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=1, device=args.device,
     )
 
 
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
 
     from guimo.train import distributed
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     def evaluate(model) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            loss = lm_loss(model, val.batch(list(range(len(val))))).item()
+            device = next(model.parameters()).device
+            loss = lm_loss(model, {k: v.to(device) for k, v in val.batch(list(range(len(val)))).items()}).item()
         return {"loss": loss}
 
     def progress(step: int, info: dict) -> None:

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     db_url: str | None = Field(default=None, description="ledger database URL; None: SQLite in the user data directory")
     host: str = Field(default="127.0.0.1", description="address to bind (loopback by default)")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port")
+    device: str = Field(default="auto", description="where the models run: auto (the GPU when torch sees one), cpu, cuda or cuda:N")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (limits other than the quota are per worker)")
     batching: bool = Field(default=True, description="dynamic micro-batching; False runs one request per model call")
     max_batch: int = Field(default=32, ge=1, description="largest batch one model call takes")
