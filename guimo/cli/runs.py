@@ -51,6 +51,9 @@ def show_main(args: argparse.Namespace) -> int:
     console.print(f"[bold]{run.path}[/] — scenario {run.scenario}, status {run.manifest.get('status')}")
     env = run.manifest.get("environment", {})
     console.print(f"guimo {env.get('guimo')} · python {env.get('python')} · git {env.get('git_revision')} · data {run.manifest.get('data', {}).get('fingerprint', '—')}")
+    train = run.manifest.get("stages", {}).get("train", {})
+    if "device" in train:  # runs made before the manifest recorded it say nothing
+        console.print(f"trained on {train['device']} in {train.get('precision')}, {train.get('steps')} steps")
     stages = Table(title="stages")
     for col in ("stage", "status", "seconds"):
         stages.add_column(col)

@@ -46,10 +46,14 @@ def test_guimo_serve_on_a_missing_gpu_is_refused_before_loading(capsys):
     assert "sees no CUDA device" in capsys.readouterr().err
 
 
-def test_the_manifest_says_where_training_ran(tiny_lm_run):
+def test_the_manifest_says_where_training_ran(tiny_lm_run, capsys):
+    from guimo.cli import main
+
     train = json.loads((tiny_lm_run / "manifest.json").read_text())["stages"]["train"]
     want = pick_device("auto")
     assert train["device"] == describe(want) and train["precision"] == resolve_precision("auto", want)
+    assert main(["show", str(tiny_lm_run)]) == 0
+    assert f"trained on {describe(want)} in {train['precision']}, 30 steps" in capsys.readouterr().out
 
 
 # -- on a GPU -----------------------------------------------------------------------------------
