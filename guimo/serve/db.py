@@ -13,7 +13,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from guimo.errors import GuimoError
@@ -86,18 +86,30 @@ _sqlite_write_locks: dict[int, threading.Lock] = {}
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction serialises with every other writer (commit on success).
+def _serialised(engine: Engine) -> Iterator[Connection]:
+    """A connection whose next transaction serialises with every other writer.
 
     SQLite: threads of this process also queue on a lock first, because SQLite's own busy handler
     sleeps in steps of up to 100 ms, which under load costs far more than the writes.
     """
     lock = _sqlite_write_locks.setdefault(id(engine), threading.Lock()) if is_sqlite(engine) else nullcontext()
     with lock, engine.connect() as conn:
-        conn = conn.execution_options(immediate=True)
-        with Session(bind=conn, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+        yield conn.execution_options(immediate=True)
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A serialised transaction on a Core connection (commit on success): the ledger's hot path, where the
+    ORM session's bookkeeping cost more than the SQL."""
+    with _serialised(engine) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A serialised transaction as an ORM session (commit on success), for writes of mapped objects (keys)."""
+    with _serialised(engine) as conn, Session(bind=conn, expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 def is_sqlite(engine: Engine) -> bool:
