@@ -11,6 +11,7 @@ the ledger are exact across workers and replicas (they are sums over the shared 
 Run replicas over one PostgreSQL ledger with --db postgresql://USER@HOST:PORT/DB.
 Ray Serve (pip install 'guimo[ray]'): --ray --replicas N, or --ray --autoscale MIN,MAX; the same
 app and limits per replica; RAY_ADDRESS joins an existing Ray cluster instead of starting one.
+Replicas on GPUs: --replica-gpus 1 (or 0.5: two replicas share a GPU); without it Ray hides the GPUs.
 Create keys with `guimo keys create --tenant NAME`; see usage with `guimo usage --tenant NAME`."""
 
 
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replicas", type=int, default=1, help="with --ray: replicas (default: 1; with --autoscale: the initial count)")
     p.add_argument("--autoscale", metavar="MIN,MAX", help="with --ray: autoscale between MIN and MAX replicas on requests in flight")
     p.add_argument("--replica-cpus", type=float, default=1.0, help="with --ray: CPUs Ray reserves per replica (default: 1)")
+    p.add_argument("--replica-gpus", type=float, default=0.0, help="with --ray: GPUs per replica, e.g. 1 or 0.5 (default: 0; needed for --device cuda)")
     p.add_argument("--no-batching", action="store_true", help="one request per model call (the unbatched baseline)")
     p.add_argument("--max-batch", type=int, default=32, help="largest micro-batch (default: 32)")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill; not waited while the previous batch held one request (default: 5)")
@@ -52,13 +54,14 @@ def main(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise GuimoError("--workers must be at least 1")
-    if not args.ray and (args.autoscale or args.replicas != 1):
-        raise GuimoError("--replicas and --autoscale need --ray (for processes on one host use --workers)")
+    if not args.ray and (args.autoscale or args.replicas != 1 or args.replica_gpus):
+        raise GuimoError("--replicas, --autoscale and --replica-gpus need --ray (for processes on one host use --workers)")
     if args.ray and args.workers != 1:
         raise GuimoError("--workers is for uvicorn; with --ray use --replicas or --autoscale")
     from guimo.train.device import pick_device
 
-    pick_device(args.device)  # a GPU that is not there: one line, before any worker starts
+    if not args.ray:  # Ray replicas may run on other machines: each checks its own device as it starts
+        pick_device(args.device)  # a GPU that is not there: one line, before any worker starts
     runs = args.runs or _default_runs()
     for spec in runs:  # fail fast, in one line, before any worker starts
         from guimo.pipeline.rundir import RunDir
@@ -117,7 +120,7 @@ def _serve_on_ray(settings, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     try:
-        url = ray_app.start(settings, replicas=args.replicas, autoscale=autoscale, replica_cpus=args.replica_cpus)
+        url = ray_app.start(settings, replicas=args.replicas, autoscale=autoscale, replica_cpus=args.replica_cpus, replica_gpus=args.replica_gpus)
         print(f"serving on {url} (Ray Serve, replicas {ray_app.replica_count()}); Ctrl-C stops", file=sys.stderr)
         while not done.wait(1.0):
             pass

@@ -54,7 +54,7 @@ def parse_autoscale(text: str) -> tuple[int, int]:
 
 
 def deployment_options(settings: Settings, *, replicas: int = 1, autoscale: tuple[int, int] | None = None,
-                       replica_cpus: float = 1.0, target_ongoing: int | None = None) -> dict[str, Any]:
+                       replica_cpus: float = 1.0, replica_gpus: float = 0.0, target_ongoing: int | None = None) -> dict[str, Any]:
     """Keyword arguments for ``serve.deployment``: replicas or autoscaling, CPUs, settings, limits.
 
     ``max_ongoing_requests`` is the replica's own queue plus its concurrent requests: below that,
@@ -65,10 +65,18 @@ def deployment_options(settings: Settings, *, replicas: int = 1, autoscale: tupl
         raise GuimoError("--replicas must be at least 1")
     if replica_cpus <= 0:
         raise GuimoError("--replica-cpus must be positive")
+    if replica_gpus < 0:
+        raise GuimoError("--replica-gpus must be 0 or more")
+    if replica_gpus == 0 and settings.device.startswith("cuda"):
+        # Ray hides every GPU from an actor that reserved none, so such a replica could not start
+        raise GuimoError(f"--device {settings.device} with --ray needs --replica-gpus (e.g. 1, or 0.5 for two replicas per GPU)")
     env = settings.model_copy(update={"echo_request_id": False}).to_env()  # Ray's proxy echoes X-Request-ID itself
+    actor: dict[str, Any] = {"num_cpus": replica_cpus, "runtime_env": {"env_vars": env}}
+    if replica_gpus:
+        actor["num_gpus"] = replica_gpus  # Ray sets each replica's CUDA_VISIBLE_DEVICES to its share
     options: dict[str, Any] = {
         "name": APP_NAME,
-        "ray_actor_options": {"num_cpus": replica_cpus, "runtime_env": {"env_vars": env}},
+        "ray_actor_options": actor,
         "max_ongoing_requests": settings.queue_size + settings.max_batch,
         "graceful_shutdown_timeout_s": settings.shutdown_timeout_s,
         "health_check_period_s": 10,
@@ -92,7 +100,7 @@ def application(settings: Settings, **kw) -> Any:
 
 
 def start(settings: Settings, *, replicas: int = 1, autoscale: tuple[int, int] | None = None, replica_cpus: float = 1.0,
-          address: str | None = None) -> str:
+          replica_gpus: float = 0.0, address: str | None = None) -> str:
     """Start (or join, with ``address`` or RAY_ADDRESS) a Ray cluster and deploy; returns the base URL.
 
     Returns once every initial replica has loaded its models and passed startup. The ledger's
@@ -106,7 +114,7 @@ def start(settings: Settings, *, replicas: int = 1, autoscale: tuple[int, int] |
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     serve.start(http_options={"host": settings.host, "port": settings.port})
-    serve.run(application(settings, replicas=replicas, autoscale=autoscale, replica_cpus=replica_cpus), name=APP_NAME,
+    serve.run(application(settings, replicas=replicas, autoscale=autoscale, replica_cpus=replica_cpus, replica_gpus=replica_gpus), name=APP_NAME,
               route_prefix="/", blocking=False)
     return f"http://{settings.host}:{settings.port}"
 

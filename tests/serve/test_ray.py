@@ -30,6 +30,20 @@ def test_deployment_options_fixed_replicas_and_autoscaling():
     auto = deployment_options(s, replicas=1, autoscale=(1, 4))
     assert "num_replicas" not in auto
     assert auto["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 4, "initial_replicas": 1, "target_ongoing_requests": 32}
+    assert "num_gpus" not in auto["ray_actor_options"]  # on the CPU, Ray hides the GPUs from the replicas
+
+
+def test_gpu_replicas_reserve_their_share_and_cuda_without_one_is_refused():
+    from guimo.errors import GuimoError
+    from guimo.serve.ray_app import deployment_options
+
+    half = deployment_options(settings(device="cuda"), replicas=2, replica_gpus=0.5)
+    assert half["ray_actor_options"]["num_gpus"] == 0.5
+    assert half["ray_actor_options"]["runtime_env"]["env_vars"]["GUIMO_SERVE_DEVICE"] == "cuda"
+    with pytest.raises(GuimoError, match="needs --replica-gpus"):
+        deployment_options(settings(device="cuda:0"), replicas=2)
+    with pytest.raises(GuimoError, match="0 or more"):
+        deployment_options(settings(), replica_gpus=-1)
 
 
 def test_settings_travel_through_the_environment(monkeypatch):
@@ -72,6 +86,7 @@ def test_cli_refuses_replicas_without_ray(capsys):
     assert main(["serve", "--replicas", "2", "does-not-matter"]) == 2
     assert "need --ray" in capsys.readouterr().err
     assert main(["serve", "--ray", "--workers", "2", "does-not-matter"]) == 2
+    assert main(["serve", "--replica-gpus", "1", "does-not-matter"]) == 2
 
 
 PG_URL = os.environ.get("GUIMO_TEST_POSTGRES_URL")
