@@ -159,10 +159,10 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    for k in ("note", "verdict_caveat"):  # written by hand: a refit keeps them
+    for k in ("note", "verdict_caveat", "free_E_fit", "sweep_min_all_invocations"):  # written by hand: a refit keeps them
         if old.get(k):
             summary[k] = old[k]
     path.write_text(json.dumps(_finite(summary), indent=2) + "\n")
@@ -189,7 +189,12 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
         "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),
         "skipped": [f"{p['run']}: {p.get('reason', '')}" for p in record["points"] if p.get("status") != "done"],
-        "sweep_min": round(sweep_s / 60, 1), "total_min": round(total_s / 60, 1),
+        # a resumed sweep's time is the sum of its invocations (each kept in sweep.json, a killed one up to its last
+        # finished point), not only this one's
+        "sweep_min": round(sum(i["wall_s"] for i in record.get("invocations") or []) / 60 or sweep_s / 60, 1),
+        "invocations": len(record.get("invocations") or []),
+        "incomplete_invocations": sum(not i.get("complete", True) for i in record.get("invocations") or []),
+        "total_min": round(total_s / 60, 1),
         "report": str(out / "scale" / "report.md"),
     }
     return with_fit(run, result)

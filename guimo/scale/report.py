@@ -67,6 +67,7 @@ def build_report(
         "root": str(root), "metric": metric, "higher_is_better": higher, "created": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.processor() or ''} {platform.platform()}".strip(),
         "points": [p.as_dict() for p in points], "notes": notes, "sweep": sweep["spec"] if sweep else None,
+        "invocations": sweep.get("invocations", []) if sweep else [],
     }
     if higher:
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed, noise_sims)
@@ -426,7 +427,7 @@ def _economics_section(points: list[Point], result: dict, prices_path) -> str:
 def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> str:
     lines = [f"# Scale report: {root}\n",
              f"{len(points)} runs of scenario `{points[0].scenario}`, metric `{points[0].metric}` (test split). "
-             f"Created {result['created']} on {result['machine']}.\n",
+             f"Created {result['created']} on {result['machine']}." + _sweep_time(result["invocations"]) + "\n",
              "| run | size | N total | N non-emb. | fraction | seed | D tokens | unique | epochs | scored step | " + points[0].metric + " | best baseline | train s |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for p in sorted(points, key=lambda p: (p.n, p.d, p.seed)):
@@ -444,6 +445,20 @@ def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> 
         lines.append("\nLeft out or not run:\n")
         lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n\n"
+
+
+def _sweep_time(invocations: list[dict]) -> str:
+    """' The sweep trained for X min ...': summed over the invocations that trained points (a resumed sweep has several)."""
+    if not invocations:
+        return ""
+    minutes = sum(i["wall_s"] for i in invocations) / 60
+    stopped = sum(not i.get("complete", True) for i in invocations)
+    text = f" The sweep trained for {minutes:.1f} min of wall time"
+    if len(invocations) > 1:
+        text += f" over {len(invocations)} invocations"
+    if stopped:
+        text += f" ({stopped} stopped before it finished: counted up to its last finished point)"
+    return text + "."
 
 
 def _scored_step(p: Point) -> str:

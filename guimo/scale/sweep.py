@@ -219,6 +219,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     load0 = round(os.getloadavg()[0], 2)
     timed: list[dict[str, Any]] = []  # points trained by this invocation: what the budget's estimates extrapolate from
     finished = len(record["points"]) - len(pending)
+    # this invocation's entry joins the record with its first trained point and is kept current with every point
+    # after it, so a killed sweep still says how long its finished points took (complete: false)
+    invocation: dict[str, Any] = {"started": record["started"], "finished": None, "wall_s": 0.0, "points_trained": 0,
+                                  "load_avg_1_start_end": [load0, None], "complete": False}
     with _executor(spec.workers) as pool, \
             Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
         bar.update(completed=finished)
@@ -260,16 +264,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                     point.update(status="done")
                     templates.setdefault(key, str(out / point["run"]))
                     timed.append(point)
+                    if not invocation["points_trained"]:
+                        record["invocations"].append(invocation)
+                    invocation.update(points_trained=invocation["points_trained"] + 1, finished=_now(),
+                                      wall_s=round(time.perf_counter() - t0, 2))
                 finished += 1
                 bar.update(completed=finished)
                 _save(out, record)
         bar.update(completed=len(record["points"]))
     record["finished"] = _now()
     record["wall_s"] = round(time.perf_counter() - t0, 2)
-    trained = sum(p.get("status") == "done" and not p.get("resumed") for p in record["points"])
-    if trained:
-        record["invocations"].append({"started": record["started"], "finished": record["finished"], "wall_s": record["wall_s"],
-                                      "points_trained": trained, "load_avg_1_start_end": [load0, round(os.getloadavg()[0], 2)]})
+    invocation.update(finished=record["finished"], wall_s=record["wall_s"], complete=True)
+    invocation["load_avg_1_start_end"][1] = round(os.getloadavg()[0], 2)
     _save(out, record)
     return record
 

@@ -44,6 +44,8 @@ def test_report_fit_and_plots(micro_sweep):
     text = (micro_sweep / "scale" / "report.md").read_text()
     for heading in ("## L(N, D)", "## Single-variable laws", "## Extrapolation check", "## Compute-optimal plans", "## Training economics"):
         assert heading in text
+    (inv,) = json.loads((micro_sweep / "sweep.json").read_text())["invocations"]
+    assert f"The sweep trained for {inv['wall_s'] / 60:.1f} min of wall time." in text
     fit = json.loads((micro_sweep / "scale" / "fit.json").read_text())
     assert set(fit["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert len(fit["extrapolation"]) == 2
@@ -101,6 +103,36 @@ def test_invocations_record_each_run_that_trained(tmp_path):
     import datetime as dt
 
     assert dt.datetime.fromisoformat(second["invocations"][1]["started"]).tzinfo is not None  # a time another machine can read
+    assert all(i["complete"] for i in second["invocations"])
+
+
+def test_a_killed_sweep_keeps_the_time_of_its_finished_points(tmp_path, monkeypatch):
+    """The invocation's entry is written with its first trained point and kept current: a sweep killed while training
+    its second point still records the first one's time (complete: false), so a resumed sweep's total can be summed."""
+    import guimo.scale.sweep as sweep
+
+    spec = micro_spec(sizes=["nano"], fractions=[0.25], seeds=2, overrides=["data.max_bytes=30000", "data.vocab_size=300", "data.eval_tokens=1000"])
+    real, calls = sweep._point_worker, []
+
+    def dies_on_the_second(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process is gone mid-point: no end-of-sweep bookkeeping runs
+        return real(*args)
+
+    monkeypatch.setattr(sweep, "_point_worker", dies_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, tmp_path / "s", quiet=True)
+    (killed,) = json.loads((tmp_path / "s" / "sweep.json").read_text())["invocations"]
+    assert killed["points_trained"] == 1 and not killed["complete"] and killed["wall_s"] > 0 and killed["finished"]
+    monkeypatch.setattr(sweep, "_point_worker", real)
+    resumed = run_sweep(spec, tmp_path / "s", quiet=True)
+    assert [(i["points_trained"], i["complete"]) for i in resumed["invocations"]] == [(1, False), (1, True)]
+    minutes = sum(i["wall_s"] for i in resumed["invocations"]) / 60
+    from guimo.scale.report import _sweep_time  # (one size: too few points for a whole report)
+
+    assert _sweep_time(resumed["invocations"]) == (f" The sweep trained for {minutes:.1f} min of wall time over 2 invocations "
+                                                   "(1 stopped before it finished: counted up to its last finished point).")
 
 
 def test_missing_run_is_an_error_and_one_point_too(micro_sweep, tmp_path):
