@@ -126,8 +126,8 @@ def record_many(engine: Engine, writes: list[Write]) -> list[Outcome]:
 _EVENTS, _TOTALS = UsageEvent.__table__, UsageTotal.__table__
 _RECORDED = select(_EVENTS.c.request_id).where(_EVENTS.c.tenant_id == bindparam("tenant"),
                                                _EVENTS.c.request_id.in_(bindparam("ids", expanding=True)))
-_TOTAL = select(_TOTALS.c.units).where(_TOTALS.c.key_family == bindparam("family"), _TOTALS.c.month == bindparam("in_month"))
-_LOCK_TOTAL = _TOTAL.with_for_update()
+_LOCK_TOTAL = (select(_TOTALS.c.units).where(_TOTALS.c.key_family == bindparam("family"), _TOTALS.c.month == bindparam("in_month"))
+               .with_for_update())
 _ADD_TO_TOTAL = (_TOTALS.update().where(_TOTALS.c.key_family == bindparam("family"), _TOTALS.c.month == bindparam("in_month"))
                  .values(units=_TOTALS.c.units + bindparam("add_units"), events=_TOTALS.c.events + bindparam("add_events")))
 _INSERT_EVENTS = _EVENTS.insert()
