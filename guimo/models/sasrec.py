@@ -45,6 +45,7 @@ class SASRecConfig:
     emb_lr_scale: float = field(default=1.0, metadata={"help": "item/category tables are stored divided by this and scaled back on use: under Adam, an lr this many times higher for them"})
     use_categories: bool = field(default=True, metadata={"help": "add category embeddings to item embeddings when the data has categories"})
     item_categories: list[int] = field(default_factory=list, metadata={"help": "category id of each item id, index 0 = padding (derived)"})
+    score_precision: Literal["fp32", "bf16"] = field(default="fp32", metadata={"help": "the catalogue scoring (evaluation and serving): bf16 made a batch of 64 top-10s over Beauty's 54k items 1.5x faster on an avx512_bf16 CPU, changed 1.3% of the top-10 items and test NDCG@10 0.0337 -> 0.0336 (bench/recommend_scoring.py)"})
 
     def transformer_config(self) -> TransformerConfig:
         return TransformerConfig(
@@ -66,6 +67,7 @@ class SASRec(nn.Module):
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self._scoring_cache: tuple | None = None  # (weights' storage and versions, bf16 table): see scoring_table
         self.core = Transformer(cfg.transformer_config())
         self.cat_emb = nn.Embedding(cfg.n_categories + 1, cfg.d_model) if cfg.use_categories and cfg.n_categories else None
         if self.cat_emb is not None:
@@ -93,6 +95,27 @@ class SASRec(nn.Module):
         if self.cat_emb is not None:
             w = w + self.cat_emb(self.item_cat if ids is None else self.item_cat[ids])
         return w * self.cfg.emb_lr_scale if self.cfg.emb_lr_scale != 1.0 else w
+
+    def scoring_table(self) -> torch.Tensor:
+        """Every item's vector (N + 1, C) as the catalogue scoring uses it: in ``cfg.score_precision``.
+
+        The bf16 copy is kept while the weights stay as they are (evaluation, serving): a batch of one would
+        otherwise pay its conversion (~0.9 ms over 54k items) on every call. Switching to train mode drops
+        it, and a weight replaced or updated in place (load_state_dict, an optimizer step) is seen by its
+        storage and version counter.
+        """
+        if self.cfg.score_precision == "fp32":
+            return self.item_vectors()
+        tables = [self.core.tok_emb.weight] + ([self.cat_emb.weight] if self.cat_emb is not None else [])
+        key = tuple((t.data_ptr(), t._version) for t in tables)
+        if self._scoring_cache is None or self._scoring_cache[0] != key:
+            with torch.no_grad():
+                self._scoring_cache = (key, self.item_vectors().to(torch.bfloat16))
+        return self._scoring_cache[1]
+
+    def train(self, mode: bool = True) -> "SASRec":
+        self._scoring_cache = None
+        return super().train(mode)
 
     def encode(self, seq: torch.Tensor) -> torch.Tensor:
         """Hidden states (B, T, C) for right-padded item ids ``seq`` (B, T)."""
@@ -172,7 +195,8 @@ class SASRec(nn.Module):
         """
         h = self.encode(seq)  # (B, T, C)
         last = h[torch.arange(len(seq), device=seq.device), lengths - 1]  # (B, C)
-        scores = (last @ self.item_vectors().T).float()
+        table = self.scoring_table()
+        scores = (last.to(table.dtype) @ table.T).float()
         scores[:, 0] = float("-inf")
         return scores
 

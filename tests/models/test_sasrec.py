@@ -183,3 +183,40 @@ def test_input_scale_scales_what_the_encoder_reads_not_what_scores():
     assert not torch.allclose(scaled.encode(seq), plain.encode(seq), atol=1e-3)
     real = torch.tensor([[True, True, True, False]])  # the training path reads the same scaled input
     assert torch.allclose(scaled._hidden_at(seq, real, scaled._input(scaled.item_vectors(seq))), want[real], atol=1e-5)
+
+
+def test_bf16_scoring_ranks_like_fp32_and_never_serves_stale_weights():
+    """score_precision=bf16 scores the catalogue in bf16: the same top items as fp32 on a trained model, a copy of
+    the table kept while weights stay put, and a fresh one after an optimizer step or a state load."""
+    m = model(n_items=20)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(1)
+    m.train()
+    for _ in range(60):
+        seq, tgt = _cycle_batch(20, 32, 6, g)
+        opt.zero_grad()
+        m(seq, tgt).backward()
+        opt.step()
+    m.eval()
+    seq, _ = _cycle_batch(20, 64, 6, g)
+    lengths = torch.full((64,), 6)
+    fp32 = m.score_next(seq, lengths)
+    m.cfg.score_precision = "bf16"
+    bf16 = m.score_next(seq, lengths)
+    assert m.scoring_table().dtype == torch.bfloat16 and m.scoring_table() is m.scoring_table()  # kept, not rebuilt
+    assert (bf16.argmax(1) == fp32.argmax(1)).all()
+    assert torch.allclose(bf16[:, 1:], fp32[:, 1:], rtol=0.02, atol=0.05)
+    # weights change -> the table follows (an in-place optimizer step, then a state load)
+    before = m.scoring_table().clone()
+    m.train()
+    opt.zero_grad()
+    m(*_cycle_batch(20, 32, 6, g)).backward()
+    opt.step()
+    m.eval()
+    assert not torch.equal(m.scoring_table(), before)
+    with torch.no_grad():
+        m.core.tok_emb.weight.mul_(2.0)  # in place, in eval mode: the version counter moves
+    torch.testing.assert_close(m.scoring_table().float(), m.item_vectors().detach(), rtol=0.01, atol=1e-3)
+    other = model(n_items=20)
+    m.load_state_dict(other.state_dict())
+    torch.testing.assert_close(m.scoring_table().float(), other.item_vectors().detach(), rtol=0.01, atol=1e-3)

@@ -62,6 +62,28 @@ def test_model_beats_every_baseline_by_a_margin(run):
     assert model > 1.05 * m["baselines"]["markov"]["ndcg@10"], m
 
 
+def test_bf16_catalogue_scoring_keeps_the_quality(run):
+    """model.score_precision=bf16 (the evaluate stage and the server score through the same table) ranks the test
+    split within 2% of fp32's NDCG@10 and still beats the best baseline."""
+    from guimo import scenarios
+    from guimo.config import from_dict
+    from guimo.scenarios.recommend import load_data, rank_model
+
+    scenario = scenarios.get("recommend")
+    model = scenario.load_predictor(run).model
+    cfg = from_dict(scenario.config_cls, run.config)
+    prep = load_data(run)
+    hist, targets = prep.cases("test")
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        model.cfg.score_precision = precision
+        scores[precision] = rank_model(model, hist, targets, prep.n_items, cfg.eval, sampled=False, seed=0)["full"]["ndcg@10"]
+    m = json.loads((run.path / "metrics.json").read_text())
+    assert scores["fp32"] == pytest.approx(m["model"]["ndcg@10"], abs=1e-9)  # the same evaluation as the stage's
+    assert scores["bf16"] == pytest.approx(scores["fp32"], rel=0.02)
+    assert scores["bf16"] > max(b["ndcg@10"] for b in m["baselines"].values())
+
+
 def test_predictor_speaks_original_ids_and_excludes_seen(run):
     p = get("recommend").load_predictor(run)
     items = json.loads((run.path / "data" / "items.json").read_text())
