@@ -513,7 +513,8 @@ def main() -> int:
             r2, _ = bench_model(pool, label, rec_run, "/v1/recommendations", recommend_bodies(rec_run), args, tmp, prices, None)
             rows += r2
             notes.append(f"{label}: one history of 10 items per request, top-10 over the whole catalogue (seen items excluded); SASRec "
-                         f"{rec_cfg.get('n_blocks', '?')} blocks x {rec_cfg.get('d_model', '?')} wide, {rec_cfg.get('n_items', '?'):,} items "
+                         f"{rec_cfg.get('n_blocks', '?')} blocks x {rec_cfg.get('d_model', '?')} wide, {rec_cfg.get('n_items', '?'):,} items, "
+                         f"catalogue scored in {rec_cfg.get('score_precision', 'fp32')} "
                          f"(run {rec_run.name}).")
         if not args.rec_run:
             notes.append("Recommender: not measured in this run (pass --rec-run RUN with a finished `recommend` run).")
