@@ -67,17 +67,24 @@ def _cycle_batch(n_items: int, rows: int, length: int, g: torch.Generator):
     return ids[:, :-1], ids[:, 1:]
 
 
-@pytest.mark.parametrize("loss", ["ce", "sampled"])
-def test_learns_a_deterministic_successor(loss):
-    m = model(loss=loss, n_negatives=8).train()
+def _train_successor(m: SASRec, steps: int, g: torch.Generator) -> torch.optim.Optimizer:
+    """Train ``m`` on the cycle task (item i is followed by i + 1); leaves it in eval mode, returns its optimizer."""
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
-    g = torch.Generator().manual_seed(1)
-    for _ in range(80):
+    m.train()
+    for _ in range(steps):
         seq, tgt = _cycle_batch(20, 32, 6, g)
         opt.zero_grad()
         m(seq, tgt).backward()
         opt.step()
     m.eval()
+    return opt
+
+
+@pytest.mark.parametrize("loss", ["ce", "sampled"])
+def test_learns_a_deterministic_successor(loss):
+    m = model(loss=loss, n_negatives=8)
+    g = torch.Generator().manual_seed(1)
+    _train_successor(m, 80, g)
     seq, tgt = _cycle_batch(20, 64, 6, g)
     pred = m.score_next(seq, torch.full((64,), 6)).argmax(1)
     assert (pred == tgt[:, -1]).float().mean() > 0.9
@@ -189,15 +196,8 @@ def test_bf16_scoring_ranks_like_fp32_and_never_serves_stale_weights():
     """score_precision=bf16 scores the catalogue in bf16: the same top items as fp32 on a trained model, a copy of
     the table kept while weights stay put, and a fresh one after an optimizer step or a state load."""
     m = model(n_items=20)
-    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
     g = torch.Generator().manual_seed(1)
-    m.train()
-    for _ in range(60):
-        seq, tgt = _cycle_batch(20, 32, 6, g)
-        opt.zero_grad()
-        m(seq, tgt).backward()
-        opt.step()
-    m.eval()
+    opt = _train_successor(m, 60, g)
     seq, _ = _cycle_batch(20, 64, 6, g)
     lengths = torch.full((64,), 6)
     fp32 = m.score_next(seq, lengths)
