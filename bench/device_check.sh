@@ -34,7 +34,7 @@ fi
 # 1. the suite (the CI machine's 5 minutes on 2 cores; the cuda tests add well under a minute)
 TESTS=("$@")
 [ ${#TESTS[@]} -eq 0 ] && TESTS=(tests)
-timeout 300 $PY -m pytest -q -p no:cacheprovider -m "not postgres" -rfEs --junitxml="$OUT/junit.xml" "${TESTS[@]}" 2>&1 \
+timeout 300 $PY -m pytest -q -p no:cacheprovider -rfEs --junitxml="$OUT/junit.xml" "${TESTS[@]}" 2>&1 \
   | tee "$OUT/pytest.log" | tail -40
 echo "pytest exit: ${PIPESTATUS[0]}" | tee -a "$OUT/pytest.log"
 
