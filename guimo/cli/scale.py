@@ -280,11 +280,16 @@ def economics_main(args: argparse.Namespace) -> int:
     if args.runs:
         from guimo.pipeline.rundir import list_runs
 
+        devices = []
         for run in list_runs(args.runs):
             train = run.manifest.get("stages", {}).get("train", {})
             if train.get("status") == "done":
                 seconds = float(train.get("wall_time_s") or train.get("seconds") or 0)
                 figs += [f for f in ec.training_cost(run.path.name, seconds, prices, source=f"{run.path}/manifest.json") if f.name.startswith("training cost")]
+                devices.append(train.get("device"))
+        warning = ec.hardware_mismatch(devices, prices)
+        if warning:
+            notes.append(warning)
     rows = []
     if args.throughput:
         rows, meta = ec.load_throughput(args.throughput)

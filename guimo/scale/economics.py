@@ -58,6 +58,22 @@ def training_cost(label: str, seconds: float, prices: Prices, *, source: str = "
     ]
 
 
+def hardware_mismatch(devices: list[str | None], prices: Prices) -> str | None:
+    """A warning when runs trained on GPUs (their manifests say where) and the price table rents none for training,
+    or the reverse: every training cost would then price the wrong machine. ``None`` entries (runs older than
+    that record) are left out."""
+    known = sorted({d for d in devices if d})
+    on_gpu = any(d.startswith("cuda") for d in known)
+    gpus = prices.hardware.train_gpus
+    if on_gpu and gpus == 0:
+        return (f"The runs trained on {', '.join(known)}, but the price table rents no GPU for a training run "
+                "([hardware] train_gpus = 0): set train_gpus and gpu_per_hour (--prices FILE) for these costs to mean anything.")
+    if known and not on_gpu and gpus > 0:
+        return (f"The runs trained on the CPU, but the price table rents {gpus} GPU(s) per training run ([hardware] train_gpus): "
+                "these costs include GPUs the runs did not use.")
+    return None
+
+
 def optimal_run_cost(compute_flops: float, flops_per_s: float, prices: Prices, *, measured: str, label: str) -> list[Figure]:
     """Cost of a run of ``compute_flops`` at the measured training throughput ``flops_per_s``."""
     if flops_per_s <= 0:

@@ -36,6 +36,7 @@ class Point:
     cases: int | None = None  # test cases (recommend) or tokens (lm) the metric averages over: its variance ~ 1/cases
     steps: int | None = None  # optimizer steps the run trained
     best_step: int | None = None  # the step of the scored weights when validation picked them (sweep --evals), else None
+    device: str | None = None  # where it trained ("cpu", "cuda:0 (NVIDIA H200)"); None for runs older than that record
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +95,7 @@ def read_point(run: RunDir, metric: str = "loss") -> Point:
         cases=_cases(metrics),
         steps=steps,
         best_step=best,
+        device=train.get("device"),
     )
 
 

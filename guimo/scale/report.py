@@ -396,7 +396,7 @@ def _data_size(p: Point) -> float:
 
 
 def _economics_section(points: list[Point], result: dict, prices_path) -> str:
-    from guimo.scale.economics import figures_markdown, optimal_run_cost, training_cost
+    from guimo.scale.economics import figures_markdown, hardware_mismatch, optimal_run_cost, training_cost
     from guimo.scale.plan import compute_for_loss
     from guimo.scale.prices import load_prices
 
@@ -418,7 +418,8 @@ def _economics_section(points: list[Point], result: dict, prices_path) -> str:
             label = f"compute-optimal run for loss {target:.4f} (N {alloc.n:.3g} {PARAM_COUNTS[result.get('params_count', 'total')]}, D {alloc.d:.3g}, C {alloc.compute:.3g})"
             figs += optimal_run_cost(alloc.compute, rate, prices, measured=f"FLOPs / train wall time over {len(measured)} runs", label=label)
     result["economics"] = [f.as_dict() for f in figs]
-    return "## Training economics\n\nPrices: " + prices.source + "\n\n" + figures_markdown(figs) + "\n"
+    warning = result["hardware_warning"] = hardware_mismatch([p.device for p in points], prices)
+    return "## Training economics\n\nPrices: " + prices.source + "\n\n" + (f"**{warning}**\n\n" if warning else "") + figures_markdown(figs) + "\n"
 
 
 # -- header ------------------------------------------------------------------------------------

@@ -118,6 +118,22 @@ def test_economics_with_runs_and_fit(micro_sweep, tmp_path, capsys):
     assert figs["cloud fallback cost per device over its life"]["value"] == pytest.approx(20 * 730 * 0.05 / 1000 * (0.07 / (20 * 3.6)))
 
 
+def test_economics_warns_when_gpu_runs_meet_a_cpu_price_table(micro_sweep, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "runs"
+    shutil.copytree(micro_sweep / "runs", copy)
+    assert main(["economics", "--runs", str(copy), "--ndcg", "0.06,0.04", "--json"]) == 0
+    assert not any("price table rents" in n for n in json.loads(capsys.readouterr().out)["notes"])
+    manifest = next(copy.glob("*/manifest.json"))
+    m = json.loads(manifest.read_text())
+    m["stages"]["train"]["device"] = "cuda:0 (NVIDIA H200)"
+    manifest.write_text(json.dumps(m))
+    assert main(["economics", "--runs", str(copy), "--ndcg", "0.06,0.04", "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(n.startswith("The runs trained on cpu, cuda:0 (NVIDIA H200), but the price table rents no GPU") for n in notes), notes
+
+
 def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, capsys):
     import shutil
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -303,3 +304,29 @@ def test_point_d_is_what_the_scored_model_saw(micro_sweep, tmp_path):
     half = read_point(RunDir.open(run))
     assert half.d == pytest.approx(train["tokens_seen"] * (train["steps"] // 2) / train["steps"])
     assert half.flops == pytest.approx(full.flops * half.d / full.d)
+
+
+def test_training_costs_warn_when_the_price_table_rents_the_wrong_machine(micro_sweep, tmp_path):
+    """The manifests say where each run trained; runs on a GPU priced by a table that rents none (the default) get a
+    warning above their costs, and CPU runs priced with GPUs get the reverse one."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(micro_sweep, copy)
+    build_report(copy, n_bootstrap=0, noise_sims=0)
+    assert json.loads((copy / "scale" / "fit.json").read_text())["hardware_warning"] is None  # CPU runs, CPU prices
+    for manifest in (copy / "runs").glob("*/manifest.json"):
+        m = json.loads(manifest.read_text())
+        m["stages"]["train"]["device"] = "cuda:0 (NVIDIA H200)"
+        manifest.write_text(json.dumps(m))
+    build_report(copy, n_bootstrap=0, noise_sims=0)
+    assert "The runs trained on cuda:0 (NVIDIA H200), but the price table rents no GPU" in (copy / "scale" / "report.md").read_text()
+    from guimo.scale.prices import load_prices
+
+    gpu_prices = tmp_path / "prices.toml"
+    text = Path(load_prices().source).read_text().replace("train_gpus = 0", "train_gpus = 1")
+    gpu_prices.write_text(text)
+    for manifest in (copy / "runs").glob("*/manifest.json"):
+        m = json.loads(manifest.read_text())
+        m["stages"]["train"]["device"] = "cpu"
+        manifest.write_text(json.dumps(m))
+    build_report(copy, n_bootstrap=0, noise_sims=0, prices_path=gpu_prices)
+    assert "rents 1 GPU(s) per training run" in (copy / "scale" / "report.md").read_text()
