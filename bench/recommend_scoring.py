@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"top-10 items that change: {changed:.2%} (first {min(5000, len(test_h))} test users)")
     body = (f"Command: `python bench/recommend_scoring.py {args.run} --threads {args.threads} --rounds {args.rounds}` ({dt.date.today()}, "
             f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, {args.threads} torch thread(s); "
-            f"{n:,} items, d_model {model.cfg.d_model}). Speed: `top_k` (encode, score the catalogue, mask seen items, top 10) on random "
+            f"the run: data {run.config['data'].get('path') or 'the synthetic marketplace'}, {n:,} items, SASRec {model.cfg.n_blocks} x "
+            f"{model.cfg.d_model}, {run.manifest['stages']['train'].get('steps')} steps, git {run.manifest.get('environment', {}).get('git_revision', '?')[:7]}). Speed: `top_k` (encode, score the catalogue, mask seen items, top 10) on random "
             f"10-item histories, median of {args.rounds} interleaved rounds. The bf16 table is converted once and kept while the weights "
             "stay put, so a batch of 1 does not pay for it.\n\n" + "\n".join(rows)
             + f"\n\nQuality on the run's test split ({len(test_h):,} users, full catalogue, seen items filtered); "

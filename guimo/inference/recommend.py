@@ -33,12 +33,17 @@ def top_k(model, histories: list[np.ndarray], k: int, exclude_seen: bool = True,
     ids_out, scores_out = [], []
     for start in range(0, len(histories), chunk):
         hs = histories[start : start + chunk]
-        scores = torch.full((len(hs), n + 1), float("-inf"))
         known = [i for i, h in enumerate(hs) if len(h)]
         if known:
             seq, lengths = pad_right([hs[i] for i in known], model.cfg.max_len)
             with torch.no_grad():
-                scores[known] = model.score_next(seq.to(device), lengths.to(device)).float().cpu()
+                scored = model.score_next(seq.to(device), lengths.to(device)).float().cpu()
+        if len(known) == len(hs):  # the usual case: no (B, N + 1) table to fill and copy
+            scores = scored
+        else:
+            scores = torch.full((len(hs), n + 1), float("-inf"))
+            if known:
+                scores[known] = scored
         if fallback is not None and len(known) < len(hs):
             empty = [i for i, h in enumerate(hs) if not len(h)]
             scores[empty] = fallback.float()[None, :]

@@ -45,7 +45,7 @@ class SASRecConfig:
     emb_lr_scale: float = field(default=1.0, metadata={"help": "item/category tables are stored divided by this and scaled back on use: under Adam, an lr this many times higher for them"})
     use_categories: bool = field(default=True, metadata={"help": "add category embeddings to item embeddings when the data has categories"})
     item_categories: list[int] = field(default_factory=list, metadata={"help": "category id of each item id, index 0 = padding (derived)"})
-    score_precision: Literal["fp32", "bf16"] = field(default="fp32", metadata={"help": "the catalogue scoring (evaluation and serving): bf16 made a batch of 64 top-10s over Beauty's 54k items 1.5x faster on an avx512_bf16 CPU, changed 1.3% of the top-10 items and test NDCG@10 0.0337 -> 0.0336 (bench/recommend_scoring.py)"})
+    score_precision: Literal["fp32", "bf16"] = field(default="fp32", metadata={"help": "the catalogue scoring (evaluation and serving): bf16 made a batch of 64 top-10s over Beauty's 54k items 1.2-1.8x faster on an avx512_bf16 CPU, changed 1.3% of the top-10 items and test NDCG@10 0.0337 -> 0.0336 (bench/recommend_scoring.py)"})
 
     def transformer_config(self) -> TransformerConfig:
         return TransformerConfig(
