@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--baseline", metavar="DIR", help="also time another checkout's top_k (its guimo/inference/recommend.py) at batch 64, interleaved")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     import torch
@@ -66,6 +67,36 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(f"| {b} | {f:.2f} | {h:.2f} | {f / h:.2f}x |")
         print(rows[-1], flush=True)
 
+    ab = ""
+    if args.baseline:  # the same model and histories through the other checkout's top_k
+        import importlib.util
+
+        src = Path(args.baseline) / "guimo" / "inference" / "recommend.py"
+        spec = importlib.util.spec_from_file_location("baseline_recommend", src)
+        base = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(base)
+        abrows = ["| precision | baseline ms | now ms | baseline / now | same top-10 |", "| --- | ---: | ---: | ---: | --- |"]
+        for precision in ("fp32", "bf16"):
+            model.cfg.score_precision = precision
+            got: dict[str, list[float]] = {"baseline": [], "now": []}
+            for r in range(args.rounds * 2):
+                pair = [("baseline", base.top_k), ("now", top_k)]
+                for name, fn in (pair if r % 2 == 0 else pair[::-1]):
+                    fn(model, histories, 10)
+                    t0 = time.perf_counter()
+                    for _ in range(5):
+                        fn(model, histories, 10)
+                    got[name].append((time.perf_counter() - t0) / 5 * 1e3)
+            b, w = statistics.median(got["baseline"]), statistics.median(got["now"])
+            same = all(torch.equal(x, y) for x, y in zip(base.top_k(model, histories, 10), top_k(model, histories, 10)))
+            abrows.append(f"| {precision} | {b:.2f} | {w:.2f} | {b / w:.2f}x | {'yes' if same else 'NO'} |")
+            print(abrows[-1], flush=True)
+        import subprocess
+
+        rev = subprocess.run(["git", "-C", args.baseline, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "?"
+        ab = (f"\n\n`top_k` at batch 64 against another checkout's (`--baseline`, commit {rev}), interleaved, median of {args.rounds * 2} "
+              "rounds:\n\n" + "\n".join(abrows))
+
     test_h, test_t = prep.cases("test")
     quality, tops = {}, {}
     for precision in ("fp32", "bf16"):
@@ -85,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             f"10-item histories, median of {args.rounds} interleaved rounds. The bf16 table is converted once and kept while the weights "
             "stay put, so a batch of 1 does not pay for it.\n\n" + "\n".join(rows)
             + f"\n\nQuality on the run's test split ({len(test_h):,} users, full catalogue, seen items filtered); "
-            f"{changed:.2%} of the top-10 items change between the two precisions (first {min(5000, len(test_h)):,} users):\n\n" + "\n".join(qrows))
+            f"{changed:.2%} of the top-10 items change between the two precisions (first {min(5000, len(test_h)):,} users):\n\n" + "\n".join(qrows)
+            + ab)
     if not args.no_write:
         write_section("recommend_scoring", body, heading="Recommender: catalogue scoring in bf16 (`bench/recommend_scoring.py`)")
     return 0
