@@ -178,6 +178,8 @@ def _record_name(args) -> str:
 
 
 def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, name: str, out: Path) -> dict:
+    from guimo.scale.sweep import sweep_minutes
+
     statuses = [p.get("status") for p in record["points"]]
     run = {
         "corpus": name,
@@ -191,7 +193,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "skipped": [f"{p['run']}: {p.get('reason', '')}" for p in record["points"] if p.get("status") != "done"],
         # a resumed sweep's time is the sum of its invocations (each kept in sweep.json, a killed one up to its last
         # finished point), not only this one's
-        "sweep_min": round(sum(i["wall_s"] for i in record.get("invocations") or []) / 60 or sweep_s / 60, 1),
+        "sweep_min": round(sweep_minutes(record.get("invocations") or []) or sweep_s / 60, 1),
         "invocations": len(record.get("invocations") or []),
         "incomplete_invocations": sum(not i.get("complete", True) for i in record.get("invocations") or []),
         "total_min": round(total_s / 60, 1),

@@ -67,6 +67,7 @@ def measure(dataset: str, out: str) -> dict:
     """Run (or resume) the dataset's sweep through the CLI, then collect what the report fitted."""
     os.environ.update(ENV)  # before torch is imported; the sweep's worker processes inherit it
     from guimo.cli import main as guimo
+    from guimo.scale.sweep import sweep_minutes
 
     argv = ["scale", "recommend", *DATASETS[dataset], *SHARES, "--out", out]
     if guimo([*argv, "--quiet"]) != 0:
@@ -82,7 +83,7 @@ def measure(dataset: str, out: str) -> dict:
         "dataset": dataset, "command": " ".join(f"{k}={v}" for k, v in ENV.items()) + " guimo " + shlex.join(argv), "date": runs[0]["started"][:10],
         "started": [i["started"].replace("T", " ") for i in runs], "load_avg_1_start_end": [runs[0]["load_avg_1_start_end"][0], runs[-1]["load_avg_1_start_end"][1]],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "wall_min": round(sum(i["wall_s"] for i in runs) / 60, 1), "invocations": len(runs),
+        "wall_min": round(sweep_minutes(runs), 1), "invocations": len(runs),
         "train_min": round(sum(q.get("seconds", 0.0) for q in sweep["points"]) / 60, 1),  # every point's own wall time, summed
         "runs": [{k: q[k] for k in ("size", "n", "fraction", "seed", "unique", "value", "baselines")} for q in fit["points"]],
         "curves": curves, "report": f"{out}/scale/report.md",

@@ -92,6 +92,13 @@ def run_pipeline(
     return run
 
 
+def configured_device(cfg: Any):
+    """The torch device of a run's ``train.device`` (auto when the scenario's config has none), checked."""
+    from guimo.train.device import pick_device
+
+    return pick_device(getattr(getattr(cfg, "train", None), "device", "auto"))
+
+
 def join_process_group(cfg: Any):
     """Under torchrun, join the process group on the configured device; a no-op otherwise.
 
@@ -99,10 +106,8 @@ def join_process_group(cfg: Any):
     (which rank 0 then broadcasts) and by ``run_pipeline``; joining twice is harmless.
     """
     from guimo.train import distributed
-    from guimo.train.device import pick_device
 
-    train_cfg = getattr(cfg, "train", None)
-    device = pick_device(getattr(train_cfg, "device", "auto"))
+    device = configured_device(cfg)
     dist = distributed.init(device.type)
     if device.type == "cuda" and dist.enabled:
         import torch
@@ -219,11 +224,9 @@ def train(scenario, ctx: Context) -> dict:
 
 
 def evaluate(scenario, ctx: Context) -> dict:
-    from guimo.train.device import pick_device
-
     with ctx.progress.task("evaluate"):
         # on the device it trained on: the scenarios' evaluations move their batches to the model's device
-        model = load_model(scenario, ctx.run, device=str(pick_device(getattr(getattr(ctx.cfg, "train", None), "device", "auto"))))
+        model = load_model(scenario, ctx.run, device=str(configured_device(ctx.cfg)))
         metrics = scenario.evaluate(ctx, model)
         metrics.setdefault("headline", scenario.headline)
         metrics.setdefault("higher_is_better", scenario.higher_is_better)

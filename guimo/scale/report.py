@@ -452,7 +452,9 @@ def _sweep_time(invocations: list[dict]) -> str:
     """' The sweep trained for X min ...': summed over the invocations that trained points (a resumed sweep has several)."""
     if not invocations:
         return ""
-    minutes = sum(i["wall_s"] for i in invocations) / 60
+    from guimo.scale.sweep import sweep_minutes
+
+    minutes = sweep_minutes(invocations)
     stopped = sum(not i.get("complete", True) for i in invocations)
     text = f" The sweep trained for {minutes:.1f} min of wall time"
     if len(invocations) > 1:

@@ -280,6 +280,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     return record
 
 
+def sweep_minutes(invocations: list[dict[str, Any]]) -> float:
+    """Wall minutes a sweep trained, summed over the invocations in its sweep.json (a resumed sweep has several;
+    a killed one counts up to its last finished point)."""
+    return sum(i["wall_s"] for i in invocations) / 60
+
+
 def estimate_seconds(point: dict[str, Any], timed: list[dict[str, Any]]) -> float:
     """A point's training time at the measured rate (seconds per unit of ``relative_cost``) of the timed model size
     nearest to its own in FLOPs per token: its own size once one of that size has run, else the closest one.
