@@ -39,7 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                  "carried to width 64 by the same rule, else 3e-3)")
     g.add_argument("--evals", type=int, default=0, help="validations per point, the best checkpoint scored (for business learning curves: x is "
                                                        "the data available); 0: the final model, as an L(N, D) fit in tokens seen needs")
-    g.add_argument("--budget", help="wall-clock budget, e.g. 30m: cheapest points first, the rest skipped and listed")
+    g.add_argument("--budget", help="wall-clock budget, e.g. 30m: points that would overrun it are skipped and listed")
+    g.add_argument("--order", choices=["span", "cheapest"], default="span",
+                   help="what runs first, and so what a budget keeps: span (every size at the smallest and largest data fraction, "
+                        "then the fractions between, then more seeds; cheapest first within each) or cheapest (by FLOPs: most points, "
+                        "but a tight budget drops the largest models)")
     g.add_argument("--threads", type=int, help="torch intra-op threads while training (1 is fastest for tiny models on a busy machine)")
     g.add_argument("--workers", type=int, default=1, help="points trained at once, each in its own process with max(1, threads // workers) threads")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every point (repeatable)")
@@ -112,7 +116,7 @@ def _sweep(args) -> int:
         sizes=[s.strip() for s in sizes.split(",") if s.strip()],
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
         seeds=args.seeds, epochs=args.epochs, context=context, batch_size=batch_size, lr_ref=lr_ref,
-        overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, threads=args.threads,
+        overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config,
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"

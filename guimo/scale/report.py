@@ -59,6 +59,13 @@ def build_report(
     metric = metric or _headline(root)
     points, notes = collect_points(root, metric, expected=expected, allow_missing=allow_missing)
     if sweep:
+        skipped = [p for p in sweep["points"] if p.get("status") == "skipped"]
+        if skipped:  # what the budget's order kept and gave up, before the list of points
+            order = sweep["spec"].get("order", "cheapest")  # records older than the option ran cheapest first
+            budget = sweep["spec"].get("budget_s")
+            notes.append(f"the {f'{budget / 60:.1f} min ' if budget else ''}budget, in `{order}` order, skipped {len(skipped)} of "
+                         f"{len(sweep['points'])} points: " + ", ".join(f"{s} x{sum(p['size'] == s for p in skipped)}" for s in
+                                                                        dict.fromkeys(p["size"] for p in skipped)))
         notes += [f"{p['run']}: {p['status']} — {p.get('reason', '')}" for p in sweep["points"] if p.get("status") in ("skipped", "failed")]
     out_dir = root / "scale"
     plots_dir = out_dir / "plots"

@@ -33,9 +33,11 @@ Why the knobs look like this:
 - points whose data config is identical (same data section, context and seed; only the model
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
-- a time budget runs the cheapest points first, extrapolates each next point's time from the
-  measured rate of its own model size (else the achieved FLOP/s of the points done), and skips
-  (and records) those that would overrun it;
+- a time budget estimates each next point's time from the measured rate of the timed model size
+  nearest to its own, and skips (and records) those that would overrun it. The order of the
+  points decides what a budget leaves out: ``span`` (the default) trains every size at both ends
+  of the data axis before the fractions between and the other seeds, ``cheapest`` goes by FLOPs
+  (see ``order_points``; bench/sweep_budget.py replays both on recorded sweeps);
 - ``workers`` > 1 trains that many points at once in separate processes (spawned, each with
   max(1, threads // workers) torch threads): the models of a sweep are too small for intra-op
   threads to use a second core well, independent points do. A point whose data has not been
@@ -77,6 +79,7 @@ class SweepSpec:
     lr_exponent: float = field(default=0.5, metadata={"help": "lr = lr_ref * (d_ref / d_model) ** lr_exponent"})
     overrides: list[str] = field(default_factory=list, metadata={"help": "extra --set KEY=VALUE for every point"})
     budget_s: float | None = field(default=None, metadata={"help": "wall-clock budget for the whole sweep; points that would overrun are skipped"})
+    order: str = field(default="span", metadata={"help": "span: each size at both ends of the data axis first, then the fractions between, then more seeds; cheapest: by FLOPs"})
     threads: int | None = field(default=None, metadata={"help": "torch intra-op threads while training (None: torch's default)"})
     workers: int = field(default=1, metadata={"help": "points trained at once, each in its own process with max(1, threads // workers) threads"})
     min_steps: int = field(default=0, metadata={"help": "points with fewer steps at batch_size train with the largest smaller batch that gives this many (0: off)"})
@@ -100,6 +103,8 @@ class SweepSpec:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
         if self.min_steps < 0:
             raise GuimoError("min_steps must be 0 (off) or positive")
+        if self.order not in ORDERS:
+            raise GuimoError(f"unknown sweep order '{self.order}': use one of {', '.join(ORDERS)}")
         if self.evals < 0:
             raise GuimoError("evals must be 0 (score the final model) or positive")
         if self.config is not None and not Path(self.config).is_file():
@@ -187,8 +192,30 @@ def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
             for s in range(spec.seed, spec.seed + spec.seeds):
                 points.append({"run": f"runs/{run_name(size, f, s)}", "size": size, "fraction": f, "seed": s,
                                "d_model": cfg.model.d_model, "relative_cost": cost * f * spec.epochs})
-    points.sort(key=lambda p: (p["relative_cost"], p["seed"]))
-    return points
+    return order_points(points, spec.order, spec.fractions, spec.seed)
+
+
+ORDERS = ("span", "cheapest")
+
+
+def order_points(points: list[dict[str, Any]], order: str, fractions: list[float], first_seed: int) -> list[dict[str, Any]]:
+    """The order a sweep trains its points in, which under ``--budget`` decides what is left out.
+
+    ``cheapest``: by estimated FLOPs, so a budget buys the most points, but it cuts the grid's
+    expensive corner first: the largest models go, and with them the range of N a fit needs and
+    the held-out model of the extrapolation check. ``span`` (the default) trains in tiers, cheapest
+    first within each: every size at the smallest and the largest data fraction (one seed), then
+    the fractions between, then the other seeds. A budget then thins the grid from inside and
+    drops replicates before it gives up a size or an end of the data axis.
+    """
+    if order not in ORDERS:
+        raise GuimoError(f"unknown sweep order '{order}': use one of {', '.join(ORDERS)}")
+    ends = {min(fractions), max(fractions)}
+
+    def tier(p: dict[str, Any]) -> int:
+        return 0 if order == "cheapest" else 2 * (p["seed"] != first_seed) + (p["fraction"] not in ends)
+
+    return sorted(points, key=lambda p: (tier(p), p["relative_cost"], p["seed"]))
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[str, Any]:
@@ -418,7 +445,7 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-# What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, threads,
+# What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, order, threads,
 # workers) only add points or schedule them, so a re-run may change those and still resume.
 POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
                   "lr_batch_exponent", "evals", "config")

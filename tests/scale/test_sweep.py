@@ -330,3 +330,39 @@ def test_training_costs_warn_when_the_price_table_rents_the_wrong_machine(micro_
         manifest.write_text(json.dumps(m))
     build_report(copy, n_bootstrap=0, noise_sims=0, prices_path=gpu_prices)
     assert "rents 1 GPU(s) per training run" in (copy / "scale" / "report.md").read_text()
+
+
+def test_span_order_covers_sizes_and_data_ends_before_the_middle_and_more_seeds():
+    """Under a budget the order is what gets left out: span puts every size at both ends of the data axis first (so a
+    cut keeps the range of N and D a fit and its held-out model need), cheapest goes purely by FLOPs."""
+    from guimo.scale.sweep import order_points
+
+    points = [{"run": f"{s}-{f}-{seed}", "size": s, "fraction": f, "seed": seed, "relative_cost": c * f}
+              for s, c in (("small", 1.0), ("big", 8.0)) for f in (0.25, 0.5, 1.0) for seed in (0, 1)]
+    span = [p["run"] for p in order_points(points, "span", [0.25, 0.5, 1.0], 0)]
+    assert span[:4] == ["small-0.25-0", "small-1.0-0", "big-0.25-0", "big-1.0-0"]  # both ends, every size, one seed
+    assert span[4:6] == ["small-0.5-0", "big-0.5-0"]  # then the middle
+    assert span[6:10] == ["small-0.25-1", "small-1.0-1", "big-0.25-1", "big-1.0-1"]  # then the replicates, ends first
+    cheapest = [p["run"] for p in order_points(points, "cheapest", [0.25, 0.5, 1.0], 0)]
+    assert cheapest.index("big-1.0-0") == 10  # the largest point is the last but one: any budget cut drops it first
+    assert sorted(span) == sorted(cheapest)
+    with pytest.raises(GuimoError, match="unknown sweep order 'random'"):
+        order_points(points, "random", [1.0], 0)
+    with pytest.raises(GuimoError, match="unknown sweep order"):
+        SweepSpec("lm", sizes=["nano"], fractions=[1.0], order="random")
+
+
+def test_report_says_what_the_budget_skipped(micro_sweep, tmp_path):
+    """A budgeted sweep's report names the budget, the order and the sizes it gave up, before its per-point list."""
+    copy = tmp_path / "budgeted"
+    shutil.copytree(micro_sweep, copy)
+    record = json.loads((copy / "sweep.json").read_text())
+    record["spec"]["budget_s"] = 90.0
+    last = record["points"][-1]
+    last.update(status="skipped", reason="estimated 50 s would overrun the 90 s budget (60 s used)")
+    shutil.rmtree(copy / last["run"])
+    (copy / "sweep.json").write_text(json.dumps(record))
+    build_report(copy, n_bootstrap=0, noise_sims=0)
+    text = (copy / "scale" / "report.md").read_text()
+    assert f"the 1.5 min budget, in `span` order, skipped 1 of 6 points: {last['size']} x1" in text
+    assert f"{last['run']}: skipped — estimated 50 s would overrun" in text
