@@ -63,7 +63,7 @@ def build_report(
         if skipped:  # what the budget's order kept and gave up, before the list of points
             order = sweep["spec"].get("order", "cheapest")  # records older than the option ran cheapest first
             budget = sweep["spec"].get("budget_s")
-            notes.append(f"the {f'{budget / 60:.1f} min ' if budget else ''}budget, in `{order}` order, skipped {len(skipped)} of "
+            notes.append(f"the {_duration(budget) + ' ' if budget else ''}budget, in `{order}` order, skipped {len(skipped)} of "
                          f"{len(sweep['points'])} points: " + ", ".join(f"{s} x{sum(p['size'] == s for p in skipped)}" for s in
                                                                         dict.fromkeys(p["size"] for p in skipped)))
         notes += [f"{p['run']}: {p['status']} — {p.get('reason', '')}" for p in sweep["points"] if p.get("status") in ("skipped", "failed")]
@@ -469,6 +469,10 @@ def _sweep_time(invocations: list[dict]) -> str:
     if stopped:
         text += f" ({stopped} stopped before it finished: counted up to its last finished point)"
     return text + "."
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _scored_step(p: Point) -> str:

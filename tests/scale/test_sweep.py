@@ -357,12 +357,12 @@ def test_report_says_what_the_budget_skipped(micro_sweep, tmp_path):
     copy = tmp_path / "budgeted"
     shutil.copytree(micro_sweep, copy)
     record = json.loads((copy / "sweep.json").read_text())
-    record["spec"]["budget_s"] = 90.0
+    record["spec"]["budget_s"] = 150.0
     last = record["points"][-1]
     last.update(status="skipped", reason="estimated 50 s would overrun the 90 s budget (60 s used)")
     shutil.rmtree(copy / last["run"])
     (copy / "sweep.json").write_text(json.dumps(record))
     build_report(copy, n_bootstrap=0, noise_sims=0)
     text = (copy / "scale" / "report.md").read_text()
-    assert f"the 1.5 min budget, in `span` order, skipped 1 of 6 points: {last['size']} x1" in text
+    assert f"the 2.5 min budget, in `span` order, skipped 1 of 6 points: {last['size']} x1" in text
     assert f"{last['run']}: skipped — estimated 50 s would overrun" in text
