@@ -325,7 +325,7 @@ def economics_main(args: argparse.Namespace) -> int:
             in_count = {total: n for (_, total), (_, n) in zip(_preset_sizes(), _preset_sizes(count))}
             quality = lambda n: fit.predict(in_count[n], d_fit)  # noqa: E731
             quality_source = f"L(N, D) of {src} at D = {d_fit:,.0f} tokens (fitted up to N = {n_fit:,}; beyond that it is extrapolation)"
-        figs += ec.consumer_device(prices, _preset_sizes(), quality=quality, quality_source=quality_source if quality else "",
+        figs += ec.consumer_device(prices, _device_candidates(), quality=quality, quality_source=quality_source if quality else "",
                                    cloud_cost_per_1k=cost_1k, cost_source=cost_source)
     if not figs:
         raise GuimoError("nothing to compute: give --runs, --throughput and/or --recommend-run")
@@ -374,6 +374,24 @@ def _preset_sizes(count: str = "total") -> list[tuple[str, float]]:
     from guimo.models.transformer import PRESETS, TransformerConfig, count_parameters
 
     return [(name, float(count_parameters(TransformerConfig(vocab_size=2048, **p))[count])) for name, p in PRESETS.items()]
+
+
+def _device_candidates() -> list:
+    """The transformer presets (lm's default vocabulary) as device candidates, sized on the meta device: no memory,
+    so the 87M-parameter preset costs nothing to size."""
+    import torch
+
+    from guimo.models.transformer import PRESETS, Transformer, TransformerConfig, count_parameters, flops_per_token
+    from guimo.optimize.quantize import int8_file_bytes
+    from guimo.scale.economics import DeviceCandidate
+
+    out = []
+    for name, p in PRESETS.items():
+        cfg = TransformerConfig(vocab_size=2048, **p)
+        with torch.device("meta"):
+            model = Transformer(cfg)
+        out.append(DeviceCandidate(name, float(count_parameters(cfg)["total"]), float(int8_file_bytes(model)), flops_per_token(cfg) / 6.0))
+    return out
 
 
 def _print_figures(figs, source: str, notes: list[str]) -> None:

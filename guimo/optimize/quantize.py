@@ -31,11 +31,34 @@ FORMAT = "guimo-int8-dynamic-v1"
 
 
 def quantizable(model: nn.Module) -> list[str]:
-    """Names of the Linear modules to quantize: all but those whose weight is shared (tied)."""
-    ptrs: dict[int, int] = {}
+    """Names of the Linear modules to quantize: all but those whose weight is shared (tied). A tied weight
+    is one Parameter object under two names, which also holds on the meta device (where every tensor has
+    the same null data pointer), so ``int8_file_bytes`` can size a model without allocating it."""
+    uses: dict[int, int] = {}
     for _, p in model.named_parameters(remove_duplicate=False):
-        ptrs[p.data_ptr()] = ptrs.get(p.data_ptr(), 0) + 1
-    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and ptrs[m.weight.data_ptr()] == 1]
+        uses[id(p)] = uses.get(id(p), 0) + 1
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and uses[id(m.weight)] == 1]
+
+
+def int8_file_bytes(model: nn.Module) -> int:
+    """Bytes of the tensors ``save_int8`` would write for ``model``, from shapes alone (meta tensors do):
+    1 byte per quantized weight plus a float32 scale per output channel and the float32 bias; every
+    other tensor (embeddings, norms, a tied head) stays float32. What a device must hold: the int8
+    format keeps 1.1-3.3 bytes per parameter on the lm presets, not 1, because embeddings stay float."""
+    names = set(quantizable(model))
+    total = 0
+    for name, module in model.named_modules():
+        if name in names:
+            out_features = module.weight.shape[0]
+            total += module.weight.numel() + 4 * out_features + (4 * out_features if module.bias is not None else 0)
+    seen: set[int] = set()
+    for pname, t in [*model.named_parameters(), *model.named_buffers()]:
+        owner = pname.rsplit(".", 1)[0] if "." in pname else ""
+        if owner in names or id(t) in seen:
+            continue
+        seen.add(id(t))
+        total += t.numel() * 4
+    return total
 
 
 def quantize(model: nn.Module) -> tuple[nn.Module, list[str]]:

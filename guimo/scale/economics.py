@@ -237,41 +237,60 @@ def ecommerce(ndcg_model: float, ndcg_baseline: float, cost_per_1k_requests: flo
     ]
 
 
-def device_max_params(prices: Prices) -> tuple[float, float]:
-    """Largest parameter count allowed by (memory, latency) after int8 quantisation.
+@dataclass(frozen=True)
+class DeviceCandidate:
+    """A model that might ship on the device, sized from its config (no training needed)."""
 
-    Memory: 1 byte per int8 weight times the overhead factor. Latency: a generated token costs
-    one multiply-add per weight, so N <= budget_s x multiply-adds per second.
-    """
+    name: str
+    params: float  # total parameters: what the fit's quality(N) takes
+    int8_bytes: float  # tensors of its int8 file (guimo.optimize.quantize.int8_file_bytes): embeddings stay float32
+    macs_per_token: float  # forward multiply-adds per generated token at its full context (flops_per_token / 6)
+
+
+def device_fit(c: DeviceCandidate, prices: Prices) -> tuple[float, float, bool]:
+    """(memory it needs in MB, latency per token in ms, whether both fit the device's budgets).
+
+    Memory: the int8 file times the overhead factor (runtime, activations, KV cache). Latency: its
+    multiply-adds per token at the device's effective int8 rate."""
     d = prices.business.device
-    by_memory = d.memory_mb * 1e6 / d.memory_overhead
-    by_latency = d.latency_ms_per_token / 1000.0 * d.int8_gops * 1e9
-    return by_memory, by_latency
+    memory_mb = c.int8_bytes * d.memory_overhead / 1e6
+    latency_ms = c.macs_per_token / (d.int8_gops * 1e9) * 1000.0 if d.int8_gops > 0 else math.inf
+    return memory_mb, latency_ms, memory_mb <= d.memory_mb and latency_ms <= d.latency_ms_per_token
 
 
-def consumer_device(prices: Prices, candidates: Sequence[tuple[str, float]], *, quality=None, quality_source: str = "scaling-law fit",
+def consumer_device(prices: Prices, candidates: Sequence[DeviceCandidate], *, quality=None, quality_source: str = "scaling-law fit",
                     cloud_cost_per_1k: float, cost_source: str) -> list[Figure]:
-    """The largest candidate model that fits the device after int8, its expected loss, and cloud-fallback cost.
+    """The largest candidate that fits the device after int8, what it needs, its expected loss, and cloud-fallback cost.
 
-    ``candidates``: (name, parameter count) pairs, e.g. the model presets; ``quality``: a function
-    N -> expected loss (from the fit), or None.
+    ``quality``: a function N (total parameters) -> expected loss (from the fit), or None.
     """
-    by_mem, by_lat = device_max_params(prices)
-    limit = min(by_mem, by_lat)
-    fitting = [(n, p) for n, p in candidates if p <= limit]
     mem_cite = _cite(prices, "business.device.memory_mb", "business.device.memory_overhead")
     lat_cite = _cite(prices, "business.device.latency_ms_per_token", "business.device.int8_gops")
-    out = [
-        Figure("device parameter limit from memory (int8)", by_mem, "parameters", "", mem_cite),
-        Figure("device parameter limit from latency (int8)", by_lat, "parameters", "", lat_cite),
-    ]
+    sized = "int8 file size from the model config (guimo.optimize.quantize layout); multiply-adds per token from the config"
+    fitting = [c for c in candidates if device_fit(c, prices)[2]]
+    out: list[Figure] = []
     if fitting:
-        name, params = max(fitting, key=lambda c: c[1])
-        out.append(Figure(f"largest model on the device: {name}", params, "parameters", "parameter count of the preset", f"{mem_cite}; {lat_cite}"))
+        best = max(fitting, key=lambda c: c.params)
+        memory_mb, latency_ms, _ = device_fit(best, prices)
+        out += [Figure(f"largest model on the device: {best.name}", best.params, "parameters", sized, f"{mem_cite}; {lat_cite}"),
+                Figure(f"device memory for {best.name} (int8 file x overhead)", memory_mb, "MB", f"int8 file {best.int8_bytes / 1e6:.2f} MB", mem_cite),
+                Figure(f"device latency per token of {best.name}", latency_ms, "ms", f"{best.macs_per_token:,.0f} multiply-adds per token", lat_cite)]
         if quality is not None:
-            out.append(Figure(f"expected loss of {name} on the device", float(quality(params)), "nats/token", quality_source, "int8 assumed lossless"))
+            out.append(Figure(f"expected loss of {best.name} on the device", float(quality(best.params)), "nats/token", quality_source,
+                              "int8 assumed lossless (optimize.json's relative_change measures it for a trained run)"))
     else:
-        out.append(Figure("largest model on the device: none of the candidates fits", 0, "parameters", "", f"{mem_cite}; {lat_cite}"))
+        out.append(Figure("largest model on the device: none of the candidates fits", 0, "parameters", sized, f"{mem_cite}; {lat_cite}"))
+    too_big = [c for c in candidates if c.params > max((f.params for f in fitting), default=0)]
+    if too_big:  # the next size up, and which budget stops it
+        nxt = min(too_big, key=lambda c: c.params)
+        memory_mb, latency_ms, _ = device_fit(nxt, prices)
+        d = prices.business.device
+        stops = []
+        if memory_mb > d.memory_mb:
+            stops.append(f"memory {memory_mb:.1f} > {d.memory_mb:g} MB")
+        if latency_ms > d.latency_ms_per_token:
+            stops.append(f"latency {latency_ms:.1f} > {d.latency_ms_per_token:g} ms")
+        out.append(Figure(f"next size up, {nxt.name}: does not fit ({'; '.join(stops)})", nxt.params, "parameters", sized, f"{mem_cite}; {lat_cite}"))
     d = prices.business.device
     fallback = d.requests_per_day * d.lifetime_days * d.cloud_fallback_rate / 1000.0 * cloud_cost_per_1k
     out.append(Figure("cloud fallback cost per device over its life", fallback, prices.currency, cost_source,

@@ -107,7 +107,7 @@ class Device:
     memory_mb: float = field(metadata={"help": "memory the model may take on the device"})
     latency_ms_per_token: float = field(metadata={"help": "time budget per generated token"})
     int8_gops: float = field(metadata={"help": "effective int8 multiply-adds per second, in 1e9"})
-    memory_overhead: float = field(metadata={"help": "factor over 1 byte per int8 weight"})
+    memory_overhead: float = field(metadata={"help": "factor over the int8 file (runtime, activations, KV cache)"})
     requests_per_day: float = field(metadata={"help": "requests one device makes per day"})
     cloud_fallback_rate: float = field(metadata={"help": "share of requests sent to the cloud"})
     lifetime_days: float = field(metadata={"help": "service life of a device"})

@@ -83,14 +83,42 @@ def test_ecommerce_by_hand(prices):
 
 
 def test_consumer_device_by_hand(prices):
-    by_mem, by_lat = ec.device_max_params(prices)
-    assert by_mem == pytest.approx(256e6 / 1.25)
-    assert by_lat == pytest.approx(0.050 * 20e9)
-    candidates = [("small", 1e6), ("big", 2e8), ("huge", 3e8)]
-    figs = ec.consumer_device(prices, candidates, quality=lambda n: 3.0 - math.log10(n) / 10, cloud_cost_per_1k=0.002, cost_source="load")
+    """Memory = int8 file x overhead against memory_mb; latency = multiply-adds / int8 rate against the per-token budget."""
+    cands = [ec.DeviceCandidate("small", 1e6, 2.0e6, 1.2e6),
+             ec.DeviceCandidate("big", 2e8, 2.0e8, 2.1e8),  # 250 MB with the overhead (fits 256), 10.5 ms (fits 50)
+             ec.DeviceCandidate("huge", 3e8, 2.1e8, 3.1e8)]  # 262.5 MB: memory stops it
+    assert ec.device_fit(cands[1], prices) == pytest.approx((250.0, 10.5, True))
+    figs = ec.consumer_device(prices, cands, quality=lambda n: 3.0 - math.log10(n) / 10, cloud_cost_per_1k=0.002, cost_source="load")
     assert by_name(figs, "largest model on the device: big").value == 2e8
+    assert by_name(figs, "device memory for big").value == pytest.approx(2.0e8 * 1.25 / 1e6)
+    assert by_name(figs, "device latency per token of big").value == pytest.approx(2.1e8 / 20e9 * 1000)
     assert by_name(figs, "expected loss of big").value == pytest.approx(3.0 - math.log10(2e8) / 10)
+    assert by_name(figs, "next size up, huge: does not fit (memory 262.5 > 256 MB)").value == 3e8
     assert by_name(figs, "cloud fallback").value == pytest.approx(20 * 730 * 0.05 / 1000 * 0.002)
+    slow = [ec.DeviceCandidate("slow", 1e6, 1e6, 2e9)]  # 100 ms per token: latency stops it
+    figs = ec.consumer_device(prices, slow, cloud_cost_per_1k=0.002, cost_source="load")
+    assert by_name(figs, "largest model on the device: none").value == 0
+    assert by_name(figs, "next size up, slow: does not fit (latency 100.0 > 50 ms)")
+
+
+def test_int8_file_bytes_is_what_save_int8_writes(tmp_path):
+    """The device's memory figure sizes models on the meta device; it must be the real int8 file's tensors (the
+    safetensors header, a few KB of JSON, aside), embeddings and the tied head kept in float32."""
+    import torch
+
+    from guimo.models.transformer import PRESETS, Transformer, TransformerConfig, count_parameters
+    from guimo.optimize import quantize as q8
+
+    cfg = TransformerConfig(vocab_size=2048, **PRESETS["tiny"])
+    with torch.device("meta"):
+        meta = Transformer(cfg)
+    model = Transformer(cfg).eval()
+    qmodel, names = q8.quantize(model)
+    assert q8.quantizable(meta) == names and "head" not in names and "blocks.0.mlp.fc" in names  # the tied head found on meta tensors too
+    written = q8.save_int8(tmp_path / "m.int8.safetensors", qmodel, model, names)
+    estimate = q8.int8_file_bytes(meta)
+    assert 0 < written - estimate < 8192
+    assert estimate > 2 * count_parameters(cfg)["total"]  # not 1 byte per parameter: the float embeddings dominate a small model
 
 
 def test_load_throughput_formats_and_errors(tmp_path):
