@@ -99,17 +99,20 @@ def read_point(run: RunDir, metric: str = "loss") -> Point:
     )
 
 
-def collect_points(root: str | Path, metric: str = "loss", *, expected: list[str] | None = None, allow_missing: bool = False) -> tuple[list[Point], list[str]]:
+def collect_points(root: str | Path, metric: str = "loss", *, expected: list[str] | None = None, allow_missing: bool = False,
+                   exclude: list[str] | None = None) -> tuple[list[Point], list[str]]:
     """Points of every finished run under ``root``, and notes on runs left out.
 
     ``expected`` lists run directories a sweep planned (sweep.json); one that is missing or
-    unfinished is an error unless ``allow_missing`` (then it is noted and left out).
+    unfinished is an error unless ``allow_missing`` (then it is noted and left out). ``exclude``:
+    runs that are not points of the study (a sweep's lr probe).
     """
     root = Path(root)
     if not root.is_dir():
         raise GuimoError(f"{root}: no such directory")
     notes: list[str] = []
-    runs = list_runs(root)
+    skip = {str(Path(p).resolve()) for p in exclude or []}
+    runs = [r for r in list_runs(root) if str(r.path.resolve()) not in skip]
     planned = {str(Path(p).resolve()) for p in expected or []}
     found = {str(r.path.resolve()) for r in runs}
     for path in expected or []:

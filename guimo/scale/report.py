@@ -57,7 +57,8 @@ def build_report(
     sweep = read_sweep(root) if root.is_dir() else None
     expected = [str(root / p["run"]) for p in sweep["points"] if p.get("status") == "done"] if sweep else None
     metric = metric or _headline(root)
-    points, notes = collect_points(root, metric, expected=expected, allow_missing=allow_missing)
+    probes = [str(root / p["run"]) for p in sweep.get("probes", [])] if sweep else None
+    points, notes = collect_points(root, metric, expected=expected, allow_missing=allow_missing, exclude=probes)
     if sweep:
         skipped = [p for p in sweep["points"] if p.get("status") == "skipped"]
         if skipped:  # what the budget's order kept and gave up, before the list of points
@@ -75,6 +76,7 @@ def build_report(
         "machine": f"{platform.machine()} {platform.processor() or ''} {platform.platform()}".strip(),
         "points": [p.as_dict() for p in points], "notes": notes, "sweep": sweep["spec"] if sweep else None,
         "invocations": sweep.get("invocations", []) if sweep else [],
+        "lr_probe": sweep.get("lr_probe") if sweep else None,
     }
     if higher:
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed, noise_sims)
@@ -449,6 +451,8 @@ def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> 
         lines.append(f"\n{len(early)} of {len(validated)} runs scored weights from an earlier validation than their last"
                      + (f" (at {min(early):.0%}-{max(early):.0%} of their steps)" if early else "")
                      + f"; the other {len(validated) - len(early)} were still improving when they stopped.")
+    if result.get("lr_probe"):
+        lines.append("\n" + _lr_probe_text(result["lr_probe"]))
     if notes:
         lines.append("\nLeft out or not run:\n")
         lines += [f"- {n}" for n in notes]
@@ -469,6 +473,14 @@ def _sweep_time(invocations: list[dict]) -> str:
     if stopped:
         text += f" ({stopped} stopped before it finished: counted up to its last finished point)"
     return text + "."
+
+
+def _lr_probe_text(probe: dict[str, dict]) -> str:
+    """Which multiple of the lr rule each size trained with, and the probe scores that chose it."""
+    metric = next(iter(probe.values()))["metric"]
+    parts = [f"{size} x{c['lr_scale']:g} (" + ", ".join(f"x{m} {v:.4g}" for m, v in c["scores"].items()) + ")"
+             + (" **at the edge of the probed range**" if c.get("at_edge") else "") for size, c in probe.items()]
+    return f"Learning rate: each size's points use the multiple of the lr rule its probe scored best ({metric}): " + "; ".join(parts) + "."
 
 
 def _duration(seconds: float) -> str:

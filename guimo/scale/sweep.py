@@ -30,6 +30,10 @@ Why the knobs look like this:
   lr then follows Adam's square-root rule, lr x (batch / batch_size)^lr_batch_exponent (Malladi et
   al. 2022). Smaller batches also use each token better, which flattens loss vs D when a small
   corpus drops to batch 1-3 (tinyshakespeare), so keep min_steps just past the plateau;
+- ``lr_probe`` (e.g. 0.5, 1, 2) first trains every size at ``probe_fraction`` (the smallest fraction
+  by default) once per multiplier of the rule's lr and keeps, per size, the multiplier with the best
+  metric on the validation split (the test split stays the fit's); the grid then trains at it. The
+  probe runs live in DIR/probe/, are never points of the fit, and are not cut by a budget;
 - points whose data config is identical (same data section, context and seed; only the model
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
@@ -84,6 +88,8 @@ class SweepSpec:
     workers: int = field(default=1, metadata={"help": "points trained at once, each in its own process with max(1, threads // workers) threads"})
     min_steps: int = field(default=0, metadata={"help": "points with fewer steps at batch_size train with the largest smaller batch that gives this many (0: off)"})
     lr_batch_exponent: float = field(default=0.5, metadata={"help": "a point trained at a smaller batch b uses lr x (b / batch_size) ** this"})
+    lr_probe: list[float] = field(default_factory=list, metadata={"help": "lr multipliers to probe per size before the grid (e.g. 0.5,1,2); each size's grid points use its best (empty: the rule alone)"})
+    probe_fraction: float | None = field(default=None, metadata={"help": "data fraction the lr probe trains on (None: the grid's smallest)"})
     evals: int = field(default=0, metadata={"help": "validations per point, the best checkpoint scored (0: the final model, which an L(N, D) fit in tokens seen needs)"})
     config: str | None = field(default=None, metadata={"help": "config file (TOML/YAML/JSON) every point starts from, before the sweep's own settings and overrides"})
 
@@ -103,6 +109,10 @@ class SweepSpec:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
         if self.min_steps < 0:
             raise GuimoError("min_steps must be 0 (off) or positive")
+        if any(not m > 0 for m in self.lr_probe):
+            raise GuimoError(f"lr probe multipliers must be positive; got {self.lr_probe}")
+        if self.probe_fraction is not None and not 0 < self.probe_fraction <= 1:
+            raise GuimoError(f"probe fraction {self.probe_fraction} is not in (0, 1]")
         if self.order not in ORDERS:
             raise GuimoError(f"unknown sweep order '{self.order}': use one of {', '.join(ORDERS)}")
         if self.evals < 0:
@@ -162,6 +172,11 @@ def learning_rate(spec: SweepSpec, d_model: int) -> float:
     return spec.lr_ref * (spec.d_ref / d_model) ** spec.lr_exponent
 
 
+def point_lr(spec: SweepSpec, point: dict[str, Any]) -> float:
+    """The rule's lr for the point's width, times the lr probe's choice for its size (or the probe's own multiplier)."""
+    return learning_rate(spec, point["d_model"]) * point.get("lr_scale", 1.0)
+
+
 def point_batch(spec: SweepSpec, amount: float, per_row: int | None = None) -> int:
     """The batch a point uses: batch_size, or smaller so it gets min_steps steps. ``amount`` is its training
     tokens (a batch row holds ``context`` of them, the default) or examples (``per_row`` = 1)."""
@@ -218,8 +233,53 @@ def order_points(points: list[dict[str, Any]], order: str, fractions: list[float
     return sorted(points, key=lambda p: (tier(p), p["relative_cost"], p["seed"]))
 
 
+def probe_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The lr probe: every size at ``probe_fraction`` (default: the smallest fraction), first seed, once per multiplier."""
+    if not spec.lr_probe:
+        return []
+    fraction = spec.probe_fraction or min(spec.fractions)
+    points = []
+    for size in spec.sizes:
+        cfg = base_config(spec, size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"])
+        cost = relative_cost(cfg.model, spec.context) * fraction * spec.epochs
+        for m in spec.lr_probe:
+            points.append({"run": f"probe/{size}-f{fraction:g}-lrx{m:g}", "size": size, "fraction": fraction, "seed": spec.seed,
+                           "d_model": cfg.model.d_model, "relative_cost": cost, "lr_scale": m, "probe": True})
+    return sorted(points, key=lambda p: (p["relative_cost"], p["lr_scale"]))
+
+
+def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
+    """Per size, the multiplier whose probe scored best on the validation split (never the test split the fit
+    uses), with every probe's score; a choice at either end of the probed range is flagged: the best lr may lie beyond."""
+    from guimo.pipeline.rundir import RunDir
+
+    chosen: dict[str, dict[str, Any]] = {}
+    for size in dict.fromkeys(p["size"] for p in probes):
+        mine = [p for p in probes if p["size"] == size]
+        scores: dict[str, float] = {}
+        metric, higher = "loss", False
+        for p in mine:
+            run = out / p["run"]
+            if p.get("status") != "done" or not (run / "metrics.json").exists():
+                continue
+            metrics = RunDir.open(run).metrics() or {}
+            metric = RunDir.open(run).manifest["stages"]["train"].get("metric", "loss")
+            higher = metric != "loss" and bool(metrics.get("higher_is_better"))
+            value = (metrics.get("val") or {}).get(metric)
+            if value is not None and math.isfinite(value):
+                scores[f"{p['lr_scale']:g}"] = float(value)
+        if not scores:
+            raise GuimoError(f"the lr probe of size {size} has no finished run with a validation {metric}: see {out / 'probe'}")
+        best = (max if higher else min)(scores, key=scores.get)
+        probed = sorted(p["lr_scale"] for p in mine)
+        chosen[size] = {"lr_scale": float(best), "metric": f"val {metric}", "scores": scores,
+                        "at_edge": len(probed) > 1 and float(best) in (probed[0], probed[-1])}
+    return chosen
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[str, Any]:
-    """Run (or resume) every point; returns the sweep record also written to DIR/sweep.json."""
+    """Run (or resume) every point, after the lr probe when there is one; returns the sweep record also written
+    to DIR/sweep.json."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
     from guimo.pipeline.progress import Progress
@@ -227,32 +287,35 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"spec": asdict(spec), "config_sha256": _config_digest(spec), "started": _now(),
-              "points": plan_points(spec)}
+              "probes": probe_points(spec), "points": plan_points(spec)}
     # every invocation that trained points is kept across resumes (the record's wall_s is only the last one's)
     prior, record["invocations"] = _load_prior(out, record)
-    keys = {p["run"]: _point_config(spec, p)[1] for p in record["points"]}  # points with equal keys share their data
+    everything = record["probes"] + record["points"]
+    keys = {p["run"]: _point_config(spec, p)[1] for p in everything}  # points with equal keys share their data
     templates: dict[str, str] = {}  # data key -> a finished run whose data/ later points of that key copy
     preparing: set[str] = set()  # data keys a point in flight is preparing (no template yet)
-    pending = []
-    for point in record["points"]:
-        before = prior.get(point["run"], {})
-        if before.get("status") == "done" and (out / point["run"] / "metrics.json").exists():
-            point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds", "batch_size", "lr")}, status="done", resumed=True)
-            templates.setdefault(keys[point["run"]], str(out / point["run"]))
-        else:
-            pending.append(point)
-    in_flight: dict[Any, dict[str, Any]] = {}
+    waiting = {"probes": [], "points": []}
+    for part in waiting:
+        for point in record[part]:
+            before = prior.get(point["run"], {})
+            if before.get("status") == "done" and (out / point["run"] / "metrics.json").exists():
+                point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds", "batch_size", "lr")}, status="done", resumed=True)
+                templates.setdefault(keys[point["run"]], str(out / point["run"]))
+            else:
+                waiting[part].append(point)
     t0 = time.perf_counter()
     load0 = round(os.getloadavg()[0], 2)
     timed: list[dict[str, Any]] = []  # points trained by this invocation: what the budget's estimates extrapolate from
-    finished = len(record["points"]) - len(pending)
+    finished = len(everything) - len(waiting["probes"]) - len(waiting["points"])
     # this invocation's entry joins the record with its first trained point and is kept current with every point
     # after it, so a killed sweep still says how long its finished points took (complete: false)
     invocation: dict[str, Any] = {"started": record["started"], "finished": None, "wall_s": 0.0, "points_trained": 0,
                                   "load_avg_1_start_end": [load0, None], "complete": False}
-    with _executor(spec.workers) as pool, \
-            Progress(quiet=quiet) as progress, progress.task("sweep", total=len(record["points"])) as bar:
-        bar.update(completed=finished)
+
+    def train(pending: list[dict[str, Any]], budget_s: float | None) -> None:
+        """Train ``pending`` on the pool, skipping (under a budget) the points that would overrun it."""
+        nonlocal finished
+        in_flight: dict[Any, dict[str, Any]] = {}
         while pending or in_flight:
             while len(in_flight) < spec.workers:
                 point = next((p for p in pending if keys[p["run"]] in templates or keys[p["run"]] not in preparing), None)
@@ -261,10 +324,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 pending.remove(point)
                 key = keys[point["run"]]
                 elapsed = time.perf_counter() - t0
-                if spec.budget_s is not None and timed:
+                if budget_s is not None and timed:
                     estimate = estimate_seconds(point, timed)
-                    if elapsed + estimate > spec.budget_s:
-                        point.update(status="skipped", reason=f"estimated {estimate:.0f} s would overrun the {spec.budget_s:.0f} s budget ({elapsed:.0f} s used)")
+                    if elapsed + estimate > budget_s:
+                        point.update(status="skipped", reason=f"estimated {estimate:.0f} s would overrun the {budget_s:.0f} s budget ({elapsed:.0f} s used)")
                         progress.log(f"skip {point['run']}: {point['reason']}")
                         finished += 1
                         _save(out, record)
@@ -298,7 +361,22 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 finished += 1
                 bar.update(completed=finished)
                 _save(out, record)
-        bar.update(completed=len(record["points"]))
+
+    with _executor(spec.workers) as pool, \
+            Progress(quiet=quiet) as progress, progress.task("sweep", total=len(everything)) as bar:
+        bar.update(completed=finished)
+        if record["probes"]:
+            train(waiting["probes"], None)  # the probe is what makes the grid's lrs: never cut by the budget
+            record["lr_probe"] = choose_lr(record["probes"], out)
+            for point in record["points"]:
+                point["lr_scale"] = record["lr_probe"][point["size"]]["lr_scale"]
+            for size, c in record["lr_probe"].items():
+                progress.log(f"lr probe {size}: x{c['lr_scale']:g} of the rule ({c['metric']}: "
+                             + ", ".join(f"x{m} {v:.4g}" for m, v in c["scores"].items()) + ")"
+                             + (" -- at the edge of the probed range: the best lr may lie beyond it" if c["at_edge"] else ""))
+            _save(out, record)
+        train(waiting["points"], spec.budget_s)
+        bar.update(completed=len(everything))
     record["finished"] = _now()
     record["wall_s"] = round(time.perf_counter() - t0, 2)
     invocation.update(finished=record["finished"], wall_s=record["wall_s"], complete=True)
@@ -377,7 +455,7 @@ def _point_config(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, str]:
         f"data.fraction={point['fraction']}",
         f"seed={point['seed']}",
         f"train.batch_size={spec.batch_size}",
-        f"train.lr={learning_rate(spec, point['d_model']):.6g}",
+        f"train.lr={point_lr(spec, point):.6g}",
     ]
     cfg = base_config(spec, base + spec.overrides)
     return cfg, json.dumps([to_dict(cfg)["data"], spec.context, point["seed"]], sort_keys=True)
@@ -419,7 +497,7 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: 
         raise GuimoError(f"{run_dir}: the {spec.scenario} scenario reports neither train_tokens nor train_examples; cannot size training by epochs")
     batch = point_batch(spec, spec.epochs * unique, per_row)
     steps = max(1, round(spec.epochs * unique / (batch * per_row)))
-    lr = learning_rate(spec, point["d_model"]) * (batch / spec.batch_size) ** spec.lr_batch_exponent
+    lr = point_lr(spec, point) * (batch / spec.batch_size) ** spec.lr_batch_exponent
     sized = [f"train.max_steps={steps}", f"train.warmup_steps={max(1, min(50, steps // 10))}",
              f"train.batch_size={batch}", f"train.lr={lr:.6g}",
              f"train.eval_every={max(1, steps // spec.evals) if spec.evals else 0}", f"train.checkpoint_every={max(50, steps // 4)}",
@@ -448,7 +526,7 @@ def _threads(n: int | None) -> Iterator[None]:
 # What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, order, threads,
 # workers) only add points or schedule them, so a re-run may change those and still resume.
 POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
-                  "lr_batch_exponent", "evals", "config")
+                  "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction")
 
 
 def _config_digest(spec: SweepSpec) -> str | None:
@@ -471,11 +549,11 @@ def _load_prior(out: Path, record: dict[str, Any]) -> tuple[dict[str, dict[str, 
     if not p.exists():
         return {}, []
     data = read_json(p)
-    points = {pt["run"]: pt for pt in data.get("points", []) if isinstance(pt, dict) and "run" in pt}
+    points = {pt["run"]: pt for pt in data.get("points", []) + data.get("probes", []) if isinstance(pt, dict) and "run" in pt}
     if any(pt.get("status") == "done" for pt in points.values()):
         import dataclasses
 
-        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": []}  # keys older records lack
+        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": [], "lr_probe": []}  # keys older records lack
         before = {**defaults, **data.get("spec", {}), "config_sha256": data.get("config_sha256")}
         now = {**record["spec"], "config_sha256": record["config_sha256"]}
         changed = [k for k in (*POINT_SETTINGS, "config_sha256") if before.get(k) != now[k] and not (k == "config_sha256" and before.get(k) is None)]

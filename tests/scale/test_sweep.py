@@ -366,3 +366,32 @@ def test_report_says_what_the_budget_skipped(micro_sweep, tmp_path):
     text = (copy / "scale" / "report.md").read_text()
     assert f"the 2.5 min budget, in `span` order, skipped 1 of 6 points: {last['size']} x1" in text
     assert f"{last['run']}: skipped — estimated 50 s would overrun" in text
+
+
+def test_lr_probe_chooses_each_sizes_lr_on_validation_and_resumes(tmp_path):
+    """--lr-probe trains every size at the smallest fraction once per multiplier, keeps the multiplier with the best
+    validation loss per size, trains the grid with it, and leaves the probe runs out of the fit; a re-run trains nothing."""
+    from guimo.pipeline.rundir import RunDir
+    from guimo.scale.sweep import learning_rate
+
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.05, 1.0], threads=1)
+    record = run_sweep(spec, tmp_path / "p", quiet=True)
+    assert [p["status"] for p in record["probes"]] == ["done"] * 4
+    assert {p["fraction"] for p in record["probes"]} == {0.5}
+    for size, choice in record["lr_probe"].items():
+        val = {m: RunDir.open(tmp_path / "p" / f"probe/{size}-f0.5-lrx{m}").metrics()["val"]["loss"] for m in ("0.05", "1")}
+        assert choice["scores"] == pytest.approx(val)
+        assert choice["lr_scale"] == float(min(val, key=val.get)) == 1.0  # a 20x smaller lr is far worse in ~100 steps
+        assert choice["at_edge"]  # the best is the largest multiplier probed: the report says the best may lie beyond
+    for p in record["points"]:
+        batch_factor = (p["batch_size"] / spec.batch_size) ** spec.lr_batch_exponent
+        assert p["lr"] == pytest.approx(learning_rate(spec, p["d_model"]) * p["lr_scale"] * batch_factor, rel=1e-5)
+    build_report(tmp_path / "p", n_bootstrap=0, noise_sims=0)
+    result = json.loads((tmp_path / "p" / "scale" / "fit.json").read_text())
+    assert len(result["points"]) == 6 and not any("/probe/" in p["run"] for p in result["points"])
+    assert "Learning rate: each size's points use the multiple of the lr rule its probe scored best (val loss): nano x1" in \
+        (tmp_path / "p" / "scale" / "report.md").read_text()
+    again = run_sweep(spec, tmp_path / "p", quiet=True)
+    assert all(p.get("resumed") for p in again["probes"] + again["points"]) and again["lr_probe"] == record["lr_probe"]
+    with pytest.raises(GuimoError, match="lr_probe"):  # the probe decides the points' lrs: changing it cannot resume
+        run_sweep(micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.5, 1.0], threads=1), tmp_path / "p", quiet=True)
