@@ -197,16 +197,21 @@ def run_name(size: str, fraction: float, seed: int) -> str:
     return f"{size}-f{fraction:g}-s{seed}"
 
 
+def _size_cost(spec: SweepSpec, size: str) -> tuple[int, float]:
+    """A size's width (for the lr rule) and training FLOPs per position (for ordering and the budget)."""
+    cfg = base_config(spec, size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"])
+    return cfg.model.d_model, relative_cost(cfg.model, spec.context)
+
+
 def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """Every (size, fraction, seed), cheapest first by an estimate of FLOPs per point."""
     points = []
     for size in spec.sizes:
-        cfg = base_config(spec, size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"])
-        cost = relative_cost(cfg.model, spec.context)
+        d_model, cost = _size_cost(spec, size)
         for f in spec.fractions:
             for s in range(spec.seed, spec.seed + spec.seeds):
                 points.append({"run": f"runs/{run_name(size, f, s)}", "size": size, "fraction": f, "seed": s,
-                               "d_model": cfg.model.d_model, "relative_cost": cost * f * spec.epochs})
+                               "d_model": d_model, "relative_cost": cost * f * spec.epochs})
     return order_points(points, spec.order, spec.fractions, spec.seed)
 
 
@@ -240,11 +245,10 @@ def probe_points(spec: SweepSpec) -> list[dict[str, Any]]:
     fraction = spec.probe_fraction or min(spec.fractions)
     points = []
     for size in spec.sizes:
-        cfg = base_config(spec, size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"])
-        cost = relative_cost(cfg.model, spec.context) * fraction * spec.epochs
+        d_model, cost = _size_cost(spec, size)
         for m in spec.lr_probe:
             points.append({"run": f"probe/{size}-f{fraction:g}-lrx{m:g}", "size": size, "fraction": fraction, "seed": spec.seed,
-                           "d_model": cfg.model.d_model, "relative_cost": cost, "lr_scale": m, "probe": True})
+                           "d_model": d_model, "relative_cost": cost * fraction * spec.epochs, "lr_scale": m, "probe": True})
     return sorted(points, key=lambda p: (p["relative_cost"], p["lr_scale"]))
 
 
@@ -262,8 +266,9 @@ def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, An
             run = out / p["run"]
             if p.get("status") != "done" or not (run / "metrics.json").exists():
                 continue
-            metrics = RunDir.open(run).metrics() or {}
-            metric = RunDir.open(run).manifest["stages"]["train"].get("metric", "loss")
+            rundir = RunDir.open(run)
+            metrics = rundir.metrics() or {}
+            metric = rundir.manifest["stages"]["train"].get("metric", "loss")
             higher = metric != "loss" and bool(metrics.get("higher_is_better"))
             value = (metrics.get("val") or {}).get(metric)
             if value is not None and math.isfinite(value):
