@@ -35,8 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--context", type=int, help="model.max_len for every size (default: the --config file's, else 128)")
     g.add_argument("--batch-size", type=int, help="train.batch_size for every point (default: the --config file's, else 16)")
     g.add_argument("--min-steps", type=int, default=0, help="shrink the batch of points that would get fewer steps (lr x sqrt(batch ratio)); 0: off")
-    g.add_argument("--lr-ref", type=float, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** 0.5 (default: the --config file's lr "
+    g.add_argument("--lr-ref", type=float, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** lr_exponent (default: the --config file's lr "
                                                  "carried to width 64 by the same rule, else 3e-3)")
+    g.add_argument("--lr-exponent", type=float, default=0.5,
+                   help="how fast the lr falls with width (default 0.5; 1 is muP's Adam rule for hidden layers): when --lr-probe keeps "
+                        "choosing a larger multiplier for the narrow sizes than for the wide ones, the rule is too shallow")
     g.add_argument("--lr-probe", help="lr multipliers to probe per size before the grid, comma-separated (e.g. 0.5,1,2): each size's points "
                                        "then train at the rule's lr times its best (validation split); default: the rule alone")
     g.add_argument("--probe-fraction", type=float, help="data fraction the lr probe trains on (default: the smallest of --data-fractions)")
@@ -118,7 +121,7 @@ def _sweep(args) -> int:
         scenario=args.target,
         sizes=[s.strip() for s in sizes.split(",") if s.strip()],
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
-        seeds=args.seeds, epochs=args.epochs, context=context, batch_size=batch_size, lr_ref=lr_ref,
+        seeds=args.seeds, epochs=args.epochs, context=context, batch_size=batch_size, lr_ref=lr_ref, lr_exponent=args.lr_exponent,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
         workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config,
@@ -147,7 +150,7 @@ def _recipe_defaults(args, scenario) -> tuple[int, int, float]:
     if args.lr_ref is not None:
         lr_ref = args.lr_ref
     elif "lr" in train:  # lr = lr_ref (d_ref / d_model)^e, solved for lr_ref at the recipe's width
-        lr_ref = cfg.train.lr * (cfg.model.d_model / d["d_ref"]) ** d["lr_exponent"]
+        lr_ref = cfg.train.lr * (cfg.model.d_model / d["d_ref"]) ** args.lr_exponent
     else:
         lr_ref = d["lr_ref"]
     return context, batch, lr_ref

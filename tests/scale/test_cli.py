@@ -220,14 +220,14 @@ def test_scale_sweep_starts_from_a_config_file(tmp_path, capsys):
                       '[model]\nd_model = 16\nmax_len = 24\n[train]\nbatch_size = 4\nlr = 0.004\nweight_decay = 0.05\n')
     out = tmp_path / "sweep"
     argv = ["scale", "lm", "--config", str(recipe), "--sizes", "d64x1", "--data-fractions", "1", "--quiet", "--bootstrap", "0",
-            "--noise-sims", "0", "--allow-missing", "--out", str(out), "--set", "train.weight_decay=0.02", "--evals", "3"]
+            "--noise-sims", "0", "--allow-missing", "--out", str(out), "--set", "train.weight_decay=0.02", "--evals", "3", "--lr-exponent", "1"]
     main(argv)  # one point cannot be fitted; the sweep itself must have run
     cfg = json.loads((out / "runs" / "d64x1-f1-s0" / "manifest.json").read_text())["config"]
     assert cfg["model"]["max_len"] == 24 and cfg["train"]["batch_size"] == 4 and cfg["data"]["max_bytes"] == 60000
-    assert cfg["train"]["lr"] == pytest.approx(0.004 * (16 / 64) ** 0.5, rel=1e-4)  # lr_ref at 64 = the recipe's lr at 16 by the rule
+    assert cfg["train"]["lr"] == pytest.approx(0.004 * (16 / 64) ** 1, rel=1e-4)  # lr_ref at 64 = the recipe's lr at 16 by the rule (--lr-exponent 1)
     assert cfg["train"]["weight_decay"] == 0.02  # --set goes last
     record = json.loads((out / "sweep.json").read_text())
-    assert record["spec"]["config"] == str(recipe) and record["points"][0]["status"] == "done"
+    assert record["spec"]["config"] == str(recipe) and record["points"][0]["status"] == "done" and record["spec"]["lr_exponent"] == 1
     steps = record["points"][0]["steps"]
     assert cfg["train"]["eval_every"] == steps // 3  # --evals 3: three validations, the best checkpoint scored
     log = [json.loads(line) for line in (out / "runs" / "d64x1-f1-s0" / "train_log.jsonl").read_text().splitlines()]
