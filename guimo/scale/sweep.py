@@ -32,8 +32,10 @@ Why the knobs look like this:
   corpus drops to batch 1-3 (tinyshakespeare), so keep min_steps just past the plateau;
 - ``lr_probe`` (e.g. 0.5, 1, 2) first trains every size at ``probe_fraction`` (the smallest fraction
   by default) once per multiplier of the rule's lr and keeps, per size, the multiplier with the best
-  metric on the validation split (the test split stays the fit's); the grid then trains at it. The
-  probe runs live in DIR/probe/, are never points of the fit, and are not cut by a budget;
+  metric on the validation split (the test split stays the fit's); the grid then trains at it. A
+  best at the edge of the probed range is followed past it, one step of the probe's spacing at a
+  time, up to ``probe_extend`` times. The probe runs live in DIR/probe/, are never points of the
+  fit, and are not cut by a budget;
 - points whose data config is identical (same data section, context and seed; only the model
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
@@ -90,6 +92,7 @@ class SweepSpec:
     lr_batch_exponent: float = field(default=0.5, metadata={"help": "a point trained at a smaller batch b uses lr x (b / batch_size) ** this"})
     lr_probe: list[float] = field(default_factory=list, metadata={"help": "lr multipliers to probe per size before the grid (e.g. 0.5,1,2); each size's grid points use its best (empty: the rule alone)"})
     probe_fraction: float | None = field(default=None, metadata={"help": "data fraction the lr probe trains on (None: the grid's smallest)"})
+    probe_extend: int = field(default=2, metadata={"help": "times the probe may add a multiplier beyond the probed range when a size's best is at its edge"})
     evals: int = field(default=0, metadata={"help": "validations per point, the best checkpoint scored (0: the final model, which an L(N, D) fit in tokens seen needs)"})
     config: str | None = field(default=None, metadata={"help": "config file (TOML/YAML/JSON) every point starts from, before the sweep's own settings and overrides"})
 
@@ -111,6 +114,8 @@ class SweepSpec:
             raise GuimoError("min_steps must be 0 (off) or positive")
         if any(not m > 0 for m in self.lr_probe):
             raise GuimoError(f"lr probe multipliers must be positive; got {self.lr_probe}")
+        if self.probe_extend < 0:
+            raise GuimoError("probe_extend must be 0 (never extend) or positive")
         if self.probe_fraction is not None and not 0 < self.probe_fraction <= 1:
             raise GuimoError(f"probe fraction {self.probe_fraction} is not in (0, 1]")
         if self.order not in ORDERS:
@@ -242,14 +247,32 @@ def probe_points(spec: SweepSpec) -> list[dict[str, Any]]:
     """The lr probe: every size at ``probe_fraction`` (default: the smallest fraction), first seed, once per multiplier."""
     if not spec.lr_probe:
         return []
-    fraction = spec.probe_fraction or min(spec.fractions)
-    points = []
-    for size in spec.sizes:
-        d_model, cost = _size_cost(spec, size)
-        for m in spec.lr_probe:
-            points.append({"run": f"probe/{size}-f{fraction:g}-lrx{m:g}", "size": size, "fraction": fraction, "seed": spec.seed,
-                           "d_model": d_model, "relative_cost": cost * fraction * spec.epochs, "lr_scale": m, "probe": True})
+    points = [probe_point(spec, size, m) for size in spec.sizes for m in spec.lr_probe]
     return sorted(points, key=lambda p: (p["relative_cost"], p["lr_scale"]))
+
+
+def probe_point(spec: SweepSpec, size: str, multiplier: float) -> dict[str, Any]:
+    fraction = spec.probe_fraction or min(spec.fractions)
+    d_model, cost = _size_cost(spec, size)
+    return {"run": f"probe/{size}-f{fraction:g}-lrx{multiplier:g}", "size": size, "fraction": fraction, "seed": spec.seed,
+            "d_model": d_model, "relative_cost": cost * fraction * spec.epochs, "lr_scale": multiplier, "probe": True}
+
+
+def probe_extensions(spec: SweepSpec, probes: list[dict[str, Any]], chosen: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One more multiplier past the edge for every size whose best is at an edge of what it probed, one step of the
+    probe's own spacing further (x2 after 1, 2 on the 0.5, 1, 2 grid), while it has extensions left."""
+    base = sorted(spec.lr_probe)
+    if len(base) < 2:
+        return []
+    new = []
+    for size, c in chosen.items():
+        probed = sorted(p["lr_scale"] for p in probes if p["size"] == size)
+        if not c["at_edge"] or len(probed) - len(base) >= spec.probe_extend:
+            continue
+        up = c["lr_scale"] == probed[-1]
+        step = base[-1] / base[-2] if up else base[0] / base[1]
+        new.append(probe_point(spec, size, float(f"{c['lr_scale'] * step:.6g}")))
+    return new
 
 
 def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
@@ -259,7 +282,7 @@ def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, An
 
     chosen: dict[str, dict[str, Any]] = {}
     for size in dict.fromkeys(p["size"] for p in probes):
-        mine = [p for p in probes if p["size"] == size]
+        mine = sorted((p for p in probes if p["size"] == size), key=lambda p: p["lr_scale"])
         scores: dict[str, float] = {}
         metric, higher = "loss", False
         for p in mine:
@@ -299,15 +322,16 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     keys = {p["run"]: _point_config(spec, p)[1] for p in everything}  # points with equal keys share their data
     templates: dict[str, str] = {}  # data key -> a finished run whose data/ later points of that key copy
     preparing: set[str] = set()  # data keys a point in flight is preparing (no template yet)
-    waiting = {"probes": [], "points": []}
-    for part in waiting:
-        for point in record[part]:
-            before = prior.get(point["run"], {})
-            if before.get("status") == "done" and (out / point["run"] / "metrics.json").exists():
-                point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds", "batch_size", "lr")}, status="done", resumed=True)
-                templates.setdefault(keys[point["run"]], str(out / point["run"]))
-            else:
-                waiting[part].append(point)
+    def resumed(point: dict[str, Any]) -> bool:
+        """A point finished by an earlier invocation takes its record back instead of training again."""
+        before = prior.get(point["run"], {})
+        if before.get("status") == "done" and (out / point["run"] / "metrics.json").exists():
+            point.update({k: v for k, v in before.items() if k in ("steps", "unique_tokens", "seconds", "batch_size", "lr")}, status="done", resumed=True)
+            templates.setdefault(keys[point["run"]], str(out / point["run"]))
+            return True
+        return False
+
+    waiting = {part: [p for p in record[part] if not resumed(p)] for part in ("probes", "points")}
     t0 = time.perf_counter()
     load0 = round(os.getloadavg()[0], 2)
     timed: list[dict[str, Any]] = []  # points trained by this invocation: what the budget's estimates extrapolate from
@@ -373,6 +397,16 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
         if record["probes"]:
             train(waiting["probes"], None)  # the probe is what makes the grid's lrs: never cut by the budget
             record["lr_probe"] = choose_lr(record["probes"], out)
+            while more := probe_extensions(spec, record["probes"], record["lr_probe"]):
+                for point in more:
+                    keys[point["run"]] = _point_config(spec, point)[1]
+                    progress.log(f"lr probe {point['size']}: best at the edge, probing x{point['lr_scale']:g}")
+                record["probes"] += more
+                bar.update(total=len(record["probes"]) + len(record["points"]))
+                fresh = [p for p in more if not resumed(p)]
+                finished += len(more) - len(fresh)
+                train(fresh, None)
+                record["lr_probe"] = choose_lr(record["probes"], out)
             for point in record["points"]:
                 point["lr_scale"] = record["lr_probe"][point["size"]]["lr_scale"]
             for size, c in record["lr_probe"].items():
@@ -381,7 +415,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                              + (" -- at the edge of the probed range: the best lr may lie beyond it" if c["at_edge"] else ""))
             _save(out, record)
         train(waiting["points"], spec.budget_s)
-        bar.update(completed=len(everything))
+        bar.update(completed=len(record["probes"]) + len(record["points"]))
     record["finished"] = _now()
     record["wall_s"] = round(time.perf_counter() - t0, 2)
     invocation.update(finished=record["finished"], wall_s=record["wall_s"], complete=True)
@@ -531,7 +565,7 @@ def _threads(n: int | None) -> Iterator[None]:
 # What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, order, threads,
 # workers) only add points or schedule them, so a re-run may change those and still resume.
 POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
-                  "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction")
+                  "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction", "probe_extend")
 
 
 def _config_digest(spec: SweepSpec) -> str | None:

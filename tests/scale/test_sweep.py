@@ -374,7 +374,7 @@ def test_lr_probe_chooses_each_sizes_lr_on_validation_and_resumes(tmp_path):
     from guimo.pipeline.rundir import RunDir
     from guimo.scale.sweep import learning_rate
 
-    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.05, 1.0], threads=1)
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.05, 1.0], probe_extend=0, threads=1)
     record = run_sweep(spec, tmp_path / "p", quiet=True)
     assert [p["status"] for p in record["probes"]] == ["done"] * 4
     assert {p["fraction"] for p in record["probes"]} == {0.5}
@@ -394,4 +394,20 @@ def test_lr_probe_chooses_each_sizes_lr_on_validation_and_resumes(tmp_path):
     again = run_sweep(spec, tmp_path / "p", quiet=True)
     assert all(p.get("resumed") for p in again["probes"] + again["points"]) and again["lr_probe"] == record["lr_probe"]
     with pytest.raises(GuimoError, match="lr_probe"):  # the probe decides the points' lrs: changing it cannot resume
-        run_sweep(micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.5, 1.0], threads=1), tmp_path / "p", quiet=True)
+        run_sweep(micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.5, 1.0], probe_extend=0, threads=1), tmp_path / "p", quiet=True)
+
+
+def test_lr_probe_follows_a_best_at_the_edge(tmp_path):
+    """Probing only small multiples of the rule puts every size's best at the upper edge: the probe adds the next
+    multiple (one step of its own spacing), chooses again over all three, and a re-run finds the extension done."""
+    from guimo.pipeline.rundir import RunDir
+
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 1.0], lr_probe=[0.125, 0.25], probe_extend=1, threads=1)
+    record = run_sweep(spec, tmp_path / "e", quiet=True)
+    for size in ("nano", "tiny"):
+        assert sorted(p["lr_scale"] for p in record["probes"] if p["size"] == size) == [0.125, 0.25, 0.5]
+        val = {m: RunDir.open(tmp_path / "e" / f"probe/{size}-f0.5-lrx{m}").metrics()["val"]["loss"] for m in ("0.125", "0.25", "0.5")}
+        assert list(record["lr_probe"][size]["scores"]) == ["0.125", "0.25", "0.5"]  # in multiplier order
+        assert record["lr_probe"][size]["lr_scale"] == float(min(val, key=val.get))
+    again = run_sweep(spec, tmp_path / "e", quiet=True)
+    assert len(again["probes"]) == 6 and all(p.get("resumed") for p in again["probes"] + again["points"])
