@@ -566,6 +566,7 @@ def _threads(n: int | None) -> Iterator[None]:
 # workers) only add points or schedule them, so a re-run may change those and still resume.
 POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
                   "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction", "probe_extend")
+PROBE_SETTINGS = ("probe_fraction", "probe_extend")
 
 
 def _config_digest(spec: SweepSpec) -> str | None:
@@ -592,10 +593,12 @@ def _load_prior(out: Path, record: dict[str, Any]) -> tuple[dict[str, dict[str, 
     if any(pt.get("status") == "done" for pt in points.values()):
         import dataclasses
 
-        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": [], "lr_probe": []}  # keys older records lack
+        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": [], "lr_probe": [], "probe_extend": 0}  # keys older records lack (they never extended a probe)
         before = {**defaults, **data.get("spec", {}), "config_sha256": data.get("config_sha256")}
         now = {**record["spec"], "config_sha256": record["config_sha256"]}
-        changed = [k for k in (*POINT_SETTINGS, "config_sha256") if before.get(k) != now[k] and not (k == "config_sha256" and before.get(k) is None)]
+        probed = bool(before.get("lr_probe") or now["lr_probe"])  # the probe's settings matter only to a sweep with a probe
+        changed = [k for k in (*POINT_SETTINGS, "config_sha256") if before.get(k) != now[k] and not (k == "config_sha256" and before.get(k) is None)
+                   and not (k in PROBE_SETTINGS and not probed)]
         if changed:
             raise GuimoError(f"{out}: its finished points were trained with other settings ("
                              + "; ".join(f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in changed)

@@ -411,3 +411,25 @@ def test_lr_probe_follows_a_best_at_the_edge(tmp_path):
         assert record["lr_probe"][size]["lr_scale"] == float(min(val, key=val.get))
     again = run_sweep(spec, tmp_path / "e", quiet=True)
     assert len(again["probes"]) == 6 and all(p.get("resumed") for p in again["probes"] + again["points"])
+
+
+def test_a_record_from_before_the_probe_resumes_and_a_probed_one_keeps_its_probe(micro_sweep, tmp_path):
+    """Records written before --lr-probe lack its keys: without a probe they resume under the new defaults; a probed
+    record that never extended its probe refuses the new default extension instead of changing its lrs silently."""
+    from dataclasses import asdict
+
+    from guimo.scale.sweep import _load_prior
+
+    copy = tmp_path / "old"
+    shutil.copytree(micro_sweep, copy)
+    record = json.loads((copy / "sweep.json").read_text())
+    for key in ("lr_probe", "probe_fraction", "probe_extend", "order"):
+        record["spec"].pop(key, None)
+    (copy / "sweep.json").write_text(json.dumps(record))
+    prior, _ = _load_prior(copy, {"spec": asdict(micro_spec()), "config_sha256": None})
+    assert len(prior) == 6
+    record["spec"]["lr_probe"] = [0.5, 1.0]
+    (copy / "sweep.json").write_text(json.dumps(record))
+    with pytest.raises(GuimoError, match="probe_extend: 0 -> 2"):
+        _load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0])), "config_sha256": None})
+    assert _load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0], probe_extend=0)), "config_sha256": None})[0]
