@@ -188,12 +188,15 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
               "data.generator.items=200", "data.generator.categories=10", "eval.sampled=0", "eval.val_cases=200"]
     out = tmp_path / "sweep"
     argv = ["scale", "recommend", "--sizes", "d16x1,d32x1", "--data-fractions", "0.125,0.25,0.5,1", "--context", "20", "--batch-size", "32",
-            "--epochs", "3", "--lr-ref", "0.01", "--evals", "2", "--quiet", "--bootstrap", "10", "--noise-sims", "0", "--out", str(out)]
+            "--epochs", "3", "--lr-ref", "0.01", "--evals", "2", "--quiet", "--bootstrap", "10", "--noise-sims", "0", "--out", str(out),
+            "--lr-probe", "0.1,1", "--probe-extend", "0"]
     assert main(argv + [a for kv in market for a in ("--set", kv)]) == 0
     out_text = capsys.readouterr().out
     assert "ndcg@10(n) =" in out_text and "  d16x1 (" in out_text and "  d32x1 (" in out_text  # one line per model size
     record = json.loads((out / "sweep.json").read_text())
     assert [p["status"] for p in record["points"]] == ["done"] * 8
+    for size, choice in record["lr_probe"].items():  # NDCG: the probe keeps the highest validation value
+        assert choice["metric"] == "val ndcg@10" and choice["scores"][f"{choice['lr_scale']:g}"] == max(choice["scores"].values())
     fit = json.loads((out / "scale" / "fit.json").read_text())
     pts = sorted((p for p in fit["points"] if p["size"] == "d32x1"), key=lambda p: p["fraction"])
     full = pts[-1]["unique"]
