@@ -366,7 +366,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 threads = spec.threads if spec.workers == 1 else max(1, (spec.threads or 1) // spec.workers)
                 future = pool.submit(_point_worker, asdict(spec), dict(point), str(out / point["run"]), templates.get(key), threads)
                 in_flight[future] = point
-                bar.update(completed=finished, info=", ".join(p["run"] for p in in_flight.values()))
+                bar.update(completed=finished, info=", ".join(p["run"] for p in in_flight.values())
+                           + time_left(waiting["probes"] + waiting["points"], list(in_flight.values()), timed, spec.workers))
             if not in_flight:
                 break
             completed, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
@@ -448,6 +449,17 @@ def estimate_seconds(point: dict[str, Any], timed: list[dict[str, Any]]) -> floa
 
     near = min(by_size.values(), key=distance)
     return point["relative_cost"] * sum(p["seconds"] for p in near) / sum(p["relative_cost"] for p in near)
+
+
+def time_left(waiting: list[dict[str, Any]], running: list[dict[str, Any]], timed: list[dict[str, Any]], workers: int) -> str:
+    """' · ~N min left': the estimates of the points not started, and half of those running, spread over the
+    workers; '' until a point has been timed. Points differ in cost by 100x or more, so a count of points done
+    (the bar's own remaining time) says little."""
+    if not timed:
+        return ""
+    todo = [p for p in waiting if "status" not in p]
+    seconds = (sum(estimate_seconds(p, timed) for p in todo) + 0.5 * sum(estimate_seconds(p, timed) for p in running)) / workers
+    return f" · ~{seconds / 60:.0f} min left" if seconds >= 90 else f" · ~{seconds:.0f} s left"
 
 
 def _point_worker(spec: dict[str, Any], point: dict[str, Any], run_dir: str, template: str | None, threads: int | None) -> tuple[dict[str, Any], str | None]:

@@ -433,3 +433,14 @@ def test_a_record_from_before_the_probe_resumes_and_a_probed_one_keeps_its_probe
     with pytest.raises(GuimoError, match="probe_extend: 0 -> 2"):
         _load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0])), "config_sha256": None})
     assert _load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0], probe_extend=0)), "config_sha256": None})[0]
+
+
+def test_time_left_sums_the_estimates_of_what_is_still_to_run():
+    from guimo.scale.sweep import time_left
+
+    timed = [{"size": "a", "fraction": 1.0, "relative_cost": 1.0, "seconds": 60.0}]
+    todo = [{"size": "a", "fraction": 1.0, "relative_cost": 2.0}, {"size": "a", "fraction": 1.0, "relative_cost": 1.0, "status": "skipped"}]
+    running = [{"size": "a", "fraction": 1.0, "relative_cost": 1.0}]
+    assert time_left(todo, running, [], 1) == ""  # nothing timed yet: no rate to estimate from
+    assert time_left(todo, running, timed, 1) == " · ~2 min left"  # 120 s to do + half of the 60 s running = 150 s
+    assert time_left(todo, running, timed, 2) == " · ~75 s left"  # two workers share it
