@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--lr-probe", help="lr multipliers to probe per size before the grid, comma-separated (e.g. 0.5,1,2): each size's points "
                                        "then train at the rule's lr times its best (validation split); default: the rule alone")
     g.add_argument("--probe-fraction", type=float, help="data fraction the lr probe trains on (default: the smallest of --data-fractions)")
+    g.add_argument("--probe-only", action="store_true", help="run the lr probe, print each size's choice and stop (the grid and the fit come later, "
+                                                              "with the same command without this flag)")
     g.add_argument("--probe-extend", type=int, default=2, help="times the lr probe may go one step past its range when a size's best is at an edge")
     g.add_argument("--evals", type=int, default=0, help="validations per point, the best checkpoint scored (for business learning curves: x is "
                                                        "the data available); 0: the final model, as an L(N, D) fit in tokens seen needs")
@@ -125,11 +127,17 @@ def _sweep(args) -> int:
         seeds=args.seeds, epochs=args.epochs, context=context, batch_size=batch_size, lr_ref=lr_ref, lr_exponent=args.lr_exponent,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
-        probe_extend=args.probe_extend,
+        probe_extend=args.probe_extend, probe_only=args.probe_only,
         workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config,
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
+    if spec.probe_only:
+        for size, c in record["lr_probe"].items():
+            print(f"{size}: x{c['lr_scale']:g} of the lr rule ({c['metric']}: " + ", ".join(f"x{m} {v:.4g}" for m, v in c["scores"].items()) + ")"
+                  + ("; at the edge of the probed range" if c["at_edge"] else ""))
+        print(f"lr probe done in {out}; the same command without --probe-only trains the grid at these lrs")
+        return 0
     done = sum(p.get("status") == "done" for p in record["points"])
     print(f"{done} of {len(record['points'])} points done in {out} ({record['wall_s']:.0f} s)")
     return _fit(args, out)

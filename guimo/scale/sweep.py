@@ -92,6 +92,7 @@ class SweepSpec:
     lr_batch_exponent: float = field(default=0.5, metadata={"help": "a point trained at a smaller batch b uses lr x (b / batch_size) ** this"})
     lr_probe: list[float] = field(default_factory=list, metadata={"help": "lr multipliers to probe per size before the grid (e.g. 0.5,1,2); each size's grid points use its best (empty: the rule alone)"})
     probe_fraction: float | None = field(default=None, metadata={"help": "data fraction the lr probe trains on (None: the grid's smallest)"})
+    probe_only: bool = field(default=False, metadata={"help": "run the lr probe, record its choices and stop before the grid"})
     probe_extend: int = field(default=2, metadata={"help": "times the probe may add a multiplier beyond the probed range when a size's best is at its edge"})
     evals: int = field(default=0, metadata={"help": "validations per point, the best checkpoint scored (0: the final model, which an L(N, D) fit in tokens seen needs)"})
     config: str | None = field(default=None, metadata={"help": "config file (TOML/YAML/JSON) every point starts from, before the sweep's own settings and overrides"})
@@ -114,6 +115,8 @@ class SweepSpec:
             raise GuimoError("min_steps must be 0 (off) or positive")
         if any(not m > 0 for m in self.lr_probe):
             raise GuimoError(f"lr probe multipliers must be positive; got {self.lr_probe}")
+        if self.probe_only and not self.lr_probe:
+            raise GuimoError("probe_only needs lr probe multipliers (--lr-probe)")
         if self.probe_extend < 0:
             raise GuimoError("probe_extend must be 0 (never extend) or positive")
         if self.probe_fraction is not None and not 0 < self.probe_fraction <= 1:
@@ -415,7 +418,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                              + ", ".join(f"x{m} {v:.4g}" for m, v in c["scores"].items()) + ")"
                              + (" -- at the edge of the probed range: the best lr may lie beyond it" if c["at_edge"] else ""))
             _save(out, record)
-        train(waiting["points"], spec.budget_s)
+        if not spec.probe_only:
+            train(waiting["points"], spec.budget_s)
         bar.update(completed=len(record["probes"]) + len(record["points"]))
     record["finished"] = _now()
     record["wall_s"] = round(time.perf_counter() - t0, 2)

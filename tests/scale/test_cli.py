@@ -244,3 +244,20 @@ def test_scale_sweep_config_file_errors(tmp_path, capsys):
     bad.write_text("[train]\nbatch_size = 'many'\n")
     assert main(["scale", "lm", "--config", str(bad), "--sizes", "nano", "--out", str(tmp_path / "s")]) == 2
     assert "batch_size" in capsys.readouterr().err
+
+
+def test_probe_only_stops_before_the_grid_and_the_same_command_resumes_from_it(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["scale", "lm", "--sizes", "nano,tiny", "--data-fractions", "0.5,0.75,1", "--context", "32", "--batch-size", "8", "--threads", "1",
+            "--lr-probe", "0.5,1", "--probe-extend", "0", "--quiet", "--bootstrap", "0", "--noise-sims", "0", "--out", str(out),
+            "--set", "data.max_bytes=150000", "--set", "data.vocab_size=300", "--set", "data.eval_tokens=2000"]
+    assert main(argv + ["--probe-only"]) == 0
+    text = capsys.readouterr().out
+    assert "nano: x" in text and "tiny: x" in text and "without --probe-only trains the grid" in text
+    assert not (out / "runs").exists() and len(list((out / "probe").iterdir())) == 4
+    assert main(argv) == 0  # the grid and the fit, the probe resumed
+    record = json.loads((out / "sweep.json").read_text())
+    assert all(p.get("resumed") for p in record["probes"]) and [p["status"] for p in record["points"]] == ["done"] * 6
+    capsys.readouterr()
+    assert main(["scale", "lm", "--sizes", "nano", "--probe-only", "--out", str(tmp_path / "x")]) == 2  # no multipliers to probe
+    assert "probe_only needs lr probe multipliers (--lr-probe)" in capsys.readouterr().err
