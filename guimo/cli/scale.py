@@ -133,9 +133,10 @@ def _sweep(args) -> int:
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
     if spec.probe_only:
-        for size, c in record["lr_probe"].items():
-            print(f"{size}: x{c['lr_scale']:g} of the lr rule ({c['metric']}: " + ", ".join(f"x{m} {v:.4g}" for m, v in c["scores"].items()) + ")"
-                  + ("; at the edge of the probed range" if c["at_edge"] else ""))
+        from guimo.scale.sweep import describe_choice
+
+        for size, choice in record["lr_probe"].items():
+            print(describe_choice(size, choice))
         print(f"lr probe done in {out}; the same command without --probe-only trains the grid at these lrs")
         return 0
     done = sum(p.get("status") == "done" for p in record["points"])

@@ -477,10 +477,10 @@ def _sweep_time(invocations: list[dict]) -> str:
 
 def _lr_probe_text(probe: dict[str, dict]) -> str:
     """Which multiple of the lr rule each size trained with, and the probe scores that chose it."""
-    metric = next(iter(probe.values()))["metric"]
-    parts = [f"{size} x{c['lr_scale']:g} (" + ", ".join(f"x{m} {v:.4g}" for m, v in c["scores"].items()) + ")"
-             + (" **at the edge of the probed range**" if c.get("at_edge") else "") for size, c in probe.items()]
-    return f"Learning rate: each size's points use the multiple of the lr rule its probe scored best ({metric}): " + "; ".join(parts) + "."
+    from guimo.scale.sweep import describe_choice
+
+    return ("Learning rate: each size's points use the multiple of the lr rule its probe scored best on the validation split:\n\n"
+            + "\n".join(f"- {describe_choice(size, choice)}" for size, choice in probe.items()))
 
 
 def _duration(seconds: float) -> str:

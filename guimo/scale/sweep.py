@@ -308,6 +308,13 @@ def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, An
     return chosen
 
 
+def describe_choice(size: str, choice: dict[str, Any]) -> str:
+    """'tiny x2 of the lr rule (val loss: x0.5 4.61, x1 4.57, x2 4.55)', flagged when the best is at the probed range's edge."""
+    scores = ", ".join(f"x{m} {v:.4g}" for m, v in choice["scores"].items())
+    edge = "; at the edge of the probed range: the best lr may lie beyond it" if choice.get("at_edge") else ""
+    return f"{size} x{choice['lr_scale']:g} of the lr rule ({choice['metric']}: {scores}){edge}"
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[str, Any]:
     """Run (or resume) every point, after the lr probe when there is one; returns the sweep record also written
     to DIR/sweep.json."""
@@ -325,6 +332,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
     keys = {p["run"]: _point_config(spec, p)[1] for p in everything}  # points with equal keys share their data
     templates: dict[str, str] = {}  # data key -> a finished run whose data/ later points of that key copy
     preparing: set[str] = set()  # data keys a point in flight is preparing (no template yet)
+
     def resumed(point: dict[str, Any]) -> bool:
         """A point finished by an earlier invocation takes its record back instead of training again."""
         before = prior.get(point["run"], {})
@@ -395,29 +403,33 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 bar.update(completed=finished)
                 _save(out, record)
 
+    def probe() -> None:
+        """The lr probe, followed past an edge while it may be, then each size's choice given to its grid points.
+        It is what makes the grid's lrs, so no budget cuts it."""
+        nonlocal finished
+        train(waiting["probes"], None)
+        record["lr_probe"] = choose_lr(record["probes"], out)
+        while more := probe_extensions(spec, record["probes"], record["lr_probe"]):
+            for point in more:
+                keys[point["run"]] = _point_config(spec, point)[1]
+                progress.log(f"lr probe {point['size']}: best at the edge, probing x{point['lr_scale']:g}")
+            record["probes"] += more
+            bar.update(total=len(record["probes"]) + len(record["points"]))
+            fresh = [p for p in more if not resumed(p)]
+            finished += len(more) - len(fresh)
+            train(fresh, None)
+            record["lr_probe"] = choose_lr(record["probes"], out)
+        for point in record["points"]:
+            point["lr_scale"] = record["lr_probe"][point["size"]]["lr_scale"]
+        for size, choice in record["lr_probe"].items():
+            progress.log(describe_choice(size, choice))
+        _save(out, record)
+
     with _executor(spec.workers) as pool, \
             Progress(quiet=quiet) as progress, progress.task("sweep", total=len(everything)) as bar:
         bar.update(completed=finished)
         if record["probes"]:
-            train(waiting["probes"], None)  # the probe is what makes the grid's lrs: never cut by the budget
-            record["lr_probe"] = choose_lr(record["probes"], out)
-            while more := probe_extensions(spec, record["probes"], record["lr_probe"]):
-                for point in more:
-                    keys[point["run"]] = _point_config(spec, point)[1]
-                    progress.log(f"lr probe {point['size']}: best at the edge, probing x{point['lr_scale']:g}")
-                record["probes"] += more
-                bar.update(total=len(record["probes"]) + len(record["points"]))
-                fresh = [p for p in more if not resumed(p)]
-                finished += len(more) - len(fresh)
-                train(fresh, None)
-                record["lr_probe"] = choose_lr(record["probes"], out)
-            for point in record["points"]:
-                point["lr_scale"] = record["lr_probe"][point["size"]]["lr_scale"]
-            for size, c in record["lr_probe"].items():
-                progress.log(f"lr probe {size}: x{c['lr_scale']:g} of the rule ({c['metric']}: "
-                             + ", ".join(f"x{m} {v:.4g}" for m, v in c["scores"].items()) + ")"
-                             + (" -- at the edge of the probed range: the best lr may lie beyond it" if c["at_edge"] else ""))
-            _save(out, record)
+            probe()
         if not spec.probe_only:
             train(waiting["points"], spec.budget_s)
         bar.update(completed=len(record["probes"]) + len(record["points"]))

@@ -253,7 +253,7 @@ def test_probe_only_stops_before_the_grid_and_the_same_command_resumes_from_it(t
             "--set", "data.max_bytes=150000", "--set", "data.vocab_size=300", "--set", "data.eval_tokens=2000"]
     assert main(argv + ["--probe-only"]) == 0
     text = capsys.readouterr().out
-    assert "nano: x" in text and "tiny: x" in text and "without --probe-only trains the grid" in text
+    assert "nano x" in text and "tiny x" in text and "without --probe-only trains the grid" in text
     assert not (out / "runs").exists() and len(list((out / "probe").iterdir())) == 4
     assert main(argv) == 0  # the grid and the fit, the probe resumed
     record = json.loads((out / "sweep.json").read_text())

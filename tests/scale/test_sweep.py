@@ -389,7 +389,7 @@ def test_lr_probe_chooses_each_sizes_lr_on_validation_and_resumes(tmp_path):
     build_report(tmp_path / "p", n_bootstrap=0, noise_sims=0)
     result = json.loads((tmp_path / "p" / "scale" / "fit.json").read_text())
     assert len(result["points"]) == 6 and not any("/probe/" in p["run"] for p in result["points"])
-    assert "Learning rate: each size's points use the multiple of the lr rule its probe scored best (val loss): nano x1" in \
+    assert "- nano x1 of the lr rule (val loss: x0.05" in \
         (tmp_path / "p" / "scale" / "report.md").read_text()
     again = run_sweep(spec, tmp_path / "p", quiet=True)
     assert all(p.get("resumed") for p in again["probes"] + again["points"]) and again["lr_probe"] == record["lr_probe"]
