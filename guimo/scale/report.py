@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,9 @@ def build_report(
         if skipped:  # what the budget's order kept and gave up, before the list of points
             order = sweep["spec"].get("order", "cheapest")  # records older than the option ran cheapest first
             budget = sweep["spec"].get("budget_s")
+            by_size = Counter(p["size"] for p in skipped)
             notes.append(f"the {_duration(budget) + ' ' if budget else ''}budget, in `{order}` order, skipped {len(skipped)} of "
-                         f"{len(sweep['points'])} points: " + ", ".join(f"{s} x{sum(p['size'] == s for p in skipped)}" for s in
-                                                                        dict.fromkeys(p["size"] for p in skipped)))
+                         f"{len(sweep['points'])} points: " + ", ".join(f"{size} x{n}" for size, n in by_size.items()))
         notes += [f"{p['run']}: {p['status']} — {p.get('reason', '')}" for p in sweep["points"] if p.get("status") in ("skipped", "failed")]
     out_dir = root / "scale"
     plots_dir = out_dir / "plots"
