@@ -75,7 +75,7 @@ def outcome(kept: list[dict], by_run: dict, cells: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from guimo.scale.points import collect_points
+    from guimo.scale.points import collect_points, mean_by_cell
     from guimo.scale.sweep import ORDERS, read_sweep
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,10 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         points = [p for p in record["points"] if p.get("status") == "done" and p.get("seconds")]
         found, _ = collect_points(folder)
         by_run = {Path(q.run).name: q for q in found}
-        groups: dict[tuple[float, float], list[float]] = {}
-        for q in found:
-            groups.setdefault((q.n, q.d), []).append(q.value)
-        cells = {k: float(np.mean(v)) for k, v in groups.items()}
+        cells = mean_by_cell(found)
         total = sum(p["seconds"] for p in points)
         n_sizes = len({q.n for q in found})
         spec = record["spec"]

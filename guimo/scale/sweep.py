@@ -121,8 +121,7 @@ class SweepSpec:
             raise GuimoError("probe_extend must be 0 (never extend) or positive")
         if self.probe_fraction is not None and not 0 < self.probe_fraction <= 1:
             raise GuimoError(f"probe fraction {self.probe_fraction} is not in (0, 1]")
-        if self.order not in ORDERS:
-            raise GuimoError(f"unknown sweep order '{self.order}': use one of {', '.join(ORDERS)}")
+        _check_order(self.order)
         if self.evals < 0:
             raise GuimoError("evals must be 0 (score the final model) or positive")
         if self.config is not None and not Path(self.config).is_file():
@@ -212,7 +211,7 @@ def _size_cost(spec: SweepSpec, size: str) -> tuple[int, float]:
 
 
 def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Every (size, fraction, seed), cheapest first by an estimate of FLOPs per point."""
+    """Every (size, fraction, seed), in the order ``spec.order`` trains them (``order_points``)."""
     points = []
     for size in spec.sizes:
         d_model, cost = _size_cost(spec, size)
@@ -226,6 +225,11 @@ def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
 ORDERS = ("span", "cheapest")
 
 
+def _check_order(order: str) -> None:
+    if order not in ORDERS:
+        raise GuimoError(f"unknown sweep order '{order}': use one of {', '.join(ORDERS)}")
+
+
 def order_points(points: list[dict[str, Any]], order: str, fractions: list[float], first_seed: int) -> list[dict[str, Any]]:
     """The order a sweep trains its points in, which under ``--budget`` decides what is left out.
 
@@ -236,8 +240,7 @@ def order_points(points: list[dict[str, Any]], order: str, fractions: list[float
     the fractions between, then the other seeds. A budget then thins the grid from inside and
     drops replicates before it gives up a size or an end of the data axis.
     """
-    if order not in ORDERS:
-        raise GuimoError(f"unknown sweep order '{order}': use one of {', '.join(ORDERS)}")
+    _check_order(order)
     ends = {min(fractions), max(fractions)}
 
     def tier(p: dict[str, Any]) -> int:
@@ -302,7 +305,7 @@ def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, An
         if not scores:
             raise GuimoError(f"the lr probe of size {size} has no finished run with a validation {metric}: see {out / 'probe'}")
         best = (max if higher else min)(scores, key=scores.get)
-        probed = sorted(p["lr_scale"] for p in mine)
+        probed = [p["lr_scale"] for p in mine]  # sorted above
         chosen[size] = {"lr_scale": float(best), "metric": f"val {metric}", "scores": scores,
                         "at_edge": len(probed) > 1 and float(best) in (probed[0], probed[-1])}
     return chosen
