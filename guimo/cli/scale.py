@@ -37,9 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--min-steps", type=int, default=0, help="shrink the batch of points that would get fewer steps (lr x sqrt(batch ratio)); 0: off")
     g.add_argument("--lr-ref", type=float, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** lr_exponent (default: the --config file's lr "
                                                  "carried to width 64 by the same rule, else 3e-3)")
-    g.add_argument("--lr-exponent", type=float, default=0.5,
-                   help="how fast the lr falls with width (default 0.5; 1 is muP's Adam rule for hidden layers): when --lr-probe keeps "
+    g.add_argument("--lr-exponent", type=float,
+                   help="how fast the lr falls with width (default 0.5, or 0 with --mup): when --lr-probe keeps "
                         "choosing a larger multiplier for the narrow sizes than for the wide ones, the rule is too shallow")
+    g.add_argument("--mup", type=int, metavar="BASE_WIDTH",
+                   help="lm: train every size in muP with d<BASE_WIDTH> (its heads by the sizes' rule) as the base, so one lr, tuned at any "
+                        "width, fits all: the model scales its hidden layers' lr, init and logits itself and the width rule is off")
     g.add_argument("--lr-probe", help="lr multipliers to probe per size before the grid, comma-separated (e.g. 0.5,1,2): each size's points "
                                        "then train at the rule's lr times its best (validation split); default: the rule alone")
     g.add_argument("--probe-fraction", type=float, help="data fraction the lr probe trains on (default: the smallest of --data-fractions)")
@@ -118,6 +121,7 @@ def _sweep(args) -> int:
     from guimo.scale.sweep import SweepSpec, parse_duration, run_sweep
 
     scenario = scenarios.get(args.target)  # unknown scenario: a clear error before any work
+    _resolve_parametrization(args)
     sizes = args.sizes or ("nano,tiny,mini,small,medium" if args.target == "lm" else ",".join(scenario.presets.get("model", {})))
     context, batch_size, lr_ref = _recipe_defaults(args, scenario)
     spec = SweepSpec(
@@ -142,6 +146,23 @@ def _sweep(args) -> int:
     done = sum(p.get("status") == "done" for p in record["points"])
     print(f"{done} of {len(record['points'])} points done in {out} ({record['wall_s']:.0f} s)")
     return _fit(args, out)
+
+
+def _resolve_parametrization(args) -> None:
+    """--mup puts the base width into every point's model and turns the sweep's width rule off:
+    under muP the model scales its hidden layers' lr itself, and the rule on top would scale it twice."""
+    from guimo.errors import GuimoError
+    from guimo.scale.sweep import mup_overrides
+
+    if args.mup is None:
+        args.lr_exponent = 0.5 if args.lr_exponent is None else args.lr_exponent
+        return
+    if args.target != "lm":
+        raise GuimoError(f"--mup is for the lm scenario: muP scales the output logits, and {args.target}'s model scores outside the transformer")
+    if args.lr_exponent not in (None, 0):
+        raise GuimoError(f"--mup with --lr-exponent {args.lr_exponent:g}: muP already scales the hidden lr by width; leave the exponent at 0")
+    args.lr_exponent = 0.0
+    args.overrides = [*mup_overrides(args.mup), *args.overrides]
 
 
 def _recipe_defaults(args, scenario) -> tuple[int, int, float]:

@@ -2,8 +2,18 @@
 
 Variants are config fields, not subclasses: ``causal`` picks the attention mask, ``norm_first``
 picks pre-norm (GPT-2, our default) or post-norm (BERT, needed to load BERT checkpoints exactly),
-``tie_weights`` shares the token embedding with the output head. Attention is
+``tie_weights`` shares the token embedding with the output head, ``mup_base_width`` switches
+from the standard parametrization to muP (below). Attention is
 ``F.scaled_dot_product_attention`` so PyTorch picks the fastest kernel for the device.
+
+muP (Yang et al. 2022, "Tensor Programs V"; Cerebras-GPT's recipe) makes the best learning rate
+and init the same at every width, so a rate tuned on the smallest model transfers to the largest
+and a scaling sweep needs no per-size tuning. With m = d_model / mup_base_width: the hidden
+matrices start at std 0.02 / sqrt(m) and train at lr / m (Adam), attention logits are divided by
+the head dimension instead of its square root (which changes nothing in a family whose heads keep
+one width and grow in number), and the output logits are multiplied by 1 / m;
+embeddings, norms and biases keep the standard init and rate. At d_model == mup_base_width the
+model is exactly the standard one.
 Shapes: B batch, T sequence length, C = d_model, H heads, D = C // H.
 """
 
@@ -37,6 +47,10 @@ class TransformerConfig:
     embed_norm: bool = field(default=False, metadata={"help": "LayerNorm right after the embeddings (BERT)"})
     type_vocab_size: int = field(default=0, metadata={"help": "segment (token type) embeddings; 0 disables"})
     lm_head: bool = field(default=True, metadata={"help": "project hidden states to vocabulary logits"})
+    mup_base_width: int | None = field(default=None, metadata={
+        "help": "muP: the width whose init and lr the others inherit; None = standard parametrization"})
+    mup_base_head_dim: int | None = field(default=None, metadata={
+        "help": "muP: the base model's head dimension (default: mup_base_width // n_head, a family that grows its heads' width)"})
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
@@ -46,6 +60,18 @@ class TransformerConfig:
                 raise ValueError(f"{name} must be positive")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+        if self.mup_base_width is not None:
+            if self.mup_base_width <= 0 or self.mup_base_width % self.n_head:
+                raise ValueError(f"mup_base_width ({self.mup_base_width}) must be positive and divisible by n_head ({self.n_head})")
+            if self.mup_base_head_dim is not None and self.mup_base_head_dim <= 0:
+                raise ValueError("mup_base_head_dim must be positive")
+            if not self.lm_head:  # muP's output multiplier lives in the head
+                raise ValueError("mup_base_width needs lm_head=True: muP scales the output logits, which a headless model leaves to its caller")
+
+    @property
+    def width_mult(self) -> float:
+        """muP's m = d_model / mup_base_width; 1 in the standard parametrization."""
+        return self.d_model / self.mup_base_width if self.mup_base_width else 1.0
 
     @property
     def ff_width(self) -> int:
@@ -88,6 +114,11 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
         self.attn_dropout = cfg.dropout
+        # muP: q.k / head_dim, matched to SDPA's default 1 / sqrt(head_dim) (None) at the base's head
+        # dimension; a family that adds heads of a fixed width keeps the default at every width
+        head_dim = cfg.d_model // cfg.n_head
+        base = cfg.mup_base_head_dim or (cfg.mup_base_width or cfg.d_model) // cfg.n_head
+        self.scale = None if head_dim == base else math.sqrt(base) / head_dim
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
         B, T, C = x.shape
@@ -99,7 +130,7 @@ class SelfAttention(nn.Module):
         mask = _attention_mask(T, past, self.causal, key_mask, x.device)
         is_causal = self.causal and mask is None and past == 0 and T > 1
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0, is_causal=is_causal
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0, is_causal=is_causal, scale=self.scale
         )
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -164,6 +195,24 @@ class Transformer(nn.Module):
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/sqrt(2L)
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        if cfg.mup_base_width:  # muP: hidden init ~ 1/sqrt(fan_in); rescaled, so m = 1 is the standard model exactly
+            with torch.no_grad():
+                for p, _ in self.lr_multipliers():
+                    p.mul_(1.0 / math.sqrt(cfg.width_mult))
+
+    def _hidden_names(self) -> set[str]:
+        """The matrices both of whose dimensions grow with the width: muP's "hidden" weights."""
+        return {n for n, _ in self.named_parameters() if n.startswith("blocks.") and n.endswith(("qkv.weight", "proj.weight", "fc.weight"))}
+
+    def lr_multipliers(self) -> list[tuple[nn.Parameter, float]]:
+        """Parameters whose Adam lr is scaled (muP: hidden matrices at lr / m); empty when standard.
+
+        The training loop asks every module for this, so the parametrization stays in the model.
+        """
+        if not self.cfg.mup_base_width:
+            return []
+        hidden = self._hidden_names()
+        return [(p, 1.0 / self.cfg.width_mult) for n, p in self.named_parameters() if n in hidden]
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -211,7 +260,10 @@ class Transformer(nn.Module):
     def forward(self, idx: torch.Tensor, **kwargs) -> torch.Tensor:
         """Logits (B, T, vocab) when the config has an LM head, else hidden states (B, T, C)."""
         h = self.encode(idx, **kwargs)
-        return self.head(h) if self.head is not None else h
+        if self.head is None:
+            return h
+        logits = self.head(h)
+        return logits / self.cfg.width_mult if self.cfg.mup_base_width else logits
 
     def new_cache(self, batch_size: int) -> KVCache:
         p = next(self.parameters())

@@ -144,13 +144,21 @@ def size_overrides(spec: str, scenario: str = "lm") -> list[str]:
     if not m:
         raise GuimoError(f"unknown model size '{spec}'; use a {scenario} preset ({', '.join(presets)}) or d<width>x<layers>[h<heads>], e.g. d192x4")
     d, layers = int(m.group(1)), int(m.group(2))
-    heads = int(m.group(3)) if m.group(3) else max(1, d // 32)
+    heads = int(m.group(3)) if m.group(3) else max(1, d // 32)  # mup_overrides assumes this rule
     if d % heads:
         raise GuimoError(f"size '{spec}': width {d} is not divisible by {heads} heads")
     # the lm's TransformerConfig says n_layer / n_head, SASRecConfig n_blocks / n_heads
     names = {f.name for f in dataclasses.fields(sc.config_cls().model)}
     layer_key, head_key = ("n_layer", "n_head") if "n_layer" in names else ("n_blocks", "n_heads")
     return [f"model.d_model={d}", f"model.{layer_key}={layers}", f"model.{head_key}={heads}"]
+
+
+def mup_overrides(base_width: int) -> list[str]:
+    """Model overrides that train a size in muP with d<base_width> as the base: its width and the head
+    dimension it has under the sizes' head rule (one head per 32 of width), so that a family adding
+    heads of one width keeps its attention scale."""
+    heads = max(1, base_width // 32)
+    return [f"model.mup_base_width={base_width}", f"model.mup_base_head_dim={max(1, base_width // heads)}"]
 
 
 def relative_cost(model_cfg: Any, context: int) -> float:

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from guimo.models.transformer import PRESETS, Transformer, TransformerConfig, count_parameters, flops_per_token
+from guimo.train.config import TrainConfig
+from guimo.train.loop import make_optimizer
 
 SMALL = TransformerConfig(vocab_size=50, max_len=24, n_layer=2, n_head=2, d_model=16)
 
@@ -214,8 +216,69 @@ def test_presets_grow_in_non_embedding_parameters():
         ({"d_model": 30, "n_head": 4}, "divisible"),
         ({"n_layer": 0}, "n_layer must be positive"),
         ({"dropout": 1.0}, "dropout"),
+        ({"mup_base_width": 30, "n_head": 4}, "mup_base_width"),
+        ({"mup_base_width": 32, "lm_head": False}, "lm_head"),
     ],
 )
 def test_config_validation(overrides, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(SMALL, **overrides)
+
+
+def _train_steps(width: int, base: int | None, steps: int = 5, lr: float = 1e-2) -> tuple[Transformer, torch.Tensor]:
+    """A fresh seeded model after ``steps`` Adam steps at a constant lr, and how its logits moved."""
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(vocab_size=64, max_len=32, n_layer=2, n_head=4, d_model=width, mup_base_width=base))
+    x = torch.randint(0, 64, (8, 32), generator=torch.Generator().manual_seed(1))
+    opt = make_optimizer(model, TrainConfig(lr=lr, weight_decay=0.0), torch.device("cpu"))
+    for group in opt.param_groups:  # what the training loop does at every step
+        group["lr"] = lr * group.get("lr_mult", 1.0)
+    with torch.no_grad():
+        before = model(x)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x[:, :-1]).reshape(-1, 64), x[:, 1:].reshape(-1))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad():
+        return model, model(x) - before
+
+
+def test_mup_at_its_base_width_is_the_standard_model_exactly():
+    sp, sp_moved = _train_steps(64, None)
+    mup, mup_moved = _train_steps(64, 64)
+    assert torch.equal(sp_moved, mup_moved)
+    for (name, a), (_, b) in zip(sp.state_dict().items(), mup.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_mup_hidden_matrices_train_at_lr_over_width_mult():
+    model = Transformer(TransformerConfig(vocab_size=64, max_len=32, n_layer=2, n_head=4, d_model=128, mup_base_width=32))
+    opt = make_optimizer(model, TrainConfig(lr=1e-2), torch.device("cpu"))
+    scaled = [g for g in opt.param_groups if "lr_mult" in g]
+    assert [g["lr_mult"] for g in scaled] == [0.25]
+    hidden = {id(p) for p in scaled[0]["params"]}
+    names = {n for n, p in model.named_parameters() if id(p) in hidden}
+    assert names == {f"blocks.{i}.{w}.weight" for i in range(2) for w in ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")}
+    assert id(model.tok_emb.weight) not in hidden  # embeddings (and the tied head) keep the full lr
+
+
+def test_mup_coordinate_check_logit_updates_stay_flat_across_widths():
+    """The check muP's authors prescribe: after a few steps at one lr, how far the output moved.
+
+    In the standard parametrization Adam's update grows with the width (here ~4-5x from 32 to 256
+    wide), which is why a sweep must retune the lr per size; under muP it stays put.
+    """
+    sp = [_train_steps(w, None)[1].std().item() for w in (32, 256)]
+    mup = [_train_steps(w, 32)[1].std().item() for w in (32, 256)]
+    assert sp[1] / sp[0] > 3.0, sp
+    assert 0.7 < mup[1] / mup[0] < 1.3, mup
+
+
+def test_mup_attention_scale_follows_the_head_dimension_not_the_width():
+    """muP divides q.k by the head dimension: wider heads get a smaller scale, more heads of the base's width none."""
+    wider_heads = Transformer(TransformerConfig(vocab_size=64, max_len=32, n_layer=1, n_head=2, d_model=128, mup_base_width=32))
+    assert wider_heads.blocks[0].attn.scale == pytest.approx(16**0.5 / 64)  # base heads 16 wide, these 64
+    more_heads = Transformer(TransformerConfig(vocab_size=64, max_len=32, n_layer=1, n_head=4, d_model=128, mup_base_width=32,
+                                               mup_base_head_dim=32))
+    assert more_heads.blocks[0].attn.scale is None  # SDPA's 1 / sqrt(32), as at the base

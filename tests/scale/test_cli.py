@@ -261,3 +261,32 @@ def test_probe_only_stops_before_the_grid_and_the_same_command_resumes_from_it(t
     capsys.readouterr()
     assert main(["scale", "lm", "--sizes", "nano", "--probe-only", "--out", str(tmp_path / "x")]) == 2  # no multipliers to probe
     assert "probe_only needs lr probe multipliers (--lr-probe)" in capsys.readouterr().err
+
+
+def test_mup_sweep_gives_every_size_one_lr_and_the_base_width(tmp_path, capsys):
+    """--mup: the base width reaches every point's model and the width rule is off (the model scales its hidden lr)."""
+    out = tmp_path / "sweep"
+    argv = ["scale", "lm", "--sizes", "d32x1,d64x1", "--data-fractions", "1", "--context", "24", "--batch-size", "4", "--threads", "1",
+            "--mup", "32", "--lr-ref", "0.01", "--quiet", "--bootstrap", "0", "--noise-sims", "0", "--allow-missing", "--out", str(out),
+            "--set", "data.max_bytes=60000", "--set", "data.vocab_size=300", "--set", "data.eval_tokens=2000"]
+    main(argv)  # two points cannot be fitted; the sweep itself must have run
+    for size in ("d32x1", "d64x1"):
+        cfg = json.loads((out / "runs" / f"{size}-f1-s0" / "manifest.json").read_text())["config"]
+        assert cfg["model"]["mup_base_width"] == 32 and cfg["model"]["mup_base_head_dim"] == 32  # d32: one head of 32
+        assert cfg["train"]["lr"] == pytest.approx(0.01)
+    assert json.loads((out / "sweep.json").read_text())["spec"]["lr_exponent"] == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--mup", "32", "--lr-exponent", "0.5"], "--mup with --lr-exponent 0.5: muP already scales the hidden lr"),
+    (["--mup", "30"], "mup_base_width (30) must be positive and divisible by n_head (4)"),
+])
+def test_mup_sweep_errors(tmp_path, capsys, extra, message):
+    assert main(["scale", "lm", "--sizes", "d64x1h4", "--quiet", "--out", str(tmp_path / "s"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s" / "runs").exists()  # refused before anything trained
+
+
+def test_mup_is_for_lm_only(tmp_path, capsys):
+    assert main(["scale", "recommend", "--sizes", "d32x1", "--mup", "32", "--out", str(tmp_path / "s")]) == 2
+    assert "--mup is for the lm scenario" in capsys.readouterr().err
