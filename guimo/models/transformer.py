@@ -61,8 +61,10 @@ class TransformerConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
         if self.mup_base_width is not None:
-            if self.mup_base_width <= 0 or self.mup_base_width % self.n_head:
-                raise ValueError(f"mup_base_width ({self.mup_base_width}) must be positive and divisible by n_head ({self.n_head})")
+            if self.mup_base_width <= 0:
+                raise ValueError("mup_base_width must be positive")
+            if self.mup_base_head_dim is None and self.mup_base_width % self.n_head:  # the base's heads are these heads
+                raise ValueError(f"mup_base_width ({self.mup_base_width}) must be divisible by n_head ({self.n_head}), or give mup_base_head_dim")
             if self.mup_base_head_dim is not None and self.mup_base_head_dim <= 0:
                 raise ValueError("mup_base_head_dim must be positive")
             if not self.lm_head:  # muP's output multiplier lives in the head

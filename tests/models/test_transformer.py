@@ -216,7 +216,8 @@ def test_presets_grow_in_non_embedding_parameters():
         ({"d_model": 30, "n_head": 4}, "divisible"),
         ({"n_layer": 0}, "n_layer must be positive"),
         ({"dropout": 1.0}, "dropout"),
-        ({"mup_base_width": 30, "n_head": 4}, "mup_base_width"),
+        ({"mup_base_width": 30, "n_head": 4}, "or give mup_base_head_dim"),
+        ({"mup_base_width": 32, "mup_base_head_dim": 0}, "mup_base_head_dim must be positive"),
         ({"mup_base_width": 32, "lm_head": False}, "lm_head"),
     ],
 )
