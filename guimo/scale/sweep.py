@@ -158,7 +158,8 @@ def mup_overrides(base_width: int) -> list[str]:
     dimension it has under the sizes' head rule (one head per 32 of width), so that a family adding
     heads of one width keeps its attention scale."""
     heads = max(1, base_width // 32)
-    return [f"model.mup_base_width={base_width}", f"model.mup_base_head_dim={max(1, base_width // heads)}"]
+    # the head dimension first: each override is validated as it lands, and the width alone may not split into these heads
+    return [f"model.mup_base_head_dim={max(1, base_width // heads)}", f"model.mup_base_width={base_width}"]
 
 
 def relative_cost(model_cfg: Any, context: int) -> float:

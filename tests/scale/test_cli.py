@@ -266,11 +266,11 @@ def test_probe_only_stops_before_the_grid_and_the_same_command_resumes_from_it(t
 def test_mup_sweep_gives_every_size_one_lr_and_the_base_width(tmp_path, capsys):
     """--mup: the base width reaches every point's model and the width rule is off (the model scales its hidden lr)."""
     out = tmp_path / "sweep"
-    argv = ["scale", "lm", "--sizes", "d32x1,d64x1", "--data-fractions", "1", "--context", "24", "--batch-size", "4", "--threads", "1",
+    argv = ["scale", "lm", "--sizes", "d32x1,d96x1", "--data-fractions", "1", "--context", "24", "--batch-size", "4", "--threads", "1",
             "--mup", "32", "--lr-ref", "0.01", "--quiet", "--bootstrap", "0", "--noise-sims", "0", "--allow-missing", "--out", str(out),
             "--set", "data.max_bytes=60000", "--set", "data.vocab_size=300", "--set", "data.eval_tokens=2000"]
     main(argv)  # two points cannot be fitted; the sweep itself must have run
-    for size in ("d32x1", "d64x1"):
+    for size in ("d32x1", "d96x1"):  # d96: 3 heads, which do not divide the base width; its heads are the base's 32 wide
         cfg = json.loads((out / "runs" / f"{size}-f1-s0" / "manifest.json").read_text())["config"]
         assert cfg["model"]["mup_base_width"] == 32 and cfg["model"]["mup_base_head_dim"] == 32  # d32: one head of 32
         assert cfg["train"]["lr"] == pytest.approx(0.01)
