@@ -163,8 +163,12 @@ def _from_bert(hf: dict, base: TransformerConfig, w: State, folder: Path) -> tup
 
 
 def _config(base: TransformerConfig, where: Path, **fields: Any) -> TransformerConfig:
-    """The checkpoint's architecture with the user's dropout and (shorter) max_len."""
+    """The checkpoint's architecture with the user's dropout and (shorter) max_len.
+
+    Always the standard parametrization: GPT-2 and BERT weights were trained in it, and muP's
+    multipliers would change what they compute."""
     fields["max_len"] = min(fields["max_len"], base.max_len)
+    fields.update(mup_base_width=None, mup_base_head_dim=None)
     try:
         return dataclasses.replace(base, **fields)
     except (TypeError, ValueError) as e:

@@ -67,6 +67,16 @@ def test_gpt2_logits_match(tmp_path):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+def test_gpt2_loads_in_the_standard_parametrization_under_a_mup_base(tmp_path):
+    """A run configured for muP that starts from GPT-2 weights computes what GPT-2 computes."""
+    hf = _gpt2(tmp_path)
+    ours = _guimo(tmp_path, TransformerConfig(n_head=4, d_model=64, mup_base_width=32))
+    assert ours.cfg.mup_base_width is None
+    x = torch.randint(0, VOCAB, (2, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), hf(x).logits, atol=1e-5, rtol=0)
+
+
 def test_gpt2_untied_head_and_bin_weights(tmp_path):
     """tie_word_embeddings=False keeps a separate head; pytorch_model.bin loads with weights_only."""
     hf = _gpt2(tmp_path, tie_word_embeddings=False, n_inner=72, activation_function="relu")
