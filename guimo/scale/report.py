@@ -452,6 +452,8 @@ def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> 
         lines.append(f"\n{len(early)} of {len(validated)} runs scored weights from an earlier validation than their last"
                      + (f" (at {min(early):.0%}-{max(early):.0%} of their steps)" if early else "")
                      + f"; the other {len(validated) - len(early)} were still improving when they stopped.")
+    if result.get("sweep"):
+        lines.append("\n" + _lr_rule_text(result["sweep"]))
     if result.get("lr_probe"):
         lines.append("\n" + _lr_probe_text(result["lr_probe"]))
     if notes:
@@ -474,6 +476,19 @@ def _sweep_time(invocations: list[dict]) -> str:
     if stopped:
         text += f" ({stopped} stopped before it finished: counted up to its last finished point)"
     return text + "."
+
+
+def _lr_rule_text(spec: dict) -> str:
+    """The learning rate each size trained at: the sweep's width rule, or muP's one lr."""
+    sets = dict(o.split("=", 1) for o in spec.get("overrides") or [] if "=" in o)
+    batch = (f" A point trained at a batch b smaller than {spec.get('batch_size')} uses lr x (b / {spec.get('batch_size')})^"
+             f"{spec.get('lr_batch_exponent', 0.5):g}." if spec.get("min_steps") else "")
+    if "model.mup_base_width" in sets:
+        return (f"Parametrization: muP with d{sets['model.mup_base_width']} as the base (head dimension {sets.get('model.mup_base_head_dim', 'its own')}): "
+                f"one lr, {spec['lr_ref']:.4g}, for every size; the model trains its hidden matrices at lr / (d_model / "
+                f"{sets['model.mup_base_width']}) and divides its logits by the same." + batch)
+    return (f"Learning rate: lr = {spec['lr_ref']:.4g} x ({spec.get('d_ref', 64)} / d_model)^{spec.get('lr_exponent', 0.5):g} "
+            "(standard parametrization)." + batch)
 
 
 def _lr_probe_text(probe: dict[str, dict]) -> str:

@@ -47,6 +47,7 @@ def test_report_fit_and_plots(micro_sweep):
         assert heading in text
     (inv,) = json.loads((micro_sweep / "sweep.json").read_text())["invocations"]
     assert f"The sweep trained for {inv['wall_s'] / 60:.1f} min of wall time." in text
+    assert "Learning rate: lr = 0.003 x (64 / d_model)^0.5 (standard parametrization)." in text
     fit = json.loads((micro_sweep / "scale" / "fit.json").read_text())
     assert set(fit["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert len(fit["extrapolation"]) == 2
@@ -66,6 +67,16 @@ def test_report_fit_and_plots(micro_sweep):
     # one seed per point: the seed noise is unmeasured, so there is no noise floor and the interval is the band
     assert "seed noise is unmeasured" in text and fit["extrapolation"][0]["noise"] is None and fit["extrapolation"][0]["noise_floor"] is None
     assert all(r["interval"] == r["band"] for r in fit["extrapolation"][0]["rows"])
+
+
+def test_report_names_mup_and_its_one_lr():
+    from guimo.scale.report import _lr_rule_text
+    from guimo.scale.sweep import mup_overrides
+
+    spec = {"lr_ref": 0.024, "lr_exponent": 0.0, "batch_size": 16, "min_steps": 420, "overrides": ["data.vocab_size=300", *mup_overrides(16)]}
+    assert _lr_rule_text(spec) == ("Parametrization: muP with d16 as the base (head dimension 16): one lr, 0.024, for every size; the model trains "
+                                   "its hidden matrices at lr / (d_model / 16) and divides its logits by the same. A point trained at a batch b "
+                                   "smaller than 16 uses lr x (b / 16)^0.5.")
 
 
 def test_rerun_skips_finished_points(micro_sweep):
