@@ -144,7 +144,7 @@ def size_overrides(spec: str, scenario: str = "lm") -> list[str]:
     if not m:
         raise GuimoError(f"unknown model size '{spec}'; use a {scenario} preset ({', '.join(presets)}) or d<width>x<layers>[h<heads>], e.g. d192x4")
     d, layers = int(m.group(1)), int(m.group(2))
-    heads = int(m.group(3)) if m.group(3) else max(1, d // 32)  # mup_overrides assumes this rule
+    heads = int(m.group(3)) if m.group(3) else default_heads(d)
     if d % heads:
         raise GuimoError(f"size '{spec}': width {d} is not divisible by {heads} heads")
     # the lm's TransformerConfig says n_layer / n_head, SASRecConfig n_blocks / n_heads
@@ -153,13 +153,17 @@ def size_overrides(spec: str, scenario: str = "lm") -> list[str]:
     return [f"model.d_model={d}", f"model.{layer_key}={layers}", f"model.{head_key}={heads}"]
 
 
+def default_heads(width: int) -> int:
+    """Heads of a 'd<width>x<layers>' size without an 'h': one per 32 of width, so heads keep ~32 wide."""
+    return max(1, width // 32)
+
+
 def mup_overrides(base_width: int) -> list[str]:
     """Model overrides that train a size in muP with d<base_width> as the base: its width and the head
-    dimension it has under the sizes' head rule (one head per 32 of width), so that a family adding
-    heads of one width keeps its attention scale."""
-    heads = max(1, base_width // 32)
+    dimension it has under the sizes' head rule, so that a family adding heads of one width keeps its
+    attention scale."""
     # the head dimension first: each override is validated as it lands, and the width alone may not split into these heads
-    return [f"model.mup_base_head_dim={max(1, base_width // heads)}", f"model.mup_base_width={base_width}"]
+    return [f"model.mup_base_head_dim={max(1, base_width // default_heads(base_width))}", f"model.mup_base_width={base_width}"]
 
 
 def relative_cost(model_cfg: Any, context: int) -> float:
