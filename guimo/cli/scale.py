@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--probe-fraction", type=float, help="data fraction the lr probe trains on (default: the smallest of --data-fractions)")
     g.add_argument("--probe-only", action="store_true", help="run the lr probe, print each size's choice and stop (the grid and the fit come later, "
                                                               "with the same command without this flag)")
+    g.add_argument("--probe-sizes", help="probe only these sizes (comma-separated); every other size takes the choice of the probed size nearest "
+                                          "in width (with --mup: tune the smallest model, carry its lr to all)")
     g.add_argument("--probe-extend", type=int, default=2, help="times the lr probe may go one step past its range when a size's best is at an edge")
     g.add_argument("--evals", type=int, default=0, help="validations per point, the best checkpoint scored (for business learning curves: x is "
                                                        "the data available); 0: the final model, as an L(N, D) fit in tokens seen needs")
@@ -132,7 +134,7 @@ def _sweep(args) -> int:
         seeds=args.seeds, epochs=args.epochs, context=context, batch_size=batch_size, lr_ref=lr_ref, lr_exponent=args.lr_exponent,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
-        probe_extend=args.probe_extend, probe_only=args.probe_only,
+        probe_extend=args.probe_extend, probe_only=args.probe_only, probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()],
         workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config,
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"

@@ -495,7 +495,7 @@ def _lr_probe_text(probe: dict[str, dict]) -> str:
     """Which multiple of the lr rule each size trained with, and the probe scores that chose it."""
     from guimo.scale.sweep import describe_choice
 
-    return ("Learning rate: each size's points use the multiple of the lr rule its probe scored best on the validation split:\n\n"
+    return ("Learning rate: each size's points use the multiple of the lr rule its probe (or the nearest probed width's) scored best on the validation split:\n\n"
             + "\n".join(f"- {describe_choice(size, choice)}" for size, choice in probe.items()))
 
 

@@ -35,7 +35,9 @@ Why the knobs look like this:
   metric on the validation split (the test split stays the fit's); the grid then trains at it. A
   best at the edge of the probed range is followed past it, one step of the probe's spacing at a
   time, up to ``probe_extend`` times. The probe runs live in DIR/probe/, are never points of the
-  fit, and are not cut by a budget;
+  fit, and are not cut by a budget. ``probe_sizes`` probes only those sizes, every other size
+  taking the choice of the probed size nearest in width: muP's workflow, where one lr tuned on a
+  small model is meant to fit all (muTransfer), at a fraction of the probe's cost;
 - points whose data config is identical (same data section, context and seed; only the model
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
@@ -94,6 +96,7 @@ class SweepSpec:
     probe_fraction: float | None = field(default=None, metadata={"help": "data fraction the lr probe trains on (None: the grid's smallest)"})
     probe_only: bool = field(default=False, metadata={"help": "run the lr probe, record its choices and stop before the grid"})
     probe_extend: int = field(default=2, metadata={"help": "times the probe may add a multiplier beyond the probed range when a size's best is at its edge"})
+    probe_sizes: list[str] = field(default_factory=list, metadata={"help": "sizes the lr probe trains (empty: all); the others take the nearest width's choice"})
     evals: int = field(default=0, metadata={"help": "validations per point, the best checkpoint scored (0: the final model, which an L(N, D) fit in tokens seen needs)"})
     config: str | None = field(default=None, metadata={"help": "config file (TOML/YAML/JSON) every point starts from, before the sweep's own settings and overrides"})
 
@@ -119,6 +122,10 @@ class SweepSpec:
             raise GuimoError("probe_only needs lr probe multipliers (--lr-probe)")
         if self.probe_extend < 0:
             raise GuimoError("probe_extend must be 0 (never extend) or positive")
+        if self.probe_sizes and not self.lr_probe:
+            raise GuimoError("probe_sizes needs lr probe multipliers (--lr-probe)")
+        if unknown := [s for s in self.probe_sizes if s not in self.sizes]:
+            raise GuimoError(f"probe size(s) {', '.join(unknown)} not among the sweep's sizes ({', '.join(self.sizes)})")
         if self.probe_fraction is not None and not 0 < self.probe_fraction <= 1:
             raise GuimoError(f"probe fraction {self.probe_fraction} is not in (0, 1]")
         _check_order(self.order)
@@ -263,10 +270,11 @@ def order_points(points: list[dict[str, Any]], order: str, fractions: list[float
 
 
 def probe_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The lr probe: every size at ``probe_fraction`` (default: the smallest fraction), first seed, once per multiplier."""
+    """The lr probe: every size (or ``probe_sizes``) at ``probe_fraction`` (default: the smallest fraction), first seed,
+    once per multiplier."""
     if not spec.lr_probe:
         return []
-    points = [probe_point(spec, size, m) for size in spec.sizes for m in spec.lr_probe]
+    points = [probe_point(spec, size, m) for size in spec.probe_sizes or spec.sizes for m in spec.lr_probe]
     return sorted(points, key=lambda p: (p["relative_cost"], p["lr_scale"]))
 
 
@@ -286,7 +294,7 @@ def probe_extensions(spec: SweepSpec, probes: list[dict[str, Any]], chosen: dict
     new = []
     for size, c in chosen.items():
         probed = sorted(p["lr_scale"] for p in probes if p["size"] == size)
-        if not c["at_edge"] or len(probed) - len(base) >= spec.probe_extend:
+        if not c["at_edge"] or c.get("from") or len(probed) - len(base) >= spec.probe_extend:
             continue
         up = c["lr_scale"] == probed[-1]
         step = base[-1] / base[-2] if up else base[0] / base[1]
@@ -324,8 +332,25 @@ def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, An
     return chosen
 
 
+def carry_choices(spec: SweepSpec, chosen: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every size's lr choice: its own probe's, or that of the probed size nearest in width (log scale; the
+    narrower on a tie), marked with where it came from."""
+    widths = {size: _size_cost(spec, size)[0] for size in spec.sizes}
+    every = {}
+    for size in spec.sizes:
+        if size in chosen:
+            every[size] = chosen[size]
+            continue
+        src = min(chosen, key=lambda s: (abs(math.log(widths[size] / widths[s])), widths[s]))
+        every[size] = {"lr_scale": chosen[src]["lr_scale"], "metric": chosen[src]["metric"], "scores": {}, "at_edge": False, "from": src}
+    return every
+
+
 def describe_choice(size: str, choice: dict[str, Any]) -> str:
-    """'tiny x2 of the lr rule (val loss: x0.5 4.61, x1 4.57, x2 4.55)', flagged when the best is at the probed range's edge."""
+    """'tiny x2 of the lr rule (val loss: x0.5 4.61, x1 4.57, x2 4.55)', flagged when the best is at the probed range's edge;
+    'd224x4 x2 of the lr rule, carried from d16x2's probe' for a size the probe did not train."""
+    if choice.get("from"):
+        return f"{size} x{choice['lr_scale']:g} of the lr rule, carried from {choice['from']}'s probe (nearest probed width)"
     scores = ", ".join(f"x{m} {v:.4g}" for m, v in choice["scores"].items())
     edge = "; at the edge of the probed range: the best lr may lie beyond it" if choice.get("at_edge") else ""
     return f"{size} x{choice['lr_scale']:g} of the lr rule ({choice['metric']}: {scores}){edge}"
@@ -424,7 +449,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
         It is what makes the grid's lrs, so no budget cuts it."""
         nonlocal finished
         train(waiting["probes"], None)
-        record["lr_probe"] = choose_lr(record["probes"], out)
+        record["lr_probe"] = carry_choices(spec, choose_lr(record["probes"], out))
         while more := probe_extensions(spec, record["probes"], record["lr_probe"]):
             for point in more:
                 keys[point["run"]] = _point_config(spec, point)[1]
@@ -434,7 +459,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
             fresh = [p for p in more if not resumed(p)]
             finished += len(more) - len(fresh)
             train(fresh, None)
-            record["lr_probe"] = choose_lr(record["probes"], out)
+            record["lr_probe"] = carry_choices(spec, choose_lr(record["probes"], out))
         for point in record["points"]:
             point["lr_scale"] = record["lr_probe"][point["size"]]["lr_scale"]
         for size, choice in record["lr_probe"].items():
@@ -609,8 +634,8 @@ def _threads(n: int | None) -> Iterator[None]:
 # What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, order, threads,
 # workers) only add points or schedule them, so a re-run may change those and still resume.
 POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
-                  "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction", "probe_extend")
-PROBE_SETTINGS = ("probe_fraction", "probe_extend")
+                  "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction", "probe_extend", "probe_sizes")
+PROBE_SETTINGS = ("probe_fraction", "probe_extend", "probe_sizes")
 
 
 def _config_digest(spec: SweepSpec) -> str | None:
@@ -637,7 +662,7 @@ def _load_prior(out: Path, record: dict[str, Any]) -> tuple[dict[str, dict[str, 
     if any(pt.get("status") == "done" for pt in points.values()):
         import dataclasses
 
-        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": [], "lr_probe": [], "probe_extend": 0}  # keys older records lack (they never extended a probe)
+        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": [], "lr_probe": [], "probe_extend": 0, "probe_sizes": []}  # keys older records lack (they never extended a probe)
         before = {**defaults, **data.get("spec", {}), "config_sha256": data.get("config_sha256")}
         now = {**record["spec"], "config_sha256": record["config_sha256"]}
         probed = bool(before.get("lr_probe") or now["lr_probe"])  # the probe's settings matter only to a sweep with a probe

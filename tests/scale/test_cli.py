@@ -290,3 +290,28 @@ def test_mup_sweep_errors(tmp_path, capsys, extra, message):
 def test_mup_is_for_lm_only(tmp_path, capsys):
     assert main(["scale", "recommend", "--sizes", "d32x1", "--mup", "32", "--out", str(tmp_path / "s")]) == 2
     assert "--mup is for the lm scenario" in capsys.readouterr().err
+
+
+def test_probe_sizes_probe_one_model_and_carry_its_choice_to_the_others(tmp_path, capsys):
+    """--probe-sizes: only the named sizes are probed; every other size trains at the nearest probed width's choice."""
+    out = tmp_path / "sweep"
+    argv = ["scale", "lm", "--sizes", "nano,tiny", "--data-fractions", "0.5,1", "--context", "32", "--batch-size", "8", "--threads", "1",
+            "--mup", "32", "--lr-probe", "0.5,4", "--probe-sizes", "nano", "--probe-extend", "0", "--quiet", "--bootstrap", "0", "--noise-sims", "0",
+            "--out", str(out), "--set", "data.max_bytes=150000", "--set", "data.vocab_size=300", "--set", "data.eval_tokens=2000"]
+    assert main(argv + ["--probe-only"]) == 0
+    text = capsys.readouterr().out
+    record = json.loads((out / "sweep.json").read_text())
+    assert sorted(p["run"] for p in record["probes"]) == ["probe/nano-f0.5-lrx0.5", "probe/nano-f0.5-lrx4"]
+    nano = record["lr_probe"]["nano"]
+    assert record["lr_probe"]["tiny"]["lr_scale"] == nano["lr_scale"] and record["lr_probe"]["tiny"]["from"] == "nano"
+    assert f"tiny x{nano['lr_scale']:g} of the lr rule, carried from nano's probe" in text
+    main(argv)  # the grid at the carried lr (four points cannot pin five parameters; the runs are what is checked)
+    lrs = {p["run"]: p["lr"] for p in json.loads((out / "sweep.json").read_text())["points"]}
+    assert lrs["runs/tiny-f1-s0"] == lrs["runs/nano-f1-s0"]  # muP: one lr for both widths, the probed one
+
+
+def test_probe_sizes_must_be_swept_and_probed(tmp_path, capsys):
+    assert main(["scale", "lm", "--sizes", "nano", "--lr-probe", "1,2", "--probe-sizes", "tiny", "--out", str(tmp_path / "s")]) == 2
+    assert "probe size(s) tiny not among the sweep's sizes (nano)" in capsys.readouterr().err
+    assert main(["scale", "lm", "--sizes", "nano", "--probe-sizes", "nano", "--out", str(tmp_path / "s")]) == 2
+    assert "probe_sizes needs lr probe multipliers" in capsys.readouterr().err
