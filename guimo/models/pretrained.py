@@ -168,7 +168,7 @@ def _config(base: TransformerConfig, where: Path, **fields: Any) -> TransformerC
     Always the standard parametrization: GPT-2 and BERT weights were trained in it, and muP's
     multipliers would change what they compute."""
     fields["max_len"] = min(fields["max_len"], base.max_len)
-    fields.update(mup_base_width=None, mup_base_head_dim=None)
+    fields.update(mup_base_width=None, mup_base_head_dim=None, mup_output_mult=1.0)
     try:
         return dataclasses.replace(base, **fields)
     except (TypeError, ValueError) as e:

@@ -53,6 +53,8 @@ class TransformerConfig:
         "help": "muP: the width whose init and lr the others inherit; None = standard parametrization"})
     mup_base_head_dim: int | None = field(default=None, metadata={
         "help": "muP: the base model's head dimension (default: mup_base_width // n_head, a family that grows its heads' width)"})
+    mup_output_mult: float = field(default=1.0, metadata={
+        "help": "muP: logits x this / width multiplier; a base constant to tune at the base width (the mup package's output_mult)"})
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_head:
@@ -69,6 +71,8 @@ class TransformerConfig:
                 raise ValueError(f"mup_base_width ({self.mup_base_width}) must be divisible by n_head ({self.n_head}), or give mup_base_head_dim")
             if self.mup_base_head_dim is not None and self.mup_base_head_dim <= 0:
                 raise ValueError("mup_base_head_dim must be positive")
+            if not self.mup_output_mult > 0:
+                raise ValueError("mup_output_mult must be positive")
             if not self.lm_head:  # muP's output multiplier lives in the head
                 raise ValueError("mup_base_width needs lm_head=True: muP scales the output logits, which a headless model leaves to its caller")
 
@@ -267,7 +271,7 @@ class Transformer(nn.Module):
         if self.head is None:
             return h
         logits = self.head(h)
-        return logits / self.cfg.width_mult if self.cfg.mup_base_width else logits
+        return logits * (self.cfg.mup_output_mult / self.cfg.width_mult) if self.cfg.mup_base_width else logits
 
     def new_cache(self, batch_size: int) -> KVCache:
         p = next(self.parameters())

@@ -218,6 +218,7 @@ def test_presets_grow_in_non_embedding_parameters():
         ({"dropout": 1.0}, "dropout"),
         ({"mup_base_width": 30, "n_head": 4}, "or give mup_base_head_dim"),
         ({"mup_base_width": 32, "mup_base_head_dim": 0}, "mup_base_head_dim must be positive"),
+        ({"mup_base_width": 32, "mup_output_mult": 0.0}, "mup_output_mult must be positive"),
         ({"mup_base_width": 32, "lm_head": False}, "lm_head"),
     ],
 )
@@ -283,3 +284,14 @@ def test_mup_attention_scale_follows_the_head_dimension_not_the_width():
     more_heads = Transformer(TransformerConfig(vocab_size=64, max_len=32, n_layer=1, n_head=4, d_model=128, mup_base_width=32,
                                                mup_base_head_dim=32))
     assert more_heads.blocks[0].attn.scale is None  # SDPA's 1 / sqrt(32), as at the base
+
+
+def test_mup_output_multiplier_scales_the_logits():
+    cfg = TransformerConfig(vocab_size=64, max_len=32, n_layer=1, n_head=4, d_model=128, mup_base_width=32)
+    x = torch.randint(0, 64, (2, 16))
+    torch.manual_seed(0)
+    plain = Transformer(cfg).eval()
+    torch.manual_seed(0)
+    doubled = Transformer(dataclasses.replace(cfg, mup_output_mult=2.0)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(doubled(x), 2.0 * plain(x))
