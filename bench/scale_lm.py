@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr-ref", type=float, default=6e-3,
                    help="lr at d_model 64 (lr = lr_ref (64/d_model)^0.5); 6e-3 is the measured best for tiny at batch 16 on stdlib (LM default run)")
     p.add_argument("--mup", type=int, metavar="BASE_WIDTH", help="train every size in muP with this base width, one lr (--lr-ref) for all (guimo scale --mup)")
+    p.add_argument("--mup-output-mult", type=float, default=1.0, help="with --mup: model.mup_output_mult, the base constant on the logits")
     p.add_argument("--lr-probe", help="lr multipliers probed per size at the smallest fraction before the grid (guimo scale --lr-probe); default: the rule alone")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--correction", choices=["muennighoff"], help="fit on Muennighoff et al.'s effective tokens (for --epochs > 1: repeated data)")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mup:
         from guimo.scale.sweep import mup_overrides
 
-        overrides += mup_overrides(args.mup)
+        overrides += mup_overrides(args.mup) + ([f"model.mup_output_mult={args.mup_output_mult:g}"] if args.mup_output_mult != 1 else [])
     name = _record_name(args)
     out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
     spec = SweepSpec(
@@ -166,7 +167,7 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "mup", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for k in ("note", "verdict_caveat", "free_E_fit", "sweep_min_all_invocations"):  # written by hand: a refit keeps them
@@ -196,7 +197,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
-        "lr_probe": record.get("lr_probe"), "mup": args.mup,
+        "lr_probe": record.get("lr_probe"), "mup": args.mup, "mup_output_mult": args.mup_output_mult if args.mup else None,
         "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),
         "skipped": [f"{p['run']}: {p.get('reason', '')}" for p in record["points"] if p.get("status") != "done"],
         # a resumed sweep's time is the sum of its invocations (each kept in sweep.json, a killed one up to its last
@@ -326,7 +327,8 @@ def render_all() -> str:
                  + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
                  + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else "")
                  + (f", E held at {s['fixed_E']:g}" if s.get("fixed_E") is not None else "")
-                 + (f", muP (base width {s['mup']}, one lr for all sizes)" if s.get("mup") else "")
+                 + (f", muP (base width {s['mup']}, one lr for all sizes" + (f", output multiplier {s['mup_output_mult']:g}" if s.get("mup_output_mult", 1) not in (None, 1) else "") + ")"
+                    if s.get("mup") else "")
                  + (", lr probe chose " + ", ".join(f"{k} x{v['lr_scale']:g}" for k, v in s["lr_probe"].items()) if s.get("lr_probe") else ""))
         cores = s.get("threads", 1) * workers
         speed = ("met" if s["sweep_min"] <= 60 else "not measured (1 core of a shared machine)" if cores < 2 else "NOT met")
