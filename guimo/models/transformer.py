@@ -126,7 +126,7 @@ class SelfAttention(nn.Module):
         # muP: q.k / head_dim, matched to SDPA's default 1 / sqrt(head_dim) (None) at the base's head
         # dimension; a family that adds heads of a fixed width keeps the default at every width
         head_dim = cfg.d_model // cfg.n_head
-        base = cfg.mup_base_head_dim or (cfg.mup_base_width or cfg.d_model) // cfg.n_head
+        base = (cfg.mup_base_head_dim or cfg.mup_base_width // cfg.n_head) if cfg.mup_base_width else head_dim
         self.scale = None if head_dim == base else math.sqrt(base) / head_dim
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
