@@ -46,20 +46,15 @@ def probe_rows(folder: Path) -> list[dict]:
     return sorted(rows, key=lambda r: (r["d_model"], r["lr"]))
 
 
-def best_per_width(rows: list[dict]) -> dict[str, dict]:
-    best: dict[str, dict] = {}
-    for r in rows:
-        if r["size"] not in best or r["val_loss"] < best[r["size"]]["val_loss"]:
-            best[r["size"]] = r
-    return best
-
-
 def summarise(rows: list[dict]) -> dict:
     """The best lr per width and how far it moves: max / min over the widths (1 = one lr fits all)."""
-    best = best_per_width(rows)
+    by_size: dict[str, list[dict]] = {}
+    for r in rows:  # sorted by lr within a size
+        by_size.setdefault(r["size"], []).append(r)
+    best = {s: min(mine, key=lambda r: r["val_loss"]) for s, mine in by_size.items()}
     lrs = [b["lr"] for b in best.values()]
     lo, hi = min(lrs), max(lrs)
-    edge = [s for s, b in best.items() if b["lr"] in (min(r["lr"] for r in rows if r["size"] == s), max(r["lr"] for r in rows if r["size"] == s))]
+    edge = [s for s, b in best.items() if b["lr"] in (by_size[s][0]["lr"], by_size[s][-1]["lr"])]
     return {"best": {s: {"lr": b["lr"], "multiplier": b["multiplier"], "val_loss": b["val_loss"]} for s, b in best.items()},
             "best_lr_spread": round(hi / lo, 3), "best_at_an_edge": edge}
 
@@ -77,7 +72,7 @@ def plot(result: dict, path: Path) -> None:
         for size in dict.fromkeys(r["size"] for r in rows):
             mine = [r for r in rows if r["size"] == size]
             line, = ax.plot([r["lr"] for r in mine], [r["val_loss"] for r in mine], "o-", label=f"{size} (width {mine[0]['d_model']})")
-            b = min(mine, key=lambda r: r["val_loss"])
+            b = result[key]["best"][size]
             ax.plot([b["lr"]], [b["val_loss"]], "*", ms=14, color=line.get_color())
         ax.set_xscale("log")
         ax.set_xlabel("learning rate the run trained at")
@@ -134,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, folder in (("standard", args.sp), ("mup", args.mup)):
             rows = probe_rows(Path(folder))
             result[key] = {"rows": rows, **summarise(rows)}
-        old = RESULTS / f"mup_transfer_{args.name}.json"
-        if old.exists() and json.loads(old.read_text()).get("note"):
-            result["note"] = json.loads(old.read_text())["note"]  # written by hand: kept
+        path = RESULTS / f"mup_transfer_{args.name}.json"
+        prior = json.loads(path.read_text()) if path.exists() else {}
+        if prior.get("note"):
+            result["note"] = prior["note"]  # written by hand: kept
         RESULTS.mkdir(parents=True, exist_ok=True)
-        old.write_text(json.dumps(result, indent=2) + "\n")
+        path.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps({k: {"best_lr_spread": result[k]["best_lr_spread"], "best_at_an_edge": result[k]["best_at_an_edge"]}
                           for k in ("standard", "mup")}, indent=2))
     for f in sorted(RESULTS.glob("mup_transfer_*.json")):
