@@ -43,16 +43,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mup", type=int, metavar="BASE_WIDTH",
                    help="lm: train every size in muP with d<BASE_WIDTH> (its heads by the sizes' rule) as the base, so one lr, tuned at any "
                         "width, fits all: the model scales its hidden layers' lr, init and logits itself and the width rule is off "
-                        "(measured in docs/BENCHMARKS.md: the lr transfers; tune --set model.mup_output_mult at the base too, or the widest models "
+                        "(measured in docs/BENCHMARKS.md: the lr transfers; tune model.mup_output_mult at the base too, with --probe-set, or the widest models "
                         "train worse than standard)")
     g.add_argument("--lr-probe", help="lr multipliers to probe per size before the grid, comma-separated (e.g. 0.5,1,2): each size's points "
                                        "then train at the rule's lr times its best (validation split); default: the rule alone")
     g.add_argument("--probe-fraction", type=float, help="data fraction the lr probe trains on (default: the smallest of --data-fractions)")
-    g.add_argument("--probe-only", action="store_true", help="run the lr probe, print each size's choice and stop (the grid and the fit come later, "
+    g.add_argument("--probe-only", action="store_true", help="run the probe (--lr-probe, --probe-set), print each size's choices and stop (the grid and the fit come later, "
                                                               "with the same command without this flag)")
     g.add_argument("--probe-sizes", help="probe only these sizes (comma-separated); every other size takes the choice of the probed size nearest "
                                           "in width (with --mup: tune the smallest model, carry its lr to all)")
     g.add_argument("--probe-extend", type=int, default=2, help="times the lr probe may go one step past its range when a size's best is at an edge")
+    g.add_argument("--probe-set", metavar="KEY=V1,V2,...",
+                   help="probe one more config value per size before the lr probe (e.g. model.mup_output_mult=1,2,4,8,16): each value at the "
+                        "rule's lr, the best on the validation split kept, then --lr-probe (if given) at it; with --probe-sizes, muP's "
+                        "tune-the-base workflow for its base constants")
     g.add_argument("--evals", type=int, default=0, help="validations per point, the best checkpoint scored (for business learning curves: x is "
                                                        "the data available); 0: the final model, as an L(N, D) fit in tokens seen needs")
     g.add_argument("--budget", help="wall-clock budget, e.g. 30m: points that would overrun it are skipped and listed")
@@ -136,20 +140,34 @@ def _sweep(args) -> int:
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
         probe_extend=args.probe_extend, probe_only=args.probe_only, probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()],
-        workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config,
+        workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config, **_probe_set(args.probe_set),
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
     if spec.probe_only:
         from guimo.scale.sweep import describe_choice
 
-        for size, choice in record["lr_probe"].items():
+        for size, choice in record.get("set_probe", {}).items():
+            print(describe_choice(size, choice, spec.probe_key))
+        for size, choice in record.get("lr_probe", {}).items():
             print(describe_choice(size, choice))
-        print(f"lr probe done in {out}; the same command without --probe-only trains the grid at these lrs")
+        print(f"probe done in {out}; the same command without --probe-only trains the grid with these choices")
         return 0
     done = sum(p.get("status") == "done" for p in record["points"])
     print(f"{done} of {len(record['points'])} points done in {out} ({record['wall_s']:.0f} s)")
     return _fit(args, out)
+
+
+def _probe_set(text: str | None) -> dict:
+    """'model.mup_output_mult=1,2,4' -> the spec's probe_key and probe_values."""
+    from guimo.errors import GuimoError
+
+    if not text:
+        return {}
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise GuimoError(f"bad --probe-set '{text}': expected KEY=V1,V2,... (e.g. model.mup_output_mult=1,2,4,8,16)")
+    return {"probe_key": key.strip(), "probe_values": [_float(v, "--probe-set") for v in values.split(",") if v.strip()]}
 
 
 def _resolve_parametrization(args) -> None:

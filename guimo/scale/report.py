@@ -78,6 +78,7 @@ def build_report(
         "points": [p.as_dict() for p in points], "notes": notes, "sweep": sweep["spec"] if sweep else None,
         "invocations": sweep.get("invocations", []) if sweep else [],
         "lr_probe": sweep.get("lr_probe") if sweep else None,
+        "set_probe": {"key": sweep["spec"].get("probe_key"), "choices": sweep["set_probe"]} if sweep and sweep.get("set_probe") else None,
     }
     if higher:
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed, noise_sims)
@@ -454,6 +455,8 @@ def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> 
                      + f"; the other {len(validated) - len(early)} were still improving when they stopped.")
     if result.get("sweep"):
         lines.append("\n" + _lr_rule_text(result["sweep"]))
+    if result.get("set_probe"):
+        lines.append("\n" + _set_probe_text(result["set_probe"]))
     if result.get("lr_probe"):
         lines.append("\n" + _lr_probe_text(result["lr_probe"]))
     if notes:
@@ -497,6 +500,15 @@ def _lr_probe_text(probe: dict[str, dict]) -> str:
 
     return ("Learning rate: each size's points use the multiple of the lr rule its probe (or the nearest probed width's) scored best on the validation split:\n\n"
             + "\n".join(f"- {describe_choice(size, choice)}" for size, choice in probe.items()))
+
+
+def _set_probe_text(probe: dict) -> str:
+    """Which value of the probed config key each size trained with, and the probe scores that chose it."""
+    from guimo.scale.sweep import describe_choice
+
+    return (f"`{probe['key']}`: each size's points use the value its probe (or the nearest probed width's) scored best on the validation split, "
+            "at the rule's lr, before any lr probe:\n\n"
+            + "\n".join(f"- {describe_choice(size, choice, probe['key'])}" for size, choice in probe["choices"].items()))
 
 
 def _duration(seconds: float) -> str:

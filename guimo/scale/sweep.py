@@ -38,6 +38,13 @@ Why the knobs look like this:
   fit, and are not cut by a budget. ``probe_sizes`` probes only those sizes, every other size
   taking the choice of the probed size nearest in width: muP's workflow, where one lr tuned on a
   small model is meant to fit all (muTransfer), at a fraction of the probe's cost;
+- ``probe_key`` with ``probe_values`` (``--probe-set model.mup_output_mult=1,2,4,8,16``) probes one more
+  config value the same way, before the lr probe: each value at the rule's lr, the best kept per size
+  (and carried to unprobed sizes), then the lr probe at that value. This is coordinate descent, one knob
+  at a time, the order in which muP's base constants were tuned by hand for the stdlib sweep
+  (bench/prereg/scale_lm_mup_outmult_stdlib.md); an edge is followed as for the lr when every value is
+  positive (the steps are ratios). A value probe and the lr probe at x1 of the value chosen are the same
+  run, trained once;
 - points whose data config is identical (same data section, context and seed; only the model
   differs) prepare their data once: later points copy the first one's collect and preprocess
   outputs (data/ and the two manifest stage entries) instead of re-tokenizing the corpus;
@@ -97,6 +104,8 @@ class SweepSpec:
     probe_only: bool = field(default=False, metadata={"help": "run the lr probe, record its choices and stop before the grid"})
     probe_extend: int = field(default=2, metadata={"help": "times the probe may add a multiplier beyond the probed range when a size's best is at its edge"})
     probe_sizes: list[str] = field(default_factory=list, metadata={"help": "sizes the lr probe trains (empty: all); the others take the nearest width's choice"})
+    probe_key: str = field(default="", metadata={"help": "a config key probed per size before the lr probe, e.g. model.mup_output_mult (empty: none)"})
+    probe_values: list[float] = field(default_factory=list, metadata={"help": "the values probe_key is probed at; each size's points use its best"})
     evals: int = field(default=0, metadata={"help": "validations per point, the best checkpoint scored (0: the final model, which an L(N, D) fit in tokens seen needs)"})
     config: str | None = field(default=None, metadata={"help": "config file (TOML/YAML/JSON) every point starts from, before the sweep's own settings and overrides"})
 
@@ -118,12 +127,14 @@ class SweepSpec:
             raise GuimoError("min_steps must be 0 (off) or positive")
         if any(not m > 0 for m in self.lr_probe):
             raise GuimoError(f"lr probe multipliers must be positive; got {self.lr_probe}")
-        if self.probe_only and not self.lr_probe:
-            raise GuimoError("probe_only needs lr probe multipliers (--lr-probe)")
+        self._check_probe_key()
+        probed = bool(self.lr_probe or self.probe_key)
+        if self.probe_only and not probed:
+            raise GuimoError("probe_only needs lr probe multipliers (--lr-probe) or a value probe (--probe-set)")
         if self.probe_extend < 0:
             raise GuimoError("probe_extend must be 0 (never extend) or positive")
-        if self.probe_sizes and not self.lr_probe:
-            raise GuimoError("probe_sizes needs lr probe multipliers (--lr-probe)")
+        if self.probe_sizes and not probed:
+            raise GuimoError("probe_sizes needs lr probe multipliers (--lr-probe) or a value probe (--probe-set)")
         if unknown := [s for s in self.probe_sizes if s not in self.sizes]:
             raise GuimoError(f"probe size(s) {', '.join(unknown)} not among the sweep's sizes ({', '.join(self.sizes)})")
         if self.probe_fraction is not None and not 0 < self.probe_fraction <= 1:
@@ -135,6 +146,26 @@ class SweepSpec:
             raise GuimoError(f"{self.config}: config file not found")
         for s in self.sizes:
             size_overrides(s, self.scenario)  # validate early
+
+    def _check_probe_key(self) -> None:
+        if bool(self.probe_key) != bool(self.probe_values):
+            raise GuimoError("a value probe needs a key and its values (--probe-set KEY=V1,V2,...)")
+        if not self.probe_key:
+            return
+        if self.probe_key in SWEEP_KEYS or self.probe_key.startswith("train.lr"):
+            raise GuimoError(f"the sweep sets '{self.probe_key}' itself; probe the lr with --lr-probe, the size with --sizes")
+        if any(o.split("=", 1)[0].strip() == self.probe_key for o in self.overrides):
+            raise GuimoError(f"'{self.probe_key}' is both probed and set by --set; drop one")
+        if len(set(self.probe_values)) != len(self.probe_values):
+            raise GuimoError(f"probe values repeat: {self.probe_values}")
+        for v in self.probe_values:
+            base_config(self, [f"{self.probe_key}={v:g}"])  # an unknown key or a bad value: a clear error now, not mid-sweep
+
+
+# Keys every point gets from the sweep itself (a value probe may not take them over)
+SWEEP_KEYS = ("model.max_len", "data.fraction", "seed", "train.batch_size", "train.max_steps", "train.warmup_steps",
+              "train.eval_every", "train.checkpoint_every", "train.max_time_s", "model.d_model", "model.n_layer", "model.n_head",
+              "model.n_blocks", "model.n_heads")
 
 
 def size_overrides(spec: str, scenario: str = "lm") -> list[str]:
@@ -270,49 +301,86 @@ def order_points(points: list[dict[str, Any]], order: str, fractions: list[float
 
 
 def probe_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The lr probe: every size (or ``probe_sizes``) at ``probe_fraction`` (default: the smallest fraction), first seed,
-    once per multiplier."""
-    if not spec.lr_probe:
-        return []
-    points = [probe_point(spec, size, m) for size in spec.probe_sizes or spec.sizes for m in spec.lr_probe]
-    return sorted(points, key=lambda p: (p["relative_cost"], p["lr_scale"]))
+    """The probe's first stage: every probed size (``probe_sizes``, else all) at ``probe_fraction`` (default: the
+    smallest fraction), first seed, once per value of ``probe_key`` when there is one, else once per lr multiplier.
+    The lr stage after a value probe depends on its choices (``lr_probe_points``)."""
+    if spec.probe_key:
+        points = [probe_point(spec, size, 1.0, {spec.probe_key: v}) for size in spec.probe_sizes or spec.sizes for v in spec.probe_values]
+    else:
+        points = [probe_point(spec, size, m) for size in spec.probe_sizes or spec.sizes for m in spec.lr_probe]
+    return sorted(points, key=lambda p: (p["relative_cost"], p["lr_scale"], *p.get("set", {}).values()))
 
 
-def probe_point(spec: SweepSpec, size: str, multiplier: float) -> dict[str, Any]:
+def lr_probe_points(spec: SweepSpec, settings: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """The lr stage after a value probe: every probed size once per multiplier, at the value chosen for it."""
+    return [probe_point(spec, size, m, settings[size]) for size in spec.probe_sizes or spec.sizes for m in spec.lr_probe]
+
+
+def probe_point(spec: SweepSpec, size: str, multiplier: float, setting: dict[str, float] | None = None) -> dict[str, Any]:
+    """One probe run. Its name says its lr multiplier and probed value; a value probe and the lr stage's x1 at the same
+    value are one run, so they share a name ('probe/d32x4-f0.125-mup_output_mult8' for both)."""
     fraction = spec.probe_fraction or min(spec.fractions)
     d_model, cost = _size_cost(spec, size)
-    return {"run": f"probe/{size}-f{fraction:g}-lrx{multiplier:g}", "size": size, "fraction": fraction, "seed": spec.seed,
-            "d_model": d_model, "relative_cost": cost * fraction * spec.epochs, "lr_scale": multiplier, "probe": True}
+    name = f"probe/{size}-f{fraction:g}" + "".join(f"-{k.rsplit('.', 1)[-1]}{v:g}" for k, v in (setting or {}).items())
+    if not setting or multiplier != 1:
+        name += f"-lrx{multiplier:g}"
+    point = {"run": name, "size": size, "fraction": fraction, "seed": spec.seed, "d_model": d_model,
+             "relative_cost": cost * fraction * spec.epochs, "lr_scale": multiplier, "probe": "set" if setting and multiplier == 1 else "lr"}
+    if setting:
+        point["set"] = dict(setting)
+    return point
 
 
-def probe_extensions(spec: SweepSpec, probes: list[dict[str, Any]], chosen: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One more multiplier past the edge for every size whose best is at an edge of what it probed, one step of the
-    probe's own spacing further (x2 after 1, 2 on the 0.5, 1, 2 grid), while it has extensions left."""
-    base = sorted(spec.lr_probe)
-    if len(base) < 2:
+def stage_candidates(spec: SweepSpec, probes: list[dict[str, Any]], stage: str, size: str,
+                     settings: dict[str, dict[str, float]] | None = None) -> dict[float, dict[str, Any]]:
+    """A size's probe runs that compete in one stage, by the value they probe: the value stage's runs (all at x1 of the lr)
+    by their value; the lr stage's by multiplier, among the runs at the value chosen for the size (None without a value probe)."""
+    mine = [p for p in probes if p["size"] == size]
+    if stage == "set":
+        return {p["set"][spec.probe_key]: p for p in mine if p.get("probe") == "set"}
+    setting = (settings or {}).get(size)
+    return {p["lr_scale"]: p for p in mine if p.get("set") == setting}
+
+
+def probe_extensions(spec: SweepSpec, probes: list[dict[str, Any]], chosen: dict[str, dict[str, Any]], stage: str = "lr",
+                     settings: dict[str, dict[str, float]] | None = None) -> list[dict[str, Any]]:
+    """One more value past the edge for every size whose best is at an edge of what it probed, one step of the
+    probe's own spacing further (x2 after 1, 2 on the 0.5, 1, 2 grid), while it has extensions left. A value probe
+    extends only when its values are all positive: its steps are ratios."""
+    base = sorted(spec.lr_probe if stage == "lr" else spec.probe_values)
+    if len(base) < 2 or base[0] <= 0:
         return []
     new = []
     for size, c in chosen.items():
-        probed = sorted(p["lr_scale"] for p in probes if p["size"] == size)
+        probed = sorted(stage_candidates(spec, probes, stage, size, settings))
         if not c["at_edge"] or c.get("from") or len(probed) - len(base) >= spec.probe_extend:
             continue
-        up = c["lr_scale"] == probed[-1]
-        step = base[-1] / base[-2] if up else base[0] / base[1]
-        new.append(probe_point(spec, size, float(f"{c['lr_scale'] * step:.6g}")))
+        best = c[STAGE_FIELDS[stage]]
+        step = base[-1] / base[-2] if best == probed[-1] else base[0] / base[1]
+        value = float(f"{best * step:.6g}")
+        if stage == "lr":
+            new.append(probe_point(spec, size, value, (settings or {}).get(size)))
+        else:
+            new.append(probe_point(spec, size, 1.0, {spec.probe_key: value}))
     return new
 
 
-def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
-    """Per size, the multiplier whose probe scored best on the validation split (never the test split the fit
-    uses), with every probe's score; a choice at either end of the probed range is flagged: the best lr may lie beyond."""
+STAGE_FIELDS = {"lr": "lr_scale", "set": "value"}  # where a stage's choice keeps its value
+
+
+def choose(spec: SweepSpec, probes: list[dict[str, Any]], out: Path, stage: str = "lr",
+           settings: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, Any]]:
+    """Per probed size, the lr multiplier (or the probed value) whose run scored best on the validation split (never
+    the test split the fit uses), with every run's score; a choice at either end of the probed range is flagged:
+    the best may lie beyond."""
     from guimo.pipeline.rundir import RunDir
 
     chosen: dict[str, dict[str, Any]] = {}
     for size in dict.fromkeys(p["size"] for p in probes):
-        mine = sorted((p for p in probes if p["size"] == size), key=lambda p: p["lr_scale"])
+        mine = sorted(stage_candidates(spec, probes, stage, size, settings).items())
         scores: dict[str, float] = {}
         metric, higher = "loss", False
-        for p in mine:
+        for value, p in mine:
             run = out / p["run"]
             if p.get("status") != "done" or not (run / "metrics.json").exists():
                 continue
@@ -320,40 +388,47 @@ def choose_lr(probes: list[dict[str, Any]], out: Path) -> dict[str, dict[str, An
             metrics = rundir.metrics() or {}
             metric = rundir.manifest["stages"]["train"].get("metric", "loss")
             higher = metric != "loss" and bool(metrics.get("higher_is_better"))
-            value = (metrics.get("val") or {}).get(metric)
-            if value is not None and math.isfinite(value):
-                scores[f"{p['lr_scale']:g}"] = float(value)
+            score = (metrics.get("val") or {}).get(metric)
+            if score is not None and math.isfinite(score):
+                scores[f"{value:g}"] = float(score)
         if not scores:
-            raise GuimoError(f"the lr probe of size {size} has no finished run with a validation {metric}: see {out / 'probe'}")
-        best = (max if higher else min)(scores, key=scores.get)
-        probed = [p["lr_scale"] for p in mine]  # sorted above
-        chosen[size] = {"lr_scale": float(best), "metric": f"val {metric}", "scores": scores,
+            what = "lr probe" if stage == "lr" else f"{spec.probe_key} probe"
+            raise GuimoError(f"the {what} of size {size} has no finished run with a validation {metric}: see {out / 'probe'}")
+        best = (max if higher else min)(scores, key=scores.get)  # the first listed (the smallest value) wins a tie
+        probed = [value for value, _ in mine]
+        chosen[size] = {STAGE_FIELDS[stage]: float(best), "metric": f"val {metric}", "scores": scores,
                         "at_edge": len(probed) > 1 and float(best) in (probed[0], probed[-1])}
     return chosen
 
 
-def carry_choices(spec: SweepSpec, chosen: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Every size's lr choice: its own probe's, or that of the probed size nearest in width (log scale; the
+def carry_choices(spec: SweepSpec, chosen: dict[str, dict[str, Any]], stage: str = "lr") -> dict[str, dict[str, Any]]:
+    """Every size's choice: its own probe's, or that of the probed size nearest in width (log scale; the
     narrower on a tie), marked with where it came from."""
     widths = {size: _size_cost(spec, size)[0] for size in spec.sizes}
+    field_ = STAGE_FIELDS[stage]
     every = {}
     for size in spec.sizes:
         if size in chosen:
             every[size] = chosen[size]
             continue
         src = min(chosen, key=lambda s: (abs(math.log(widths[size] / widths[s])), widths[s]))
-        every[size] = {"lr_scale": chosen[src]["lr_scale"], "metric": chosen[src]["metric"], "scores": {}, "at_edge": False, "from": src}
+        every[size] = {field_: chosen[src][field_], "metric": chosen[src]["metric"], "scores": {}, "at_edge": False, "from": src}
     return every
 
 
-def describe_choice(size: str, choice: dict[str, Any]) -> str:
+def describe_choice(size: str, choice: dict[str, Any], key: str | None = None) -> str:
     """'tiny x2 of the lr rule (val loss: x0.5 4.61, x1 4.57, x2 4.55)', flagged when the best is at the probed range's edge;
-    'd224x4 x2 of the lr rule, carried from d16x2's probe' for a size the probe did not train."""
+    'd224x4 x2 of the lr rule, carried from d16x2's probe' for a size the probe did not train; with ``key``, a value
+    probe's choice: 'd32x4 model.mup_output_mult=8 (val loss: 1 3.47, ...)'."""
+    if key:
+        what, mark = f"{key}={choice['value']:g}", ""
+    else:
+        what, mark = f"x{choice['lr_scale']:g} of the lr rule", "x"
     if choice.get("from"):
-        return f"{size} x{choice['lr_scale']:g} of the lr rule, carried from {choice['from']}'s probe (nearest probed width)"
-    scores = ", ".join(f"x{m} {v:.4g}" for m, v in choice["scores"].items())
-    edge = "; at the edge of the probed range: the best lr may lie beyond it" if choice.get("at_edge") else ""
-    return f"{size} x{choice['lr_scale']:g} of the lr rule ({choice['metric']}: {scores}){edge}"
+        return f"{size} {what}, carried from {choice['from']}'s probe (nearest probed width)"
+    scores = ", ".join(f"{mark}{m} {v:.4g}" for m, v in choice["scores"].items())
+    edge = "; at the edge of the probed range: the best may lie beyond it" if choice.get("at_edge") else ""
+    return f"{size} {what} ({choice['metric']}: {scores}){edge}"
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[str, Any]:
@@ -444,25 +519,51 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, quiet: bool = False) -> dict[
                 bar.update(completed=finished)
                 _save(out, record)
 
-    def probe() -> None:
-        """The lr probe, followed past an edge while it may be, then each size's choice given to its grid points.
-        It is what makes the grid's lrs, so no budget cuts it."""
+    def add_probes(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Join probe points decided during the probe (an edge followed, the lr stage after a value probe) to the record;
+        the ones still to train. A point that already is a probe run of this sweep (the lr stage's x1) is not added twice."""
         nonlocal finished
-        train(waiting["probes"], None)
-        record["lr_probe"] = carry_choices(spec, choose_lr(record["probes"], out))
-        while more := probe_extensions(spec, record["probes"], record["lr_probe"]):
+        have = {p["run"] for p in record["probes"]}
+        points = [p for p in points if p["run"] not in have]
+        for point in points:
+            keys[point["run"]] = _point_config(spec, point)[1]
+        record["probes"] += points
+        bar.update(total=len(record["probes"]) + len(record["points"]))
+        fresh = [p for p in points if not resumed(p)]
+        finished += len(points) - len(fresh)
+        return fresh
+
+    def settle(stage: str, pending: list[dict[str, Any]], settings: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, Any]]:
+        """Train one stage of the probe, follow its edges while it may, and return every size's choice."""
+        train(pending, None)
+        chosen = carry_choices(spec, choose(spec, record["probes"], out, stage, settings), stage)
+        while more := probe_extensions(spec, record["probes"], chosen, stage, settings):
             for point in more:
-                keys[point["run"]] = _point_config(spec, point)[1]
-                progress.log(f"lr probe {point['size']}: best at the edge, probing x{point['lr_scale']:g}")
-            record["probes"] += more
-            bar.update(total=len(record["probes"]) + len(record["points"]))
-            fresh = [p for p in more if not resumed(p)]
-            finished += len(more) - len(fresh)
-            train(fresh, None)
-            record["lr_probe"] = carry_choices(spec, choose_lr(record["probes"], out))
+                what = f"x{point['lr_scale']:g}" if stage == "lr" else f"{spec.probe_key}={point['set'][spec.probe_key]:g}"
+                progress.log(f"{stage} probe {point['size']}: best at the edge, probing {what}")
+            train(add_probes(more), None)
+            chosen = carry_choices(spec, choose(spec, record["probes"], out, stage, settings), stage)
+        return chosen
+
+    def probe() -> None:
+        """The probe: the value stage (``probe_key``) when there is one, then the lr stage at each size's chosen value,
+        each size's choices then given to its grid points. It is what makes the grid's configs, so no budget cuts it."""
+        settings: dict[str, dict[str, float]] = {}
+        pending = waiting["probes"]
+        if spec.probe_key:
+            record["set_probe"] = settle("set", pending)
+            settings = {size: {spec.probe_key: c["value"]} for size, c in record["set_probe"].items()}
+            pending = add_probes(lr_probe_points(spec, settings)) if spec.lr_probe else []
+        if spec.lr_probe:
+            record["lr_probe"] = settle("lr", pending, settings)
         for point in record["points"]:
-            point["lr_scale"] = record["lr_probe"][point["size"]]["lr_scale"]
-        for size, choice in record["lr_probe"].items():
+            if settings:
+                point["set"] = settings[point["size"]]
+            if spec.lr_probe:
+                point["lr_scale"] = record["lr_probe"][point["size"]]["lr_scale"]
+        for size, choice in record.get("set_probe", {}).items():
+            progress.log(describe_choice(size, choice, spec.probe_key))
+        for size, choice in record.get("lr_probe", {}).items():
             progress.log(describe_choice(size, choice))
         _save(out, record)
 
@@ -564,7 +665,7 @@ def _point_config(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, str]:
         f"seed={point['seed']}",
         f"train.batch_size={spec.batch_size}",
         f"train.lr={point_lr(spec, point):.6g}",
-    ]
+    ] + [f"{k}={v:g}" for k, v in point.get("set", {}).items()]  # a value probe's value (the user's --set cannot name its key)
     cfg = base_config(spec, base + spec.overrides)
     return cfg, json.dumps([to_dict(cfg)["data"], spec.context, point["seed"]], sort_keys=True)
 
@@ -634,7 +735,8 @@ def _threads(n: int | None) -> Iterator[None]:
 # What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, order, threads,
 # workers) only add points or schedule them, so a re-run may change those and still resume.
 POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
-                  "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction", "probe_extend", "probe_sizes")
+                  "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction", "probe_extend", "probe_sizes", "probe_key",
+                  "probe_values")
 PROBE_SETTINGS = ("probe_fraction", "probe_extend", "probe_sizes")
 
 
@@ -662,10 +764,10 @@ def _load_prior(out: Path, record: dict[str, Any]) -> tuple[dict[str, dict[str, 
     if any(pt.get("status") == "done" for pt in points.values()):
         import dataclasses
 
-        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": [], "lr_probe": [], "probe_extend": 0, "probe_sizes": []}  # keys older records lack (they never extended a probe)
+        defaults = {f.name: f.default for f in dataclasses.fields(SweepSpec)} | {"overrides": [], "lr_probe": [], "probe_extend": 0, "probe_sizes": [], "probe_values": []}  # keys older records lack (they never extended a probe)
         before = {**defaults, **data.get("spec", {}), "config_sha256": data.get("config_sha256")}
         now = {**record["spec"], "config_sha256": record["config_sha256"]}
-        probed = bool(before.get("lr_probe") or now["lr_probe"])  # the probe's settings matter only to a sweep with a probe
+        probed = bool(before.get("lr_probe") or now["lr_probe"] or before.get("probe_key") or now["probe_key"])  # the probe's settings matter only to a sweep with a probe
         changed = [k for k in (*POINT_SETTINGS, "config_sha256") if before.get(k) != now[k] and not (k == "config_sha256" and before.get(k) is None)
                    and not (k in PROBE_SETTINGS and not probed)]
         if changed:

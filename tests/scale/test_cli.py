@@ -315,3 +315,14 @@ def test_probe_sizes_must_be_swept_and_probed(tmp_path, capsys):
     assert "probe size(s) tiny not among the sweep's sizes (nano)" in capsys.readouterr().err
     assert main(["scale", "lm", "--sizes", "nano", "--probe-sizes", "nano", "--out", str(tmp_path / "s")]) == 2
     assert "probe_sizes needs lr probe multipliers" in capsys.readouterr().err
+
+
+def test_probe_set_needs_a_key_and_numbers(tmp_path, capsys):
+    base = ["scale", "lm", "--sizes", "nano", "--out", str(tmp_path / "s")]
+    assert main(base + ["--probe-set", "model.mup_output_mult"]) == 2
+    assert "bad --probe-set 'model.mup_output_mult': expected KEY=V1,V2,..." in capsys.readouterr().err
+    assert main(base + ["--probe-set", "model.mup_output_mult=1,two"]) == 2
+    assert "--probe-set" in capsys.readouterr().err
+    assert main(base + ["--probe-set", "train.lr=1,2"]) == 2
+    assert "probe the lr with --lr-probe" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()  # refused before any work

@@ -424,6 +424,67 @@ def test_lr_probe_follows_a_best_at_the_edge(tmp_path):
     assert len(again["probes"]) == 6 and all(p.get("resumed") for p in again["probes"] + again["points"])
 
 
+def test_value_probe_chooses_a_config_value_then_the_lr_at_it_and_carries_both(tmp_path):
+    """--probe-set: the probed size trains once per value at the rule's lr and keeps the best on validation; the lr probe
+    then runs at that value (its x1 is the value probe's own run, trained once); every size's grid points train with
+    the chosen value and lr, the unprobed size's carried from the nearest width; a re-run trains nothing."""
+    from guimo.pipeline.rundir import RunDir
+
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], probe_key="model.dropout", probe_values=[0.05, 0.6],
+                      lr_probe=[0.05, 1.0], probe_extend=0, probe_sizes=["nano"], threads=1)
+    out = tmp_path / "v"
+    record = run_sweep(spec, out, quiet=True)
+    assert sorted(p["run"] for p in record["probes"]) == ["probe/nano-f0.5-dropout0.05", "probe/nano-f0.5-dropout0.05-lrx0.05", "probe/nano-f0.5-dropout0.6"]
+    assert not (out / "probe/nano-f0.5-dropout0.05-lrx1").exists()
+    val = {v: RunDir.open(out / f"probe/nano-f0.5-dropout{v}").metrics()["val"]["loss"] for v in ("0.05", "0.6")}
+    nano = record["set_probe"]["nano"]
+    assert nano["scores"] == pytest.approx(val) and nano["value"] == 0.05  # heavy dropout hurts ~100 steps of training
+    assert record["set_probe"]["tiny"] == {"value": 0.05, "metric": "val loss", "scores": {}, "at_edge": False, "from": "nano"}
+    lr_val = {"0.05": RunDir.open(out / "probe/nano-f0.5-dropout0.05-lrx0.05").metrics()["val"]["loss"], "1": val["0.05"]}
+    assert record["lr_probe"]["nano"]["scores"] == pytest.approx(lr_val) and record["lr_probe"]["nano"]["lr_scale"] == 1.0
+    for p in record["points"]:
+        assert p["set"] == {"model.dropout": 0.05} and p["lr_scale"] == 1.0
+        assert RunDir.open(out / p["run"]).manifest["config"]["model"]["dropout"] == 0.05
+    build_report(out, n_bootstrap=0, noise_sims=0)
+    text = (out / "scale" / "report.md").read_text()
+    assert "`model.dropout`: each size's points use the value" in text
+    assert "- nano model.dropout=0.05 (val loss: 0.05 " in text and "- tiny model.dropout=0.05, carried from nano's probe" in text
+    again = run_sweep(spec, out, quiet=True)
+    assert all(p.get("resumed") for p in again["probes"] + again["points"]) and again["set_probe"] == record["set_probe"]
+    with pytest.raises(GuimoError, match="probe_values"):  # the values decide the points' configs: changing them cannot resume
+        run_sweep(micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], probe_key="model.dropout", probe_values=[0.05, 0.3],
+                             lr_probe=[0.05, 1.0], probe_extend=0, probe_sizes=["nano"], threads=1), out, quiet=True)
+
+
+def test_value_probe_follows_an_edge_by_its_own_ratio_and_only_for_positive_values():
+    from guimo.scale.sweep import probe_extensions, probe_point
+
+    spec = micro_spec(sizes=["nano"], fractions=[0.5, 1.0], probe_key="model.mup_output_mult", probe_values=[1.0, 2.0, 4.0], probe_extend=1)
+    probes = [probe_point(spec, "nano", 1.0, {"model.mup_output_mult": v}) for v in (1.0, 2.0, 4.0)]
+    (more,) = probe_extensions(spec, probes, {"nano": {"value": 4.0, "at_edge": True}}, "set")
+    assert more["run"] == "probe/nano-f0.5-mup_output_mult8" and more["set"] == {"model.mup_output_mult": 8.0} and more["lr_scale"] == 1.0
+    assert probe_extensions(spec, probes + [more], {"nano": {"value": 8.0, "at_edge": True}}, "set") == []  # its one extension used
+    (down,) = probe_extensions(spec, probes, {"nano": {"value": 1.0, "at_edge": True}}, "set")
+    assert down["set"] == {"model.mup_output_mult": 0.5}
+    additive = micro_spec(sizes=["nano"], fractions=[0.5, 1.0], probe_key="model.dropout", probe_values=[0.0, 0.1], probe_extend=1)
+    probes = [probe_point(additive, "nano", 1.0, {"model.dropout": v}) for v in (0.0, 0.1)]
+    assert probe_extensions(additive, probes, {"nano": {"value": 0.0, "at_edge": True}}, "set") == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(probe_key="model.dropout"), "needs a key and its values"),
+    (dict(probe_values=[0.1]), "needs a key and its values"),
+    (dict(probe_key="train.lr", probe_values=[1.0]), "probe the lr with --lr-probe"),
+    (dict(probe_key="model.d_model", probe_values=[64.0]), "the sweep sets 'model.d_model' itself"),
+    (dict(probe_key="model.dropout", probe_values=[0.1], overrides=["model.dropout=0.2"]), "both probed and set by --set"),
+    (dict(probe_key="model.no_such_knob", probe_values=[1.0]), "unknown config key 'model.no_such_knob'"),
+    (dict(probe_key="model.dropout", probe_values=[0.1, 0.1]), "probe values repeat"),
+])
+def test_value_probe_bad_specs_are_refused_before_any_training(kwargs, message):
+    with pytest.raises(GuimoError, match=message):
+        micro_spec(**kwargs)
+
+
 def test_a_record_from_before_the_probe_resumes_and_a_probed_one_keeps_its_probe(micro_sweep, tmp_path):
     """Records written before --lr-probe lack its keys: without a probe they resume under the new defaults; a probed
     record that never extended its probe refuses the new default extension instead of changing its lrs silently."""
