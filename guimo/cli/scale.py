@@ -32,11 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--epochs", type=float, default=1.0, help="passes over each point's training tokens")
     g.add_argument("--config", help="TOML/YAML/JSON recipe every point starts from (e.g. bench/recommend_beauty.toml); the sweep sets size, "
                                      "data fraction, seed, steps, batch and lr over it, and --set goes last")
-    g.add_argument("--context", type=int, help="model.max_len for every size (default: the --config file's, else 128)")
-    g.add_argument("--batch-size", type=int, help="train.batch_size for every point (default: the --config file's, else 16)")
+    g.add_argument("--context", type=int, help="model.max_len for every size (default: the recipe's, the --config file's or the scenario's own: lm 128, recommend 50)")
+    g.add_argument("--batch-size", type=int, help="train.batch_size for every point (default: the recipe's: lm 16, recommend 128)")
     g.add_argument("--min-steps", type=int, default=0, help="shrink the batch of points that would get fewer steps (lr x sqrt(batch ratio)); 0: off")
-    g.add_argument("--lr-ref", type=float, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** lr_exponent (default: the --config file's lr "
-                                                 "carried to width 64 by the same rule, else 3e-3)")
+    g.add_argument("--lr-ref", type=float, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** lr_exponent (default: the recipe's lr, "
+                                                 "the --config file's or the scenario's own (lm 6e-3, recommend 1e-2), carried to width 64 by the same rule)")
     g.add_argument("--lr-exponent", type=float,
                    help="how fast the lr falls with width (default 0.5, or 0 with --mup): when --lr-probe keeps "
                         "choosing a larger multiplier for the narrow sizes than for the wide ones, the rule is too shallow")
@@ -188,26 +188,23 @@ def _resolve_parametrization(args) -> None:
 
 
 def _recipe_defaults(args, scenario) -> tuple[int, int, float]:
-    """Context, batch and lr_ref: the flag, else what the --config file sets, else the sweep's defaults.
-    A recipe's lr was tuned for its own width, so it becomes lr_ref through the sweep's own lr rule."""
+    """Context, batch and lr_ref: the flag, else the recipe's (the --config file's where it sets them, the
+    scenario's own otherwise), so that a point trains as `guimo run` would at its size. A recipe's lr was tuned
+    for its own width, so it becomes lr_ref through the sweep's own lr rule: the lm's 6e-3 at width 64, where
+    the lr probes of docs/BENCHMARKS.md found 6e-3 or more best for every size on the stdlib and
+    tinyshakespeare (the sweep's former 3e-3 was half of it)."""
     import dataclasses
 
     from guimo.config import load_file, merge
     from guimo.scale.sweep import SweepSpec
 
-    d = {f.name: f.default for f in dataclasses.fields(SweepSpec)}
-    raw = load_file(args.config) if args.config else {}
-    cfg = merge(scenario.config_cls(), raw, scenario.presets)
-    model, train = (raw.get(k) if isinstance(raw.get(k), dict) else {} for k in ("model", "train"))
-    context = args.context or (cfg.model.max_len if "max_len" in model else d["context"])
-    batch = args.batch_size or (cfg.train.batch_size if "batch_size" in train else d["batch_size"])
+    d_ref = {f.name: f.default for f in dataclasses.fields(SweepSpec)}["d_ref"]
+    cfg = merge(scenario.config_cls(), load_file(args.config) if args.config else {}, scenario.presets)
+    context = args.context or cfg.model.max_len
+    batch = args.batch_size or cfg.train.batch_size
     if args.lr_ref is not None:
-        lr_ref = args.lr_ref
-    elif "lr" in train:  # lr = lr_ref (d_ref / d_model)^e, solved for lr_ref at the recipe's width
-        lr_ref = cfg.train.lr * (cfg.model.d_model / d["d_ref"]) ** args.lr_exponent
-    else:
-        lr_ref = d["lr_ref"]
-    return context, batch, lr_ref
+        return context, batch, args.lr_ref
+    return context, batch, cfg.train.lr * (cfg.model.d_model / d_ref) ** args.lr_exponent  # lr = lr_ref (d_ref / d_model)^e, solved for lr_ref
 
 
 def _fit(args, folder: str) -> int:

@@ -144,6 +144,9 @@ def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, cap
     sets = [a for o in MICRO_OVERRIDES for a in ("--set", o)]
     argv = ["scale", "lm", "--sizes", "nano,tiny,mini", "--data-fractions", "0.5,1", "--context", "32", "--batch-size", "8",
             "--threads", "1", "--bootstrap", "3", "--out", str(copy), "--quiet", *sets]
+    assert main(argv) == 2  # the CLI's lr is the lm recipe's (6e-3 at width 64); the micro-sweep trained at SweepSpec's 3e-3
+    assert "(lr_ref: 0.003 -> 0.006)" in capsys.readouterr().err
+    argv += ["--lr-ref", "0.003"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "6 of 6 points done" in out and "L(N, D) =" in out
@@ -213,6 +216,25 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
     manifests = [json.loads((out / p["run"] / "manifest.json").read_text())["stages"]["preprocess"] for p in record["points"]]
     assert len({m["items"] for m in manifests}) == 1  # one catalogue at every fraction
     assert all(p["best_step"] for p in fit["points"]) and "were still improving when they stopped" in report  # --evals 2: validated
+
+
+@pytest.mark.parametrize("scenario, exponent, expected", [
+    ("lm", 0.5, (128, 16, 6e-3)),  # the lm recipe: context 128, batch 16, lr 6e-3 at width 64
+    ("recommend", 0.5, (50, 128, 1e-2)),
+    ("lm", 0.0, (128, 16, 6e-3)),  # muP's exponent: the recipe's lr as the one lr
+])
+def test_sweep_defaults_are_the_scenarios_own_recipe(scenario, exponent, expected):
+    """Without flags or --config a point trains as `guimo run` would at its size: the scenario's context, batch and lr."""
+    import argparse
+
+    from guimo import scenarios
+    from guimo.cli.scale import _recipe_defaults
+
+    args = argparse.Namespace(config=None, context=None, batch_size=None, lr_ref=None, lr_exponent=exponent)
+    context, batch, lr_ref = _recipe_defaults(args, scenarios.get(scenario))
+    assert (context, batch) == expected[:2] and lr_ref == pytest.approx(expected[2])
+    args.context, args.batch_size, args.lr_ref = 64, 8, 1e-3
+    assert _recipe_defaults(args, scenarios.get(scenario)) == (64, 8, 1e-3)  # a flag wins
 
 
 def test_scale_sweep_starts_from_a_config_file(tmp_path, capsys):
