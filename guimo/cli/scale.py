@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="lm: train every size in muP with d<BASE_WIDTH> (its heads by the sizes' rule) as the base, so one lr, tuned at any "
                         "width, fits all: the model scales its hidden layers' lr, init and logits itself and the width rule is off "
                         "(measured in docs/BENCHMARKS.md: the lr transfers; tune model.mup_output_mult at the base too, with --probe-set, or the widest models "
-                        "train worse than standard)")
+                        "train worse than standard; its best was 4 to 32 on guimo's corpora)")
     g.add_argument("--lr-probe", help="lr multipliers to probe per size before the grid, comma-separated (e.g. 0.5,1,2): each size's points "
                                        "then train at the rule's lr times its best (validation split); default: the rule alone")
     g.add_argument("--probe-fraction", type=float, help="data fraction the lr probe trains on (default: the smallest of --data-fractions)")

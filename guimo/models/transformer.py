@@ -15,8 +15,10 @@ one width and grow in number), and the output logits are multiplied by 1 / m;
 embeddings, norms and biases keep the standard init and rate. At d_model == mup_base_width the
 model is exactly the standard one. Measured on guimo's sweeps (docs/BENCHMARKS.md): the best lr
 does stay put from width 32 to 224; with only the lr tuned at the base the widest models trained
-worse than in the standard parametrization, with ``mup_output_mult`` tuned there too (8 on the
-stdlib) they matched or beat it. One corpus, so it is an option, not the default.
+worse than in the standard parametrization, with ``mup_output_mult`` tuned there too they matched
+or beat it. Its best value differs by corpus and grid (4 to 32 on guimo's; tune it at the base with
+``guimo scale --probe-set``), and the recipe made the scaling law extrapolate within 3% on one
+corpus of three, so it is an option, not the default.
 Shapes: B batch, T sequence length, C = d_model, H heads, D = C // H.
 """
 
