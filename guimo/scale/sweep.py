@@ -331,6 +331,9 @@ def probe_point(spec: SweepSpec, size: str, multiplier: float, setting: dict[str
     return point
 
 
+STAGE_FIELDS = {"lr": "lr_scale", "set": "value"}  # where a stage's choice keeps its value
+
+
 def stage_candidates(spec: SweepSpec, probes: list[dict[str, Any]], stage: str, size: str,
                      settings: dict[str, dict[str, float]] | None = None) -> dict[float, dict[str, Any]]:
     """A size's probe runs that compete in one stage, by the value they probe: the value stage's runs (all at x1 of the lr)
@@ -363,9 +366,6 @@ def probe_extensions(spec: SweepSpec, probes: list[dict[str, Any]], chosen: dict
         else:
             new.append(probe_point(spec, size, 1.0, {spec.probe_key: value}))
     return new
-
-
-STAGE_FIELDS = {"lr": "lr_scale", "set": "value"}  # where a stage's choice keeps its value
 
 
 def choose(spec: SweepSpec, probes: list[dict[str, Any]], out: Path, stage: str = "lr",
