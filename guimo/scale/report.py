@@ -456,9 +456,12 @@ def _header(root: Path, points: list[Point], notes: list[str], result: dict) -> 
     if result.get("sweep"):
         lines.append("\n" + _lr_rule_text(result["sweep"]))
     if result.get("set_probe"):
-        lines.append("\n" + _set_probe_text(result["set_probe"]))
+        key = result["set_probe"]["key"]
+        lines.append("\n" + _probe_text(f"`{key}`: each size's points use the value its probe (or the nearest probed width's) scored best on "
+                                         "the validation split, at the rule's lr, before any lr probe:", result["set_probe"]["choices"], key))
     if result.get("lr_probe"):
-        lines.append("\n" + _lr_probe_text(result["lr_probe"]))
+        lines.append("\n" + _probe_text("Learning rate: each size's points use the multiple of the lr rule its probe (or the nearest probed "
+                                         "width's) scored best on the validation split:", result["lr_probe"]))
     if notes:
         lines.append("\nLeft out or not run:\n")
         lines += [f"- {n}" for n in notes]
@@ -494,21 +497,12 @@ def _lr_rule_text(spec: dict) -> str:
             "(standard parametrization)." + batch)
 
 
-def _lr_probe_text(probe: dict[str, dict]) -> str:
-    """Which multiple of the lr rule each size trained with, and the probe scores that chose it."""
+def _probe_text(heading: str, choices: dict[str, dict], key: str | None = None) -> str:
+    """Which lr multiple (or, with ``key``, which value of that config key) each size trained with, and the probe
+    scores that chose it."""
     from guimo.scale.sweep import describe_choice
 
-    return ("Learning rate: each size's points use the multiple of the lr rule its probe (or the nearest probed width's) scored best on the validation split:\n\n"
-            + "\n".join(f"- {describe_choice(size, choice)}" for size, choice in probe.items()))
-
-
-def _set_probe_text(probe: dict) -> str:
-    """Which value of the probed config key each size trained with, and the probe scores that chose it."""
-    from guimo.scale.sweep import describe_choice
-
-    return (f"`{probe['key']}`: each size's points use the value its probe (or the nearest probed width's) scored best on the validation split, "
-            "at the rule's lr, before any lr probe:\n\n"
-            + "\n".join(f"- {describe_choice(size, choice, probe['key'])}" for size, choice in probe["choices"].items()))
+    return heading + "\n\n" + "\n".join(f"- {describe_choice(size, choice, key)}" for size, choice in choices.items())
 
 
 def _duration(seconds: float) -> str:
