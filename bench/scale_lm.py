@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fractions", default="0.125,0.25,0.5,1")
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget for the sweep (the fit adds ~1 minute)")
     p.add_argument("--max-bytes", type=int, default=None, help="cap the corpus, in UTF-8 bytes (default: CORPUS_DEFAULTS, else all of it)")
+    p.add_argument("--cap", choices=("head", "spread"), default="head",
+                   help="how --max-bytes keeps documents: the leading ones, or every k-th then the cut (a sample across the module-sorted stdlib)")
     p.add_argument("--vocab-size", type=int, default=None, help="BPE vocabulary (default: CORPUS_DEFAULTS, else the lm scenario's 2,048)")
     p.add_argument("--context", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides += ["data.eval_tokens=100000000"]
     if args.max_bytes:
         overrides.append(f"data.max_bytes={args.max_bytes}")
+        if args.cap != "head":
+            overrides.append(f"data.cap={args.cap}")
     if args.mup:
         from guimo.scale.sweep import mup_overrides
 
@@ -167,7 +171,7 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for k in ("note", "verdict_caveat", "free_E_fit", "sweep_min_all_invocations"):  # written by hand: a refit keeps them
@@ -194,7 +198,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "command": "python bench/scale_lm.py " + " ".join(sys.argv[1:]),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads" + (f" x {args.workers} workers" if args.workers > 1 else ""),
-        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
+        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "cap": args.cap, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
         "lr_probe": record.get("lr_probe"), "mup": args.mup, "mup_output_mult": args.mup_output_mult if args.mup else None,
@@ -323,7 +327,7 @@ def render_all() -> str:
         first = f" from seed {s['first_seed']}" if s.get("first_seed") else ""
         setup = (f"sizes {s.get('sizes', '?')}; {s.get('threads', '?')} thread(s){f' x {workers} workers' if workers > 1 else ''}, lr_ref {s.get('lr_ref', 3e-3):g}, budget {s.get('budget_min', 60):g} min, "
                  f"{s.get('seeds', 1)} seed(s){first}, >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
-                 + (f", first {s['max_bytes']:,} bytes" if s.get("max_bytes") else "")
+                 + (f", {'every k-th document to' if s.get('cap') == 'spread' else 'first'} {s['max_bytes']:,} bytes" if s.get("max_bytes") else "")
                  + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
                  + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else "")
                  + (f", E held at {s['fixed_E']:g}" if s.get("fixed_E") is not None else "")

@@ -60,11 +60,16 @@ def read_documents(source: str | Path) -> list[tuple[str, str]]:
     return docs
 
 
-def cap_bytes(docs: list[tuple[str, str]], max_bytes: int) -> list[tuple[str, str]]:
+def cap_bytes(docs: list[tuple[str, str]], max_bytes: int, spread: bool = False) -> list[tuple[str, str]]:
     """The leading documents up to ``max_bytes`` of UTF-8, the last one cut at a character boundary.
 
     Counted in bytes, not characters: a character cap kept ~3x the asked size of Chinese text.
+    ``spread`` first keeps every k-th document (k = all bytes // max_bytes) and then cuts: an
+    ordered corpus (the stdlib, sorted by module path) is then sampled across, instead of ending
+    after its first modules (asyncio, collections, ... the encodings/ codec tables).
     """
+    if spread:
+        docs = docs[:: max(1, sum(len(t.encode()) for _, t in docs) // max_bytes)]
     kept, total = [], 0
     for name, text in docs:
         if total >= max_bytes:

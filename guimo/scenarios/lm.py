@@ -28,6 +28,7 @@ class LMDataConfig:
     path: str | None = field(default=None, metadata={"help": "text file, folder of text files, .jsonl with 'text', or URL; None: embedded stdlib corpus"})
     vocab_size: int = field(default=2048, metadata={"help": "BPE vocabulary size incl. the end-of-text token"})
     max_bytes: int | None = field(default=None, metadata={"help": "use at most this many bytes of the corpus (documents in order)"})
+    cap: str = field(default="head", metadata={"help": "how max_bytes keeps documents: head (the leading ones) or spread (every k-th, then the cut: a sample across an ordered corpus such as the stdlib)"})
     fraction: float = field(default=1.0, metadata={"help": "use this share of the training tokens, spread over the whole split (data-scaling sweeps)"})
     val_fraction: float = field(default=0.05, metadata={"help": "share of documents held out for validation"})
     test_fraction: float = field(default=0.05, metadata={"help": "share of documents held out for test"})
@@ -37,6 +38,8 @@ class LMDataConfig:
     def __post_init__(self) -> None:
         if not 0 < self.fraction <= 1:
             raise ValueError("data.fraction must be in (0, 1]")
+        if self.cap not in ("head", "spread"):
+            raise ValueError(f"data.cap must be 'head' or 'spread', not {self.cap!r}")
         if self.vocab_size < 260:
             raise ValueError("data.vocab_size must be at least 260 (256 bytes + merges + specials)")
 
@@ -117,7 +120,7 @@ class LMScenario:
             local = fetch(source) if is_url(source) else source
             docs, label = read_documents(local), source
         if ctx.cfg.data.max_bytes:
-            docs = cap_bytes(docs, ctx.cfg.data.max_bytes)
+            docs = cap_bytes(docs, ctx.cfg.data.max_bytes, spread=ctx.cfg.data.cap == "spread")
         raw = "".join(json.dumps({"name": n, "text": t}, ensure_ascii=False) + "\n" for n, t in docs)
         atomic_write_text(ctx.run.data_dir / "raw.jsonl", raw)
         encoded = [(n, t.encode()) for n, t in docs]

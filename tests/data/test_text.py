@@ -74,3 +74,11 @@ def test_cap_bytes_counts_utf8_bytes_and_keeps_whole_characters():
     assert len(kept[0][1].encode()) == 99 and poem.startswith(kept[0][1])  # 33 whole characters, not 100
     two = cap_bytes([("a", "x" * 60), ("b", "y" * 60), ("c", "z")], 100)
     assert [(n, len(t)) for n, t in two] == [("a", 60), ("b", 40)]
+
+
+def test_cap_bytes_spread_samples_across_an_ordered_corpus():
+    docs = [(name, name * 10) for name in "abcdefgh"]  # 80 bytes, in order like the stdlib's modules
+    assert [n for n, _ in cap_bytes(docs, 30)] == ["a", "b", "c"]
+    spread = cap_bytes(docs, 30, spread=True)  # every 2nd document (80 // 30), then the cut at 30 bytes
+    assert [n for n, _ in spread] == ["a", "c", "e"]
+    assert sum(len(t) for _, t in spread) == 30
