@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mup", type=int, metavar="BASE_WIDTH", help="train every size in muP with this base width, one lr (--lr-ref) for all (guimo scale --mup)")
     p.add_argument("--mup-output-mult", type=float, default=1.0, help="with --mup: model.mup_output_mult, the base constant on the logits")
     p.add_argument("--lr-probe", help="lr multipliers probed per size at the smallest fraction before the grid (guimo scale --lr-probe); default: the rule alone")
+    p.add_argument("--probe-set", metavar="KEY=V1,V2,...",
+                   help="probe one config value per size before the lr probe, e.g. model.mup_output_mult=1,2,4,8,16 (guimo scale --probe-set); "
+                        "its time counts in the sweep's")
+    p.add_argument("--probe-sizes", help="probe only these sizes (comma-separated); the others take the nearest probed width's choices")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--correction", choices=["muennighoff"], help="fit on Muennighoff et al.'s effective tokens (for --epochs > 1: repeated data)")
     p.add_argument("--fix-E", dest="fix_E", type=float, help="fit with the irreducible loss held at this value (guimo scale fit --fix-E)")
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     args.started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     from guimo.scale.report import build_report
+    from guimo.cli.scale import parse_probe_set
     from guimo.scale.sweep import SweepSpec, run_sweep
 
     corpus = CORPORA.get(args.corpus, Path(args.corpus))
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         budget_s=args.budget_min * 60, threads=args.threads, lr_ref=args.lr_ref, workers=args.workers,
         min_steps=args.min_steps, lr_batch_exponent=args.lr_batch_exponent,
         lr_probe=[float(m) for m in (args.lr_probe or "").split(",") if m.strip()], lr_exponent=0.0 if args.mup else 0.5,
+        probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()], **parse_probe_set(args.probe_set),
     )
     t0 = time.perf_counter()
     load_before = os.getloadavg()
@@ -171,7 +177,7 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "probe_set", "set_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for k in ("note", "verdict_caveat", "free_E_fit", "sweep_min_all_invocations"):  # written by hand: a refit keeps them
@@ -201,7 +207,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "cap": args.cap, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
-        "lr_probe": record.get("lr_probe"), "mup": args.mup, "mup_output_mult": args.mup_output_mult if args.mup else None,
+        "lr_probe": record.get("lr_probe"), "probe_set": args.probe_set, "set_probe": record.get("set_probe"), "mup": args.mup, "mup_output_mult": args.mup_output_mult if args.mup else None,
         "points_done": statuses.count("done"), "points_skipped": statuses.count("skipped"), "points_failed": statuses.count("failed"),
         "skipped": [f"{p['run']}: {p.get('reason', '')}" for p in record["points"] if p.get("status") != "done"],
         # a resumed sweep's time is the sum of its invocations (each kept in sweep.json, a killed one up to its last
@@ -333,6 +339,7 @@ def render_all() -> str:
                  + (f", E held at {s['fixed_E']:g}" if s.get("fixed_E") is not None else "")
                  + (f", muP (base width {s['mup']}, one lr for all sizes" + (f", output multiplier {s['mup_output_mult']:g}" if s.get("mup_output_mult", 1) not in (None, 1) else "") + ")"
                     if s.get("mup") else "")
+                 + (f", {s['probe_set'].partition('=')[0]} probe chose " + ", ".join(f"{k} {v['value']:g}" for k, v in s["set_probe"].items()) if s.get("set_probe") else "")
                  + (", lr probe chose " + ", ".join(f"{k} x{v['lr_scale']:g}" for k, v in s["lr_probe"].items()) if s.get("lr_probe") else ""))
         cores = s.get("threads", 1) * workers
         speed = ("met" if s["sweep_min"] <= 60 else "not measured (1 core of a shared machine)" if cores < 2 else "NOT met")

@@ -140,7 +140,7 @@ def _sweep(args) -> int:
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
         probe_extend=args.probe_extend, probe_only=args.probe_only, probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()],
-        workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config, **_probe_set(args.probe_set),
+        workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config, **parse_probe_set(args.probe_set),
     )
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
@@ -158,8 +158,8 @@ def _sweep(args) -> int:
     return _fit(args, out)
 
 
-def _probe_set(text: str | None) -> dict:
-    """'model.mup_output_mult=1,2,4' -> the spec's probe_key and probe_values."""
+def parse_probe_set(text: str | None) -> dict:
+    """'model.mup_output_mult=1,2,4' -> the spec's probe_key and probe_values (also read by bench/scale_lm.py)."""
     from guimo.errors import GuimoError
 
     if not text:
