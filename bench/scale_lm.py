@@ -247,6 +247,7 @@ def with_fit(run: dict, result: dict) -> dict:
          "count_sensitivity": _count_sensitivity(result.get("count_sensitivity")),
          "horizon": [{k: r[k] for k in ("fitted_sizes", "fitted_up_to", "n", "ratio", "max_relative_error", "at_full_data")} for r in result.get("horizon", [])],
          "monotone_in_n": {k: v[1] for k, v in result.get("monotone_in_n", {}).items()},
+         "size_gap": result.get("size_gap"),
          "fit_at_bound": fit.get("at_bound", []), "holdout_fit_at_bound": hn.get("fit_at_bound", []),
          "beats_baseline": _beats_baseline(pts)}
     s["scaling_regime"] = bool(s["beats_baseline"]["all_at_largest_d"] and not s["fit_at_bound"] and not s["holdout_fit_at_bound"])

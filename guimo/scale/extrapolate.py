@@ -185,3 +185,30 @@ def horizon(n, d, loss, *, min_sizes: int = 3, **fit_kwargs) -> list[dict]:
                          "max_relative_error": float(err.max()), "mean_relative_error": float(err.mean()),
                          "at_full_data": float(err[full].max()) if full.any() else None, "fit_at_bound": fit.at_bound})
     return sorted(rows, key=lambda r: r["ratio"])
+
+
+def size_gap(n, d, loss) -> dict | None:
+    """The additive law's own assumption, read off the fitted runs before any extrapolation.
+
+    In E + A/N^alpha + B/D^beta two models differ by the same loss at every data size. The gap between
+    the smallest and the largest fitted model (the largest N is the held-out one and is left out, with
+    three sizes or more) at the smallest and the largest D says whether the runs agree: a ratio well
+    above 1 means the larger model gains more from data than the law allows, and the held-out model
+    then beats its prediction at large D (every stdlib and tinyshakespeare miss of docs/BENCHMARKS.md).
+    None when the two sizes were not both trained at both ends of the data axis."""
+    n, d, loss = (np.asarray(a, dtype=float) for a in (n, d, loss))
+    sizes, datas = np.unique(n), np.unique(d)
+    fitted = sizes[:-1] if len(sizes) >= 3 else sizes
+    if len(fitted) < 2 or len(datas) < 2:
+        return None
+    small, large = fitted[0], fitted[-1]
+
+    def gap(at: float) -> float | None:
+        a, b = loss[(n == small) & (d == at)], loss[(n == large) & (d == at)]
+        return float(a.mean() - b.mean()) if len(a) and len(b) else None
+
+    lo, hi = gap(datas[0]), gap(datas[-1])
+    if lo is None or hi is None:
+        return None
+    return {"n_small": float(small), "n_large": float(large), "d_small": float(datas[0]), "d_large": float(datas[-1]),
+            "gap_small_d": lo, "gap_large_d": hi, "ratio": hi / lo if lo > 0 else None}

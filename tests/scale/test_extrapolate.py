@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guimo.scale.extrapolate import holdout_checks, horizon
+from guimo.scale.extrapolate import holdout_checks, horizon, size_gap
 from guimo.scale.fit import Law
 
 TRUE = Law(E=1.8, A=400.0, B=1200.0, alpha=0.34, beta=0.30)
@@ -131,3 +131,18 @@ def test_report_shows_the_horizon_table():
     text = "\n".join(md)
     assert "How the error grows with the distance" in text and "| 3 (up to " in text and "| 4 (up to " in text
     assert len(result["horizon"]) == 3 and all(r["max_relative_error"] < 0.03 for r in result["horizon"])
+
+
+def test_size_gap_tells_the_additive_law_from_an_interaction():
+    """The gap between the smallest and largest fitted model is fixed under the additive law; under Kaplan's
+    joint form (little data holds every model back) it grows with D. The held-out largest size is left out."""
+    from guimo.scale.joint import JointLaw
+
+    n, d = (a.ravel() for a in np.meshgrid(np.geomspace(1e5, 2e7, 5), np.geomspace(1e6, 8e6, 4)))
+    additive = size_gap(n, d, TRUE.loss(n, d))
+    assert additive["n_small"] == 1e5 and additive["n_large"] < 2e7  # the largest N is the held-out one
+    assert additive["ratio"] == pytest.approx(1.0, rel=1e-9)
+    joint = JointLaw(E=1.5, N_c=8.8e13, D_c=5.4e13, alpha_N=0.076, alpha_D=0.095)
+    interaction = size_gap(n, d, joint.loss(n, d))
+    assert interaction["ratio"] > 1.5 and interaction["gap_large_d"] > interaction["gap_small_d"] > 0
+    assert size_gap(n[:5], d[:5], TRUE.loss(n[:5], d[:5])) is None  # one data size: nothing to compare

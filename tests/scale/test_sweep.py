@@ -52,6 +52,9 @@ def test_report_fit_and_plots(micro_sweep):
     assert set(fit["fit"]["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert len(fit["extrapolation"]) == 2
     assert all(ok for _, ok in result["monotone_in_n"].values())
+    gap = result["size_gap"]  # nano vs tiny (mini is the held-out size) at both fractions, written out in words
+    assert gap["n_large"] < max(p["n"] for p in result["points"]) and gap["gap_small_d"] > 0
+    assert f"Additive-law check on the fitted runs: the loss gap between the smallest ({gap['n_small']:.4g})" in text
     for name in ("loss_vs_n", "loss_vs_d", "frontier", "extrapolation"):
         png = micro_sweep / "scale" / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 5000
