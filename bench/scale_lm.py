@@ -354,7 +354,9 @@ def render_all() -> str:
         else:  # the runs did learn past the baselines; the law's parameters are what is not pinned down
             regime = f"; **fit not identified**: {', '.join(bound)} at a search bound ({bb.get('runs', '?')} of {bb.get('of', '?')} runs beat the best baseline, all at full data)"
         caveat = f" ({s['verdict_caveat']})" if s.get("verdict_caveat") else ""
-        verdict = f"accuracy {'met' if _accurate(h) and s.get('scaling_regime', True) else 'NOT met'}{caveat}; 60 min: {speed}{regime}"
+        gap = (s.get("size_gap") or {}).get("ratio")
+        verdict = (f"accuracy {'met' if _accurate(h) and s.get('scaling_regime', True) else 'NOT met'}{caveat}; 60 min: {speed}{regime}"
+                   + (f"; size gap {gap:.2f}x from the smallest to the largest D (the additive law: 1x)" if gap else ""))
         delta = s.get("huber_delta") or 1e-3
         rows.append(f"| {s['corpus']} | {when} | {setup} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {s['tokens_span']} "
                     f"| {s['sweep_min']} | {ab} | {delta:g}: {err} | {f'{alt_delta:g}: ' if alt_delta else ''}{alt_err} | {verdict} |")

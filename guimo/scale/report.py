@@ -287,11 +287,11 @@ _FORM_WHY = {"chinchilla": "a model's advantage from its size is the same at eve
 def _size_gap_text(gap: dict) -> str:
     """The additive law's assumption checked on the fitted runs, in words."""
     ratio = gap["ratio"]
-    if ratio is None:
-        verdict = "the smaller model is not behind at the smallest D, so the ratio is undefined"
+    if ratio is None or gap["gap_large_d"] <= 0:
+        ratio, verdict = None, "the larger fitted model is not ahead at both ends, so the gap says nothing about the law's shape"
     elif ratio > 1.5:
         verdict = ("the larger model gains more from data than the additive law allows (an N x D interaction): expect the held-out "
-                   "model to beat its prediction at large D, and Kaplan's joint form to fit the shape better")
+                   "model to beat its prediction at large D")
     elif ratio < 1 / 1.5:
         verdict = ("the gap shrinks with D: the smaller model gains more from data than the additive law allows (on zh-poetry, where "
                    "the law extrapolated within 3%, it shrank by half)")
