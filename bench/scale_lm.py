@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     args.started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    from guimo.scale.report import build_report
     from guimo.cli.scale import parse_probe_set
+    from guimo.scale.report import build_report
     from guimo.scale.sweep import SweepSpec, run_sweep
 
     corpus = CORPORA.get(args.corpus, Path(args.corpus))

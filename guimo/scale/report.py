@@ -294,7 +294,7 @@ def _size_gap_text(gap: dict) -> str:
                    "model to beat its prediction at large D")
     elif ratio < 1 / 1.5:
         verdict = ("the gap shrinks with D: the smaller model gains more from data than the additive law allows (on zh-poetry, where "
-                   "the law extrapolated within 3%, it shrank by half)")
+                   "the law extrapolated within 3%, it shrank to 0.4-0.6x)")
     else:
         verdict = "about constant, as the additive law assumes"
     return (f"Additive-law check on the fitted runs: the loss gap between the smallest ({gap['n_small']:.4g}) and the largest fitted model "

@@ -27,7 +27,7 @@ EOS = "<|endoftext|>"
 class LMDataConfig:
     path: str | None = field(default=None, metadata={"help": "text file, folder of text files, .jsonl with 'text', or URL; None: embedded stdlib corpus"})
     vocab_size: int = field(default=2048, metadata={"help": "BPE vocabulary size incl. the end-of-text token"})
-    max_bytes: int | None = field(default=None, metadata={"help": "use at most this many bytes of the corpus (documents in order)"})
+    max_bytes: int | None = field(default=None, metadata={"help": "use at most this many bytes of the corpus (documents in order; data.cap says which)"})
     cap: str = field(default="head", metadata={"help": "how max_bytes keeps documents: head (the leading ones) or spread (every k-th, then the cut: a sample across an ordered corpus such as the stdlib)"})
     fraction: float = field(default=1.0, metadata={"help": "use this share of the training tokens, spread over the whole split (data-scaling sweeps)"})
     val_fraction: float = field(default=0.05, metadata={"help": "share of documents held out for validation"})
