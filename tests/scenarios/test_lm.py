@@ -176,3 +176,10 @@ def test_tiny_transformer_beats_the_bigram_baseline(tmp_path):
     m = _metrics(tmp_path / "run")
     assert m["model"]["bits_per_byte"] < 0.98 * m["baselines"]["bigram"]["bits_per_byte"]  # measured: 0.954x
     assert m["baselines"]["bigram"]["bits_per_byte"] < m["baselines"]["unigram"]["bits_per_byte"]
+
+
+def test_data_cap_is_head_or_spread():
+    cfg = apply_overrides(SCENARIO.config_cls(), ["data.max_bytes=1000", "data.cap=spread"], SCENARIO.presets)
+    assert cfg.data.cap == "spread"
+    with pytest.raises(Exception, match="data.cap must be 'head' or 'spread'"):
+        apply_overrides(SCENARIO.config_cls(), ["data.cap=middle"], SCENARIO.presets)
