@@ -181,5 +181,7 @@ def test_tiny_transformer_beats_the_bigram_baseline(tmp_path):
 def test_data_cap_is_head_or_spread():
     cfg = apply_overrides(SCENARIO.config_cls(), ["data.max_bytes=1000", "data.cap=spread"], SCENARIO.presets)
     assert cfg.data.cap == "spread"
-    with pytest.raises(Exception, match="data.cap must be 'head' or 'spread'"):
+    from guimo.errors import GuimoError
+
+    with pytest.raises(GuimoError, match="data.cap must be 'head' or 'spread'"):
         apply_overrides(SCENARIO.config_cls(), ["data.cap=middle"], SCENARIO.presets)
