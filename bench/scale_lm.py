@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--context", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--repeat-to-full", action="store_true",
+                   help="each fraction f trains for epochs / f passes, as long as the full data (guimo scale --repeat-to-full); implies --correction muennighoff")
     p.add_argument("--min-steps", type=int, default=420,
                    help="points with fewer steps at --batch-size train at a smaller batch (lr x sqrt(batch ratio)); 421 steps left the stdlib seeds within 2.7%% (210: up to 13%%)")
     p.add_argument("--lr-batch-exponent", type=float, default=0.5, help="a point at a smaller batch b uses lr x (b / --batch-size) ** this")
@@ -136,11 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         from guimo.scale.sweep import mup_overrides
 
         overrides += mup_overrides(args.mup) + ([f"model.mup_output_mult={args.mup_output_mult:g}"] if args.mup_output_mult != 1 else [])
+    if args.repeat_to_full:
+        args.correction = "muennighoff"
     name = _record_name(args)
     out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
     spec = SweepSpec(
         scenario="lm", sizes=args.sizes.split(","), seeds=args.seeds, seed=args.first_seed, fractions=[float(f) for f in args.fractions.split(",")],
-        epochs=args.epochs, context=args.context, batch_size=args.batch_size, overrides=overrides,
+        epochs=args.epochs, repeat_to_full=args.repeat_to_full, context=args.context, batch_size=args.batch_size, overrides=overrides,
         budget_s=args.budget_min * 60, threads=args.threads, lr_ref=args.lr_ref, workers=args.workers,
         min_steps=args.min_steps, lr_batch_exponent=args.lr_batch_exponent,
         lr_probe=[float(m) for m in (args.lr_probe or "").split(",") if m.strip()], lr_exponent=0.0 if args.mup else 0.5,
@@ -177,7 +181,7 @@ def refit(args) -> int:
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
-            "lr_ref", "threads", "workers", "epochs", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "probe_set", "set_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
+            "lr_ref", "threads", "workers", "epochs", "repeat_to_full", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "probe_set", "set_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     for k in ("note", "verdict_caveat", "free_E_fit", "sweep_min_all_invocations"):  # written by hand: a refit keeps them
@@ -204,7 +208,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "command": "python bench/scale_lm.py " + " ".join(sys.argv[1:]),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads" + (f" x {args.workers} workers" if args.workers > 1 else ""),
-        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "cap": args.cap, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
+        "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "repeat_to_full": args.repeat_to_full, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "cap": args.cap, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,
         "lr_probe": record.get("lr_probe"), "probe_set": args.probe_set, "set_probe": record.get("set_probe"), "mup": args.mup, "mup_output_mult": args.mup_output_mult if args.mup else None,
@@ -336,6 +340,7 @@ def render_all() -> str:
                  f"{s.get('seeds', 1)} seed(s){first}, >= {s.get('min_steps') or 0} steps/point, vocab {s.get('vocab_size') or 2048}"
                  + (f", {'every k-th document to' if s.get('cap') == 'spread' else 'first'} {s['max_bytes']:,} bytes" if s.get("max_bytes") else "")
                  + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
+                 + (", every fraction repeated to the full data's tokens" if s.get("repeat_to_full") else "")
                  + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else "")
                  + (f", E held at {s['fixed_E']:g}" if s.get("fixed_E") is not None else "")
                  + (f", muP (base width {s['mup']}, one lr for all sizes" + (f", output multiplier {s['mup_output_mult']:g}" if s.get("mup_output_mult", 1) not in (None, 1) else "") + ")"

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of the interactions), comma-separated")
     g.add_argument("--seeds", type=int, default=1, help="seeds per (size, fraction)")
     g.add_argument("--epochs", type=float, default=1.0, help="passes over each point's training tokens")
+    g.add_argument("--repeat-to-full", action="store_true",
+                   help="train each data fraction f for epochs / f passes: every point trains as long as the full data, and only the "
+                        "unique data varies (Muennighoff et al. 2023's data-constrained design); the fit then uses --correction muennighoff")
     g.add_argument("--config", help="TOML/YAML/JSON recipe every point starts from (e.g. bench/recommend_beauty.toml); the sweep sets size, "
                                      "data fraction, seed, steps, batch and lr over it, and --set goes last")
     g.add_argument("--context", type=int, help="model.max_len for every size (default: the recipe's, the --config file's or the scenario's own: lm 128, recommend 50)")
@@ -136,12 +139,14 @@ def _sweep(args) -> int:
         scenario=args.target,
         sizes=[s.strip() for s in sizes.split(",") if s.strip()],
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
-        seeds=args.seeds, epochs=args.epochs, context=context, batch_size=batch_size, lr_ref=lr_ref, lr_exponent=args.lr_exponent,
+        seeds=args.seeds, epochs=args.epochs, repeat_to_full=args.repeat_to_full, context=context, batch_size=batch_size, lr_ref=lr_ref, lr_exponent=args.lr_exponent,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
         probe_extend=args.probe_extend, probe_only=args.probe_only, probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()],
         workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config, **parse_probe_set(args.probe_set),
     )
+    if spec.repeat_to_full:
+        args.correction = "muennighoff"  # every point saw the same tokens: D in tokens seen would not vary
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
     if spec.probe_only:

@@ -112,6 +112,9 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
         d = effective_tokens(d, [p.unique for p in points])
     elif correction is not None:
         raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
+    elif d.max() < 1.1 * d.min() and (u := [p.unique for p in points if p.unique]) and max(u) > 1.5 * min(u):
+        raise GuimoError("every run trained on the same number of tokens from different amounts of unique data (a --repeat-to-full sweep): "
+                         "fit with --correction muennighoff, so that D is the effective data")
     if form not in FORMS:
         raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(FORMS)}")
     fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form, fix_E=fix_E)

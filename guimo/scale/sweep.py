@@ -87,6 +87,7 @@ class SweepSpec:
     seeds: int = field(default=1, metadata={"help": "seeds per (size, fraction): seed, seed+1, ..."})
     seed: int = field(default=0, metadata={"help": "first seed"})
     epochs: float = field(default=1.0, metadata={"help": "passes over each point's training tokens"})
+    repeat_to_full: bool = field(default=False, metadata={"help": "train a fraction f for epochs / f passes, so every point sees the full data's tokens and only the unique data varies (fit with the muennighoff correction)"})
     context: int = field(default=128, metadata={"help": "model.max_len for every size (loss depends on it)"})
     batch_size: int = field(default=16, metadata={"help": "train.batch_size for every point"})
     lr_ref: float = field(default=3e-3, metadata={"help": "learning rate at d_model = d_ref"})
@@ -243,6 +244,12 @@ def point_batch(spec: SweepSpec, amount: float, per_row: int | None = None) -> i
     return max(1, min(spec.batch_size, int(amount // ((per_row or spec.context) * spec.min_steps))))
 
 
+def point_epochs(spec: SweepSpec, fraction: float) -> float:
+    """Passes over a point's data: ``epochs``, or with ``repeat_to_full`` epochs / fraction, so that every point
+    trains as long as the full data would and the points differ only in how much of what they see is new."""
+    return spec.epochs / fraction if spec.repeat_to_full else spec.epochs
+
+
 def parse_duration(text: str) -> float:
     """'90s', '30m', '1.5h' or plain seconds -> seconds."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
@@ -269,7 +276,7 @@ def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:
         for f in spec.fractions:
             for s in range(spec.seed, spec.seed + spec.seeds):
                 points.append({"run": f"runs/{run_name(size, f, s)}", "size": size, "fraction": f, "seed": s,
-                               "d_model": d_model, "relative_cost": cost * f * spec.epochs})
+                               "d_model": d_model, "token_cost": cost, "relative_cost": cost * f * point_epochs(spec, f)})
     return order_points(points, spec.order, spec.fractions, spec.seed)
 
 
@@ -324,8 +331,8 @@ def probe_point(spec: SweepSpec, size: str, multiplier: float, setting: dict[str
     name = f"probe/{size}-f{fraction:g}" + "".join(f"-{k.rsplit('.', 1)[-1]}{v:g}" for k, v in (setting or {}).items())
     if not setting or multiplier != 1:
         name += f"-lrx{multiplier:g}"
-    point = {"run": name, "size": size, "fraction": fraction, "seed": spec.seed, "d_model": d_model,
-             "relative_cost": cost * fraction * spec.epochs, "lr_scale": multiplier, "probe": "set" if setting and multiplier == 1 else "lr"}
+    point = {"run": name, "size": size, "fraction": fraction, "seed": spec.seed, "d_model": d_model, "token_cost": cost,
+             "relative_cost": cost * fraction * point_epochs(spec, fraction), "lr_scale": multiplier, "probe": "set" if setting and multiplier == 1 else "lr"}
     if setting:
         point["set"] = dict(setting)
     return point
@@ -600,13 +607,18 @@ def estimate_seconds(point: dict[str, Any], timed: list[dict[str, Any]]) -> floa
         by_size.setdefault(p["size"], []).append(p)
 
     def distance(points: list[dict[str, Any]]) -> float:
-        # FLOPs per token of a size: relative_cost / fraction (epochs are the same for every point of a sweep)
         if points[0]["size"] == point["size"]:
             return -1.0
-        return abs(math.log(points[0]["relative_cost"] / points[0]["fraction"]) - math.log(point["relative_cost"] / point["fraction"]))
+        return abs(math.log(_token_cost(points[0])) - math.log(_token_cost(point)))
 
     near = min(by_size.values(), key=distance)
     return point["relative_cost"] * sum(p["seconds"] for p in near) / sum(p["relative_cost"] for p in near)
+
+
+def _token_cost(point: dict[str, Any]) -> float:
+    """FLOPs per token of a point's size. Points planned before sweep.json kept it had one number of epochs for
+    the whole sweep, so their cost per unit of data stands in for it."""
+    return point.get("token_cost") or point["relative_cost"] / point["fraction"]
 
 
 def time_left(waiting: list[dict[str, Any]], running: list[dict[str, Any]], timed: list[dict[str, Any]], workers: int) -> str:
@@ -704,8 +716,9 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: 
     unique, per_row = (info["train_tokens"], spec.context) if "train_tokens" in info else (info.get("train_examples"), 1)
     if unique is None:
         raise GuimoError(f"{run_dir}: the {spec.scenario} scenario reports neither train_tokens nor train_examples; cannot size training by epochs")
-    batch = point_batch(spec, spec.epochs * unique, per_row)
-    steps = max(1, round(spec.epochs * unique / (batch * per_row)))
+    epochs = point_epochs(spec, point["fraction"])
+    batch = point_batch(spec, epochs * unique, per_row)
+    steps = max(1, round(epochs * unique / (batch * per_row)))
     lr = point_lr(spec, point) * (batch / spec.batch_size) ** spec.lr_batch_exponent
     sized = [f"train.max_steps={steps}", f"train.warmup_steps={max(1, min(50, steps // 10))}",
              f"train.batch_size={batch}", f"train.lr={lr:.6g}",
@@ -734,7 +747,7 @@ def _threads(n: int | None) -> Iterator[None]:
 
 # What a finished point was trained with. The other settings (sizes, fractions, seeds, budget, order, threads,
 # workers) only add points or schedule them, so a re-run may change those and still resume.
-POINT_SETTINGS = ("scenario", "epochs", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
+POINT_SETTINGS = ("scenario", "epochs", "repeat_to_full", "context", "batch_size", "lr_ref", "d_ref", "lr_exponent", "overrides", "min_steps",
                   "lr_batch_exponent", "evals", "config", "lr_probe", "probe_fraction", "probe_extend", "probe_sizes", "probe_key",
                   "probe_values")
 PROBE_SETTINGS = ("probe_fraction", "probe_extend", "probe_sizes")
