@@ -153,6 +153,35 @@ def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, cap
     assert all(p.get("resumed") for p in json.loads((copy / "sweep.json").read_text())["points"])
 
 
+def test_repeat_to_full_trains_every_fraction_as_long_as_the_full_data(tmp_path, capsys):
+    """--repeat-to-full: a fraction f trains 1/f epochs, so every point sees the full data's tokens and only the unique
+    data differs. The command fits on the effective data by itself; a plain refit says it needs the correction, and a
+    resume may not switch the design."""
+    from guimo.errors import GuimoError
+    from guimo.scale.fit import effective_tokens
+    from guimo.scale.points import collect_points
+    from guimo.scale.report import build_report
+
+    out = tmp_path / "rep"
+    argv = ["scale", "lm", "--sizes", "nano,tiny", "--data-fractions", "0.25,0.5,1", "--context", "32", "--batch-size", "8", "--threads", "1",
+            "--bootstrap", "0", "--noise-sims", "0", "--quiet", "--out", str(out), "--set", "data.max_bytes=30000", "--set", "data.vocab_size=300",
+            "--set", "data.eval_tokens=1000"]
+    assert main([*argv, "--repeat-to-full"]) == 0
+    assert "6 of 6 points done" in capsys.readouterr().out
+    assert json.loads((out / "scale" / "fit.json").read_text())["fit"]["data_correction"] == "muennighoff"
+    points, _ = collect_points(out)
+    full_tokens = max(p.d for p in points)
+    for p in points:
+        assert p.d == pytest.approx(full_tokens, rel=0.05)  # as long as the full data, whatever the fraction
+        assert p.d / p.unique == pytest.approx(1 / p.fraction, rel=0.05)  # by repeating its own share
+    effective = sorted({round(float(effective_tokens(p.d, p.unique))) for p in points})
+    assert len(effective) == 3 and effective[0] < 0.95 * full_tokens  # 4 epochs of a quarter are worth less than the full data (0.93x)
+    with pytest.raises(GuimoError, match="--correction muennighoff"):
+        build_report(out, n_bootstrap=0)
+    assert main(argv) == 2  # resuming without the flag would mix two designs in one fit
+    assert "repeat_to_full: True -> False" in capsys.readouterr().err
+
+
 def test_workers_zero_is_one_line(tmp_path, capsys):
     assert main(["scale", "lm", "--sizes", "nano", "--workers", "0", "--out", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err

@@ -520,28 +520,3 @@ def test_time_left_sums_the_estimates_of_what_is_still_to_run():
     assert time_left(todo, running, timed, 1) == " · ~2 min left"  # 120 s to do + half of the 60 s running = 150 s
     assert time_left(todo, running, timed, 2) == " · ~75 s left"  # two workers share it
 
-
-def test_repeat_to_full_trains_every_fraction_as_long_as_the_full_data(tmp_path):
-    """--repeat-to-full: a fraction f trains 1/f epochs, so every point sees the full data's tokens and only the unique
-    data differs; the fit needs the effective-data correction, and a resume may not switch the design."""
-    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.25, 0.5, 1.0], overrides=["data.max_bytes=30000", "data.vocab_size=300", "data.eval_tokens=1000"],
-                      batch_size=8, repeat_to_full=True)
-    out = tmp_path / "rep"
-    record = run_sweep(spec, out, quiet=True)
-    assert [p["status"] for p in record["points"]] == ["done"] * 6
-    points, _ = collect_points(out)
-    full_tokens = max(p.d for p in points)
-    for p in points:
-        assert p.d == pytest.approx(full_tokens, rel=0.05)  # as long as the full data, whatever the fraction
-        assert p.d / p.unique == pytest.approx(1 / p.fraction, rel=0.05)  # by repeating its own share
-    assert len({p.unique for p in points}) == 3
-    with pytest.raises(GuimoError, match="--correction muennighoff"):
-        build_report(out, n_bootstrap=0)
-    result = build_report(out, n_bootstrap=0, correction="muennighoff")
-    from guimo.scale.fit import effective_tokens
-
-    effective = sorted({round(float(effective_tokens(p.d, p.unique))) for p in points})
-    assert len(effective) == 3 and effective[0] < 0.95 * full_tokens  # 4 epochs of a quarter are worth less than the full data (0.93x)
-    assert result["fit"]["data_correction"] == "muennighoff"
-    with pytest.raises(GuimoError, match="repeat_to_full: True -> False"):
-        run_sweep(micro_spec(**{**spec.__dict__, "repeat_to_full": False}), out, quiet=True)
