@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"data.max_bytes={args.max_bytes}")
         if args.cap != "head":
             overrides.append(f"data.cap={args.cap}")
+    elif args.cap != "head":
+        sys.exit(f"--cap {args.cap} says how --max-bytes keeps documents; without --max-bytes the whole corpus is used")
     if args.mup:
         from guimo.scale.sweep import mup_overrides
 
