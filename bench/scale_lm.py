@@ -181,7 +181,7 @@ def refit(args) -> int:
         sys.exit(f"{path}: no recorded sweep to refit")
     old = json.loads(path.read_text())
     out = Path(old["report"]).parents[1]
-    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
+    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction or old.get("data_correction"), fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
             "lr_ref", "threads", "workers", "epochs", "repeat_to_full", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "probe_set", "set_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
