@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"data.max_bytes={args.max_bytes}")
         if args.cap != "head":
             overrides.append(f"data.cap={args.cap}")
+    elif args.cap != "head":
+        sys.exit(f"--cap {args.cap} says how --max-bytes keeps documents; without --max-bytes the whole corpus is used")
     if args.mup:
         from guimo.scale.sweep import mup_overrides
 
@@ -179,7 +181,7 @@ def refit(args) -> int:
         sys.exit(f"{path}: no recorded sweep to refit")
     old = json.loads(path.read_text())
     out = Path(old["report"]).parents[1]
-    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction, fix_E=args.fix_E)
+    result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction or old.get("data_correction"), fix_E=args.fix_E)
     keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
             "lr_ref", "threads", "workers", "epochs", "repeat_to_full", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "probe_set", "set_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
@@ -239,6 +241,7 @@ def with_fit(run: dict, result: dict) -> dict:
     s = {**run,
          "params_span": f"{ns[0]:,} .. {ns[-1]:,} ({ns[-1] / ns[0]:.0f}x)" if ns else "",
          "tokens_span": f"{min(p['d'] for p in pts):,.0f} .. {max(p['d'] for p in pts):,.0f}" if pts else "",
+         "unique_span": f"{min(p['unique'] for p in pts):,.0f} .. {max(p['unique'] for p in pts):,.0f}" if pts and all(p.get("unique") for p in pts) else "",
          "huber_delta": fit.get("huber_delta"), "data_correction": fit.get("data_correction"), "fixed_E": fit.get("fixed_E"),
          "fit": {k: [round(v, 4), [round(x, 4) for x in fit["intervals"][k]]] for k, v in fit.get("params", {}).items()},
          "kaplan": {k: v.get("exponent") for k, v in result.get("kaplan", {}).items()},
@@ -257,6 +260,11 @@ def with_fit(run: dict, result: dict) -> dict:
     s["scaling_regime"] = bool(s["beats_baseline"]["all_at_largest_d"] and not s["fit_at_bound"] and not s["holdout_fit_at_bound"])
     s["target_met"] = bool(_accurate(s["holdout_n"]) and s["sweep_min"] <= 60 and s["scaling_regime"])
     return s
+
+
+def _tokens_cell(s: dict) -> str:
+    """Tokens seen; and the unique ones when the sweep repeated its data (there the points differ only in those)."""
+    return s["tokens_span"] + (f" seen; {s['unique_span']} unique" if s.get("repeat_to_full") and s.get("unique_span") else "")
 
 
 def _form_sensitivity(form: dict | None) -> dict | None:
@@ -363,7 +371,7 @@ def render_all() -> str:
         verdict = (f"accuracy {'met' if _accurate(h) and s.get('scaling_regime', True) else 'NOT met'}{caveat}; 60 min: {speed}{regime}"
                    + (f"; size gap {gap:.2f}x from the smallest to the largest D (the additive law: 1x)" if gap else ""))
         delta = s.get("huber_delta") or 1e-3
-        rows.append(f"| {s['corpus']} | {when} | {setup} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {s['tokens_span']} "
+        rows.append(f"| {s['corpus']} | {when} | {setup} | {s['points_done']} done, {s['points_skipped']} skipped | {s['params_span']} | {_tokens_cell(s)} "
                     f"| {s['sweep_min']} | {ab} | {delta:g}: {err} | {f'{alt_delta:g}: ' if alt_delta else ''}{alt_err} | {verdict} |")
         regimes.append((s["corpus"], s.get("scaling_regime", True)))
         if s.get("note"):

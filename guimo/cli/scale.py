@@ -145,8 +145,6 @@ def _sweep(args) -> int:
         probe_extend=args.probe_extend, probe_only=args.probe_only, probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()],
         workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config, **parse_probe_set(args.probe_set),
     )
-    if spec.repeat_to_full:
-        args.correction = "muennighoff"  # every point saw the same tokens: D in tokens seen would not vary
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     record = run_sweep(spec, out, quiet=args.quiet)
     if spec.probe_only:
@@ -217,6 +215,10 @@ def _fit(args, folder: str) -> int:
 
     from guimo.scale.report import build_report
 
+    from guimo.scale.sweep import read_sweep
+
+    if args.correction is None and (read_sweep(folder) or {}).get("spec", {}).get("repeat_to_full"):
+        args.correction = "muennighoff"  # every point saw the full data's tokens: only the effective data varies
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
                           correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
                           noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"), fix_E=args.fix_E)

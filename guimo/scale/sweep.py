@@ -20,6 +20,12 @@ Why the knobs look like this:
 - training tokens D = epochs x (data.fraction x the training split), so the number of steps is
   computed after preprocessing, from the run's own token count (a scenario without tokens, such
   as recommend, reports its training examples instead: an epoch is one pass over those);
+- ``repeat_to_full`` trains a fraction f for epochs / f passes instead (Muennighoff et al. 2023's
+  data-constrained design): every point trains as long as the full data and only the unique data
+  varies, fitted on their effective data D'. In one-epoch sweeps on the stdlib and tinyshakespeare
+  the gap between two sizes grew 4-6x from the smallest to the largest D, which the additive law
+  cannot fit; it followed the training length, and at a fixed length it grew only 1.2-1.3x
+  (bench/prereg/scale_lm_repeat_to_full.md);
 - the learning rate follows a documented rule, lr = lr_ref x (d_ref / d_model)^lr_exponent
   (narrower models tolerate larger steps; with one shared lr the fit would measure tuning, not
   scale, which dominates at small scale);
