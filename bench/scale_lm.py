@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--repeat-to-full", action="store_true",
-                   help="each fraction f trains for epochs / f passes, as long as the full data (guimo scale --repeat-to-full); implies --correction muennighoff")
+                   help="each fraction f trains for epochs / f passes, as long as the full data (guimo scale --repeat-to-full); fitted with --correction muennighoff")
     p.add_argument("--min-steps", type=int, default=420,
                    help="points with fewer steps at --batch-size train at a smaller batch (lr x sqrt(batch ratio)); 421 steps left the stdlib seeds within 2.7%% (210: up to 13%%)")
     p.add_argument("--lr-batch-exponent", type=float, default=0.5, help="a point at a smaller batch b uses lr x (b / --batch-size) ** this")
@@ -140,8 +140,6 @@ def main(argv: list[str] | None = None) -> int:
         from guimo.scale.sweep import mup_overrides
 
         overrides += mup_overrides(args.mup) + ([f"model.mup_output_mult={args.mup_output_mult:g}"] if args.mup_output_mult != 1 else [])
-    if args.repeat_to_full:
-        args.correction = "muennighoff"
     name = _record_name(args)
     out = Path(args.out or ROOT / "runs" / f"bench-scale-{name}{'-quick' if args.quick else ''}")
     spec = SweepSpec(

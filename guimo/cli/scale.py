@@ -215,10 +215,6 @@ def _fit(args, folder: str) -> int:
 
     from guimo.scale.report import build_report
 
-    from guimo.scale.sweep import read_sweep
-
-    if args.correction is None and (read_sweep(folder) or {}).get("spec", {}).get("repeat_to_full"):
-        args.correction = "muennighoff"  # every point saw the full data's tokens: only the effective data varies
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
                           correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
                           noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"), fix_E=args.fix_E)

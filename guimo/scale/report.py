@@ -57,6 +57,8 @@ def build_report(
     root = Path(root)
     sweep = read_sweep(root) if root.is_dir() else None
     expected = [str(root / p["run"]) for p in sweep["points"] if p.get("status") == "done"] if sweep else None
+    if correction is None and sweep and sweep["spec"].get("repeat_to_full"):
+        correction = "muennighoff"  # every point saw the full data's tokens: only the effective data varies
     metric = metric or _headline(root)
     probes = [str(root / p["run"]) for p in sweep.get("probes", [])] if sweep else None
     points, notes = collect_points(root, metric, expected=expected, allow_missing=allow_missing, exclude=probes)
@@ -113,8 +115,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     elif correction is not None:
         raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
     elif d.max() < 1.1 * d.min() and (u := [p.unique for p in points if p.unique]) and max(u) > 1.5 * min(u):
-        raise GuimoError("every run trained on the same number of tokens from different amounts of unique data (a --repeat-to-full sweep): "
-                         "fit with --correction muennighoff, so that D is the effective data")
+        raise GuimoError("every run trained on the same number of tokens from different amounts of unique data (runs of a --repeat-to-full "
+                         "sweep without its sweep.json): fit with --correction muennighoff, so that D is the effective data")
     if form not in FORMS:
         raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(FORMS)}")
     fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form, fix_E=fix_E)

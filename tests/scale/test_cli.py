@@ -155,8 +155,10 @@ def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, cap
 
 def test_repeat_to_full_trains_every_fraction_as_long_as_the_full_data(tmp_path, capsys):
     """--repeat-to-full: a fraction f trains 1/f epochs, so every point sees the full data's tokens and only the unique
-    data differs. The command and `scale fit` fit on the effective data by themselves (the library asks for the
-    correction), and a resume may not switch the design."""
+    data differs. A sweep folder is fitted on the effective data by itself (its runs alone ask for the correction),
+    and a resume may not switch the design."""
+    import shutil
+
     from guimo.errors import GuimoError
     from guimo.scale.fit import effective_tokens
     from guimo.scale.points import collect_points
@@ -176,11 +178,13 @@ def test_repeat_to_full_trains_every_fraction_as_long_as_the_full_data(tmp_path,
         assert p.d / p.unique == pytest.approx(1 / p.fraction, rel=0.05)  # by repeating its own share
     effective = sorted({round(float(effective_tokens(p.d, p.unique))) for p in points})
     assert len(effective) == 3 and effective[0] < 0.95 * full_tokens  # 4 epochs of a quarter are worth less than the full data (0.93x)
-    with pytest.raises(GuimoError, match="--correction muennighoff"):  # a folder of runs alone does not say how it was swept
-        build_report(out, n_bootstrap=0)
     (out / "scale" / "fit.json").unlink()
-    assert main(["scale", "fit", str(out), "--bootstrap", "0", "--noise-sims", "0"]) == 0  # sweep.json does
+    assert main(["scale", "fit", str(out), "--bootstrap", "0", "--noise-sims", "0"]) == 0  # sweep.json says how it was swept
     assert json.loads((out / "scale" / "fit.json").read_text())["fit"]["data_correction"] == "muennighoff"
+    runs_only = tmp_path / "runs-only"
+    shutil.copytree(out / "runs", runs_only)
+    with pytest.raises(GuimoError, match="--correction muennighoff"):  # a folder of runs alone does not
+        build_report(runs_only, n_bootstrap=0)
     assert main(argv) == 2  # resuming without the flag would mix two designs in one fit
     assert "repeat_to_full: True -> False" in capsys.readouterr().err
 
