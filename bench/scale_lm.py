@@ -254,8 +254,10 @@ def with_fit(run: dict, result: dict) -> dict:
          "monotone_in_n": {k: v[1] for k, v in result.get("monotone_in_n", {}).items()},
          "size_gap": result.get("size_gap"),
          "fit_at_bound": fit.get("at_bound", []), "holdout_fit_at_bound": hn.get("fit_at_bound", []),
+         "fit_unidentified": fit.get("unidentified", []), "holdout_fit_unidentified": hn.get("fit_unidentified", []),
+         "bootstrap_restarts": fit.get("bootstrap_restarts", 0),
          "beats_baseline": _beats_baseline(pts)}
-    s["scaling_regime"] = bool(s["beats_baseline"]["all_at_largest_d"] and not s["fit_at_bound"] and not s["holdout_fit_at_bound"])
+    s["scaling_regime"] = bool(s["beats_baseline"]["all_at_largest_d"] and not _unidentified(s))
     s["target_met"] = bool(_accurate(s["holdout_n"]) and s["sweep_min"] <= 60 and s["scaling_regime"])
     return s
 
@@ -304,6 +306,17 @@ def _beats_baseline(pts: list[dict]) -> dict:
     return {"runs": len(below), "of": len(pts), "all_at_largest_d": bool(at_top) and all(p in below for p in at_top)}
 
 
+def _unidentified(s: dict) -> list[str]:
+    """Fit parameters the points leave free, in the full fit or the held-out-model fit. Records fitted before the bootstrap
+    restarted from the grid (no ``fit_unidentified``; their runs are gone, so they cannot be refitted) have only the
+    at-a-bound test: their warm-started intervals could collapse, so an interval reaching a bound went unseen."""
+    if "fit_unidentified" in s:
+        keys = ("fit_unidentified", "holdout_fit_unidentified")
+    else:
+        keys = ("fit_at_bound", "holdout_fit_at_bound")
+    return sorted(set(s.get(keys[0]) or []) | set(s.get(keys[1]) or []))
+
+
 def _accurate(h: dict) -> bool:
     return bool(h.get("max_relative_error") is not None and not h.get("skipped") and h["max_relative_error"] <= TARGET_REL_ERROR
                 and (h.get("ratio") or 0) >= 4)
@@ -322,7 +335,7 @@ def _finite(obj):
 
 def render_all() -> str:
     """The section from every non-quick result file, so each corpus keeps its last measurement."""
-    from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
+    from guimo.scale.fit import ALT_HUBER_DELTA, BOOTSTRAP_RESTARTS, HUBER_DELTA
 
     rows, notes, regimes = [], [], []
     for f in sorted(RESULTS.glob("scale_lm_*.json")):
@@ -348,6 +361,7 @@ def render_all() -> str:
                  + (f", {s['epochs']:g} epochs" if s.get("epochs", 1) != 1 else "")
                  + (", every fraction repeated to the full data's tokens" if s.get("repeat_to_full") else "")
                  + (f", D as {s['data_correction']}'s effective tokens" if s.get("data_correction") else "")
+                 + ("" if "fit_unidentified" in s else ", warm-started bootstrap")
                  + (f", E held at {s['fixed_E']:g}" if s.get("fixed_E") is not None else "")
                  + (f", muP (base width {s['mup']}, one lr for all sizes" + (f", output multiplier {s['mup_output_mult']:g}" if s.get("mup_output_mult", 1) not in (None, 1) else "") + ")"
                     if s.get("mup") else "")
@@ -356,14 +370,15 @@ def render_all() -> str:
         cores = s.get("threads", 1) * workers
         speed = ("met" if s["sweep_min"] <= 60 else "not measured (1 core of a shared machine)" if cores < 2 else "NOT met")
         bb = s.get("beats_baseline") or {}
-        bound = sorted(set(s.get("fit_at_bound") or []) | set(s.get("holdout_fit_at_bound") or []))
+        bound = _unidentified(s)
+        where = "at a search bound" + (" or with its 95% interval reaching one" if "fit_unidentified" in s else "")
         if s.get("scaling_regime", True):
             regime = ""
         elif not bb.get("all_at_largest_d", True):
             regime = (f"; **void as a scaling test**: {bb.get('runs', '?')} of {bb.get('of', '?')} runs beat the best baseline"
-                      + (f", fit with {', '.join(bound)} at a search bound" if bound else ""))
+                      + (f", fit with {', '.join(bound)} {where}" if bound else ""))
         else:  # the runs did learn past the baselines; the law's parameters are what is not pinned down
-            regime = f"; **fit not identified**: {', '.join(bound)} at a search bound ({bb.get('runs', '?')} of {bb.get('of', '?')} runs beat the best baseline, all at full data)"
+            regime = f"; **fit not identified**: {', '.join(bound)} {where} ({bb.get('runs', '?')} of {bb.get('of', '?')} runs beat the best baseline, all at full data)"
         caveat = f" ({s['verdict_caveat']})" if s.get("verdict_caveat") else ""
         gap = (s.get("size_gap") or {}).get("ratio")
         verdict = (f"accuracy {'met' if _accurate(h) and s.get('scaling_regime', True) else 'NOT met'}{caveat}; 60 min: {speed}{regime}"
@@ -379,7 +394,9 @@ def render_all() -> str:
             "lr = lr_ref (64/d_model)^0.5, x86_64; the one-seed, batch-16 records of earlier sessions are in bench/results/history/); "
             "refit a recorded sweep with "
             "`python bench/scale_lm.py --corpus NAME --refit`. Fit: Chinchilla approach 3 on total parameters, summed Huber "
-            f"(delta {HUBER_DELTA:g}, chosen by the synthetic study below) on log residuals, L-BFGS from a grid, 200 bootstrap refits (95% intervals); "
+            f"(delta {HUBER_DELTA:g}, chosen by the synthetic study below) on log residuals, L-BFGS from a grid, 200 bootstrap refits (95% intervals), "
+            f"each from the fit's optimum and the resample's {BOOTSTRAP_RESTARTS} best grid points (records marked 'warm-started bootstrap' were "
+            "fitted before the restarts and their runs are gone; their intervals can be too narrow); "
             f"every extrapolation check is repeated with delta {ALT_HUBER_DELTA:g} and shown beside it. Each held-out run is also compared with its 95% "
             "prediction interval (the bootstrap band of the expected loss widened by the seed noise measured between the 2 seeds of each point), and the "
             "check's noise floor is simulated (50 times: the fit of all points taken as the exact law, every run redrawn with that seed noise, the held-out "
@@ -391,7 +408,8 @@ def render_all() -> str:
             "| same, other delta (sensitivity) | target |\n"
             "| --- | --- | --- | --- | --- | --- | ---: | --- | --- | --- | --- |\n")
     valid = [r for r in regimes if r[1]]
-    summary = (f"\n\nSweeps in a scaling regime (every model beats the best baseline at full data, no fit parameter at a search bound): "
+    summary = (f"\n\nSweeps in a scaling regime (every model beats the best baseline at full data, no fit parameter at a search bound or, "
+               "for sweeps refitted with grid restarts in the bootstrap, with its 95% interval reaching one): "
                f"{len(valid)} of {len(regimes)} ({', '.join(r[0] for r in valid) or 'none'}). The others either measure no scale effect or give a fit "
                "whose parameters are not pinned down, so they cannot show that the fit is not tuned to one corpus; their notes say what happened." if regimes else "")
     body = (head + ("\n".join(rows) if rows else "(no full run recorded yet)") + summary + _noise_summary() + _horizon_summary()

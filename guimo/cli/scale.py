@@ -134,12 +134,11 @@ def _sweep(args) -> int:
     scenario = scenarios.get(args.target)  # unknown scenario: a clear error before any work
     _resolve_parametrization(args)
     sizes = args.sizes or ("nano,tiny,mini,small,medium" if args.target == "lm" else ",".join(scenario.presets.get("model", {})))
-    context, batch_size, lr_ref = _recipe_defaults(args, scenario)
     spec = SweepSpec(
         scenario=args.target,
         sizes=[s.strip() for s in sizes.split(",") if s.strip()],
         fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
-        seeds=args.seeds, epochs=args.epochs, repeat_to_full=args.repeat_to_full, context=context, batch_size=batch_size, lr_ref=lr_ref, lr_exponent=args.lr_exponent,
+        seeds=args.seeds, epochs=args.epochs, repeat_to_full=args.repeat_to_full, context=args.context, batch_size=args.batch_size, lr_ref=args.lr_ref, lr_exponent=args.lr_exponent,
         overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
         lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
         probe_extend=args.probe_extend, probe_only=args.probe_only, probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()],
@@ -188,26 +187,6 @@ def _resolve_parametrization(args) -> None:
         raise GuimoError(f"--mup with --lr-exponent {args.lr_exponent:g}: muP already scales the hidden lr by width; leave the exponent at 0")
     args.lr_exponent = 0.0
     args.overrides = [*mup_overrides(args.mup), *args.overrides]
-
-
-def _recipe_defaults(args, scenario) -> tuple[int, int, float]:
-    """Context, batch and lr_ref: the flag, else the recipe's (the --config file's where it sets them, the
-    scenario's own otherwise), so that a point trains as `guimo run` would at its size. A recipe's lr was tuned
-    for its own width, so it becomes lr_ref through the sweep's own lr rule: the lm's 6e-3 at width 64, where
-    the lr probes of docs/BENCHMARKS.md found 6e-3 or more best for every size on the stdlib and
-    tinyshakespeare (the sweep's former 3e-3 was half of it)."""
-    import dataclasses
-
-    from guimo.config import load_file, merge
-    from guimo.scale.sweep import SweepSpec
-
-    d_ref = {f.name: f.default for f in dataclasses.fields(SweepSpec)}["d_ref"]
-    cfg = merge(scenario.config_cls(), load_file(args.config) if args.config else {}, scenario.presets)
-    context = args.context or cfg.model.max_len
-    batch = args.batch_size or cfg.train.batch_size
-    if args.lr_ref is not None:
-        return context, batch, args.lr_ref
-    return context, batch, cfg.train.lr * (cfg.model.d_model / d_ref) ** args.lr_exponent  # lr = lr_ref (d_ref / d_model)^e, solved for lr_ref
 
 
 def _fit(args, folder: str) -> int:

@@ -37,6 +37,7 @@ class Holdout:
     rows: list[dict] = field(default_factory=list)  # per held-out point: n, d, actual, predicted, band, interval, relative_error, inside_*
     skipped: str | None = None  # why the check could not run (too few points left)
     fit_at_bound: list[str] = field(default_factory=list)  # parameters of the fit (without the held-out points) left at a search bound
+    fit_unidentified: list[str] = field(default_factory=list)  # those, and the ones whose bootstrap interval reaches a bound
     noise: float | None = None  # seed noise: pooled sd of log loss between seeds of one (N, D); None without replicates
     noise_floor: dict | None = None  # max relative error if the law held exactly: sims, median, p90, observed_percentile
 
@@ -68,6 +69,7 @@ class Holdout:
             "mean_relative_error": self.mean_relative_error, "max_relative_error": self.max_relative_error,
             "all_inside_band": self.all_inside, "all_inside_interval": self.all_inside_interval, "noise": self.noise,
             "noise_floor": self.noise_floor, "rows": self.rows, "skipped": self.skipped, "fit_at_bound": self.fit_at_bound,
+            "fit_unidentified": self.fit_unidentified,
         }
 
 
@@ -116,7 +118,7 @@ def _holdout(axis: str, key: np.ndarray, n, d, loss, fit_kwargs, noise, truth, n
     except GuimoError as e:
         out.skipped = f"without the largest {axis}: {e}"
         return out
-    out.fit_at_bound = fit.at_bound
+    out.fit_at_bound, out.fit_unidentified = fit.at_bound, fit.unidentified
     pred = fit.predict(n[held], d[held])
     lo, hi = fit.predict_band(n[held], d[held])
     plo, phi = _prediction_interval(fit, n[held], d[held], noise or 0.0, fit_kwargs.get("seed", 0))

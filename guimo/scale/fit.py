@@ -18,7 +18,10 @@ Why this exact recipe (Hoffmann et al. 2022, appendix D.2; Besiroglu et al. 2024
 - the fit is non-convex, so L-BFGS starts from the best points of a grid of initialisations
   (the grid's objective is evaluated in one vectorised pass, then L-BFGS refines the best few);
 - uncertainty comes from the bootstrap: resample the points with replacement, refit, and take
-  percentiles of every parameter (and of every prediction made from the fit).
+  percentiles of every parameter (and of every prediction made from the fit). Each refit restarts
+  from the grid as well as from the full fit's optimum, so a direction the data leave flat shows as a
+  wide interval rather than a collapsed one; a parameter at a bound, or whose interval reaches one, is
+  ``unidentified``: its value comes from the searched range, not from the points.
 
 Small corpora are repeated for many epochs, so ``effective_tokens`` offers Muennighoff et al.
 (2023)'s correction: repeated tokens are worth less than fresh ones, decaying with R* = 15.4.
@@ -47,6 +50,7 @@ from guimo.scale import joint
 PARAMS = ("E", "A", "B", "alpha", "beta")
 HUBER_DELTA = 1e-2  # the default threshold on log residuals (chosen by bench/scale_fit_synthetic.py, see the module docstring)
 ALT_HUBER_DELTA = 1e-3  # Hoffmann et al.'s value, always reported beside it as a sensitivity row
+BOOTSTRAP_RESTARTS = 4  # grid starts per bootstrap refit, besides the full fit's optimum (why: fit_law's loop)
 MUENNIGHOFF_R_STAR = 15.4  # R_D*: repetitions after which repeated data is worth 1/e less (Muennighoff et al. 2023, eq. 5)
 
 
@@ -93,6 +97,7 @@ class LawFit:
     data_correction: str | None = None  # "muennighoff" when D was replaced by effective tokens
     delta: float = HUBER_DELTA  # the Huber threshold the fit used (on log residuals)
     fixed_E: float | None = None  # the irreducible loss the fit was given instead of fitting it
+    restarts: int = 0  # grid starts each bootstrap refit tried besides the full fit's optimum
 
     def interval(self, name: str) -> tuple[float, float]:
         """Central bootstrap interval of one parameter; the point estimate twice without samples."""
@@ -108,8 +113,23 @@ class LawFit:
         """Parameters the optimizer left at an end of their searched range (E ~ 0, an exponent at 3 or 0.001):
         the data do not pin them down, so the law's shape there is an artefact of the bounds."""
         form = _FORMS[self.form]
-        return [k for k, v, (lo, hi) in zip(form.names, self.law.search_x(), form.bounds)
-                if not (k == "E" and self.fixed_E is not None) and (v <= lo + 1e-6 * max(1.0, abs(lo)) or v >= hi - 1e-6 * max(1.0, abs(hi)))]
+        return [k for k, v, b in zip(form.names, self.law.search_x(), form.bounds) if self._free(k) and _at_edge(v, *b)]
+
+    @property
+    def unidentified(self) -> list[str]:
+        """Parameters the data leave free: at a search bound, or with the bootstrap interval reaching one (more
+        than (1 - level)/2 of the resamples ended there, so the interval is the search range's, not the data's)."""
+        form = _FORMS[self.form]
+        out = self.at_bound
+        if len(self.samples):
+            xs = np.array([law.search_x() for law in self.sample_laws()])
+            tail = (1 - self.level) / 2
+            out += [k for i, (k, b) in enumerate(zip(form.names, form.bounds))
+                    if k not in out and self._free(k) and np.mean([_at_edge(v, *b) for v in xs[:, i]]) > tail]
+        return out
+
+    def _free(self, name: str) -> bool:
+        return not (name == "E" and self.fixed_E is not None)
 
     @property
     def form(self) -> str:
@@ -144,6 +164,8 @@ class LawFit:
             "huber_delta": self.delta,
             "fixed_E": self.fixed_E,
             "at_bound": self.at_bound,
+            "unidentified": self.unidentified,
+            "bootstrap_restarts": self.restarts,
         }
 
 
@@ -173,6 +195,7 @@ def fit_law(
     delta: float = HUBER_DELTA,
     form: str = "chinchilla",
     fix_E: float | None = None,
+    restarts: int = BOOTSTRAP_RESTARTS,
 ) -> LawFit:
     """Fit L(N, D) to points by summed Huber loss on log residuals; bootstrap every parameter.
 
@@ -180,7 +203,8 @@ def fit_law(
     correction used), ``loss`` nats per token. Needs at least 5 points over >= 2 model sizes and
     >= 2 data sizes: fewer cannot pin down five parameters. ``form`` is "chinchilla" (the additive
     law above) or "kaplan" (``guimo.scale.joint``). ``fix_E`` holds E at that value (0 allowed: a pure
-    power law) and fits the other four.
+    power law) and fits the other four. Each bootstrap refit starts from the full fit's optimum and from
+    the resample's ``restarts`` best grid points.
     """
     logn, logd, logl = _check_points(n, d, loss)
     if not delta > 0:
@@ -191,9 +215,14 @@ def fit_law(
     x, obj = _refine(f, f.starts(logn, logd, logl, starts, delta), logn, logd, logl, delta)
     rng = np.random.default_rng(seed)
     samples = []
-    for _ in range(n_bootstrap):  # warm-started at the full-data optimum: a resample's optimum lies near it
+    for _ in range(n_bootstrap):
+        # The full fit's optimum alone is not enough: where the data leave a direction flat (a floor E far
+        # below the losses, a beta over a narrow D range) L-BFGS stays where it starts, and the interval
+        # collapses onto the estimate (zh-poetry-repeat's E: [0.01086, 0.01087] warm-started, [0.006, 2.8]
+        # with 4 grid restarts). Restarting from the resample's own best grid points lets it show the freedom.
         idx = rng.integers(0, len(logl), len(logl))
-        xb, _ = _refine(f, x[None], logn[idx], logd[idx], logl[idx], delta)
+        starts = np.vstack([x[None], f.starts(logn[idx], logd[idx], logl[idx], restarts, delta)]) if restarts else x[None]
+        xb, _ = _refine(f, starts, logn[idx], logd[idx], logl[idx], delta)
         law = f.to_law(xb)
         samples.append([getattr(law, k) for k in law.PARAMS])
     return LawFit(
@@ -205,7 +234,12 @@ def fit_law(
         data_correction=data_correction,
         delta=delta,
         fixed_E=fix_E,
+        restarts=restarts if n_bootstrap else 0,
     )
+
+
+def _at_edge(v: float, lo: float, hi: float) -> bool:
+    return v <= lo + 1e-6 * max(1.0, abs(lo)) or v >= hi - 1e-6 * max(1.0, abs(hi))
 
 
 def _log_floor(value: float, logl: np.ndarray) -> float:

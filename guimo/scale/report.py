@@ -125,7 +125,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
           f"Fitted on {fit.n_points} runs (measurement: each run's test loss in metrics.json, N = {PARAM_COUNTS[params]}, "
           f"D = {'effective tokens after the Muennighoff repeated-data correction (R* = 15.4)' if correction else 'training tokens seen'}), "
           f"summed Huber loss (delta = {delta:g}) on log residuals, L-BFGS from the best of a grid of initialisations, "
-          f"{len(fit.samples)} bootstrap refits for the {fit.level:.0%} intervals.\n",
+          f"{len(fit.samples)} bootstrap refits (each from the full fit's optimum and the resample's {fit.restarts} best grid points) "
+          f"for the {fit.level:.0%} intervals.\n",
           "| parameter | estimate | 95% interval |", "| --- | ---: | --- |"]
     for k in fit.law.PARAMS:
         lo, hi = fit.interval(k)
@@ -133,6 +134,10 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     if fit.at_bound:
         md.append(f"\n**{', '.join(fit.at_bound)} at the end of the searched range**: the points do not pin this down (e.g. the loss does not "
                   "fall with N or flatten with D inside the sweep), so the fitted law's shape there comes from the bounds, not the data.")
+    if loose := [k for k in fit.unidentified if k not in fit.at_bound]:
+        md.append(f"\n**{', '.join(loose)}: the 95% interval reaches the end of the searched range**: the estimate is inside it, but more "
+                  f"than {(1 - fit.level) / 2:.1%} of the bootstrap refits ran to the bound, so the points leave this parameter free (e.g. beta over a data axis "
+                  "that spans little, such as a few epochs of repetition, or a floor E far below every loss).")
     md.append("")
 
     kaplan = {}
@@ -249,7 +254,7 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
         if h.skipped:
             md.append(f"| largest {h.axis} | {tag} | — | — | — | — | skipped: {h.skipped} | — | — |")
         else:
-            flag = f" (fit with {', '.join(h.fit_at_bound)} at a bound)" if h.fit_at_bound else ""
+            flag = f" (fit with {', '.join(h.fit_unidentified)} at a bound or its interval reaching one)" if h.fit_unidentified else ""
             nf = h.noise_floor
             floor = f"{nf['median']:.2%} / {nf['p90']:.2%} ({nf['observed_percentile']:.0f}th)" if nf and nf.get("sims") else "—"
             inside = sum(r["inside_interval"] for r in h.rows)

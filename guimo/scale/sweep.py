@@ -94,9 +94,9 @@ class SweepSpec:
     seed: int = field(default=0, metadata={"help": "first seed"})
     epochs: float = field(default=1.0, metadata={"help": "passes over each point's training tokens"})
     repeat_to_full: bool = field(default=False, metadata={"help": "train a fraction f for epochs / f passes, so every point sees the full data's tokens and only the unique data varies (fit with the muennighoff correction)"})
-    context: int = field(default=128, metadata={"help": "model.max_len for every size (loss depends on it)"})
-    batch_size: int = field(default=16, metadata={"help": "train.batch_size for every point"})
-    lr_ref: float = field(default=3e-3, metadata={"help": "learning rate at d_model = d_ref"})
+    context: int | None = field(default=None, metadata={"help": "model.max_len for every size (loss depends on it; None: the recipe's)"})
+    batch_size: int | None = field(default=None, metadata={"help": "train.batch_size for every point (None: the recipe's)"})
+    lr_ref: float | None = field(default=None, metadata={"help": "learning rate at d_model = d_ref (None: the recipe's lr carried to d_ref by the rule)"})
     d_ref: int = field(default=64, metadata={"help": "reference width of the lr rule"})
     lr_exponent: float = field(default=0.5, metadata={"help": "lr = lr_ref * (d_ref / d_model) ** lr_exponent"})
     overrides: list[str] = field(default_factory=list, metadata={"help": "extra --set KEY=VALUE for every point"})
@@ -128,6 +128,9 @@ class SweepSpec:
             raise GuimoError("threads must be at least 1")
         if self.workers < 1:
             raise GuimoError("workers must be at least 1")
+        if self.config is not None and not Path(self.config).is_file():
+            raise GuimoError(f"{self.config}: config file not found")
+        self._fill_from_recipe()
         if self.seeds < 1 or self.epochs <= 0 or self.context < 2 or self.batch_size < 1:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
         if self.min_steps < 0:
@@ -149,10 +152,22 @@ class SweepSpec:
         _check_order(self.order)
         if self.evals < 0:
             raise GuimoError("evals must be 0 (score the final model) or positive")
-        if self.config is not None and not Path(self.config).is_file():
-            raise GuimoError(f"{self.config}: config file not found")
         for s in self.sizes:
             size_overrides(s, self.scenario)  # validate early
+
+    def _fill_from_recipe(self) -> None:
+        """Context, batch and lr_ref left unset come from the recipe (the config file's where it sets them, the
+        scenario's defaults otherwise), so that a point trains as `guimo run` would at its size. A recipe's lr was
+        tuned for its own width, so it becomes lr_ref through the sweep's own lr rule: the lm's 6e-3 at width 64,
+        where the lr probes of docs/BENCHMARKS.md found 6e-3 or more best for every size on the stdlib and
+        tinyshakespeare (the sweep's former fixed 3e-3 was half of it)."""
+        if None not in (self.context, self.batch_size, self.lr_ref):
+            return
+        cfg = base_config(self, [])
+        self.context = cfg.model.max_len if self.context is None else self.context
+        self.batch_size = cfg.train.batch_size if self.batch_size is None else self.batch_size
+        if self.lr_ref is None:  # lr = lr_ref (d_ref / d_model)^e, solved for lr_ref
+            self.lr_ref = cfg.train.lr * (cfg.model.d_model / self.d_ref) ** self.lr_exponent
 
     def _check_probe_key(self) -> None:
         if bool(self.probe_key) != bool(self.probe_values):

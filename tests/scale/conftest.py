@@ -14,7 +14,7 @@ MICRO_OVERRIDES = ["data.max_bytes=150000", "data.vocab_size=300", "data.eval_to
 def micro_spec(**kwargs):
     from guimo.scale.sweep import SweepSpec
 
-    base = dict(scenario="lm", sizes=["nano", "tiny", "mini"], fractions=[0.5, 1.0], epochs=1.0, context=32, batch_size=8,
+    base = dict(scenario="lm", sizes=["nano", "tiny", "mini"], fractions=[0.5, 1.0], epochs=1.0, context=32, batch_size=8, lr_ref=3e-3,
                 overrides=list(MICRO_OVERRIDES), threads=1)
     base.update(kwargs)
     return SweepSpec(**base)

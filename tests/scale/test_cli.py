@@ -144,7 +144,7 @@ def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, cap
     sets = [a for o in MICRO_OVERRIDES for a in ("--set", o)]
     argv = ["scale", "lm", "--sizes", "nano,tiny,mini", "--data-fractions", "0.5,1", "--context", "32", "--batch-size", "8",
             "--threads", "1", "--bootstrap", "3", "--out", str(copy), "--quiet", *sets]
-    assert main(argv) == 2  # the CLI's lr is the lm recipe's (6e-3 at width 64); the micro-sweep trained at SweepSpec's 3e-3
+    assert main(argv) == 2  # the CLI's lr is the lm recipe's (6e-3 at width 64); the micro-sweep trained at 3e-3
     assert "(lr_ref: 0.003 -> 0.006)" in capsys.readouterr().err
     argv += ["--lr-ref", "0.003"]
     assert main(argv) == 0
@@ -260,17 +260,18 @@ def test_scale_recommend_sweep_gives_a_learning_curve(tmp_path, capsys):
     ("lm", 0.0, (128, 16, 6e-3)),  # muP's exponent: the recipe's lr as the one lr
 ])
 def test_sweep_defaults_are_the_scenarios_own_recipe(scenario, exponent, expected):
-    """Without flags or --config a point trains as `guimo run` would at its size: the scenario's context, batch and lr."""
-    import argparse
+    """Without flags or a config file a point trains as `guimo run` would at its size: the scenario's context, batch and
+    lr, whether the sweep comes from the CLI or from the library."""
+    from guimo.errors import GuimoError
+    from guimo.scale.sweep import SweepSpec
 
-    from guimo import scenarios
-    from guimo.cli.scale import _recipe_defaults
-
-    args = argparse.Namespace(config=None, context=None, batch_size=None, lr_ref=None, lr_exponent=exponent)
-    context, batch, lr_ref = _recipe_defaults(args, scenarios.get(scenario))
-    assert (context, batch) == expected[:2] and lr_ref == pytest.approx(expected[2])
-    args.context, args.batch_size, args.lr_ref = 64, 8, 1e-3
-    assert _recipe_defaults(args, scenarios.get(scenario)) == (64, 8, 1e-3)  # a flag wins
+    size = "nano" if scenario == "lm" else "small"
+    spec = SweepSpec(scenario, sizes=[size], fractions=[1.0], lr_exponent=exponent)
+    assert (spec.context, spec.batch_size) == expected[:2] and spec.lr_ref == pytest.approx(expected[2])
+    flags = SweepSpec(scenario, sizes=[size], fractions=[1.0], lr_exponent=exponent, context=64, batch_size=8, lr_ref=1e-3)
+    assert (flags.context, flags.batch_size, flags.lr_ref) == (64, 8, 1e-3)  # a flag wins
+    with pytest.raises(GuimoError, match="must be positive"):
+        SweepSpec(scenario, sizes=[size], fractions=[1.0], context=0)
 
 
 def test_scale_sweep_starts_from_a_config_file(tmp_path, capsys):

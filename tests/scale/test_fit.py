@@ -152,6 +152,30 @@ def test_kaplan_joint_form_recovers_its_exponents_and_gradient():
         fit_law(n, d, loss, form="hoffmann")
 
 
+# A measured sweep (bench/results/scale_lm_zh-poetry-repeat.json): 5 sizes x 4 unique-data fractions, each trained as long
+# as the full data, D as Muennighoff's effective tokens. D' spans only 0.83-1 of the full data, too little to pin beta.
+ZH_REPEAT_N = np.repeat([74176, 148128, 275128, 517440, 2583616], 4)
+ZH_REPEAT_D = np.tile([863371, 971077, 1025907, 1042432], 5)
+ZH_REPEAT_LOSS = np.array([2.9908, 2.9951, 2.9658, 2.9691, 2.9495, 2.9395, 2.9219, 2.9186, 2.927, 2.9005, 2.8936, 2.883,
+                           2.9185, 2.8955, 2.8702, 2.8878, 2.9073, 2.8757, 2.8496, 2.8574])
+
+
+def test_bootstrap_restarts_show_a_parameter_the_data_leave_free():
+    """Warm-started at the fit's optimum, every refit of this sweep left E and beta where they were: intervals of zero
+    width around E (a flat direction, not a measured floor). Restarting each refit from the grid lets beta
+    run to its bound, and the fit is reported unidentified though no estimate sits at a bound."""
+    warm = fit_law(ZH_REPEAT_N, ZH_REPEAT_D, ZH_REPEAT_LOSS, n_bootstrap=20, restarts=0)
+    lo, hi = warm.interval("E")
+    assert hi - lo < 0.02 * hi and warm.at_bound == [] and warm.unidentified == []
+    fit = fit_law(ZH_REPEAT_N, ZH_REPEAT_D, ZH_REPEAT_LOSS, n_bootstrap=20)
+    assert fit.law == warm.law and fit.at_bound == []  # the same estimate: only the intervals change
+    assert fit.interval("E")[1] > 5 * hi and fit.interval("beta")[1] > 10 * fit.law.beta
+    assert fit.unidentified == ["beta"] and fit.as_dict()["unidentified"] == ["beta"] and fit.as_dict()["bootstrap_restarts"] == 4
+    # a law the grid does pin down keeps every interval inside the searched range
+    n, d, loss = synthetic()
+    assert fit_law(n, d, loss, n_bootstrap=12).unidentified == []
+
+
 @pytest.mark.parametrize("form", ["chinchilla", "kaplan"])
 def test_fix_E_holds_the_floor_and_fits_the_rest(form):
     """A floor given from elsewhere is held exactly (in the fit and every bootstrap refit) and never reported at a bound;
@@ -159,7 +183,7 @@ def test_fix_E_holds_the_floor_and_fits_the_rest(form):
     n, d, loss = synthetic(noise=0.01)
     fit = fit_law(n, d, loss, n_bootstrap=6, fix_E=1.8, form=form)
     assert fit.law.E == pytest.approx(1.8, rel=1e-9) and fit.interval("E") == pytest.approx((1.8, 1.8), rel=1e-9)
-    assert "E" not in fit.at_bound and fit.as_dict()["fixed_E"] == 1.8
+    assert "E" not in fit.at_bound and "E" not in fit.unidentified and fit.as_dict()["fixed_E"] == 1.8
     free = fit_law(n, d, loss, n_bootstrap=0, form=form)
     assert fit.objective >= free.objective - 1e-12  # holding E cannot fit better than fitting it
     if form == "chinchilla":  # the data's own shape (Kaplan's form misses these points by up to 16% free or held)
