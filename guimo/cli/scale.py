@@ -223,7 +223,7 @@ def _floor_text(floor: dict | None) -> str:
 
 def _plan(args) -> int:
     from guimo.errors import GuimoError
-    from guimo.scale.plan import compute_for_loss, plan
+    from guimo.scale.plan import caveat, compute_for_loss, plan
 
     if args.compute is None and args.target_loss is None:
         raise GuimoError("guimo scale plan needs --compute FLOPS (and/or --target-loss L)")
@@ -242,6 +242,8 @@ def _plan(args) -> int:
         rows.append(f"  predicted loss = {pl.best.loss:.4f}  [{b['loss'][0]:.4f}, {b['loss'][1]:.4f}]")
         rows.append(f"  Besiroglu et al. 2024: N = {pl.besiroglu.n:.4g}, D = {pl.besiroglu.d:.4g} ({pl.besiroglu.tokens_per_param:.3g} tokens/param)")
         rows.append(f"  Chinchilla 20 tokens/param: N = {pl.chinchilla_20.n:.4g}, D = {pl.chinchilla_20.d:.4g}")
+        if warn := caveat(fit):
+            rows.append(f"  caveat: {warn}")
     if args.target_loss is not None:
         law = fit.law if hasattr(fit, "law") else fit
         a = compute_for_loss(law, args.target_loss)

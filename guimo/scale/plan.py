@@ -114,6 +114,19 @@ def plan(fit: LawFit | Law | JointLaw, compute: float, k: float = FLOPS_PER_PARA
     )
 
 
+def caveat(fit: LawFit | Law | JointLaw) -> str | None:
+    """What a plan from this fit cannot be trusted for: the allocation needs the law's shape (the exponents and
+    coefficients), the predicted loss also its floor. None when the runs pin every fitted parameter down."""
+    free = fit.unidentified if isinstance(fit, LawFit) else []
+    if not free:
+        return None
+    shape = [k for k in free if k != "E"]
+    if shape:
+        return (f"{', '.join(shape)} not identified by the runs (at a search bound, or the 95% interval reaching one): the allocation "
+                "follows from the searched range, not the data, so N_opt and D_opt are unknown beyond what the bands say")
+    return "E not identified by the runs: the allocation stands, but the predicted loss's floor comes from the searched range"
+
+
 def compute_for_loss(law: Law | JointLaw, target: float, k: float = FLOPS_PER_PARAM_TOKEN) -> Allocation:
     """The least compute whose optimal allocation reaches ``target`` loss (bisection in log C)."""
     if target <= law.E:

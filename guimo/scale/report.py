@@ -102,7 +102,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     from guimo.scale import plots
     from guimo.scale.extrapolate import size_gap
     from guimo.scale.fit import FORMS, effective_tokens, fit_law, fit_power_law
-    from guimo.scale.plan import plan
+    from guimo.scale.plan import caveat, plan
 
     n = np.array([p.params(params) for p in points], dtype=float)
     d = np.array([p.d for p in points], dtype=float)
@@ -185,6 +185,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
            "their losses are in MassiveText nats and are not comparable with this corpus, their allocations are.\n",
            "| C (FLOPs) | N_opt [band] | D_opt [band] | tokens/param [band] | loss [band] | Besiroglu N / tokens per param | 20 tok/param N |",
            "| ---: | --- | --- | --- | --- | --- | ---: |"]
+    if warn := caveat(fit):
+        md.append(f"**Caveat**: {warn}.\n")
     for p in plans:
         b = p.bands
         md.append(f"| {p.best.compute:.3g} | {p.best.n:.3g} [{b['n'][0]:.3g}, {b['n'][1]:.3g}] | {p.best.d:.3g} [{b['d'][0]:.3g}, {b['d'][1]:.3g}] "

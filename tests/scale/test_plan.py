@@ -9,7 +9,7 @@ import pytest
 
 from guimo.errors import GuimoError
 from guimo.scale.fit import BESIROGLU, Law, fit_law
-from guimo.scale.plan import compute_for_loss, optimal, plan
+from guimo.scale.plan import caveat, compute_for_loss, optimal, plan
 
 
 def test_optimum_satisfies_budget_and_minimises_loss():
@@ -41,6 +41,16 @@ def test_plan_bands_from_bootstrap():
         lo, hi = p.bands[key]
         assert lo <= getattr(p.best, key) <= hi
     assert optimal(true, 1e20).n == pytest.approx(p.best.n, rel=0.5)
+
+
+def test_plan_says_when_the_fit_cannot_support_it():
+    """A plan needs the law's shape: a fit whose beta the runs leave free (interval to the bound) gets a caveat; a law
+    the runs pin down, or a published one, does not."""
+    from .test_fit import ZH_REPEAT_D, ZH_REPEAT_LOSS, ZH_REPEAT_N, synthetic
+
+    loose = fit_law(ZH_REPEAT_N, ZH_REPEAT_D, ZH_REPEAT_LOSS, n_bootstrap=20)
+    assert caveat(loose).startswith("beta not identified") and "N_opt and D_opt are unknown" in caveat(loose)
+    assert caveat(fit_law(*synthetic(), n_bootstrap=8)) is None and caveat(BESIROGLU) is None
 
 
 def test_compute_for_loss_inverts_optimal():
