@@ -196,10 +196,13 @@ def _fit(args, folder: str) -> int:
 
     result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
                           correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
-                          noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"), fix_E=args.fix_E)
+                          noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"), fix_E=args.fix_E,
+                          quiet=args.quiet)
     fit = result.get("fit")
     if fit:
         print(f"{fit['law']}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fit["params"].items()) + f"  ({fit['n_points']} runs)")
+        if fit.get("unidentified"):
+            print(f"not identified by the runs: {', '.join(fit['unidentified'])} (at a search bound, or the 95% interval reaching one)")
         for h in result["extrapolation"]:
             print(f"held out largest {h['axis']}: " + (f"skipped ({h['skipped']})" if h["skipped"] else
                   f"{h['ratio']:.2f}x beyond the fit, max relative error {h['max_relative_error']:.2%}, inside band: {h['all_inside_band']}, "

@@ -20,6 +20,7 @@ import numpy as np
 
 from guimo.errors import GuimoError
 from guimo.io import atomic_write_json, atomic_write_text
+from guimo.pipeline.progress import Progress
 from guimo.scale.points import PARAM_COUNTS, Point, collect_points
 
 def build_report(
@@ -37,6 +38,7 @@ def build_report(
     form: str = "chinchilla",
     params: str = "total",
     fix_E: float | None = None,
+    quiet: bool = True,
 ) -> dict[str, Any]:
     """Fit the runs under ``root`` and write the report; returns what fit.json holds.
 
@@ -47,7 +49,8 @@ def build_report(
     ``form`` is the law shape of the main fit ("chinchilla" or "kaplan"); the other one is always
     fitted beside it as a sensitivity row. ``params`` is what N counts (``points.PARAM_COUNTS``); the
     extrapolation check is repeated with the other count, also as a sensitivity row. ``fix_E`` holds the
-    irreducible loss at a value in every L(N, D) fit of the report instead of fitting it.
+    irreducible loss at a value in every L(N, D) fit of the report instead of fitting it. Unless ``quiet``,
+    a progress bar names the fitting phase under way (with 40 runs and 100 bootstrap refits, about 3 minutes on one core).
     """
     from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
     from guimo.scale.sweep import read_sweep
@@ -85,8 +88,10 @@ def build_report(
     if higher:
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed, noise_sims)
     else:
-        md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
-                          HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params, fix_E)
+        with Progress(quiet) as bar, bar.task("scale fit", total=len(LAW_PHASES)) as task:
+            md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
+                              HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params,
+                              fix_E, phase=_Phases(task))
     md += _economics_section(points, result, prices_path)
     text = _header(root, points, notes, result) + md
     atomic_write_json(out_dir / "fit.json", result)
@@ -97,8 +102,28 @@ def build_report(
 # -- loss mode ---------------------------------------------------------------------------------
 
 
+# The law section's steps, each a bootstrap or a simulation of its own (seconds to minutes): the progress bar's ticks.
+LAW_PHASES = ("L(N, D) and its bootstrap", "held-out checks and their noise floor", "other Huber delta", "other law form",
+              "other parameter count", "horizon", "plans and plots")
+
+
+class _Phases:
+    """Marks the start of each of LAW_PHASES on a progress task (a no-op task under quiet)."""
+
+    def __init__(self, task) -> None:
+        self.task = task
+
+    def __call__(self, name: str) -> None:
+        self.task.update(completed=LAW_PHASES.index(name), info=name)
+
+
+def _no_phase(name: str) -> None:
+    return None
+
+
 def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap: int, correction: str | None, seed: int,
-                 delta: float, alt_delta: float, noise_sims: int, form: str, params: str = "total", fix_E: float | None = None) -> str:
+                 delta: float, alt_delta: float, noise_sims: int, form: str, params: str = "total", fix_E: float | None = None,
+                 phase=_no_phase) -> str:
     from guimo.scale import plots
     from guimo.scale.extrapolate import size_gap
     from guimo.scale.fit import FORMS, effective_tokens, fit_law, fit_power_law
@@ -119,6 +144,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
                          "sweep without its sweep.json): fit with --correction muennighoff, so that D is the effective data")
     if form not in FORMS:
         raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(FORMS)}")
+    phase(LAW_PHASES[0])
     fit = fit_law(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, data_correction=correction, delta=delta, form=form, fix_E=fix_E)
     result["fit"] = fit.as_dict()
     md = [f"## {fit.law.FORMULA} — {_FORM_NAMES[form]}\n",
@@ -162,7 +188,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     other = next(c for c in PARAM_COUNTS if c != params)
     checks, extra = _extrapolation_section(n, d, loss, result, n_bootstrap=n_bootstrap, seed=seed, correction=correction, delta=delta,
                                            alt_delta=alt_delta, noise_sims=noise_sims, form=form, full_law=fit.law, fix_E=fix_E,
-                                           other_count=(other, np.array([p.params(other) for p in points], dtype=float)))
+                                           other_count=(other, np.array([p.params(other) for p in points], dtype=float)), phase=phase)
     md += extra
 
     monotone = _monotone(points)
@@ -175,6 +201,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     if gap:
         md.append(_size_gap_text(gap) + "\n")
 
+    phase(LAW_PHASES[6])
     flops = np.array([p.flops or 6 * p.n * p.d for p in points])
     budgets = [float(flops.max()) * m for m in (1, 10, 100)]
     plans = [plan(fit, c) for c in budgets]
@@ -210,7 +237,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
 
 def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: int, correction: str | None, delta: float,
                            alt_delta: float, noise_sims: int, form: str, full_law, other_count: tuple[str, np.ndarray] | None = None,
-                           fix_E: float | None = None) -> tuple[list, list[str]]:
+                           fix_E: float | None = None, phase=_no_phase) -> tuple[list, list[str]]:
     """The held-out checks in the main form, with the other delta, the other law shape and the other parameter count
     (``other_count``: its name and N per point) beside them; fills result["extrapolation"], ["sensitivity"],
     ["form_sensitivity"] and ["count_sensitivity"] and returns the main checks and the Markdown."""
@@ -220,19 +247,23 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
     other_form = next(f for f in FORMS if f != form)
     md: list[str] = []
     main = {"data_correction": correction, "delta": delta, "form": form, "fix_E": fix_E}  # every fit below varies one of these
+    phase(LAW_PHASES[1])
     checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, noise_sims=noise_sims, full_law=full_law, **main)
     result["extrapolation"] = [h.as_dict() for h in checks]
     alt_checks = []
+    phase(LAW_PHASES[2])
     if alt_delta != delta:  # sensitivity: the same checks with the other delta, always reported beside the primary
         alt_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, **{**main, "delta": alt_delta})
         alt_fit = fit_law(n, d, loss, n_bootstrap=0, **{**main, "delta": alt_delta})
         result["sensitivity"] = {"huber_delta": alt_delta, "params": alt_fit.law.as_dict(), "extrapolation": [h.as_dict() for h in alt_checks]}
     # the other law shape, same delta: says how much of a miss is the shape's (the additive form has no N x D interaction)
+    phase(LAW_PHASES[3])
     form_checks = holdout_checks(n, d, loss, n_bootstrap=n_bootstrap, seed=seed, **{**main, "form": other_form})
     form_fit = fit_law(n, d, loss, n_bootstrap=0, **{**main, "form": other_form})
     result["form_sensitivity"] = {"form": other_form, "law": form_fit.law.FORMULA, "params": form_fit.law.as_dict(), "at_bound": form_fit.at_bound,
                                   "extrapolation": [h.as_dict() for h in form_checks]}
     count_checks = []
+    phase(LAW_PHASES[4])
     if other_count is not None:  # the other parameter count, same form and delta: the held-out model's step differs with the embeddings' share
         count_name, n_other = other_count
         count_checks = holdout_checks(n_other, d, loss, n_bootstrap=n_bootstrap, seed=seed, axes=("N",), **main)
@@ -270,6 +301,7 @@ def _extrapolation_section(n, d, loss, result: dict, *, n_bootstrap: int, seed: 
     if count_checks:
         md.append(f"\nWith N = {PARAM_COUNTS[other_count[0]]} the full fit is {_params_text(count_fit.law)}; the held-out model is "
                   f"{count_checks[0].ratio:.2f}x the largest fitted one in that count.")
+    phase(LAW_PHASES[5])
     reach = horizon(n, d, loss, seed=seed, **main)
     result["horizon"] = reach
     if len(reach) > 1:

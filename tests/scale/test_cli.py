@@ -153,6 +153,21 @@ def test_scale_sweep_command_resumes_a_finished_sweep(micro_sweep, tmp_path, cap
     assert all(p.get("resumed") for p in json.loads((copy / "sweep.json").read_text())["points"])
 
 
+def test_scale_fit_shows_its_phases_unless_quiet(micro_sweep, tmp_path, capsys):
+    """The law section's fits take minutes at 100+ bootstrap refits: a bar names the phase under way; --quiet drops it."""
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(micro_sweep, copy)
+    argv = ["scale", "fit", str(copy), "--bootstrap", "3", "--noise-sims", "0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "scale fit" in out and "7/7" in out and "L(N, D) =" in out
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "scale fit" not in out and "L(N, D) =" in out
+
+
 def test_repeat_to_full_trains_every_fraction_as_long_as_the_full_data(tmp_path, capsys):
     """--repeat-to-full: a fraction f trains 1/f epochs, so every point sees the full data's tokens and only the unique
     data differs. A sweep folder is fitted on the effective data by itself (its runs alone ask for the correction),
