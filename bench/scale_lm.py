@@ -441,8 +441,8 @@ def _noise_summary() -> str:
     joint = (" Fitted in Kaplan et al.'s joint form instead (an N x D interaction built in; same points, delta and bootstrap; recorded as a sensitivity, "
              "since it was added after these sweeps were seen), the held-out model's max error is " + "; ".join(forms) + "."
              + (" Every joint fit put E at 0, i.e. Kaplan's original form without a floor." if all(e_at_bound) else "")
-             + f" Within {TARGET_REL_ERROR:.0%} on every corpus: additive {'yes' if all(b <= TARGET_REL_ERROR for _, b in errors) else 'no'}, "
-             f"joint {'yes' if all(a <= TARGET_REL_ERROR for a, _ in errors) else 'no'}." if forms else "")
+             + f" Within {TARGET_REL_ERROR:.0%}: the additive form on {sum(b <= TARGET_REL_ERROR for _, b in errors)} of {len(errors)} records, "
+             f"the joint form on {sum(a <= TARGET_REL_ERROR for a, _ in errors)}." if forms else "")
     law = [c for c, _, nf in cells if nf["observed_percentile"] >= 99]
     edge = [c for c, _, nf in cells if 90 <= nf["observed_percentile"] < 99]
     return ("\n\nSeed noise or the law? Held-out error vs what seed noise alone gives on the same grid (median / p90, percentile of the observed "
