@@ -91,7 +91,7 @@ def build_report(
         with Progress(quiet) as bar, bar.task("scale fit", total=len(LAW_PHASES)) as task:
             md = _law_section(points, result, plots_dir, n_bootstrap, correction, seed,
                               HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params,
-                              fix_E, phase=_Phases(task))
+                              fix_E, phase=lambda name: task.update(completed=LAW_PHASES.index(name), info=name))
     md += _economics_section(points, result, prices_path)
     text = _header(root, points, notes, result) + md
     atomic_write_json(out_dir / "fit.json", result)
@@ -105,16 +105,6 @@ def build_report(
 # The law section's steps, each a bootstrap or a simulation of its own (seconds to minutes): the progress bar's ticks.
 LAW_PHASES = ("L(N, D) and its bootstrap", "held-out checks and their noise floor", "other Huber delta", "other law form",
               "other parameter count", "horizon", "plans and plots")
-
-
-class _Phases:
-    """Marks the start of each of LAW_PHASES on a progress task (a no-op task under quiet)."""
-
-    def __init__(self, task) -> None:
-        self.task = task
-
-    def __call__(self, name: str) -> None:
-        self.task.update(completed=LAW_PHASES.index(name), info=name)
 
 
 def _no_phase(name: str) -> None:
