@@ -7,7 +7,7 @@ stream with AdamW, interleaved A B C A B C ... because these machines are shared
 * ``guimo fp32``  - guimo's model with guimo's optimizer setup (``make_optimizer``) and loss;
 * ``HF fp32``     - ``transformers.GPT2LMHeadModel`` (SDPA attention) with a plain loop;
 * ``guimo bf16``  - guimo under bf16 autocast, only where the CPU has native bf16 matmul
-  (``guimo.train.device.cpu_supports_bf16``);
+  (``guimo.device.cpu_supports_bf16``);
 * ``guimo fp32 compiled`` - with ``--compile`` (torch.compile; its compile time is excluded).
 
 Model FLOP utilisation (MFU) = ``flops_per_token`` (6N + 12 L C T, PaLM appendix B) x tokens/s
@@ -75,7 +75,7 @@ class Contender:
 
     def train(self, data, n: int, lr_at) -> float:
         """Run ``n`` steps; return their tokens per second."""
-        from guimo.train.device import autocast
+        from guimo.device import autocast
 
         self.model.train()
         t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def build(vocab: int, args) -> list[Contender]:
 
     from guimo.models.transformer import Transformer, TransformerConfig
     from guimo.train.config import TrainConfig
-    from guimo.train.device import cpu_supports_bf16
+    from guimo.device import cpu_supports_bf16
     from guimo.train.loop import make_optimizer
 
     transformers.logging.set_verbosity_error()
@@ -240,7 +240,7 @@ def _without_note(argv: list[str]) -> list[str]:
 
 
 def machine(threads: int) -> str:
-    from guimo.train.device import cpu_supports_bf16
+    from guimo.device import cpu_supports_bf16
 
     name = "unknown CPU"
     try:

@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         raise GuimoError("--replicas, --autoscale and --replica-gpus need --ray (for processes on one host use --workers)")
     if args.ray and args.workers != 1:
         raise GuimoError("--workers is for uvicorn; with --ray use --replicas or --autoscale")
-    from guimo.train.device import pick_device
+    from guimo.device import pick_device
 
     if not args.ray:  # Ray replicas may run on other machines: each checks its own device as it starts
         pick_device(args.device)  # a GPU that is not there: one line, before any worker starts

@@ -94,7 +94,7 @@ def run_pipeline(
 
 def configured_device(cfg: Any):
     """The torch device of a run's ``train.device`` (auto when the scenario's config has none), checked."""
-    from guimo.train.device import pick_device
+    from guimo.device import pick_device
 
     return pick_device(getattr(getattr(cfg, "train", None), "device", "auto"))
 

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
 
     settings = settings or Settings()
     if served is None:
-        from guimo.train.device import pick_device
+        from guimo.device import pick_device
 
         served = load_models(settings.runs, device=str(pick_device(settings.device)))
     engine = engine or db.make_engine(settings.db_url)

@@ -23,7 +23,7 @@ from torch.utils.data import DistributedSampler
 from guimo.io import append_jsonl, atomic_save_safetensors, atomic_write_text
 from guimo.train import checkpoint, distributed
 from guimo.train.config import TrainConfig
-from guimo.train.device import autocast, describe, pick_device, resolve_precision
+from guimo.device import autocast, describe, pick_device, resolve_precision
 
 
 class TrainSet(Protocol):

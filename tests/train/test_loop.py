@@ -198,14 +198,14 @@ def test_each_epoch_visits_every_example_once_in_a_seeded_order(tmp_path):
 
 
 def test_auto_precision_is_fp32_on_cpu():
-    from guimo.train.device import resolve_precision
+    from guimo.device import resolve_precision
 
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
 
 
 def test_bf16_autocast_trains_with_fp32_master_weights(tmp_path):
-    from guimo.train.device import cpu_supports_bf16
+    from guimo.device import cpu_supports_bf16
 
     if not cpu_supports_bf16():
         pytest.skip("this CPU has no native bf16 matmul (avx512_bf16/AMX)")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from guimo.errors import GuimoError
-from guimo.train.device import describe, pick_device, resolve_precision
+from guimo.device import describe, pick_device, resolve_precision
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 

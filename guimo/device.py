@@ -1,4 +1,8 @@
-"""Device and precision choices, made once and explained in the manifest."""
+"""Device and precision choices, made once and explained in the manifest.
+
+Shared by training, the server and the CLI: it lives at the top of the package so that `guimo.serve`
+never imports `guimo.train`.
+"""
 
 from __future__ import annotations
 
