@@ -149,8 +149,59 @@ def test_tenant_isolation(make_server, new_key):
     ub = httpx.get(srv.url + "/v1/usage", headers={"Authorization": f"Bearer {b}"}).json()
     assert ua["tenant"] == "acme" and [(d["model"], d["requests"], d["units"]) for d in ua["data"]] == [("fake-lm", 1, 5)]
     assert ub["tenant"] == "globex" and ub["data"] == [] and ub["total_cost"] == 0
-    # price: 1 request at lm's $1.00/1k + 2 prompt tokens at 0.0005/1k + 3 completion tokens at 0.0015/1k
-    assert ua["total_cost"] == pytest.approx(0.001 + 2 * 0.0005 / 1000 + 3 * 0.0015 / 1000, abs=1e-6)
+    assert ua["total_cost"] > 0  # the exact bill: test_usage_bill_is_exact_from_the_ledger_and_the_price_table
+
+
+def test_usage_bill_is_exact_from_the_ledger_and_the_price_table(make_server, new_key, engine):
+    """/v1/usage prices each ledger row with the shipped price table, to the micro-dollar it reports.
+
+    The expected bill is computed here in Decimal from the table's numbers, with token counts chosen
+    so that every term is a whole number of micro-dollars (no rounding to argue about) and so that
+    swapping the prompt and completion prices, or pricing by the wrong scenario, changes the bill.
+    """
+    from decimal import Decimal
+
+    from guimo.serve.billing import load_prices
+    from guimo.serve.ledger import usage
+
+    key = new_key()
+    h = {"Authorization": f"Bearer {key}"}
+    c = client(srv := make_server(), key)
+    c.completions.create(model="fake-lm", prompt="one two", max_tokens=20)  # 2 prompt + 20 completion tokens
+    c.embeddings.create(model="fake-lm", input="a b c d e f g h i j", encoding_format="float")  # 10 input tokens
+    for _ in range(2):
+        assert httpx.post(srv.url + "/v1/recommendations", headers=h, json={"model": "fake-rec", "histories": [["item1"]]}).status_code == 200
+    assert httpx.post(srv.url + "/v1/classifications", headers=h, json={"model": "fake-cls", "input": ["x"]}).status_code == 200
+
+    rows = {(r.model, r.endpoint): r for r in usage(engine, tenant="acme")}
+    counts = {k: (r.scenario, r.requests, r.prompt_tokens, r.completion_tokens) for k, r in rows.items()}
+    assert counts == {("fake-lm", "completions"): ("lm", 1, 2, 20), ("fake-lm", "embeddings"): ("lm", 1, 10, 0),
+                      ("fake-rec", "recommendations"): ("recommend", 2, 0, 0), ("fake-cls", "classifications"): ("fraud", 1, 0, 0)}
+
+    table = load_prices().requests
+    per_req = {name: Decimal(str(v)) / 1000 for name, v in table.per_1k_requests.items()}
+    per_tok = {name: Decimal(str(v)) / 1000 for name, v in table.per_1k_tokens.items()}
+    assert per_tok["prompt"] != per_tok["completion"] and len({per_req["lm"], per_req["recommend"], per_req["fraud"]}) == 3
+
+    def bill(prompt_price: Decimal, completion_price: Decimal) -> dict[tuple[str, str], Decimal]:
+        out = {}
+        for k, r in rows.items():
+            tokens = {"completions": r.prompt_tokens * prompt_price + r.completion_tokens * completion_price,
+                      "embeddings": r.prompt_tokens * per_tok["embedding"]}.get(r.endpoint, Decimal(0))
+            out[k] = r.requests * per_req[r.scenario] + tokens
+        return out
+
+    expected = bill(per_tok["prompt"], per_tok["completion"])
+    micro = Decimal("0.000001")
+    assert all(v == v.quantize(micro) for v in expected.values())  # whole micro-dollars: the reported rounding is exact
+    swapped = bill(per_tok["completion"], per_tok["prompt"])
+    assert sum(swapped.values()) != sum(expected.values())  # the check below can tell the prices apart
+
+    report = httpx.get(srv.url + "/v1/usage", headers=h).json()
+    got = {(d["model"], d["endpoint"]): Decimal(str(d["cost"])) for d in report["data"]}
+    assert got == expected, (got, expected)
+    assert Decimal(str(report["total_cost"])) == sum(expected.values()), (report["total_cost"], sum(expected.values()))
+    assert report["currency"] == "USD"
 
 
 def test_rate_limit_429_with_headers(make_server, new_key):

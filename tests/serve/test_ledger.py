@@ -18,7 +18,6 @@ import pytest
 from guimo.serve import ledger
 from guimo.serve.billing import load_prices, price_lines
 from guimo.serve.keys import authenticate, create_key
-from guimo.serve.models import utcnow
 
 PG_URL = os.environ.get("GUIMO_TEST_POSTGRES_URL")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="GUIMO_TEST_POSTGRES_URL is not set (.ci/run starts a PostgreSQL server via .ci/postgres.sh)")
@@ -39,11 +38,17 @@ def any_engine(request, engine):
     pg.dispose()
 
 
-def event(p, rid: str, units: int, *, model: str = "m", endpoint: str = "completions", prompt: int = 0, completion: int = 0) -> ledger.Event:
-    now = utcnow()
+# Every event carries an explicit time, so no test depends on the wall clock: reading the month from
+# utcnow() after the writes failed whenever a month ended in between. NOW's month is MONTH.
+NOW = dt.datetime(2026, 5, 14, 12, 0, tzinfo=dt.timezone.utc)
+MONTH = "2026-05"
+
+
+def event(p, rid: str, units: int, *, model: str = "m", endpoint: str = "completions", prompt: int = 0, completion: int = 0,
+          at: dt.datetime = NOW) -> ledger.Event:
     return ledger.Event(request_id=rid, tenant_id=p.tenant_id, key_id=p.key_id, key_family=p.key_family, key_prefix=p.prefix,
                         model=model, scenario="lm", endpoint=endpoint, status="ok", prompt_tokens=prompt, completion_tokens=completion,
-                        units=units, started_at=now, finished_at=now)
+                        units=units, started_at=at, finished_at=at)
 
 
 def test_concurrent_writers_never_overspend_the_quota(any_engine):
@@ -59,7 +64,7 @@ def test_concurrent_writers_never_overspend_the_quota(any_engine):
     with cf.ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(spend, range(40)))
     assert outcomes.count("ok") == 25 and outcomes.count("quota") == 15
-    assert ledger.used_units(any_engine, p.key_family, ledger.month_of(utcnow())) == 25
+    assert ledger.used_units(any_engine, p.key_family, MONTH) == 25
 
 
 def test_request_id_is_an_idempotency_key_and_bills_are_sums(any_engine):
@@ -86,7 +91,7 @@ def test_streams_are_billed_past_the_quota_when_enforce_is_off(any_engine):
     with pytest.raises(ledger.QuotaExceeded):
         ledger.record(any_engine, event(p, "b", 5), quota=5)
     ledger.record(any_engine, event(p, "c", 7), quota=5, enforce=False)  # tokens already streamed are billed
-    assert ledger.used_units(any_engine, p.key_family, ledger.month_of(utcnow())) == 12
+    assert ledger.used_units(any_engine, p.key_family, MONTH) == 12
 
 
 @needs_pg
@@ -142,9 +147,8 @@ def test_group_of_writes_is_decided_in_order_in_one_transaction(any_engine):
     assert out[0] == 4 and out[1] == 0 and out[4] == 7 and out[6] == 12  # units used before each written event
     assert isinstance(out[2], ledger.DuplicateRequest) and isinstance(out[3], ledger.DuplicateRequest)  # same id twice; already billed
     assert isinstance(out[5], ledger.QuotaExceeded) and out[5].used == 12  # "b" crossed the quota; "c" is refused
-    month = ledger.month_of(utcnow())
-    assert ledger.used_units(any_engine, p.key_family, month) == ledger.summed_units(any_engine, p.key_family, month) == 14
-    assert ledger.used_units(any_engine, q.key_family, month) == 50
+    assert ledger.used_units(any_engine, p.key_family, MONTH) == ledger.summed_units(any_engine, p.key_family, MONTH) == 14
+    assert ledger.used_units(any_engine, q.key_family, MONTH) == 50
     assert ledger.verify_totals(any_engine) == []
 
 
@@ -158,15 +162,14 @@ def test_month_totals_are_rebuilt_from_the_events_when_missing(any_engine):
         ledger.record(any_engine, event(p, f"r{i}", 5), quota=20)
     with any_engine.begin() as conn:  # e.g. a ledger written before the totals existed
         conn.execute(delete(UsageTotal))
-    month = ledger.month_of(utcnow())
-    assert ledger.used_units(any_engine, p.key_family, month) == 15  # falls back to the sum
+    assert ledger.used_units(any_engine, p.key_family, MONTH) == 15  # falls back to the sum
     assert ledger.record(any_engine, event(p, "r3", 5), quota=20) == 15
     with pytest.raises(ledger.QuotaExceeded):
         ledger.record(any_engine, event(p, "r4", 1), quota=20)
     assert ledger.verify_totals(any_engine) == []
     with any_engine.begin() as conn:  # a total that disagrees with its events is reported
         conn.execute(UsageTotal.__table__.update().values(units=3))
-    assert ledger.verify_totals(any_engine) == [(p.key_family, month, 3, 20)]
+    assert ledger.verify_totals(any_engine) == [(p.key_family, MONTH, 3, 20)]
 
 
 def test_writer_thread_commits_concurrent_requests_in_groups(any_engine):
@@ -191,4 +194,22 @@ def test_writer_thread_commits_concurrent_requests_in_groups(any_engine):
     writer.close()
     assert outcomes.count("quota") == 25 and sorted(o for o in outcomes if o != "quota") == list(range(0, 150, 2))
     assert sum(groups) == 100 and len(groups) < 100  # fewer transactions than requests
-    assert ledger.summed_units(any_engine, p.key_family, ledger.month_of(utcnow())) == 150 and ledger.verify_totals(any_engine) == []
+    assert ledger.summed_units(any_engine, p.key_family, MONTH) == 150 and ledger.verify_totals(any_engine) == []
+
+
+def test_an_event_counts_in_the_month_it_started_and_a_new_month_has_a_fresh_quota(any_engine):
+    """Around midnight UTC at a month's end: the quota and the bill follow each event's start time,
+    one group of writes may straddle the boundary, and a local-time zone does not move the month."""
+    p = authenticate(any_engine, create_key(any_engine, tenant="acme", monthly_quota=5)[0])
+    last = dt.datetime(2026, 5, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+    first = dt.datetime(2026, 6, 1, 0, 0, tzinfo=dt.timezone.utc)
+    beijing = dt.timezone(dt.timedelta(hours=8))  # 08:00 on June 1st there is still May 31st in UTC
+    ledger.record(any_engine, event(p, "may", 5, at=(last - dt.timedelta(hours=1)).astimezone(beijing)), quota=5)
+    out = ledger.record_many(any_engine, [ledger.Write(event(p, "late", 1, at=last), 5), ledger.Write(event(p, "june", 4, at=first), 5),
+                                          ledger.Write(event(p, "june2", 3, at=first), 5)])
+    assert isinstance(out[0], ledger.QuotaExceeded) and out[0].used == 5  # May is used up ...
+    assert out[1:] == [0, 4]  # ... June starts from zero (and "june2" crosses its quota, as the first crossing request may)
+    assert ledger.used_units(any_engine, p.key_family, "2026-05") == 5 and ledger.used_units(any_engine, p.key_family, "2026-06") == 7
+    assert [r.units for r in ledger.usage(any_engine, tenant="acme", month="2026-05")] == [5]
+    assert [r.units for r in ledger.usage(any_engine, tenant="acme", month="2026-06")] == [7]
+    assert ledger.verify_totals(any_engine) == []
