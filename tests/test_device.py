@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from guimo.errors import GuimoError
-from guimo.device import describe, pick_device, resolve_precision
+from guimo.device import Bf16Evidence, choose_precision, cpu_info, describe, pick_device, resolve_precision
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 
@@ -52,8 +52,71 @@ def test_the_manifest_says_where_training_ran(tiny_lm_run, capsys):
     train = json.loads((tiny_lm_run / "manifest.json").read_text())["stages"]["train"]
     want = pick_device("auto")
     assert train["device"] == describe(want) and train["precision"] == resolve_precision("auto", want)
+    assert train["precision_reason"] == choose_precision("auto", want)[1] and train["precision_reason"].startswith("auto: ")
+    assert json.loads((tiny_lm_run / "manifest.json").read_text())["environment"]["cpu"] == cpu_info()
     assert main(["show", str(tiny_lm_run)]) == 0
     assert f"trained on {describe(want)} in {train['precision']}, 30 steps" in capsys.readouterr().out
+
+
+# -- the CPU and precision=auto ----------------------------------------------------------------
+
+XEON = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+EPYC = "processor\t: 0\nmodel name\t: AMD EPYC 9654 96-Core Processor\nflags\t\t: fpu avx avx2 avx512f avx512_bf16 avx512_vnni\n"
+OLD = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU E5-2680 v4\nflags\t\t: fpu avx avx2\n"
+MEASURED = {"amx_bf16": Bf16Evidence(step_speedup=2.4, equal_quality=True, source="a test's record")}
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("text, model, flags", [
+    (XEON, "Intel(R) Xeon(R) Platinum 8480+", ["avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]),
+    (EPYC, "AMD EPYC 9654 96-Core Processor", ["avx2", "avx512f", "avx512_bf16"]),
+    (OLD + OLD.replace("processor\t: 0", "processor\t: 1"), "Intel(R) Xeon(R) CPU E5-2680 v4", ["avx2"]),
+])
+def test_cpu_info_reads_the_model_and_the_bf16_flags(text, model, flags):
+    info = cpu_info(text)
+    assert (info["model"], info["flags"]) == (model, flags)
+    assert info["capability"] == torch.backends.cpu.get_cpu_capability() and info["cores"] >= 1
+
+
+def test_this_machines_cpu_is_recorded_with_its_flags():
+    info = cpu_info()
+    assert info["model"] and set(info["flags"]) <= {"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}
+    json.dumps(info)  # it goes into manifest.json and the bench results as it is
+
+
+@pytest.mark.parametrize("text", [EPYC, OLD])
+def test_auto_is_fp32_on_a_cpu_without_amx_even_with_a_measured_speedup(text):
+    precision, why = choose_precision("auto", CPU, cpu_info(text), MEASURED)
+    assert precision == "fp32" and "bf16 is picked only with AMX" in why and cpu_info(text)["model"] in why
+
+
+def test_auto_is_bf16_on_amx_where_a_step_measured_fast_enough_at_equal_quality():
+    precision, why = choose_precision("auto", CPU, cpu_info(XEON), MEASURED)
+    assert precision == "bf16" and "2.40x at equal quality" in why and "not bit-identical" in why
+
+
+@pytest.mark.parametrize("evidence, says", [
+    ({"amx_bf16": Bf16Evidence(None, None, "matmul only")}, "no bf16 training step is measured on AMX yet (matmul only)"),
+    ({}, "no bf16 training step is measured on AMX yet (no record)"),
+    ({"amx_bf16": Bf16Evidence(1.3, True, "slow")}, "measured 1.30x (needs >= 1.5x"),
+    ({"amx_bf16": Bf16Evidence(2.0, False, "worse")}, "measured 2.00x and lost validation quality"),
+])
+def test_auto_stays_fp32_on_amx_without_the_evidence_and_says_why(evidence, says):
+    precision, why = choose_precision("auto", CPU, cpu_info(XEON), evidence)
+    assert precision == "fp32" and says in why
+
+
+def test_the_recorded_table_keeps_auto_fp32_on_amx_until_a_step_is_measured_there():
+    """The shipped evidence: AMX was measured on a matmul only (issue #22), so auto does not switch on AMX yet."""
+    precision, why = choose_precision("auto", CPU, cpu_info(XEON))
+    assert precision == "fp32" and "no bf16 training step is measured on AMX yet" in why
+
+
+def test_an_explicit_precision_is_kept_and_a_wrong_one_refused():
+    assert choose_precision("bf16", CPU, cpu_info(OLD)) == ("bf16", "train.precision = bf16, set by the config")
+    assert choose_precision("fp32", CPU, cpu_info(XEON), MEASURED)[0] == "fp32"
+    with pytest.raises(GuimoError, match="train.precision = 'fp16'"):
+        choose_precision("fp16", CPU)
 
 
 # -- on a GPU -----------------------------------------------------------------------------------

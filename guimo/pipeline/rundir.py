@@ -135,6 +135,7 @@ def environment() -> dict[str, Any]:
     from importlib import metadata
 
     import guimo
+    from guimo.device import cpu_info
 
     versions = {}
     for pkg in ("torch", "numpy", "tokenizers", "safetensors", "optuna", "transformers"):
@@ -147,6 +148,7 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_info(),  # model, core count, bf16/AMX flags: speed and bf16 results depend on them
         "packages": versions,
         "git_revision": git_revision(),
         "argv": sys.argv,

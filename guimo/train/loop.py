@@ -23,7 +23,7 @@ from torch.utils.data import DistributedSampler
 from guimo.io import append_jsonl, atomic_save_safetensors, atomic_write_text
 from guimo.train import checkpoint, distributed
 from guimo.train.config import TrainConfig
-from guimo.device import autocast, describe, pick_device, resolve_precision
+from guimo.device import autocast, choose_precision, describe, pick_device
 
 
 class TrainSet(Protocol):
@@ -54,6 +54,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     device: str = "cpu"  # where it trained (with the GPU's name on CUDA) and in which precision: the manifest says so
     precision: str = "fp32"
+    precision_reason: str = ""  # why (guimo.device.choose_precision): auto on a CPU depends on its ISA and a recorded measurement
 
 
 def get_lr(step: int, cfg: TrainConfig, *, max_steps: int | None = None, time_fraction: float = 0.0) -> float:
@@ -120,7 +121,7 @@ def fit(
     """
     device = pick_device(cfg.device)
     dist = distributed.init(device.type)
-    precision = resolve_precision(cfg.precision, device)
+    precision, precision_reason = choose_precision(cfg.precision, device)
     ckpt_dir, log_path = out_dir / "checkpoints", out_dir / "train_log.jsonl"
     model.to(device)
     optimizer = make_optimizer(model, cfg, device)
@@ -245,6 +246,7 @@ def fit(
         final_loss=result_loss,
         device=describe(device),
         precision=precision,
+        precision_reason=precision_reason,
     )
 
 
