@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def measure(url: str, group: int, n: int, repeats: int) -> tuple[float, float]:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({dt.date.today()}, {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; medians of "
             f"{args.repeats} interleaved rounds of {args.n} transactions, each round a fresh process and database). {args.note}\n\n" + "\n".join(rows))
     if not args.no_write:
-        write_section("ledger_speed", body, heading="Usage ledger: write speed (`bench/ledger_speed.py`)")
+        write_section("ledger_speed", body, heading="Usage ledger: write speed (`bench/ledger_speed.py`)", doc=page("serve"))
     return 0
 
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 COMMAND = ["run", "lm", "--set", "model=tiny", "--quiet"]
 LIMIT_S = 180.0
@@ -111,7 +111,7 @@ def main() -> int:
     body = report(runs)
     print(body)
     if not args.no_write:
-        write_section("lm_default_run", body, heading="LM default run (`guimo run lm --set model=tiny`)")
+        write_section("lm_default_run", body, heading="LM default run (`guimo run lm --set model=tiny`)", doc=page("lm"))
     return 0
 
 

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "data" / "corpus" / "en" / "tinyshakespeare" / "input.txt"
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SHAPE = dict(n_layer=4, n_head=4, d_model=256, max_len=256)
 BATCH = 16
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render", metavar="JSON", help="write the docs table from a saved result (this script's stdout); measure nothing")
     args = p.parse_args(argv)
     if args.render:
-        write_section("lm_throughput", markdown(json.loads(Path(args.render).read_text())))
+        write_section("lm_throughput", markdown(json.loads(Path(args.render).read_text())), doc=page("lm"))
         return 0
     if args.quick:
         args.rounds, args.steps, args.warmup = 2, 2, 1
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     print(table, file=sys.stderr)
     if not args.no_write and not args.quick:
-        write_section("lm_throughput", table)
+        write_section("lm_throughput", table, doc=page("lm"))
     return 0
 
 

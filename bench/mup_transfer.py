@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs"
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     body = render()
     print(body)
     if not args.no_write:
-        write_section("mup_transfer", body, heading="muP: one learning rate for every width (`bench/mup_transfer.py`)")
+        write_section("mup_transfer", body, heading="muP: one learning rate for every width (`bench/mup_transfer.py`)", doc=page("scale"))
     return 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{changed:.2%} of the top-10 items change between the two precisions (first {min(5000, len(test_h)):,} users):\n\n" + "\n".join(qrows)
             + ab)
     if not args.no_write:
-        write_section("recommend_scoring", body, heading="Recommender: catalogue scoring in bf16 (`bench/recommend_scoring.py`)")
+        write_section("recommend_scoring", body, heading="Recommender: catalogue scoring in bf16 (`bench/recommend_scoring.py`)", doc=page("device"))
     return 0
 
 

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 DATA = {
     "ml-100k": ROOT.parent / "shared" / "data" / "movielens-100k" / "ml-100k.inter",
     "beauty": ROOT.parent / "shared" / "data" / "seqrec" / "Beauty_bert4rec.txt",
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render", metavar="JSON", help="--to-quality: rewrite the docs section from a saved result")
     args = p.parse_args(argv)
     if args.render:
-        write_section("recommend_to_quality", markdown_to_quality(json.loads(Path(args.render).read_text())))
+        write_section("recommend_to_quality", markdown_to_quality(json.loads(Path(args.render).read_text())), doc=page("recommend"))
         return 0
     import torch
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
               "date": dt.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"}
     print(json.dumps(result, indent=2))
     if not args.no_write:
-        write_section("recommend_speed", markdown(result))
+        write_section("recommend_speed", markdown(result), doc=page("recommend"))
     return 0
 
 
@@ -271,7 +271,7 @@ def to_quality(args, path: Path) -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     if not args.no_write:
-        write_section("recommend_to_quality", markdown_to_quality(result))
+        write_section("recommend_to_quality", markdown_to_quality(result), doc=page("recommend"))
     return 0
 
 

@@ -41,7 +41,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchdoc import write_section  # noqa: E402
+from benchdoc import page, write_section  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 OUT = RESULTS / "scale_lm_synthetic.json"
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
         OUT.write_text(json.dumps(out, indent=2) + "\n")
         import scale_lm  # noqa: E402  (bench/ is on sys.path)
 
-        write_section("scale_lm", scale_lm.render_all())
+        write_section("scale_lm", scale_lm.render_all(), doc=page("scale"))
     return 0
 
 

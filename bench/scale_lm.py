@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 RESULTS = ROOT / "bench" / "results"
 SHARED = ROOT.parent / "shared" / "data" / "corpus"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="refit the recorded sweep of --corpus (its folder from bench/results) with the current fit method; keeps the sweep's own figures")
     args = p.parse_args(argv)
     if args.render:
-        write_section("scale_lm", render_all())
+        write_section("scale_lm", render_all(), doc=page("scale"))
         return 0
     if args.refit:
         return refit(args)
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(_finite(summary), indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("corpus", "points_done", "points_skipped", "sweep_min", "params_span", "fit", "holdout_n", "target_met")}, indent=2))
     if not args.quick and not args.no_write:
-        write_section("scale_lm", render_all())
+        write_section("scale_lm", render_all(), doc=page("scale"))
     return 0
 
 
@@ -190,7 +190,7 @@ def refit(args) -> int:
     path.write_text(json.dumps(_finite(summary), indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("corpus", "huber_delta", "fit", "holdout_n", "sensitivity", "target_met")}, indent=2))
     if not args.no_write:
-        write_section("scale_lm", render_all())
+        write_section("scale_lm", render_all(), doc=page("scale"))
     return 0
 
 

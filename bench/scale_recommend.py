@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 RESULTS = ROOT / "bench" / "results"
 TARGET = 0.10
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_write:
             return 0
         (RESULTS / f"scale_recommend_{args.dataset}.json").write_text(json.dumps(record, indent=1) + "\n")
-    write_section("scale_recommend", render_all(), heading="Recommender learning curves (`bench/scale_recommend.py`)")
+    write_section("scale_recommend", render_all(), heading="Recommender learning curves (`bench/scale_recommend.py`)", doc=page("scale"))
     return 0
 
 

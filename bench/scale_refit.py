@@ -27,7 +27,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 # record name in bench/results/scale_lm_<name>.json; the target is judged on the first four
 SWEEPS = ["stdlib", "zh-poetry", "shakespeare", "stdlib-seeds23", "stdlib-ms840", "stdlib-depth2", "zh-poetry-depth2",
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             res["sweeps"] = {**json.loads(path.read_text())["sweeps"], **res["sweeps"]}
         path.write_text(json.dumps(res, indent=1) + "\n")
     write_section(f"scale_refit_{args.experiment}", render(exp, json.loads(path.read_text())),
-                  heading=f"Scale: {'pre-registered' if exp.prereg else 'exploratory'} refit, {args.experiment}")
+                  heading=f"Scale: {'pre-registered' if exp.prereg else 'exploratory'} refit, {args.experiment}", doc=page("scale"))
     return 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 import serve_load as sl  # noqa: E402  (bench/ is on sys.path when run as a script)
-from benchdoc import write_section  # noqa: E402
+from benchdoc import page, write_section  # noqa: E402
 
 
 def request(run: Path) -> tuple[str, list[dict]]:
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             f"one server per checkout side by side, SQLite ledgers, OMP_NUM_THREADS=1; medians of {args.rounds} runs of {args.duration:g} s "
             "per server and level, the order alternating.\n\n" + "\n".join(rows))
     if not args.no_write:
-        write_section("serve_ab", body, heading="Server A/B: the request path before and after a change (`bench/serve_ab.py`)")
+        write_section("serve_ab", body, heading="Server A/B: the request path before and after a change (`bench/serve_ab.py`)", doc=page("serve"))
     return 0
 
 

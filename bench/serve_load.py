@@ -440,10 +440,10 @@ def write_section(rows: list[dict], streams: list[dict], meta: dict) -> None:
             lines.append(f"| {s['model']} | {s['concurrency']} | {s['ttft_p50_ms']:.0f} | {s['ttft_p95_ms']:.0f} | {s['itl_p50_ms']:.1f} | {s['itl_p95_ms']:.1f} |")
     for note in meta["notes"] + FINDINGS:  # one paragraph each
         lines += ["", note]
-    lines += ["", "![cost per 1,000 requests vs load](../bench/results/serve_load.png)"]
-    from benchdoc import write_section as write_doc_section
+    lines += ["", "![cost per 1,000 requests vs load](../../bench/results/serve_load.png)"]
+    from benchdoc import page, write_section as write_doc_section
 
-    write_doc_section("serve_load", "\n".join(lines))
+    write_doc_section("serve_load", "\n".join(lines), doc=page("serve"))
 
 
 def targets(rows: list[dict], model: str) -> list[str]:

@@ -31,7 +31,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def replay(points: list[dict], order: str, fractions: list[float], first_seed: int, budget: float) -> list[dict]:
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             "cell of the whole recorded grid; largest cell: the grid's largest model on all the data.\n\n"
             + "\n".join(lines) + "\n\n" + "\n".join(rows))
     if not args.no_write:
-        write_section("sweep_budget", body, heading="Sweep budget: what each point order keeps (`bench/sweep_budget.py`)")
+        write_section("sweep_budget", body, heading="Sweep budget: what each point order keeps (`bench/sweep_budget.py`)", doc=page("scale"))
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchdoc import write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def _rate(points: list[dict]) -> float:
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
             "(worst factor either way). The first point of the second size can only use the first size's rate under any rule, "
             "so the worst case stays for it; the nearest-size rule fixes the later new sizes, which the pooled rate (dominated "
             "by the small models' poor use of the cores) overestimated up to 3.9x.\n\n" + "\n".join(rows))
-    write_section("sweep_estimates", body, heading="Sweep budget: time estimates (`bench/sweep_estimates.py`)")
+    write_section("sweep_estimates", body, heading="Sweep budget: time estimates (`bench/sweep_estimates.py`)", doc=page("scale"))
     return 0
 
 
