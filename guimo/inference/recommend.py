@@ -1,9 +1,14 @@
 """Top-K next items for histories of original item ids: what `guimo recommend` and the server call.
 
 ``top_k`` is the pure function (internal ids in, internal ids out, no I/O); ``RecPredictor``
-wraps it with the run's item vocabulary, the known users' histories and popularity for a
-history with no known item (a brand-new visitor), so callers only ever see the dataset's ids.
-Item ids that the model never saw are ignored in a history (they cannot be scored).
+wraps it with the run's item vocabulary, the known users' histories and popularity for an
+empty history (a brand-new visitor), so callers only ever see the dataset's ids.
+
+Item ids that the model never saw cannot be scored. They are left out of the history, but never
+silently: every result names them under ``unknown_items``, ``unknown_message`` says what known ids
+look like, and the callers (``guimo recommend``, ``/v1/recommendations``) refuse a history none of
+whose items is known unless asked to fall back to popularity (a typo such as ``12`` for ``i00012``
+would otherwise quietly return the most popular items).
 """
 
 from __future__ import annotations
@@ -71,12 +76,12 @@ class RecPredictor:
     @classmethod
     def from_run(cls, run, device: str = "cpu") -> "RecPredictor":
         from guimo.data.recdata import Prepared
-        from guimo.pipeline.runner import load_model
-        from guimo.scenarios.recommend import SCENARIO
+        from guimo.models.load import load_run_model
+        from guimo.models.sasrec import SASRec, SASRecConfig
 
         prep = Prepared.load(run.data_dir)
         counts = np.bincount(np.concatenate(prep.train_sequences()), minlength=prep.n_items + 1)
-        model = load_model(SCENARIO, run, device=device)
+        model = load_run_model(run, SASRecConfig, SASRec, device=device)
         return cls(model, prep.seqs.item_ids, prep.seqs.user_ids, prep.seqs, counts, name=run.path.name)
 
     @property
@@ -84,8 +89,24 @@ class RecPredictor:
         return len(self.item_ids)
 
     def encode(self, history: list) -> np.ndarray:
-        """Internal ids of a history's known items (unknown ones are skipped), oldest first."""
+        """Internal ids of a history's known items (unknown ones are skipped: see ``unknown``), oldest first."""
         return np.array([self.index[str(i)] for i in history if str(i) in self.index], dtype=np.int64)
+
+    def unknown(self, history: list) -> list[str]:
+        """The ids of ``history`` that are not in the catalogue, in order (each once)."""
+        return list(dict.fromkeys(str(i) for i in history if str(i) not in self.index))
+
+    def id_examples(self, n: int = 3) -> list[str]:
+        """The ``n`` smallest catalogue ids (a stable, readable sample), to show what a known item id looks like."""
+        import heapq
+
+        return heapq.nsmallest(n, self.item_ids)
+
+    def unknown_message(self, unknown: list[str], total: int) -> str:
+        """'2 of 3 items are not in the catalogue of RUN: 12, 7 (known item ids look like i00001, ...)'."""
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        return (f"{len(unknown)} of {total} items are not in the catalogue of {self.name} ({self.n_items} items): {shown} "
+                f"(known item ids look like {', '.join(self.id_examples())})")
 
     def _users(self) -> dict[str, int]:
         if self._user_index is None:  # built on first use: 40k+ users cost ~10 ms
@@ -106,12 +127,18 @@ class RecPredictor:
         return out
 
     def recommend(self, histories: list[list[str]], k: int = 10, exclude_seen: bool = True) -> list[dict[str, Any]]:
-        """One ``{"items": [...], "scores": [...]}`` per history, best first, in original item ids."""
+        """One ``{"items", "scores", "unknown_items"}`` per history: the top items best first and the
+        history's ids that are not in the catalogue (left out of the scoring), all in original ids.
+
+        A history with no known item is scored like an empty one, by popularity; callers that must
+        not answer a typo with the popular items check ``unknown`` first (the CLI and server do).
+        """
         if k < 1:
             raise GuimoError("k must be at least 1")
         ids, scores = top_k(self.model, [self.encode(h) for h in histories], k, exclude_seen, fallback=self.popularity)
         out = []
-        for row_ids, row_scores in zip(ids.tolist(), scores.tolist()):
+        for history, row_ids, row_scores in zip(histories, ids.tolist(), scores.tolist()):
             keep = [(i, s) for i, s in zip(row_ids, row_scores) if s != float("-inf")]
-            out.append({"items": [self.item_ids[i - 1] for i, _ in keep], "scores": [round(s, 6) for _, s in keep]})
+            out.append({"items": [self.item_ids[i - 1] for i, _ in keep], "scores": [round(s, 6) for _, s in keep],
+                        "unknown_items": self.unknown(history)})
         return out

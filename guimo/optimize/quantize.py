@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from guimo.models.load import INT8_FORMAT as FORMAT
+from guimo.models.load import load_int8  # noqa: F401 - reading int8 lives with the other loaders, which serving imports
 from guimo.train.checkpoint import model_state
-
-FORMAT = "guimo-int8-dynamic-v1"
 
 
 def quantizable(model: nn.Module) -> list[str]:
@@ -103,33 +103,6 @@ def save_int8(path: str | Path, qmodel: nn.Module, float_model: nn.Module, names
 
     p = atomic_save_safetensors(path, int8_tensors(qmodel, float_model, names), metadata={"format": FORMAT, "quantized": json.dumps(names)})
     return p.stat().st_size
-
-
-def load_int8(model: nn.Module, path: str | Path) -> nn.Module:
-    """Rebuild the quantized model from ``model`` (a freshly built float model of the same config)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("format") != FORMAT:
-        from guimo.errors import GuimoError
-
-        raise GuimoError(f"{path}: not a {FORMAT} file")
-    names = json.loads(meta["quantized"])
-    tensors = load_file(str(path))
-    floats = {k: v for k, v in tensors.items() if not any(k.startswith(n + ".") for n in names)}
-    model.load_state_dict(floats, strict=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        q = quantize_dynamic(model.to("cpu").eval(), {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8)
-    modules = dict(q.named_modules())
-    for n in names:
-        scale = tensors[f"{n}.weight_scale"].double()
-        w = torch._make_per_channel_quantized_tensor(tensors[f"{n}.weight"], scale, torch.zeros_like(scale, dtype=torch.long), 0)
-        modules[n].set_weight_bias(w, tensors.get(f"{n}.bias"))
-    return q
 
 
 def float_bytes(model: nn.Module) -> int:

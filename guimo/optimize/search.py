@@ -117,7 +117,7 @@ def train_once(scenario, ctx: Context, cfg: Any, out_dir: Path, *, label: str, r
 
     from guimo.config import to_dict
     from guimo.io import append_jsonl, read_json
-    from guimo.pipeline.runner import _load_weights, _read_weights
+    from guimo.models.load import load_weights, read_weights
     from guimo.train.loop import fit
 
     sub_ctx = Context(run=ctx.run, cfg=cfg, progress=ctx.progress, quiet=True)
@@ -126,7 +126,7 @@ def train_once(scenario, ctx: Context, cfg: Any, out_dir: Path, *, label: str, r
     model = scenario.build_model(model_cfg)
     init = ctx.run / "checkpoints" / "init.safetensors"
     if init.exists() and (ctx.run / "model_config.json").exists() and read_json(ctx.run / "model_config.json") == to_dict(model_cfg):
-        _load_weights(model, _read_weights(init), strict=True)
+        load_weights(model, read_weights(init), strict=True)
     inputs = scenario.train_inputs(sub_ctx)
     evaluate = inputs.evaluate
     if report is not None:

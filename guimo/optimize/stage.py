@@ -49,7 +49,7 @@ def optimize(scenario, ctx: Context) -> dict:
 
     from guimo.errors import GuimoError
     from guimo.io import read_json
-    from guimo.pipeline.runner import load_model
+    from guimo.models.load import load_model
     from guimo.train import distributed
 
     if opt.trials > 0 and distributed.current().enabled:  # trials train on rank 0 alone
@@ -86,7 +86,7 @@ def optimize(scenario, ctx: Context) -> dict:
 def _search(scenario, ctx: Context, kept: Kept, metric: str, hib: bool) -> tuple[dict, Kept]:
     """Run the trials; the best (as a full-length model) replaces ``kept`` only if it is better."""
     from guimo.optimize import search as srch
-    from guimo.pipeline.runner import _load_weights, _read_weights
+    from guimo.models.load import load_weights, read_weights
 
     if (ctx.run / "optimize").exists():
         shutil.rmtree(ctx.run / "optimize")  # a new search; trials are not resumed
@@ -106,7 +106,7 @@ def _search(scenario, ctx: Context, kept: Kept, metric: str, hib: bool) -> tuple
         return report, kept
     model_cfg = scenario.model_config(Context(run=ctx.run, cfg=candidate.cfg, progress=ctx.progress, quiet=True))
     model = scenario.build_model(model_cfg)
-    _load_weights(model, _read_weights(candidate.weights), strict=True)
+    load_weights(model, read_weights(candidate.weights), strict=True)
     return report, Kept(model, candidate.value, candidate.source, model_cfg=model_cfg)
 
 
@@ -157,7 +157,7 @@ def _reevaluate(scenario, ctx: Context, evaluate, metric: str, kept: Kept, befor
     if kept.source == TRAINED:
         return kept.value
     from guimo.io import atomic_write_json
-    from guimo.pipeline.runner import load_model
+    from guimo.models.load import load_model
 
     model = load_model(scenario, ctx.run)  # exactly what the server and `guimo generate` will load
     value = evaluate(model)[metric]

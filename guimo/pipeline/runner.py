@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from guimo import scenarios
-from guimo.config import from_dict, to_dict
+from guimo.config import to_dict
 from guimo.errors import GuimoError
-from guimo.io import atomic_save_safetensors, atomic_write_json, read_json
+from guimo.io import atomic_save_safetensors, atomic_write_json
+from guimo.models.load import load_model, load_weights, read_weights
 from guimo.pipeline.context import Context
 from guimo.pipeline.progress import Progress
 from guimo.pipeline.rundir import STAGES, RunDir
@@ -29,8 +30,12 @@ def run_pipeline(
     from_stage: str | None = None,
     to_stage: str | None = None,
     quiet: bool = False,
+    set_keys: Iterable[str] | None = None,
 ) -> RunDir:
     """Run stages into ``out``. Stages already done are skipped unless at/after ``from_stage``.
+
+    ``set_keys``: the config keys the user set (the CLI passes them; recorded in the manifest); a
+    scenario may choose the others from the data in preprocess (``scenario.settled_config``).
 
     Re-running the same command after a kill resumes: finished stages are skipped and the
     train stage continues from its last checkpoint.
@@ -55,11 +60,17 @@ def run_pipeline(
             _clear_checkpoints(run)
             _forget_optimized(run)
         distributed.barrier()
+    keys = None if set_keys is None else frozenset(set_keys)
+    if keys is not None and dist.is_main:
+        run.manifest["set_keys"] = sorted(keys)
+        run.save()
     with Progress(quiet=quiet or not dist.is_main) as progress:
-        ctx = Context(run=run, cfg=cfg, progress=progress, quiet=quiet)
+        ctx = Context(run=run, cfg=cfg, progress=progress, quiet=quiet, set_keys=keys)
         for i, stage in enumerate(STAGES[: last + 1]):
             if i < first or (from_stage is None and run.stage_done(stage)):
                 continue
+            if stage not in ("collect", "preprocess") and hasattr(scenario, "settled_config"):
+                ctx.cfg = scenario.settled_config(run, cfg)  # with the settings chosen from the data
             # Only training runs on every DDP rank; rank 0 does the other stages alone while the
             # others wait for its verdict (so a failure there ends every rank, not just rank 0).
             everyone = stage == "train"
@@ -163,12 +174,12 @@ def init(scenario, ctx: Context) -> dict:
 
             model_cfg, state = load_pretrained(cfg.init.pretrained, model_cfg)
             model = scenario.build_model(model_cfg)
-            _load_weights(model, state, strict=False)
+            load_weights(model, state, strict=False)
             source = f"pretrained:{cfg.init.pretrained}"
         else:
             model = scenario.build_model(model_cfg)
         if cfg.init.checkpoint:
-            _load_weights(model, _read_weights(cfg.init.checkpoint), strict=True)
+            load_weights(model, read_weights(cfg.init.checkpoint), strict=True)
             source = f"checkpoint:{cfg.init.checkpoint}"
         atomic_write_json(ctx.run / "model_config.json", to_dict(model_cfg))
         from guimo.train.checkpoint import model_state
@@ -224,74 +235,41 @@ def train(scenario, ctx: Context) -> dict:
 
 
 def evaluate(scenario, ctx: Context) -> dict:
+    """Score the model and the baselines into metrics.json, then write report.md and plots/."""
+    from guimo.report import write_report
+
     with ctx.progress.task("evaluate"):
         # on the device it trained on: the scenarios' evaluations move their batches to the model's device
-        model = load_model(scenario, ctx.run, device=str(configured_device(ctx.cfg)))
+        device = configured_device(ctx.cfg)
+        model = load_model(scenario, ctx.run, device=str(device))
         metrics = scenario.evaluate(ctx, model)
         metrics.setdefault("headline", scenario.headline)
         metrics.setdefault("higher_is_better", scenario.higher_is_better)
+        metrics["weights"] = evaluated_weights(ctx.run, device.type)
         atomic_write_json(ctx.run / "metrics.json", metrics)
-    return {"headline": {scenario.headline: metrics["model"].get(scenario.headline)}}
+        report = write_report(ctx.run, stage="evaluate")
+    return {"headline": {scenario.headline: metrics["model"].get(scenario.headline)}, "report": report.name}
+
+
+def evaluated_weights(run: RunDir, device_type: str) -> str:
+    """The weights file `load_model` picks by default, relative to the run (what metrics.json describes)."""
+    if device_type == "cpu" and (run / "model.int8.safetensors").exists():
+        return "model.int8.safetensors"
+    return run.weights_path().relative_to(run.path).as_posix()
 
 
 def optimize(scenario, ctx: Context) -> dict:
+    """Keep the best model; the report is rewritten so that it names the final weights (and, when
+    the stage replaced them, their new metrics)."""
     from guimo.optimize.stage import optimize as run_optimize
+    from guimo.report import write_report
 
     with ctx.progress.task("optimize"):
-        return run_optimize(scenario, ctx)
+        info = run_optimize(scenario, ctx)
+        if (ctx.run / "metrics.json").exists():
+            write_report(ctx.run, stage="optimize")
+        return info
 
 
 STAGE_FUNCTIONS = {"collect": collect, "preprocess": preprocess, "init": init, "train": train, "evaluate": evaluate, "optimize": optimize}
 
-
-# -- loading a trained model -------------------------------------------------------------------
-
-
-def load_model(scenario, run: RunDir, weights: str | Path | None = None, device: str = "cpu"):
-    """Rebuild the run's model from model_config.json and load weights (best/final by default).
-
-    The served model of a run whose optimize stage kept int8 quantization runs on CPU with int8
-    kernels (``model.int8.safetensors``): what was validated is what runs. Elsewhere (CUDA, where
-    dynamic quantization does not exist, or named ``weights``) it is the float weights, which for
-    such a run hold the dequantized int8 values.
-    """
-    import torch
-
-    model_cfg = from_dict(scenario.model_config_cls, read_json(run / "model_config.json"))
-    model = scenario.build_model(model_cfg)
-    int8 = run.path / "model.int8.safetensors"
-    if weights is None and torch.device(device).type == "cpu" and int8.exists():
-        from guimo.optimize.quantize import load_int8
-
-        return load_int8(model, int8).eval()
-    _load_weights(model, _read_weights(weights or run.weights_path()), strict=True)
-    return model.to(device).eval()
-
-
-def _read_weights(source: str | Path) -> dict:
-    from safetensors.torch import load_file
-
-    path = Path(source)
-    if path.is_dir():
-        path = RunDir.open(path).weights_path()
-    if not path.is_file():
-        raise GuimoError(f"{path}: weights file not found")
-    return load_file(str(path))
-
-
-def _load_weights(model, state: dict, strict: bool) -> None:
-    from guimo.train.checkpoint import load_model_state
-
-    if strict:
-        try:
-            load_model_state(model, state)
-        except (ValueError, RuntimeError) as e:
-            raise GuimoError(f"weights do not fit this model: {e}") from None
-    else:  # pretrained weights: the scenario may add heads (missing keys), but every loaded
-        # weight must land somewhere, or a mismatched wrapper would silently keep random weights
-        try:
-            _, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as e:
-            raise GuimoError(f"pretrained weights do not fit this model: {e}") from None
-        if unexpected:
-            raise GuimoError(f"pretrained weights do not fit this model: no place for {', '.join(sorted(unexpected)[:5])}")

@@ -216,7 +216,7 @@ class LMScenario:
 
     # -- serve ---------------------------------------------------------------------------------
     def load_predictor(self, run, device: str = "cpu") -> "LMPredictor":
-        from guimo.pipeline.runner import load_model
+        from guimo.models.load import load_model  # not guimo.pipeline.runner: serving imports no training code
 
         return LMPredictor(load_model(self, run, device=device), load_tokenizer(run), name=run.path.name)
 

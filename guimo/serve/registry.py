@@ -6,7 +6,8 @@ never from its name: a new scenario is served by giving it a ``serve_kind`` and 
 Predictor contracts, by kind:
 - completion: ``stream_batch(prompts, params, cancelled=...)`` yielding (row, piece) and setting
   ``last_batch``; ``count_tokens(text)``; optionally ``embed(texts) -> (vectors, token_counts)``.
-- recommendation: ``recommend(histories, k=10, exclude_seen=True) -> [{"items", "scores"}]``.
+- recommendation: ``recommend(histories, k=10, exclude_seen=True) -> [{"items", "scores", "unknown_items"}]``;
+  ``unknown(history)``, ``unknown_message(unknown, total)`` and ``id_examples()`` name ids not in the catalogue.
 - classification: ``classify(inputs) -> [{"label", "scores": {label: probability}}]``.
 """
 

@@ -99,12 +99,17 @@ class RecommendationRequest(BaseModel):
     histories: list[list[str]] = Field(min_length=1, description="each user's item ids, oldest first")
     k: int = Field(10, ge=1, le=1000, description="items to return per history")
     exclude_seen: bool = Field(True, description="leave out items already in the history")
+    allow_unknown: bool = Field(False, description=(
+        "a history none of whose items is in the model's catalogue gets the most popular items; "
+        "without this it is a 400 error (code 'unknown_items') naming the ids and what known ids look like"))
 
 
 class Recommendation(BaseModel):
     index: int
     items: list[str]
     scores: list[float]
+    unknown_items: list[str] = Field(default_factory=list, description=(
+        "ids of this history that are not in the model's catalogue: left out of the scoring, never silently"))
 
 
 class InputUsage(BaseModel):
@@ -117,6 +122,7 @@ class RecommendationResponse(BaseModel):
     model: str
     data: list[Recommendation]
     usage: InputUsage
+    hint: str | None = Field(None, description="set when a history held unknown ids: what the catalogue's ids look like")
 
 
 # -- classifications ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from guimo.io import atomic_save_safetensors, atomic_write_json
+from guimo.models.load import load_state as load_model_state  # one strict loader for checkpoints and served weights
 
 KEEP = 2  # checkpoints kept on disk; older ones are deleted after a newer one is complete
 
@@ -30,21 +31,6 @@ def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         seen.add(key)
         state[name] = t
     return state
-
-
-def load_model_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    tied = {n for n in missing if _is_tied(model, n)}
-    if set(missing) - tied or unexpected:
-        raise ValueError(f"checkpoint does not match model: missing {sorted(set(missing) - tied)}, unexpected {unexpected}")
-
-
-def _is_tied(model: torch.nn.Module, name: str) -> bool:
-    params = dict(model.named_parameters(remove_duplicate=False))
-    if name not in params:
-        return False
-    ptr = params[name].data_ptr()
-    return any(p.data_ptr() == ptr and n != name for n, p in params.items())
 
 
 def save(

@@ -30,12 +30,29 @@ def test_user_and_history(run_dir, capsys):
     assert {"i00001", "i00002"} <= set(json.loads(capsys.readouterr().out)["items"])
 
 
+def test_unknown_history_ids_are_named_never_silent(run_dir, capsys):
+    """The README's mistake: ids of another scheme (12 for i00012) used to return the popular items without a word."""
+    assert main(["recommend", str(run_dir), "--history", "12,7,301"]) == 2
+    err = capsys.readouterr().err
+    assert "none of its items is known" in err and "12, 7, 301" in err and "i00001" in err and "--allow-unknown" in err
+    assert main(["recommend", str(run_dir), "--history", "12,7,301", "--allow-unknown", "--k", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["unknown_items"] == ["12", "7", "301"] and "most popular" in err
+    assert main(["recommend", str(run_dir), "--history", "i00001,ghost", "--k", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["unknown_items"] == ["ghost"]
+    assert "warning" in err and "1 of 2 items" in err and "ghost" in err and "left out" in err
+    assert main(["recommend", str(run_dir), "--history", "i00001", "--k", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["unknown_items"] == [] and err == ""
+
+
 def test_unknown_user_is_one_line_error(run_dir, capsys):
     assert main(["recommend", str(run_dir), "--user", "ghost"]) == 2
     assert "unknown user 'ghost'" in capsys.readouterr().err
 
 
-def test_batch(run_dir, tmp_path):
+def test_batch(run_dir, tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text('{"user": "u00001"}\n\n{"user": "s1", "history": ["i00005", 7]}\n{"history": []}\n')
     out = tmp_path / "out.jsonl"
@@ -44,6 +61,19 @@ def test_batch(run_dir, tmp_path):
     assert [r.get("user") for r in lines] == ["u00001", "s1", None]
     assert all(len(r["items"]) == 5 for r in lines)
     assert "i00005" not in lines[1]["items"]
+    assert [r["unknown_items"] for r in lines] == [[], ["7"], []]
+    assert "1 of 3 histories" in capsys.readouterr().err
+
+
+def test_batch_line_with_no_known_item_is_an_error_unless_allowed(run_dir, tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"history": ["i00001"]}\n{"history": ["12", "7"]}\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["recommend", str(run_dir), "--batch", str(src), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "in.jsonl:2:" in err and "12, 7" in err and not out.exists()
+    assert main(["recommend", str(run_dir), "--batch", str(src), "--out", str(out), "--quiet", "--allow-unknown"]) == 0
+    assert [json.loads(line)["unknown_items"] for line in out.read_text().splitlines()] == [[], ["12", "7"]]
 
 
 @pytest.mark.parametrize("text, line, message", [

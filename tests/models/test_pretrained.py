@@ -284,10 +284,10 @@ def test_gpt2_vocab_and_merges_files_are_read(tmp_path):
 
 def test_pipeline_refuses_weights_that_do_not_fit(tmp_path):
     """A model whose names differ from the mapping must fail loudly, not keep random weights."""
-    from guimo.pipeline.runner import _load_weights
+    from guimo.models.load import load_weights
 
     _gpt2(tmp_path)
     _, state = load_pretrained(tmp_path, TransformerConfig())
     wrapper = torch.nn.ModuleDict({"encoder": Transformer(TransformerConfig(vocab_size=VOCAB, max_len=40, d_model=48, n_layer=2))})
     with pytest.raises(GuimoError, match="pretrained weights do not fit this model: no place for"):
-        _load_weights(wrapper, state, strict=False)
+        load_weights(wrapper, state, strict=False)

@@ -63,7 +63,8 @@ def test_real_recommender_answers_like_its_predictor_and_is_billed_once(rec_run,
     assert (row.model, row.endpoint, row.requests, row.units) == ("rec", "recommendations", 12, 24)
 
 
-def test_unknown_items_are_skipped_and_bad_k_is_a_422(rec_run, engine, new_key):
+def test_unknown_items_are_named_and_bad_k_is_a_422(rec_run, engine, new_key):
+    from guimo.serve.ledger import usage
     from guimo.serve.main import create_app
     from guimo.serve.registry import load_models
 
@@ -71,7 +72,29 @@ def test_unknown_items_are_skipped_and_bad_k_is_a_422(rec_run, engine, new_key):
     items = served["rec"].predictor.item_ids
     h = {"Authorization": f"Bearer {new_key()}"}
     with ThreadServer(create_app(settings(), served=served, engine=engine)) as srv:
-        r = httpx.post(srv.url + "/v1/recommendations", headers=h, json={"model": "rec", "histories": [[items[0], "no-such-item"]], "k": 3})
-        assert r.status_code == 200 and r.json()["data"][0]["items"] == served["rec"].predictor.recommend([[items[0]]], k=3)[0]["items"]
-        r = httpx.post(srv.url + "/v1/recommendations", headers=h, json={"model": "rec", "histories": [[items[0]]], "k": 0})
+        url = srv.url + "/v1/recommendations"
+        r = httpx.post(url, headers=h, json={"model": "rec", "histories": [[items[0], "no-such-item"], [items[1]]], "k": 3})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["data"][0]["items"] == served["rec"].predictor.recommend([[items[0]]], k=3)[0]["items"]
+        assert [d["unknown_items"] for d in body["data"]] == [["no-such-item"], []]
+        examples = served["rec"].predictor.id_examples()
+        assert len(examples) == 3 and set(examples) <= set(items) and ", ".join(examples) in body["hint"]
+        r = httpx.post(url, headers=h, json={"model": "rec", "histories": [[items[1]]], "k": 3})
+        assert r.status_code == 200 and r.json()["hint"] is None and r.json()["data"][0]["unknown_items"] == []
+
+        # the README's mistake: ids of another scheme (12 for i00012) -> an error, not the popular items
+        r = httpx.post(url, headers=h, json={"model": "rec", "histories": [[items[0]], ["12", "7", "301"]], "k": 3})
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert (err["code"], err["param"]) == ("unknown_items", "histories[1]")
+        assert "12, 7, 301" in err["message"] and ", ".join(examples) in err["message"]
+        r = httpx.post(url, headers=h, json={"model": "rec", "histories": [["12", "7"]], "k": 3, "allow_unknown": True})
+        assert r.status_code == 200 and r.json()["data"][0]["unknown_items"] == ["12", "7"]
+        assert r.json()["data"][0]["items"] == served["rec"].predictor.recommend([[]], k=3)[0]["items"]  # popularity
+
+        r = httpx.post(url, headers=h, json={"model": "rec", "histories": [[items[0]]], "k": 0})
         assert r.status_code == 422 and r.json()["error"]["param"] in ("k", "body.k", None)
+    # the refused request was not billed: 3 answered requests, 2 + 1 + 1 histories
+    (row,) = usage(engine, tenant="acme")
+    assert (row.requests, row.units) == (3, 4)
