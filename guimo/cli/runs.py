@@ -49,6 +49,7 @@ def show_main(args: argparse.Namespace) -> int:
 
     console = Console()
     console.print(f"[bold]{run.path}[/] — scenario {run.scenario}, status {run.manifest.get('status')}")
+    console.print(report_line(run), highlight=False)
     env = run.manifest.get("environment", {})
     console.print(f"guimo {env.get('guimo')} · python {env.get('python')} · git {env.get('git_revision')} · data {run.manifest.get('data', {}).get('fingerprint', '—')}")
     train = run.manifest.get("stages", {}).get("train", {})
@@ -64,5 +65,13 @@ def show_main(args: argparse.Namespace) -> int:
     if run.metrics():
         from guimo.cli.summary import print_summary
 
-        print_summary(run)
+        print_summary(run, report=False)
     return 0
+
+
+def report_line(run) -> str:
+    """Where the run's report is, or which stage writes it (a path a user can open or copy)."""
+    from guimo.report import REPORT
+
+    path = run.path / REPORT
+    return f"report: {path}" if path.exists() else f"report: none yet ({REPORT} is written by the evaluate stage)"

@@ -2,7 +2,9 @@
 
 Metrics are rows and models are columns, so the table fits a terminal however many metrics a
 scenario reports. Numbers under another protocol (e.g. sampled-100 ranking) get a table of
-their own with its label, never mixed into the main one.
+their own with its label, never mixed into the main one. Below the tables, in words, who wins the
+headline metric and every metric on which a baseline beats the transformer
+(`guimo.evaluate.verdict`, the same sentences as the run's report.md).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from guimo.pipeline.rundir import RunDir
 COUNT_KEYS = {"cases", "examples", "eval_tokens"}  # sizes of the evaluation, shown in the caption
 
 
-def print_summary(run: RunDir) -> None:
+def print_summary(run: RunDir, report: bool = True) -> None:
+    """Print the tables, the verdict in words and a footer; ``report``: end with the report's path."""
     from rich.console import Console
 
     console = Console()
@@ -22,10 +25,28 @@ def print_summary(run: RunDir) -> None:
     console.print(_table(title, metrics.get("model", {}), metrics.get("baselines", {}), headline))
     sampled = metrics.get("sampled")
     if isinstance(sampled, dict) and sampled.get("model"):
-        label = (metrics.get("protocol") or {}).get("sampled") or "sampled negatives"
-        console.print(_table(f"sampled protocol ({label}); older papers' numbers, not comparable with the table above",
-                             sampled["model"], sampled.get("baselines", {}), headline))
+        console.print(_table(sampled_caption(metrics), sampled["model"], sampled.get("baselines", {}), headline))
+    from guimo.evaluate.verdict import verdict
+
+    for sentence in verdict(metrics):
+        console.print(sentence, highlight=False)
     console.print(_footer(run, metrics))
+    from guimo.report import REPORT
+
+    if report and (run.path / REPORT).exists():
+        console.print(f"report with plots: {run.path / REPORT}", highlight=False)
+
+
+def sampled_caption(metrics: dict) -> str:
+    """One line a newcomer can parse: what the sampled protocol ranks, and why its numbers are higher."""
+    protocol = metrics.get("protocol") or {}
+    n = protocol.get("sampled_negatives")
+    label = str(protocol.get("sampled") or "")
+    if n is None and label.split(" ", 1)[0].isdigit():  # runs made before the count had its own key
+        n = int(label.split(" ", 1)[0])
+    against = f"{n} random items the user has not seen" if n else "a sample of random items"
+    return (f"sampled protocol: each target ranked against {against}, not the whole catalogue "
+            "(as in older papers; easier, so compare numbers only within this table)")
 
 
 def _table(title: str, model: dict, baselines: dict, headline: str | None):

@@ -92,11 +92,14 @@ def evaluate_ranking(
     sampled: int = 100,
     chunk: int = 512,
     seed: int = 0,
-) -> dict[str, dict[str, float]]:
+    keep_ranks: bool = False,
+) -> dict:
     """``{"full": {...}, "sampled": {...}}`` metrics of ``score_fn`` on the cases ``(histories[i], targets[i])``.
 
     ``sampled=0`` skips the sampled protocol. The negatives depend only on ``seed``, ``chunk`` and the
-    cases, so every model and baseline is ranked against the same negatives.
+    cases, so every model and baseline is ranked against the same negatives. ``keep_ranks`` adds
+    ``"ranks"``: the (cases,) int64 array of full-ranking 0-based ranks in case order, from which
+    `guimo.evaluate.breakdown` averages any subset of the cases without scoring them again.
     """
     gen = torch.Generator().manual_seed(seed)
     full_ranks, samp_ranks = [], []
@@ -122,12 +125,15 @@ def evaluate_ranking(
             t = cand_scores[:, :1]
             better = (cand_scores[:, 1:] > t) | ((cand_scores[:, 1:] == t) & (neg < tg[:, None]))
             samp_ranks.append(better.sum(1))
-    full = metrics_from_ranks(torch.cat(full_ranks), ks)
+    all_ranks = torch.cat(full_ranks)
+    full = metrics_from_ranks(all_ranks, ks)
     for k in ks:
         covered[k][0] = False
         full[f"coverage@{k}"] = covered[k].sum().item() / n_items
     full["cases"] = len(histories)
-    out = {"full": full}
+    out: dict = {"full": full}
+    if keep_ranks:
+        out["ranks"] = all_ranks.numpy().astype(np.int64)
     if sampled:
         out["sampled"] = {k: v for k, v in metrics_from_ranks(torch.cat(samp_ranks), ks).items() if not k.startswith("recall")}
     return out

@@ -202,16 +202,16 @@ class LMScenario:
         bigram = BigramModel.fit(train, vocab, unigram, tune_on=val[: n_eval + 1])
         # Score the baselines on exactly the transformer's targets: every block's T targets.
         ctx_ids, tgt_ids = block_targets(test, block)
+        scores = score_positions(model, test, block, token_bytes)
+        baseline_nll = {"unigram": unigram.nll(ctx_ids, tgt_ids), "bigram": bigram.nll(ctx_ids, tgt_ids)}
         return {
             "split": "test",
             "eval_tokens": int(len(tgt_ids)),
-            "model": score_lm(model, test, block, token_bytes),
-            "baselines": {
-                "unigram": score_counts(unigram.nll(ctx_ids, tgt_ids), tgt_ids, token_bytes),
-                "bigram": score_counts(bigram.nll(ctx_ids, tgt_ids), tgt_ids, token_bytes),
-            },
+            "model": scores.summary(),
+            "baselines": {name: score_counts(nll, tgt_ids, token_bytes) for name, nll in baseline_nll.items()},
             "val": score_lm(model, val[: n_eval + 1], block, token_bytes),
             "baseline_params": {"bigram_lambda": bigram.lam},
+            "breakdown": position_breakdown_of(scores, baseline_nll, block),
         }
 
     # -- serve ---------------------------------------------------------------------------------
@@ -330,12 +330,34 @@ def block_targets(tokens, block: int):
     return tokens[:n].astype("int64"), tokens[1 : n + 1].astype("int64")
 
 
+@dataclass
+class PositionScores:
+    """A model's summed NLL (nats), targets and bytes at each position of the block, over every block.
+
+    Position p predicts its target from p + 1 tokens of context. Summing these gives the overall
+    loss and bits per byte; bucketing them gives `guimo.evaluate.breakdown.position_breakdown`.
+    """
+
+    nll: Any  # (T,) float64
+    tokens: Any  # (T,) int64: targets scored at each position
+    bytes: Any  # (T,) int64: bytes of text those targets stand for
+
+    def summary(self) -> dict[str, float]:
+        from guimo.evaluate.lm import lm_summary
+
+        return lm_summary(float(self.nll.sum()), int(self.tokens.sum()), int(self.bytes.sum()))
+
+
 def score_lm(model, tokens, block: int, token_bytes, batch_size: int = 16) -> dict[str, float]:
     """Mean loss, perplexity and bits per byte of ``model`` on ``tokens`` in blocks of ``block``."""
+    return score_positions(model, tokens, block, token_bytes, batch_size).summary()
+
+
+def score_positions(model, tokens, block: int, token_bytes, batch_size: int = 16) -> PositionScores:
+    """Score ``tokens`` in blocks of ``block`` and keep the sums per position in the block."""
+    import numpy as np
     import torch
     import torch.nn.functional as F
-
-    from guimo.evaluate.lm import lm_summary
 
     ds = TokenBlocks(tokens, block)
     if len(ds) == 0:
@@ -343,18 +365,35 @@ def score_lm(model, tokens, block: int, token_bytes, batch_size: int = 16) -> di
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    nll_sum, n_tok, n_bytes = 0.0, 0, 0
+    nll_at = torch.zeros(block, dtype=torch.float64)
+    bytes_at = torch.zeros(block, dtype=torch.int64)
     tb = torch.as_tensor(token_bytes)
     with torch.no_grad():
         for start in range(0, len(ds), batch_size):
             b = ds.batch(list(range(start, min(len(ds), start + batch_size))))
-            logits = model(b["x"].to(device))
-            nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), b["y"].to(device).reshape(-1), reduction="sum")
-            nll_sum += nll.item()
-            n_tok += b["y"].numel()
-            n_bytes += int(tb[b["y"]].sum())
+            logits = model(b["x"].to(device))  # (B, T, V)
+            y = b["y"].to(device)
+            nll = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none").view_as(y)  # (B, T)
+            nll_at += nll.double().sum(0).cpu()
+            bytes_at += tb[b["y"]].sum(0)
     model.train(was_training)
-    return lm_summary(nll_sum, n_tok, n_bytes)
+    return PositionScores(nll_at.numpy(), np.full(block, len(ds), dtype=np.int64), bytes_at.numpy())
+
+
+def position_breakdown_of(scores: PositionScores, baselines_nll: dict, block: int) -> dict:
+    """Bits per byte by context position for the model and count baselines on the same targets.
+
+    ``baselines_nll`` maps a baseline name to its per-target NLL in `block_targets` order (block by
+    block), so position = index mod ``block``.
+    """
+    import numpy as np
+
+    from guimo.evaluate.breakdown import position_breakdown
+
+    nll_at = {"model": scores.nll}
+    for name, nll in baselines_nll.items():
+        nll_at[name] = np.asarray(nll, dtype=np.float64).reshape(-1, block).sum(0)
+    return {"context_position": position_breakdown(block, scores.bytes, nll_at)}
 
 
 # -- inference ---------------------------------------------------------------------------------
