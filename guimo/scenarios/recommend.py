@@ -100,14 +100,32 @@ def target_frequencies(sequences, n_items: int):
     return torch.from_numpy(counts / max(1, counts.sum())).float()
 
 
-def rank_model(model, histories, targets, n_items: int, ecfg: RecEvalConfig, sampled: bool, seed: int) -> dict:
+def rec_breakdown(histories, targets, train_sequences, n_items: int, ranks: dict, ks) -> dict:
+    """Test metrics by history length and by target popularity (`guimo.evaluate.breakdown`), from
+    ranks the evaluation already holds: what a shop needs to decide where the model pays."""
+    import numpy as np
+
+    from guimo.evaluate.breakdown import history_length_breakdown, popularity_breakdown
+
+    flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in train_sequences] + [np.zeros(0, dtype=np.int64)])
+    counts = np.bincount(flat, minlength=n_items + 1)
+    cut = [k for k in ks if k == 10] or list(ks[:1])  # the headline's cut-off where the config has it
+    return {
+        "history_length": history_length_breakdown(np.array([len(h) for h in histories]), ranks, cut),
+        "target_popularity": popularity_breakdown(np.asarray(targets), counts, ranks, cut),
+    }
+
+
+def rank_model(model, histories, targets, n_items: int, ecfg: RecEvalConfig, sampled: bool, seed: int,
+               keep_ranks: bool = False) -> dict:
     from guimo.evaluate.ranking import evaluate_ranking
 
     was_training = model.training
     model.eval()
     try:
         return evaluate_ranking(model_scorer(model, model.cfg.max_len), histories, targets, n_items, ks=ecfg.ks,
-                                filter_seen=ecfg.filter_seen, sampled=ecfg.sampled if sampled else 0, chunk=ecfg.chunk, seed=seed)
+                                filter_seen=ecfg.filter_seen, sampled=ecfg.sampled if sampled else 0, chunk=ecfg.chunk, seed=seed,
+                                keep_ranks=keep_ranks)
     finally:
         model.train(was_training)
 
@@ -232,24 +250,29 @@ class RecommendScenario:
         prep = load_data(ctx.run)
         test_h, test_t = prep.cases("test")
         val_h, val_t = prep.cases("val")
-        model_test = rank_model(model, test_h, test_t, prep.n_items, e, sampled=True, seed=cfg.seed)
+        model_test = rank_model(model, test_h, test_t, prep.n_items, e, sampled=True, seed=cfg.seed, keep_ranks=True)
         out: dict[str, Any] = {
             "split": "test",
             "protocol": {
                 "split": cfg.data.split, "ranking": "full catalogue", "filter_seen": e.filter_seen,
                 "cases": len(test_h), "items": prep.n_items,
                 "sampled": f"{e.sampled} uniform negatives not in the history (reported under 'sampled')" if e.sampled else None,
+                "sampled_negatives": e.sampled,
             },
             "model": model_test["full"],
             "baselines": {},
             "sampled": {"model": model_test.get("sampled"), "baselines": {}},
             "val": rank_model(model, val_h, val_t, prep.n_items, e, sampled=False, seed=cfg.seed)["full"],
         }
-        for name, baseline in fit_baselines(prep.train_sequences(), prep.n_items, e.baselines).items():
+        ranks = {"model": model_test["ranks"]}
+        train_sequences = prep.train_sequences()
+        for name, baseline in fit_baselines(train_sequences, prep.n_items, e.baselines).items():
             res = evaluate_ranking(baseline, test_h, test_t, prep.n_items, ks=e.ks, filter_seen=e.filter_seen,
-                                   sampled=e.sampled, chunk=e.chunk, seed=cfg.seed)
+                                   sampled=e.sampled, chunk=e.chunk, seed=cfg.seed, keep_ranks=True)
             out["baselines"][name] = res["full"]
             out["sampled"]["baselines"][name] = res.get("sampled")
+            ranks[name] = res["ranks"]
+        out["breakdown"] = rec_breakdown(test_h, test_t, train_sequences, prep.n_items, ranks, e.ks)
         return out
 
     def load_predictor(self, run, device: str = "cpu"):
