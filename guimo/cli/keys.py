@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--tpm", type=int, help="tokens per minute per model (default: unlimited)")
     c.add_argument("--max-concurrent", type=int, help="concurrent requests (default: the server's, 32)")
     c.add_argument("--monthly-quota", type=int, help="billing units per calendar month: tokens, or inputs for non-token models (default: unlimited)")
-    c.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12h, 30m (default: never)")
+    c.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12h, 30m or seconds (default: never)")
     c.add_argument("--name", help="a label for the key")
     add_db_argument(c)
     c.set_defaults(func=create_main)
@@ -38,15 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     ro.set_defaults(func=rotate_main)
 
 
-def parse_duration(text: str):
+def parse_duration(text: str, what: str = "duration"):
+    """The duration as a timedelta, by the one rule set of ``guimo.duration.parse_duration``."""
     import datetime as dt
 
-    from guimo.errors import GuimoError
+    from guimo.duration import parse_duration as seconds
 
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text or "")
-    if not m:
-        raise GuimoError(f"bad duration '{text}': use a number and s, m, h or d (e.g. 24h)")
-    return dt.timedelta(seconds=float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)])
+    return dt.timedelta(seconds=seconds(text, what))
 
 
 def _engine(args):
@@ -62,7 +59,7 @@ def create_main(args: argparse.Namespace) -> int:
     from guimo.serve.models import utcnow
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    expires = utcnow() + parse_duration(args.expires_in) if args.expires_in else None
+    expires = utcnow() + parse_duration(args.expires_in, "--expires-in") if args.expires_in else None
     secret, key = create_key(_engine(args), tenant=args.tenant, models=models, rpm=args.rpm, tpm=args.tpm,
                              max_concurrent=args.max_concurrent, monthly_quota=args.monthly_quota, expires_at=expires, name=args.name)
     print(f"created key {key.prefix} for tenant '{args.tenant}'; it is shown only now:", file=sys.stderr)
@@ -100,7 +97,7 @@ def rotate_main(args: argparse.Namespace) -> int:
 
     from guimo.serve.keys import rotate_key
 
-    secret, old, new = rotate_key(_engine(args), args.prefix, grace=parse_duration(args.grace))
+    secret, old, new = rotate_key(_engine(args), args.prefix, grace=parse_duration(args.grace, "--grace"))
     print(f"new key {new.prefix} replaces {old.prefix}, which stops working at {old.expires_at.isoformat(timespec='seconds')}; "
           "the new key is shown only now:", file=sys.stderr)
     print(secret)
