@@ -6,8 +6,11 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("runs", help="list run directories with scenario, status and headline metric")
+    p = sub.add_parser("runs", help="list run directories with scenario, status and headline metric",
+                       description="List run directories (newest first). Names are printed whole, at any terminal "
+                                   "width and when piped; --json prints one object per run for scripts.")
     p.add_argument("root", nargs="?", default="runs", help="folder to search (default: runs)")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per run, instead of the table")
     p.set_defaults(func=list_main)
     s = sub.add_parser("show", help="print a run's manifest and metrics")
     s.add_argument("run", help="run directory")
@@ -15,23 +18,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=show_main)
 
 
+def run_row(run) -> dict:
+    """One run as plain data: what the table shows and what --json prints."""
+    m = run.metrics() or {}
+    head = m.get("headline")
+    value = m.get("model", {}).get(head) if head else None
+    status = run.manifest.get("status", "?")
+    failed = status.split(":", 1)[1] if status.startswith("failed:") else None
+    return {
+        "run": str(run.path), "scenario": run.scenario, "status": status, "failed_stage": failed,
+        "headline": head, "value": value if isinstance(value, (int, float)) else None,
+        "created": run.manifest.get("created", ""),
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    """Plain columns padded to their longest cell: nothing is cut or wrapped, so a name can be copied."""
+    header = ("run", "scenario", "status", "headline", "created")
+    cells = [header] + [(
+        r["run"], r["scenario"],
+        f"FAILED at {r['failed_stage']}" if r["failed_stage"] else r["status"],
+        f"{r['headline']} {r['value']:.4f}" if r["value"] is not None else "-",
+        r["created"],
+    ) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
 def list_main(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    import json
 
     from guimo.pipeline.rundir import list_runs
 
-    runs = list_runs(args.root)
-    table = Table(title=f"runs under {args.root}")
-    for col in ("run", "scenario", "status", "headline", "created"):
-        table.add_column(col)
-    for run in runs:
-        m = run.metrics() or {}
-        head = m.get("headline")
-        value = m.get("model", {}).get(head) if head else None
-        table.add_row(str(run.path), run.scenario, run.manifest.get("status", "?"),
-                      f"{head} {value:.4f}" if isinstance(value, (int, float)) else "—", run.manifest.get("created", ""))
-    Console().print(table)
+    rows = [run_row(run) for run in list_runs(args.root)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no runs under {args.root}")
+        return 0
+    print(format_table(rows))
+    failed = [r for r in rows if r["failed_stage"]]
+    if failed:
+        print(f"\n{len(failed)} failed run(s): each keeps its folder; re-run its command to resume it, "
+              "or `guimo show RUN` for the error")
     return 0
 
 
@@ -49,7 +79,7 @@ def show_main(args: argparse.Namespace) -> int:
 
     console = Console()
     console.print(f"[bold]{run.path}[/] — scenario {run.scenario}, status {run.manifest.get('status')}")
-    console.print(report_line(run), highlight=False)
+    console.print(report_line(run), highlight=False, soft_wrap=True)  # never wrapped: a path to copy
     env = run.manifest.get("environment", {})
     console.print(f"guimo {env.get('guimo')} · python {env.get('python')} · git {env.get('git_revision')} · data {run.manifest.get('data', {}).get('fingerprint', '—')}")
     train = run.manifest.get("stages", {}).get("train", {})

@@ -25,7 +25,9 @@ def print_summary(run: RunDir, report: bool = True) -> None:
     console.print(_table(title, metrics.get("model", {}), metrics.get("baselines", {}), headline))
     sampled = metrics.get("sampled")
     if isinstance(sampled, dict) and sampled.get("model"):
-        console.print(_table(sampled_caption(metrics), sampled["model"], sampled.get("baselines", {}), headline))
+        # the caption as a line of its own: as a table title rich would wrap it to the table's width
+        console.print(sampled_caption(metrics), highlight=False)
+        console.print(_table(None, sampled["model"], sampled.get("baselines", {}), headline))
     from guimo.evaluate.verdict import verdict
 
     for sentence in verdict(metrics):
@@ -34,7 +36,7 @@ def print_summary(run: RunDir, report: bool = True) -> None:
     from guimo.report import REPORT
 
     if report and (run.path / REPORT).exists():
-        console.print(f"report with plots: {run.path / REPORT}", highlight=False)
+        console.print(f"report with plots: {run.path / REPORT}", highlight=False, soft_wrap=True)
 
 
 def sampled_caption(metrics: dict) -> str:
@@ -45,11 +47,11 @@ def sampled_caption(metrics: dict) -> str:
     if n is None and label.split(" ", 1)[0].isdigit():  # runs made before the count had its own key
         n = int(label.split(" ", 1)[0])
     against = f"{n} random items the user has not seen" if n else "a sample of random items"
-    return (f"sampled protocol: each target ranked against {against}, not the whole catalogue "
-            "(as in older papers; easier, so compare numbers only within this table)")
+    return (f"Sampled protocol, as in older papers: each target ranked against {against} instead of the "
+            "whole catalogue (easier, so compare numbers only within this table):")
 
 
-def _table(title: str, model: dict, baselines: dict, headline: str | None):
+def _table(title: str | None, model: dict, baselines: dict, headline: str | None):
     from rich.table import Table
 
     columns = {"transformer": model, **baselines}
