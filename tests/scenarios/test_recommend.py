@@ -172,3 +172,20 @@ def test_data_fraction_keeps_a_share_of_the_interactions(tmp_path):
     f, h = (r.manifest["stages"]["preprocess"] for r in (full, half))
     assert h["interactions"] / f["interactions"] == pytest.approx(0.5, abs=0.01) and h["items"] == f["items"]
     assert 0 < h["train_examples"] < f["train_examples"]
+
+
+def test_report_and_breakdowns(run):
+    """report.md with its plots, and breakdowns whose buckets weight back to the overall metrics."""
+    from guimo.evaluate.breakdown import weighted_total
+
+    text = (run.path / "report.md").read_text(encoding="utf-8")
+    for plot in ("training", "baselines", "breakdown_history_length", "breakdown_target_popularity"):
+        assert f"](plots/{plot}.png)" in text and (run.path / "plots" / f"{plot}.png").stat().st_size > 5_000, plot
+    m = json.loads((run.path / "metrics.json").read_text())
+    for name in ("history_length", "target_popularity"):
+        b = m["breakdown"][name]
+        assert sum(x["weight"] for x in b["buckets"]) == m["model"]["cases"]
+        for who in ("model", "markov", "item_knn", "popularity"):
+            overall = m["model"] if who == "model" else m["baselines"][who]
+            for metric in ("ndcg@10", "hr@10"):
+                assert weighted_total(b, metric, who) == pytest.approx(overall[metric], abs=1e-9), (name, who, metric)
