@@ -1,7 +1,10 @@
-"""`guimo principles gradient-descent|backprop|first-model`: the article's worked examples, checked.
+"""`guimo principles gradient-descent|backprop|first-model`: the seed article's worked examples, checked.
 
-Thin wrappers over ``guimo.principles``: parse options, call the function, print its tables
-(or ``--json``). Bad values raise GuimoError there, which the CLI turns into one line and exit 2.
+The seed article is the essay on the principles of large models that guimo grew from; "the
+article" in this command's help and output always means it (see ``ARTICLE`` below and
+docs/principles.md). Thin wrappers over ``guimo.principles``: parse options, call the function,
+print its tables (or ``--json``). Bad values raise GuimoError there, which the CLI turns into one
+line and exit 2.
 """
 
 from __future__ import annotations
@@ -9,18 +12,28 @@ from __future__ import annotations
 import argparse
 
 
+# Said once wherever a reader may meet "the article" first: the group's help and each example's.
+ARTICLE = ("the article: the seed essay on the principles of large models that guimo grew from, which teaches "
+           "gradient descent, backpropagation and a first PyTorch training script by worked examples")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "principles",
-        help="the article's worked examples (gradient descent, backprop, first model), computed and checked",
-        description="Reproduce the seed article's worked examples exactly where they are right, show where "
-                    "they are not, and check every gradient against torch autograd. See docs/principles.md.",
+        help="gradient descent, backprop and a first model from guimo's seed article (its founding essay on "
+             "large models), recomputed and checked against autograd",
+        description=f"The seed article is the essay on the principles of large models that guimo grew from; it "
+                    f"teaches gradient descent, backpropagation and a first PyTorch training script by worked "
+                    f"examples. These commands recompute each example, reproduce it exactly where it is right, show "
+                    f"where its printed numbers are not, and check every gradient against torch autograd. Below, "
+                    f"'the article' means that essay. See docs/principles.md.",
     )
     cmds = p.add_subparsers(dest="example", metavar="EXAMPLE", required=True)
 
     gd = cmds.add_parser("gradient-descent", help="J(w) = (w*x - y)^2 by gradient descent, with its closed form",
                          description="Gradient descent on J(w) = (w*x - y)^2, gradient 2*(w*x - y)*x, from w0; "
-                                     "stops when |gradient| <= tolerance. Diverges (with a warning) when lr > 1/x^2.")
+                                     "stops when |gradient| <= tolerance. Diverges (with a warning) when lr > 1/x^2. "
+                                     f"The defaults are the article's example ({ARTICLE}).")
     gd.add_argument("--x", type=float, default=2.0, help="input x, non-zero (default: 2)")
     gd.add_argument("--y", type=float, default=4.0, help="target y (default: 4)")
     gd.add_argument("--lr", type=float, default=0.01, help="learning rate > 0 (default: 0.01, the article's)")
@@ -36,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="One backprop step on the article's element-wise network (lr 0.1, "
                                      "L = 1/2 sum e^2), checked against torch autograd to 1e-12 and compared "
                                      "with the article's published values; then gradient descent on a 2-2-1 "
-                                     "network with matrix weights on XOR, every step checked the same way.")
+                                     "network with matrix weights on XOR, every step checked the same way. "
+                                     f"({ARTICLE[0].upper() + ARTICLE[1:]}.)")
     bp.add_argument("--activation", choices=("tanh", "sigmoid"), default="tanh", help="2-2-1 hidden activation (default: tanh)")
     bp.add_argument("--lr", type=float, default=0.2, help="2-2-1 learning rate > 0 (default: 0.2)")
     bp.add_argument("--steps", type=int, default=500, help="2-2-1 gradient steps, >= 1 (default: 500)")
@@ -45,9 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     bp.set_defaults(func=backprop_main)
 
     fm = cmds.add_parser("first-model", help="the article's first training script, corrected, on XOR and a separable set",
-                         description="Linear(2,2) -> ReLU -> Linear(2,1), Adam lr 0.001, 100 epochs, "
-                                     "BCEWithLogitsLoss, saved with safetensors; then how many of --seeds seeds "
-                                     "reach 100% accuracy, for this configuration and for the reliable one.")
+                         description="The article's first training script: Linear(2,2) -> ReLU -> Linear(2,1), "
+                                     "Adam lr 0.001, 100 epochs, BCEWithLogitsLoss, saved with safetensors; then how "
+                                     "many of --seeds seeds reach 100% accuracy, for this configuration and for the "
+                                     f"reliable one. ({ARTICLE[0].upper() + ARTICLE[1:]}.)")
     fm.add_argument("--dataset", choices=("xor", "linear", "both"), default="both", help="dataset (default: both)")
     fm.add_argument("--seed", type=int, default=0, help="seed of the run whose epochs are shown (default: 0)")
     fm.add_argument("--hidden", type=int, default=2, help="hidden width (default: 2, the article's)")

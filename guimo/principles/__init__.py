@@ -1,5 +1,10 @@
 """The seed article's worked examples, computed correctly and checked against torch autograd.
 
+The seed article is the essay on the principles of large models that guimo grew from. It teaches
+three things by worked example: gradient descent on a one-weight model, backpropagation on a tiny
+network, and a first PyTorch training script. Throughout this package "the article" means that
+essay; its text is not in the repository, only the numbers it prints that the code checks.
+
 Each function returns data (dataclasses), never prints; `guimo principles` and
 `python -m guimo.principles.docs` format the same results as tables. torch is imported only by the
 functions that use it, so importing this package stays cheap.

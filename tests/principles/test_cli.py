@@ -63,3 +63,19 @@ def test_first_model_saves_under_out(capsys, tmp_path):
         assert (tmp_path / dataset / "model.safetensors").is_file()
         lines = (tmp_path / dataset / "log.jsonl").read_text().splitlines()
         assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["gradient-descent", "--help"], ["backprop", "--help"], ["first-model", "--help"]])
+def test_every_help_says_what_the_article_is_before_it_leans_on_it(capsys, argv):
+    """A newcomer may open any of these first; each says what 'the article' is (the seed essay)."""
+    with pytest.raises(SystemExit) as e:
+        main(["principles", *argv])
+    out = " ".join(capsys.readouterr().out.split())
+    assert e.value.code == 0
+    assert "seed essay on the principles of large models" in out or "The seed article is the essay on the principles of large models" in out
+
+
+def test_the_top_level_help_places_the_article(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "guimo's seed article (its founding essay on large models)" in " ".join(capsys.readouterr().out.split())

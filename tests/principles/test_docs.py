@@ -33,3 +33,8 @@ def test_article_tables_in_the_doc_match_the_code(doc):
 def test_the_doc_links_plots_that_exist(doc):
     for name in ("principles_gradient_descent.png", "principles_backprop.png", "principles_first_model.png"):
         assert f"]({name})" in doc and (DOC.parent / name).stat().st_size > 10_000
+
+
+def test_the_page_says_what_the_article_is_before_using_the_phrase(doc):
+    intro = doc.index("The seed article is the essay on the principles of large models")
+    assert intro < doc.index("the article") and intro < doc.index("The article")
