@@ -107,6 +107,32 @@ def apply_overrides(cfg: T, overrides: list[str], presets: Presets | None = None
     return cfg
 
 
+def explicit_keys(cfg: Any, data: dict[str, Any], overrides: list[str], presets: Presets | None = None) -> set[str]:
+    """The dotted keys a config file's ``data`` and ``--set`` ``overrides`` name: what the user chose.
+
+    A preset (``model=small``, or ``model = "small"`` in a file) names every key of its section.
+    Lets a scenario tell a value the user set from a declared default that equals it.
+    """
+    presets = presets or {}
+    keys: set[str] = set()
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for name, value in node.items():
+            key = prefix + name
+            if isinstance(value, dict):
+                walk(value, key + ".")
+            elif not prefix and isinstance(value, str) and name in presets:
+                keys.update(valid_keys(getattr(cfg, name), key + "."))
+            else:
+                keys.add(key)
+
+    walk(data, "")
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        keys.update(valid_keys(getattr(cfg, key), key + ".") if key in presets else [key])
+    return keys
+
+
 def valid_keys(cfg: Any, prefix: str = "") -> list[str]:
     """Every dotted key that ``--set`` accepts for this config."""
     out = []

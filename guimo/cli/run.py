@@ -46,6 +46,23 @@ def resolve_config(scenario, config_file: str | None, overrides: list[str], data
     return apply_overrides(cfg, overrides, scenario.presets)
 
 
+def user_keys(scenario, cfg, args: argparse.Namespace) -> set[str]:
+    """The config keys this command sets (file, --data, --set), plus those an earlier command on the
+    same run folder set (kept in its manifest): a scenario chooses only the others from the data."""
+    from pathlib import Path
+
+    from guimo.config import explicit_keys, load_file
+    from guimo.io import read_json
+
+    keys = explicit_keys(cfg, load_file(args.config) if args.config else {}, args.overrides, scenario.presets)
+    if args.data:
+        keys.add("data.path")
+    manifest = Path(args.out) / "manifest.json" if args.out else None
+    if manifest is not None and manifest.is_file():
+        keys.update(read_json(manifest).get("set_keys", []))
+    return keys
+
+
 def main(args: argparse.Namespace) -> int:
     import json
 
@@ -62,6 +79,7 @@ def main(args: argparse.Namespace) -> int:
         except Exception:
             base = None
     cfg = resolve_config(scenario, args.config, args.overrides, args.data, base)
+    set_keys = user_keys(scenario, cfg, args)
     if args.show_config:
         print(json.dumps(to_dict(cfg), indent=2))
         print("valid keys:", ", ".join(valid_keys(cfg)), file=sys.stderr)
@@ -72,7 +90,8 @@ def main(args: argparse.Namespace) -> int:
     dist, _ = join_process_group(cfg)  # under torchrun: every rank must use rank 0's run path
     try:
         out = distributed.broadcast_object(args.out or f"runs/{args.scenario}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-        run = run_pipeline(args.scenario, cfg, out, from_stage=args.from_stage, to_stage=args.to_stage, quiet=args.quiet)
+        run = run_pipeline(args.scenario, cfg, out, from_stage=args.from_stage, to_stage=args.to_stage, quiet=args.quiet,
+                           set_keys=set_keys)
     finally:
         distributed.shutdown()
     if not args.quiet and dist.is_main:

@@ -15,3 +15,6 @@ class Context:
     cfg: Any  # the scenario's config dataclass, fully resolved
     progress: Progress
     quiet: bool = False
+    # The dotted config keys the user set (--set, --config, --data); None: a config built in code,
+    # every value taken as set. A scenario may choose the others from the data (recommend does).
+    set_keys: frozenset[str] | None = None

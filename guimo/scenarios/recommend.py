@@ -18,6 +18,7 @@ from typing import Any, Literal
 from guimo.data.marketplace import MarketplaceConfig
 from guimo.models.sasrec import PRESETS, SASRecConfig
 from guimo.scenarios.base import InitConfig, OptimizeConfig, TrainInputs
+from guimo.scenarios.recommend_defaults import AutoConfig
 from guimo.train.config import TrainConfig
 
 
@@ -58,8 +59,10 @@ class RecommendConfig:
     seed: int = field(default=0, metadata={"help": "seeds init, data order, dropout and negatives"})
     data: RecDataConfig = field(default_factory=RecDataConfig)
     # Defaults sized for the embedded marketplace (3,000 items: the full softmax is affordable and
-    # learns much faster per step than a sampled one) on 2 CPU cores; bench/recommend_beauty.toml
-    # is the Beauty recipe.
+    # learns much faster per step than a sampled one) on 2 CPU cores. With data.path, the settings
+    # you do not set are chosen from your data after preprocess (`auto`, recommend_defaults.py):
+    # the loss by catalogue size, an epoch budget with early stopping, batch and context from the
+    # sequence lengths. bench/recommend_beauty.toml is the Beauty recipe.
     model: SASRecConfig = field(default_factory=lambda: SASRecConfig(dropout=0.1, loss="ce"))
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         max_steps=400, batch_size=128, lr=1e-2, warmup_steps=30, weight_decay=0.0, eval_every=100,
@@ -67,6 +70,10 @@ class RecommendConfig:
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
     eval: RecEvalConfig = field(default_factory=RecEvalConfig)
+    auto: AutoConfig = field(default_factory=AutoConfig)
+
+
+AUTO_SETTINGS = "auto_settings.json"  # in RUN/data/: the settings preprocess chose, applied by every later stage
 
 
 def load_data(run):
@@ -198,14 +205,46 @@ class RecommendScenario:
         prep.save(ctx.run.data_dir)
         from guimo.data.recdata import NextItemWindows
 
+        auto = self.choose_settings(ctx, prep)
         lengths = seqs.lengths
         return {
+            "auto_settings": auto,
             "users": len(seqs), "items": prep.n_items, "interactions": int(lengths.sum()),
             "mean_length": round(float(lengths.mean()), 2), "split": d.split,
             "train_interactions": int(split.train_end.sum()), "val_cases": len(split.val_users),
-            "train_examples": len(NextItemWindows(prep.train_sequences(), ctx.cfg.model.max_len)),  # one epoch's windows
+            "train_examples": len(NextItemWindows(prep.train_sequences(), self.settled_config(ctx.run, ctx.cfg).model.max_len)),  # one epoch's windows
             "test_cases": len(split.test_users), "categories": len(names),
         }
+
+    def choose_settings(self, ctx, prep) -> dict[str, dict[str, Any]]:
+        """Choose the settings the user did not set from the data (`recommend_defaults.choose_defaults`),
+        save them to ``data/auto_settings.json``, print one line each; return them for the manifest.
+
+        ``ctx.set_keys`` None (a config built in code, e.g. by a sweep or a test) takes every value as set.
+        """
+        from guimo.io import atomic_write_json
+        from guimo.scenarios.recommend_defaults import DataStats, choose_defaults, settings_of
+
+        cfg = ctx.cfg
+        set_keys = getattr(ctx, "set_keys", None)
+        if set_keys is None:
+            settings: dict[str, dict[str, Any]] = {}
+        else:
+            chosen, reasons = choose_defaults(DataStats.of(prep, embedded=cfg.data.path is None), cfg, set_keys)
+            settings = settings_of(chosen, reasons)
+        atomic_write_json(ctx.run.data_dir / AUTO_SETTINGS, settings)
+        for key, s in settings.items():
+            ctx.progress.log(f"chose {key}={s['value']}: {s['why']}")
+        return settings
+
+    def settled_config(self, run, cfg) -> RecommendConfig:
+        """``cfg`` with the settings preprocess chose for the data (none before preprocess, or when nothing
+        was chosen): the config init, train, evaluate and optimize use; ``manifest["config"]`` keeps the user's."""
+        from guimo.io import read_json
+        from guimo.scenarios.recommend_defaults import apply_settings
+
+        path = run.path / "data" / AUTO_SETTINGS
+        return apply_settings(cfg, read_json(path)) if path.exists() else cfg
 
     def model_config(self, ctx) -> SASRecConfig:
         prep = load_data(ctx.run)

@@ -90,10 +90,76 @@ def test_learns_a_deterministic_successor(loss):
     assert (pred == tgt[:, -1]).float().mean() > 0.9
 
 
-def test_sampled_loss_masks_accidental_hits():
-    m = model(n_items=3, loss="sampled", n_negatives=50).train()
-    loss = m(torch.tensor([[1, 2]]), torch.tensor([[2, 3]]))
-    assert torch.isfinite(loss)
+F32_EPS = torch.finfo(torch.float32).eps
+
+
+def _ragged_batch(n_items: int, lengths: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded (B, T) inputs and targets with random real items and 0 after each row's length."""
+    g = torch.Generator().manual_seed(seed)
+    seq = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    tgt = torch.zeros_like(seq)
+    for i, n in enumerate(lengths):
+        seq[i, :n] = torch.randint(1, n_items + 1, (n,), generator=g)
+        tgt[i, :n] = torch.randint(1, n_items + 1, (n,), generator=g)
+    return seq, tgt
+
+
+@pytest.mark.parametrize("loss", ["ce", "sampled"])
+def test_padded_positions_add_nothing_to_the_loss(loss):
+    """The batch loss is the mean over real positions only: it equals the rows' own losses, each
+    computed alone without any padding, weighted by their lengths; and whatever ids sit in the padded
+    positions (inputs or targets beyond a row's length) the loss is the same."""
+    m = model(n_items=30, loss=loss, n_negatives=30).double()  # n_negatives = N: the sampled loss is exact too
+    tol = dict(rtol=16 * F32_EPS, atol=0.0)  # float64 model; the logits (and so the loss) are float32
+    lengths = [7, 2, 5, 1, 3]
+    seq, tgt = _ragged_batch(30, lengths, seed=4)
+    whole = m(seq, tgt)
+    alone = torch.stack([m(seq[i : i + 1, :n], tgt[i : i + 1, :n]) for i, n in enumerate(lengths)])
+    weighted = (alone * torch.tensor(lengths, dtype=alone.dtype)).sum() / sum(lengths)
+    torch.testing.assert_close(whole, weighted, **tol)
+    junk = seq.clone()
+    pad = tgt == 0
+    junk[pad] = torch.randint(1, 31, (int(pad.sum()),), generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(m(junk, tgt), whole, **tol)
+
+
+def test_no_position_reads_a_later_one_in_training_or_scoring():
+    """Causality by gradient: the hidden state at position t depends on the inputs at <= t (non-zero
+    gradient) and on nothing after t (exactly zero, float64), through the grouped training path too;
+    and changing a later item leaves every earlier position's output as it was."""
+    m = model().double()
+    seq, tgt = _ragged_batch(20, [6, 4], seed=6)
+    x = m._input(m.item_vectors(seq)).detach().requires_grad_(True)  # (B, T, C)
+    h = m._hidden_at(seq, tgt > 0, x, slack=100.0)  # (M, C): row 0's 6 positions, then row 1's 4
+    t = 2
+    h[t].sum().backward()  # row 0, position 2
+    grad = x.grad.abs().sum(-1)  # (B, T)
+    assert (grad[0, : t + 1] > 0).all(), grad
+    assert grad[0, t + 1 :].max() == 0 and grad[1].max() == 0, grad
+    later = seq.clone()
+    later[0, 4] = seq[0, 4] % 20 + 1  # another item at position 4
+    before, after = m.encode(seq), m.encode(later)
+    torch.testing.assert_close(after[0, :4], before[0, :4], rtol=1e-12, atol=1e-12)
+    assert (after[0, 4] - before[0, 4]).abs().max() > 1e-3
+
+
+def test_sampled_loss_over_the_whole_catalogue_is_the_full_softmax():
+    """With every item a candidate (n_negatives >= N) and in-batch negatives on, each candidate's
+    inclusion probability is 1, so the logQ correction is 0 and the sampled loss must equal the full
+    softmax; the target's own column among the negatives (an accidental hit) must be dropped, or the
+    two differ. Uniform negatives alone give the same loss."""
+    n = 25
+    full = model(n_items=n, loss="ce").double()
+    seq, tgt = _ragged_batch(n, [7, 3, 5, 1], seed=8)
+    freq = torch.bincount(tgt[tgt > 0], minlength=n + 1).double() / int((tgt > 0).sum())
+    want = full(seq, tgt)
+    for in_batch in (True, False):
+        sampled = model(n_items=n, loss="sampled", n_negatives=n, in_batch_negatives=in_batch).double()
+        sampled.load_state_dict(full.state_dict())
+        torch.testing.assert_close(sampled(seq, tgt, freq).double(), want.double(), rtol=16 * F32_EPS, atol=0.0)  # float32 logits
+    fewer = model(n_items=n, loss="sampled", n_negatives=5, in_batch_negatives=True).double()
+    fewer.load_state_dict(full.state_dict())
+    assert abs(float(fewer(seq, tgt, freq)) - float(want)) > 1e-3  # the check above can fail
 
 
 def test_length_groups_cover_every_real_row_once_within_slack():
