@@ -63,21 +63,39 @@ def user_keys(scenario, cfg, args: argparse.Namespace) -> set[str]:
     return keys
 
 
+def stored_config(scenario, name: str, out: str | None, from_stage: str):
+    """The config of the existing run ``out``, to re-run it ``--from`` a stage.
+
+    A config that no longer parses (written by another guimo version, or edited) is an error: the
+    defaults in its place would silently re-run the later stages with other settings.
+    """
+    from guimo.config import from_dict
+    from guimo.errors import GuimoError
+    from guimo.pipeline.rundir import MANIFEST, RunDir
+
+    if not out:
+        raise GuimoError(f"--from {from_stage} re-runs part of an existing run: name it with --out RUN")
+    run = RunDir.open(out)  # a GuimoError when there is no run there
+    if run.scenario != name:
+        raise GuimoError(f"{out} holds a '{run.scenario}' run, not '{name}'")
+    try:
+        return from_dict(scenario.config_cls, run.config)
+    except GuimoError as e:
+        raise GuimoError(f"{run.path / MANIFEST}: its config does not fit this guimo's '{name}' config ({e}); "
+                         f"re-run it from scratch into a new --out with the settings you want") from None
+
+
 def main(args: argparse.Namespace) -> int:
     import json
 
     from guimo import scenarios
-    from guimo.config import from_dict, to_dict, valid_keys
-    from guimo.pipeline.rundir import RunDir
+    from guimo.config import to_dict, valid_keys
     from guimo.pipeline.runner import run_pipeline
 
     scenario = scenarios.get(args.scenario)
     base = None
-    if args.out and args.from_stage:  # re-running part of an existing run keeps its config
-        try:
-            base = from_dict(scenario.config_cls, RunDir.open(args.out).config)
-        except Exception:
-            base = None
+    if args.from_stage:  # re-running part of an existing run keeps its config; --set changes it
+        base = stored_config(scenario, args.scenario, args.out, args.from_stage)
     cfg = resolve_config(scenario, args.config, args.overrides, args.data, base)
     set_keys = user_keys(scenario, cfg, args)
     if args.show_config:

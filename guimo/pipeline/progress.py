@@ -35,11 +35,15 @@ class Progress:
 
     @contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator["Task"]:
+        """A bar for one piece of work: drawn full when the block ends, marked failed (or
+        interrupted) and left where it stopped when the block raises."""
         t = Task(self._rich, description, total)
         try:
             yield t
-        finally:
-            t.finish()
+        except BaseException as e:
+            t.fail("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+            raise
+        t.finish()
 
     def log(self, message: str) -> None:
         if self._rich is not None:
@@ -65,11 +69,23 @@ class Task:
             kwargs["advance"] = advance
         self._rich.update(self._id, **kwargs)
 
+    def _task(self):
+        return self._rich.tasks[[t.id for t in self._rich.tasks].index(self._id)]
+
     def finish(self) -> None:
         if self._rich is None:
             return
-        task = self._rich.tasks[[t.id for t in self._rich.tasks].index(self._id)]
+        task = self._task()
         if task.total is None:
             self._rich.update(self._id, total=max(1, task.completed), completed=max(1, task.completed))
         else:
             self._rich.update(self._id, completed=task.total)
+
+    def fail(self, word: str = "failed") -> None:
+        """Stop the bar where it is (a pulsing bar of unknown length shows 0 of 1) and say ``word``."""
+        if self._rich is None:
+            return
+        task = self._task()
+        self._rich.update(self._id, total=task.total if task.total is not None else 1,
+                          description=f"[red]{task.description} {word}", info=f"[red]{word}")
+        self._rich.stop_task(self._id)

@@ -37,15 +37,25 @@ class RunDir:
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, scenario: str, config: dict[str, Any]) -> "RunDir":
-        """Start a run, or continue one whose manifest names the same scenario."""
+    def create(cls, path: str | Path, scenario: str, config: dict[str, Any], from_stage: str | None = None) -> "RunDir":
+        """Start a run, or continue one whose manifest names the same scenario.
+
+        Continuing with a different config is refused (``check_config_change``) when the run holds
+        output that the changed keys would have changed; an accepted change is recorded in the
+        manifest's ``config_changes`` and becomes its ``config``.
+        """
         path = Path(path)
         if (path / MANIFEST).exists():
             run = cls.open(path)
             if run.scenario != scenario:
                 raise GuimoError(f"{path} holds a '{run.scenario}' run, not '{scenario}'; choose another --out")
-            run.manifest["config"] = config
-            run.save()
+            changed = config_changes(run.config, config)
+            if changed:
+                check_config_change(run, changed, from_stage)
+                run.manifest.setdefault("config_changes", []).append(
+                    {"at": _now(), "from_stage": from_stage, "changed": {k: list(v) for k, v in changed.items()}})
+                run.manifest["config"] = config
+                run.save()
             return run
         if path.exists() and any(path.iterdir()):
             raise GuimoError(f"{path} exists and is not a run directory; choose another --out")
@@ -128,6 +138,71 @@ class RunDir:
             if p.exists():
                 return p
         raise GuimoError(f"{self.path} has no trained weights yet (run the train stage)")
+
+
+# The first stage whose output a config key changes (the longest matching dotted prefix wins;
+# unknown keys count from collect). Recommend's eval keys also steer the validation that picks the
+# best checkpoint during training, so they count from train, apart from what only the final
+# evaluation reads.
+KEY_STAGES: dict[str, str] = {
+    "data": "collect",
+    "seed": "init",
+    "model": "init",
+    "init": "init",
+    "train": "train",
+    "eval": "train",
+    "eval.sampled": "evaluate",
+    "eval.baselines": "evaluate",
+    "optimize": "optimize",
+}
+
+
+def key_stage(key: str) -> str:
+    """The first stage whose output ``key`` (dotted) changes; see ``KEY_STAGES``."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        stage = KEY_STAGES.get(".".join(parts[:n]))
+        if stage is not None:
+            return stage
+    return STAGES[0]
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (old, new) for every leaf that differs (a key on one side only counts, as None)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for name in sorted(set(old) | set(new), key=str):
+        a, b = old.get(name), new.get(name)
+        key = f"{prefix}{name}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(config_changes(a, b, key + "."))
+        elif a != b:
+            out[key] = (a, b)
+    return out
+
+
+def check_config_change(run: "RunDir", changed: dict[str, tuple[Any, Any]], from_stage: str | None) -> None:
+    """Refuse a config change that would sit beside output made with the old values.
+
+    A stage that has started (done, failed, interrupted: it left output, e.g. checkpoints) keeps its
+    output unless this command re-runs it afresh, which ``--from STAGE`` does for STAGE and every
+    later one. A changed key is refused when a kept stage is at or after the first stage it changes
+    (``key_stage``): ``--from evaluate`` may change eval.sampled, ``--from train`` train.lr, and
+    a change of a key whose stages never ran (a sweep sizing its training after preprocess) is fine.
+    """
+    fresh_from = STAGES.index(from_stage) if from_stage else len(STAGES)
+    started = [s for s in STAGES if s in run.manifest.get("stages", {})]
+    kept = [s for s in started if STAGES.index(s) < fresh_from]
+    bad = {k: v for k, v in changed.items() if any(STAGES.index(s) >= STAGES.index(key_stage(k)) for s in kept)}
+    if not bad:
+        return
+    earliest = min((key_stage(k) for k in bad), key=STAGES.index)
+    diff = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in bad.items())
+    kept_bad = [s for s in kept if STAGES.index(s) >= STAGES.index(earliest)]
+    raise GuimoError(
+        f"{run.path} was run with other settings ({diff}); its {', '.join(kept_bad)} output was made with the old "
+        f"values, and continuing would mix both under the new config. Repeat the run's settings to resume it "
+        f"(`guimo show {run.path}` prints them), start a new run with another --out, or re-run from the first "
+        f"stage these keys change: --from {earliest} (it redoes {earliest} and every later stage)")
 
 
 def environment() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from guimo.io import atomic_save_safetensors, atomic_write_json
 from guimo.models.load import load_model, load_weights, read_weights
 from guimo.pipeline.context import Context
 from guimo.pipeline.progress import Progress
-from guimo.pipeline.rundir import STAGES, RunDir
+from guimo.pipeline.rundir import MANIFEST, STAGES, RunDir
 
 
 def run_pipeline(
@@ -46,16 +46,23 @@ def run_pipeline(
     if from_stage is not None and from_stage not in STAGES:
         raise GuimoError(f"unknown stage '{from_stage}'; stages are: {', '.join(STAGES)}")
     dist, device = join_process_group(cfg)
-    run = RunDir.create(out, scenario_name, to_dict(cfg)) if dist.is_main else None
+    first = STAGES.index(from_stage) if from_stage else 0
+    last = STAGES.index(to_stage) if to_stage else len(STAGES) - 1
+    # Check what can be checked before a run folder exists, so that a typo leaves nothing behind.
+    made = not Path(out).exists()  # this call makes the folder (and may remove it again, below)
+    fresh = not (Path(out) / MANIFEST).exists()
+    if dist.is_main:
+        existing = None if fresh else RunDir.open(out)
+        if from_stage:  # everything before from_stage must exist already
+            for earlier in STAGES[:first]:
+                if existing is None or not existing.stage_done(earlier):
+                    raise GuimoError(f"cannot start from '{from_stage}': stage '{earlier}' has not finished in {out}")
+        check_inputs(cfg, existing, from_stage)
+    run = RunDir.create(out, scenario_name, to_dict(cfg), from_stage=from_stage) if dist.is_main else None
     distributed.barrier()
     if run is None:
         run = RunDir.open(out)
-    first = STAGES.index(from_stage) if from_stage else 0
-    last = STAGES.index(to_stage) if to_stage else len(STAGES) - 1
-    if from_stage:  # everything before from_stage must exist already
-        for earlier in STAGES[:first]:
-            if not run.stage_done(earlier):
-                raise GuimoError(f"cannot start from '{from_stage}': stage '{earlier}' has not finished in {run.path}")
+    if from_stage:
         if from_stage in ("train", "init") and dist.is_main:  # a fresh training, not a resume
             _clear_checkpoints(run)
             _forget_optimized(run)
@@ -88,6 +95,8 @@ def run_pipeline(
                 if dist.is_main:
                     msg = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
                     run.stage_failed(stage, time.perf_counter() - t0, msg)
+                    if fresh and stage == STAGES[0]:  # nothing to resume: the source could not be read
+                        _discard(run, made)
                     if not everyone:
                         distributed.broadcast_flag(True, device)
                 raise
@@ -125,6 +134,42 @@ def join_process_group(cfg: Any):
 
         device = torch.device("cuda", dist.local_rank)
     return dist, device
+
+
+def check_inputs(cfg: Any, run: RunDir | None, from_stage: str | None) -> None:
+    """The local files the config names exist, for the stages that will read them (a new run's
+    collect and init; an existing run's stages from ``from_stage`` on, or those not finished).
+
+    Checked before the run folder is made: ``guimo run --data TYPO`` leaves no half-made run behind.
+    URLs are fetched by collect itself (with a checksum and a cache).
+    """
+    from guimo.data.fetch import is_url
+
+    def will_run(stage: str) -> bool:
+        if run is None:
+            return True
+        return STAGES.index(stage) >= STAGES.index(from_stage) if from_stage else not run.stage_done(stage)
+
+    named = [("collect", "data.path"), ("collect", "data.categories"), ("init", "init.checkpoint"), ("init", "init.pretrained")]
+    missing = []
+    for stage, key in named:
+        section, field = key.split(".")
+        value = getattr(getattr(cfg, section, None), field, None)
+        if isinstance(value, str) and value and not is_url(value) and will_run(stage) and not Path(value).exists():
+            missing.append(f"{key}={value}")
+    if missing:
+        raise GuimoError(f"no such file or directory: {', '.join(missing)} (nothing was run or written)")
+
+
+def _discard(run: RunDir, made: bool) -> None:
+    """Remove what a failed first collect wrote: the folder when this run made it, else its files."""
+    import shutil
+
+    if made:
+        shutil.rmtree(run.path, ignore_errors=True)
+        return
+    (run.path / MANIFEST).unlink(missing_ok=True)
+    shutil.rmtree(run.path / "data", ignore_errors=True)
 
 
 def _forget_optimized(run: RunDir) -> None:

@@ -1,0 +1,84 @@
+"""Re-running a run folder with other settings: refused where the run holds output made with the
+old values (naming each key, old -> new), allowed from the first stage the keys change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from guimo.cli import main
+from guimo.errors import GuimoError
+from guimo.pipeline.rundir import RunDir, config_changes, key_stage
+from guimo.pipeline.runner import run_pipeline
+from tests.scenarios.test_recommend import tiny_config
+
+
+def test_config_changes_and_key_stages():
+    old = {"seed": 0, "train": {"lr": 0.01, "steps": 5}, "eval": {"sampled": 100}}
+    new = {"seed": 0, "train": {"lr": 0.02, "steps": 5}, "eval": {"sampled": 0}, "extra": 1}
+    assert config_changes(old, new) == {"eval.sampled": (100, 0), "extra": (None, 1), "train.lr": (0.01, 0.02)}
+    assert [key_stage(k) for k in ("data.path", "seed", "model.d_model", "train.lr", "eval.ks", "eval.sampled", "optimize.trials", "new")] == \
+        ["collect", "init", "init", "train", "train", "evaluate", "optimize", "collect"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A recommend run trained for 4 steps, not yet evaluated (stops after train)."""
+    out = tmp_path_factory.mktemp("cfg") / "run"
+    run_pipeline("recommend", tiny_config("eval.sampled=0", steps=4), out, to_stage="train", quiet=True)
+    return out
+
+
+def _copy(trained, tmp_path):
+    import shutil
+
+    shutil.copytree(trained, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_a_changed_key_over_its_output_is_refused_naming_old_and_new(trained, tmp_path):
+    run = _copy(trained, tmp_path)
+    before = (run / "manifest.json").read_text()
+    with pytest.raises(GuimoError) as e:
+        run_pipeline("recommend", tiny_config("eval.sampled=0", "train.lr=0.02", steps=4), run, quiet=True)
+    msg = str(e.value)
+    assert "train.lr: 0.01 -> 0.02" in msg and "--from train" in msg and "another --out" in msg
+    assert (run / "manifest.json").read_text() == before  # nothing rewritten
+    with pytest.raises(GuimoError, match=r"train\.lr: 0\.01 -> 0\.02"):  # re-running only later stages would not retrain
+        run_pipeline("recommend", tiny_config("eval.sampled=0", "train.lr=0.02", steps=4), run, from_stage="evaluate", quiet=True)
+    with pytest.raises(GuimoError, match=r"model\.d_model: 32 -> 16.*--from init"):
+        run_pipeline("recommend", tiny_config("eval.sampled=0", "model.d_model=16", steps=4), run, from_stage="train", quiet=True)
+
+
+def test_from_the_first_stage_a_key_changes_is_allowed_and_recorded(trained, tmp_path):
+    run = _copy(trained, tmp_path)
+    run_pipeline("recommend", tiny_config("eval.sampled=0", "train.lr=0.02", steps=4), run, from_stage="train", to_stage="train", quiet=True)
+    m = RunDir.open(run).manifest
+    assert m["config"]["train"]["lr"] == 0.02
+    assert m["config_changes"][-1]["from_stage"] == "train" and m["config_changes"][-1]["changed"] == {"train.lr": [0.01, 0.02]}
+    # a key of a stage that never ran needs no --from (a sweep sizes training after preprocess)
+    run_pipeline("recommend", tiny_config("eval.sampled=0", "train.lr=0.02", "eval.baselines=[]", steps=4), run, to_stage="train", quiet=True)
+    assert RunDir.open(run).config["eval"]["baselines"] == []
+
+
+def test_the_cli_refuses_a_changed_set_on_resume_and_allows_it_from_evaluate(trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path)
+    assert main(["run", "recommend", "--out", str(run), "--from", "evaluate", "--set", "train.lr=0.05", "--quiet"]) == 2
+    assert "train.lr: 0.01 -> 0.05" in capsys.readouterr().err
+    assert main(["run", "recommend", "--out", str(run), "--from", "evaluate", "--to", "evaluate", "--set", 'eval.baselines=["popularity"]', "--quiet"]) == 0
+    assert RunDir.open(run).stage_done("evaluate")
+    assert list(json.loads((run / "metrics.json").read_text())["baselines"]) == ["popularity"]
+
+
+def test_from_on_a_run_whose_config_no_longer_parses_is_an_error_not_the_defaults(trained, tmp_path, capsys):
+    run = _copy(trained, tmp_path)
+    m = json.loads((run / "manifest.json").read_text())
+    m["config"]["train"]["renamed_key"] = 1
+    (run / "manifest.json").write_text(json.dumps(m))
+    assert main(["run", "recommend", "--out", str(run), "--from", "evaluate", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "manifest.json" in err and "renamed_key" in err and "new --out" in err
+    assert not (run / "metrics.json").exists()
+    assert main(["run", "recommend", "--from", "evaluate", "--quiet"]) == 2  # --from without --out: no new folder
+    assert "--out RUN" in capsys.readouterr().err
