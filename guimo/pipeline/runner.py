@@ -284,16 +284,22 @@ def evaluate(scenario, ctx: Context) -> dict:
     from guimo.report import write_report
 
     with ctx.progress.task("evaluate"):
-        # on the device it trained on: the scenarios' evaluations move their batches to the model's device
-        device = configured_device(ctx.cfg)
-        model = load_model(scenario, ctx.run, device=str(device))
-        metrics = scenario.evaluate(ctx, model)
-        metrics.setdefault("headline", scenario.headline)
-        metrics.setdefault("higher_is_better", scenario.higher_is_better)
-        metrics["weights"] = evaluated_weights(ctx.run, device.type)
-        atomic_write_json(ctx.run / "metrics.json", metrics)
+        metrics = score(scenario, ctx)
         report = write_report(ctx.run, stage="evaluate")
     return {"headline": {scenario.headline: metrics["model"].get(scenario.headline)}, "report": report.name}
+
+
+def score(scenario, ctx: Context) -> dict:
+    """Score the weights `load_model` picks by default into metrics.json, which names them."""
+    # on the device it trained on: the scenarios' evaluations move their batches to the model's device
+    device = configured_device(ctx.cfg)
+    model = load_model(scenario, ctx.run, device=str(device))
+    metrics = scenario.evaluate(ctx, model)
+    metrics.setdefault("headline", scenario.headline)
+    metrics.setdefault("higher_is_better", scenario.higher_is_better)
+    metrics["weights"] = evaluated_weights(ctx.run, device.type)
+    atomic_write_json(ctx.run / "metrics.json", metrics)
+    return metrics
 
 
 def evaluated_weights(run: RunDir, device_type: str) -> str:
@@ -306,12 +312,16 @@ def evaluated_weights(run: RunDir, device_type: str) -> str:
 def optimize(scenario, ctx: Context) -> dict:
     """Keep the best model; the report is rewritten so that it names the final weights (and, when
     the stage replaced them, their new metrics)."""
+    from guimo.optimize.stage import TRAINED
     from guimo.optimize.stage import optimize as run_optimize
     from guimo.report import write_report
 
     with ctx.progress.task("optimize"):
         info = run_optimize(scenario, ctx)
-        if (ctx.run / "metrics.json").exists():
+        metrics = ctx.run.metrics()
+        if metrics is not None:
+            if metrics.get("optimized") and info.get("final") == TRAINED:
+                score(scenario, ctx)  # the numbers were an earlier optimize's winner; this one kept the trained weights
             write_report(ctx.run, stage="optimize")
         return info
 
