@@ -129,3 +129,20 @@ def test_plots_are_redrawn_only_when_their_sources_change(constructed):
     atomic_write_json(constructed / "metrics.json", {**METRICS, "model": {**METRICS["model"], "ndcg@10": 0.2}})
     write_report(constructed, stage="optimize")
     assert bars.stat().st_mtime_ns > first
+
+
+def test_an_optimize_rerun_that_keeps_the_trained_weights_rescores_them(tiny_lm_run, tmp_path):
+    """metrics.json and the report left by an earlier optimize winner must not outlive it."""
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_lm_run, run)
+    stale = json.loads((run / "metrics.json").read_text())
+    stale["optimized"] = {"source": "optimize/trial-0", "before": stale["model"]}
+    stale["model"] = {**stale["model"], "bits_per_byte": 0.5}
+    atomic_write_json(run / "metrics.json", stale)
+    assert main(["run", "lm", "--out", str(run), "--from", "optimize", "--quiet"]) == 0
+    fresh = json.loads((run / "metrics.json").read_text())
+    assert "optimized" not in fresh and fresh["model"] == json.loads((tiny_lm_run / "metrics.json").read_text())["model"]
+    text = (run / "report.md").read_text()
+    assert "trial-0" not in text and "0.5000" not in text
