@@ -37,24 +37,27 @@ class RunDir:
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, scenario: str, config: dict[str, Any], from_stage: str | None = None) -> "RunDir":
+    def create(cls, path: str | Path, scenario: str, config: dict[str, Any], from_stage: str | None = None,
+               to_stage: str | None = None) -> "RunDir":
         """Start a run, or continue one whose manifest names the same scenario.
 
         Continuing with a different config is refused (``check_config_change``) when the run holds
         output that the changed keys would have changed; an accepted change is recorded in the
-        manifest's ``config_changes`` and becomes its ``config``.
+        manifest's ``config_changes`` and goes into its ``config``. Keys that only stages after
+        ``to_stage`` read are not this call's business: they keep their recorded values.
         """
         path = Path(path)
         if (path / MANIFEST).exists():
             run = cls.open(path)
             if run.scenario != scenario:
                 raise GuimoError(f"{path} holds a '{run.scenario}' run, not '{scenario}'; choose another --out")
-            changed = config_changes(run.config, config)
+            last = STAGES.index(to_stage) if to_stage else len(STAGES) - 1
+            changed = {k: v for k, v in config_changes(run.config, config).items() if STAGES.index(key_stage(k)) <= last}
             if changed:
                 check_config_change(run, changed, from_stage)
                 run.manifest.setdefault("config_changes", []).append(
                     {"at": _now(), "from_stage": from_stage, "changed": {k: list(v) for k, v in changed.items()}})
-                run.manifest["config"] = config
+                run.manifest["config"] = config if last == len(STAGES) - 1 else _with_values(run.config, config, changed)
                 run.save()
             return run
         if path.exists() and any(path.iterdir()):
@@ -177,6 +180,23 @@ def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -
             out.update(config_changes(a, b, key + "."))
         elif a != b:
             out[key] = (a, b)
+    return out
+
+
+def _with_values(old: dict[str, Any], new: dict[str, Any], keys) -> dict[str, Any]:
+    """``old`` with the dotted ``keys`` taken from ``new``."""
+    import copy
+
+    out = copy.deepcopy(old)
+    for key in keys:
+        *sections, leaf = key.split(".")
+        src, dst = new, out
+        for name in sections:
+            src, dst = src.get(name, {}), dst.setdefault(name, {})
+        if leaf in src:
+            dst[leaf] = copy.deepcopy(src[leaf])
+        else:
+            dst.pop(leaf, None)
     return out
 
 

@@ -58,7 +58,7 @@ def run_pipeline(
                 if existing is None or not existing.stage_done(earlier):
                     raise GuimoError(f"cannot start from '{from_stage}': stage '{earlier}' has not finished in {out}")
         check_inputs(cfg, existing, from_stage)
-    run = RunDir.create(out, scenario_name, to_dict(cfg), from_stage=from_stage) if dist.is_main else None
+    run = RunDir.create(out, scenario_name, to_dict(cfg), from_stage=from_stage, to_stage=to_stage) if dist.is_main else None
     distributed.barrier()
     if run is None:
         run = RunDir.open(out)

@@ -57,9 +57,19 @@ def test_from_the_first_stage_a_key_changes_is_allowed_and_recorded(trained, tmp
     m = RunDir.open(run).manifest
     assert m["config"]["train"]["lr"] == 0.02
     assert m["config_changes"][-1]["from_stage"] == "train" and m["config_changes"][-1]["changed"] == {"train.lr": [0.01, 0.02]}
-    # a key of a stage that never ran needs no --from (a sweep sizes training after preprocess)
-    run_pipeline("recommend", tiny_config("eval.sampled=0", "train.lr=0.02", "eval.baselines=[]", steps=4), run, to_stage="train", quiet=True)
-    assert RunDir.open(run).config["eval"]["baselines"] == []
+    # a key that only stages after --to read keeps its recorded value (a later call that runs them checks it)
+    run_pipeline("recommend", tiny_config("eval.sampled=0", "train.lr=0.02", "eval.sampled=7", steps=4), run, to_stage="train", quiet=True)
+    assert RunDir.open(run).config["eval"]["sampled"] == 0
+
+
+def test_a_key_whose_stages_never_ran_needs_no_from(tmp_path):
+    """A scale sweep prepares a point's data, then sizes its training from it: that is not a change over output."""
+    run_pipeline("recommend", tiny_config(steps=4), tmp_path / "r", to_stage="preprocess", quiet=True)
+    run_pipeline("recommend", tiny_config("seed=3", "train.lr=0.02", steps=4), tmp_path / "r", to_stage="init", quiet=True)
+    config = RunDir.open(tmp_path / "r").config
+    assert (config["seed"], config["train"]["lr"]) == (3, 0.01)  # train.lr is not read by init: recorded later
+    with pytest.raises(GuimoError, match=r"seed: 3 -> 4"):
+        run_pipeline("recommend", tiny_config("seed=4", steps=4), tmp_path / "r", to_stage="init", quiet=True)
 
 
 def test_the_cli_refuses_a_changed_set_on_resume_and_allows_it_from_evaluate(trained, tmp_path, capsys):
