@@ -164,6 +164,9 @@ def _what_was_run(run: RunDir) -> list[str]:
     cfg = m.get("config", {})
     data = m.get("data", {})
     rows: list[tuple[str, str]] = [("scenario", run.scenario)]
+    argv = m.get("environment", {}).get("argv") or []
+    if argv and Path(argv[0]).name in ("guimo", "__main__.py"):  # a CLI run, not a sweep or a test calling the library
+        rows.append(("command", f"`guimo {' '.join(argv[1:])}`"))
     source = data.get("source") or stages.get("collect", {}).get("source")
     if source:
         rows.append(("data", f"{source} (fingerprint `{data.get('fingerprint', '?')}`)"))
@@ -178,12 +181,23 @@ def _what_was_run(run: RunDir) -> list[str]:
     if params:
         rows.append(("parameters", f"{params.get('total', 0):,} ({params.get('non_embedding', 0):,} outside embeddings)"
                      + (f"; init {stages['init'].get('init')}" if stages.get("init", {}).get("init") else "")))
-    tr, tcfg = stages.get("train", {}), cfg.get("train", {})
+    auto = stages.get("preprocess", {}).get("auto_settings") or {}
+    if auto:
+        rows.append(("settings chosen from the data", "; ".join(f"{k} = {v.get('value')} ({v.get('why')})" for k, v in auto.items())))
+
+    def setting(key: str) -> Any:
+        """A config value as the run used it: chosen from the data where preprocess chose it."""
+        if key in auto:
+            return auto[key].get("value")
+        section, _, name = key.partition(".")
+        return (cfg.get(section) or {}).get(name, "?")
+
+    tr = stages.get("train", {})
     if tr:
-        text = f"{tr.get('steps', 0):,} steps of batch {tcfg.get('batch_size', '?')}"
+        text = f"{tr.get('steps', 0):,} steps of batch {setting('train.batch_size')}"
         if tr.get("tokens_seen"):
             text += f" ({tr.get('examples_seen', 0):,} examples, {tr['tokens_seen']:,} tokens)"
-        text += f", peak learning rate {tcfg.get('lr', '?')} after {tcfg.get('warmup_steps', '?')} warmup steps"
+        text += f", peak learning rate {setting('train.lr')} after {setting('train.warmup_steps')} warmup steps"
         if tr.get("best_step") is not None:
             text += f"; best validation {tr.get('metric', 'metric')} {_num(tr.get('best_metric'))} at step {tr['best_step']}"
         if tr.get("stopped_early"):
