@@ -156,7 +156,7 @@ def position_breakdown(block: int, token_bytes_at: np.ndarray, nll_at: dict[str,
         nbytes = float(b[sel].sum())
         values = {name: {"bits_per_byte": float(np.asarray(nll, dtype=np.float64)[sel].sum() / math.log(2) / max(nbytes, 1.0))}
                   for name, nll in nll_at.items()}
-        buckets.append({"label": _range_label(lo, hi), "lo": lo, "hi": hi, "weight": nbytes,
+        buckets.append({"label": f"{_range_label(lo, hi)} token{'s' if hi > 1 else ''}", "lo": lo, "hi": hi, "weight": nbytes,
                         "model": values.pop("model"), "baselines": values})
     return {"title": "by context position", "axis": "tokens of context before the predicted token", "weight": "bytes",
             "metrics": ["bits_per_byte"], "buckets": buckets}
