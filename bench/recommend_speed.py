@@ -10,10 +10,14 @@ target per prefix example; guimo every position of a sequence), so targets/s com
 done; sequences/s is reported as each library counts it. Full ranking scores every leave-one-out
 test user against the whole catalogue (users/s), including seen-item filtering and metrics.
 RecBole runs in its own virtual environment (recipe in ../shared/docs/FACTS.md and DEVELOPERS.md); when it cannot run,
-the reason is recorded instead of a number. Writes its part of docs/BENCHMARKS.md.
+the reason is recorded instead of a number. guimo's side is the product: `guimo run recommend --data FILE` with
+:data:`GUIMO_SETTINGS` through collect, preprocess and init, then its train stage's dataset, loss and validation in
+``guimo.train.loop.fit`` (bench/product.py), and its evaluate stage's ranking. Writes
+bench/results/recommend_speed_<data>.json and its sections of docs/benchmarks/recommend.md.
 
 ``--to-quality SECONDS`` measures time to quality instead: each library trains (same model, Adam
-lr 1e-3, batch 128) for SECONDS of training time, pausing the clock to score the leave-one-out
+lr 1e-3, batch 128; guimo with its warmup and cosine decay over the steps that fill the budget) for SECONDS
+of training time, pausing the clock to score the leave-one-out
 *validation* users with its own full-ranking evaluator at regular intervals; the report gives
 RecBole's best validation NDCG@10 and the training time each library needed to reach it.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -39,91 +44,73 @@ DATA = {
 DIMS = dict(max_len=50, d_model=64, n_blocks=2, n_heads=1, d_ff=256, dropout=0.2)
 
 
+# guimo's side is `guimo run recommend --data FILE --set ...` with these settings, RecBole's model and optimizer
+# settings (Adam = AdamW without decay); trained by guimo.train.loop.fit (bench/product.py), so the figures are the
+# product's trainer, dataset and loss, with its warmup and cosine schedule.
+GUIMO_SETTINGS = [f"model.{k}={v}" for k, v in DIMS.items()] + [
+    "model.loss=ce", "model.use_categories=false", "data.split=loo", "data.min_seq_len=3", "train.lr=1e-3",
+    "train.weight_decay=0", "train.precision=fp32", "train.device=cpu", "eval.val_cases=none"]
+
+
+def guimo_prepared(path: Path, batch: int, out: Path, extra: list[str] = ()):
+    """collect, preprocess and init of `guimo run recommend --data PATH` with :data:`GUIMO_SETTINGS`."""
+    from product import prepare
+
+    return prepare("recommend", [*GUIMO_SETTINGS, f"train.batch_size={batch}", *extra], out, data=str(path))
+
+
+def targets_per_example(train_set) -> float:
+    """Mean next-item targets in one training example (guimo trains every position of a window)."""
+    n = len(train_set)
+    return float((train_set.batch(list(range(n)))["target"] > 0).sum()) / n
+
+
 def bench_guimo(path: Path, steps: int, batch: int) -> dict:
-    import numpy as np
-    import torch
+    """Training speed of the product's train stage and full-ranking speed of its evaluate stage's ranking."""
+    from guimo.scenarios.recommend import load_data, rank_model
 
-    from guimo.data.interactions import build_sequences, read_interactions, split_sequences
-    from guimo.data.recdata import NextItemWindows
-    from guimo.evaluate.ranking import evaluate_ranking
-    from guimo.models.sasrec import SASRec, SASRecConfig
-    from guimo.scenarios.recommend import model_scorer
-    from guimo.train.config import TrainConfig
-    from guimo.train.loop import make_optimizer
-
-    seqs = build_sequences(read_interactions(path), min_seq_len=3)
-    split = split_sequences(seqs, "loo")
-    train = [seqs.seq(u)[: split.train_end[u]] for u in range(len(seqs))]
-    ds = NextItemWindows(train, DIMS["max_len"])
-    torch.manual_seed(0)
-    model = SASRec(SASRecConfig(n_items=len(seqs.item_ids), loss="ce", **DIMS))
-    opt = make_optimizer(model, TrainConfig(lr=1e-3, weight_decay=0.0), torch.device("cpu"))
-    rng = np.random.default_rng(0)
-    model.train()
-    n_seq = n_tgt = 0
-    for i in range(steps + 3):
-        if i == 3:  # after warm-up steps
-            t0 = time.perf_counter()
-        b = ds.batch(rng.choice(len(ds), batch, replace=False).tolist())
-        loss = model(b["seq"], b["target"])
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if i >= 3:
-            n_seq += batch
-            n_tgt += int((b["target"] > 0).sum())
-    train_s = time.perf_counter() - t0
-    model.eval()
-    hist = [seqs.seq(int(u))[: int(e)] for u, e in zip(split.test_users, split.test_end)]
-    targets = np.array([seqs.seq(int(u))[int(e)] for u, e in zip(split.test_users, split.test_end)])
-    t0 = time.perf_counter()
-    evaluate_ranking(model_scorer(model, DIMS["max_len"]), hist, targets, len(seqs.item_ids), sampled=0)
-    rank_s = time.perf_counter() - t0
-    return {"sequences_per_s": n_seq / train_s, "targets_per_s": n_tgt / train_s, "users_per_s": len(hist) / rank_s,
-            "users": len(hist), "items": len(seqs.item_ids)}
+    with tempfile.TemporaryDirectory() as tmp:
+        prep = guimo_prepared(path, batch, Path(tmp) / "run")
+        _, model, step_s = prep.train(steps + 3, Path(tmp) / "train", skip=3)
+        data = load_data(prep.run)
+        hist, targets = data.cases("test")
+        model.eval()
+        t0 = time.perf_counter()
+        rank_model(model, hist, targets, data.n_items, prep.cfg.eval, sampled=False, seed=prep.cfg.seed)
+        rank_s = time.perf_counter() - t0
+        per_example = targets_per_example(prep.inputs.train_set)
+    return {"sequences_per_s": batch / step_s, "targets_per_s": batch * per_example / step_s, "users_per_s": len(hist) / rank_s,
+            "users": len(hist), "items": data.n_items, "trainer": "guimo.train.loop.fit"}
 
 
 def guimo_to_quality(path: Path, budget_s: float, evals: int, batch: int) -> dict:
-    """guimo's validation NDCG@10 over training time: ``[(train_s, steps, ndcg@10), ...]``."""
-    import numpy as np
-    import torch
+    """guimo's validation NDCG@10 over training time: ``[(train_s, steps, ndcg@10), ...]``.
 
-    from guimo.data.interactions import build_sequences, read_interactions, split_sequences
-    from guimo.data.recdata import NextItemWindows
-    from guimo.evaluate.ranking import evaluate_ranking
-    from guimo.models.sasrec import SASRec, SASRecConfig
-    from guimo.scenarios.recommend import model_scorer
+    The step count that fills the budget is estimated from 20 timed steps (what `train.max_time_s` does), and
+    the run's own validation (all users, full catalogue) runs every ``steps / evals`` steps with the clock
+    paused."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prep = guimo_prepared(path, batch, Path(tmp) / "run")
+        _, _, step_s = prep.train(20, Path(tmp) / "probe", skip=3)
+        steps = max(evals, int(budget_s / step_s))
+        curve: list[list[float]] = []
+        clock = {"start": 0.0, "paused": 0.0, "step": 0}
 
-    seqs = build_sequences(read_interactions(path), min_seq_len=3)
-    split = split_sequences(seqs, "loo")
-    ds = NextItemWindows([seqs.seq(u)[: split.train_end[u]] for u in range(len(seqs))], DIMS["max_len"])
-    val_hist = [seqs.seq(int(u))[: int(e)] for u, e in zip(split.val_users, split.val_end)]
-    val_tgt = np.array([seqs.seq(int(u))[int(e)] for u, e in zip(split.val_users, split.val_end)])
-    torch.manual_seed(0)
-    model = SASRec(SASRecConfig(n_items=len(seqs.item_ids), loss="ce", **DIMS))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)  # as RecBole's trainer
-    rng = np.random.default_rng(0)
-    curve, train_s, steps, order = [], 0.0, 0, np.zeros(0, dtype=np.int64)
-    next_eval = budget_s / evals
-    while train_s < budget_s:
-        if len(order) < batch:  # a new epoch
-            order = rng.permutation(len(ds))
-        idx, order = order[:batch], order[batch:]
-        model.train()
-        t0 = time.perf_counter()
-        b = ds.batch(idx.tolist())
-        loss = model(b["seq"], b["target"])
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        train_s += time.perf_counter() - t0
-        steps += 1
-        if train_s >= next_eval or train_s >= budget_s:
-            model.eval()
-            m = evaluate_ranking(model_scorer(model, DIMS["max_len"]), val_hist, val_tgt, len(seqs.item_ids), ks=(10,), sampled=0)
-            curve.append([round(train_s, 2), steps, m["full"]["ndcg@10"]])
-            next_eval += budget_s / evals
-    return {"curve": curve, "val_users": len(val_hist), "examples_per_epoch": len(ds)}
+        def progress(step: int, info: dict) -> None:  # called after the step's evaluation: evaluate counts itself
+            clock["step"] = step
+
+        def evaluate(model) -> dict:
+            t0 = time.perf_counter()
+            metrics = prep.inputs.evaluate(model)
+            curve.append([round(t0 - clock["start"] - clock["paused"], 2), clock["step"] + 1, metrics["ndcg@10"]])
+            clock["paused"] += time.perf_counter() - t0
+            return metrics
+
+        clock["start"] = time.perf_counter()
+        prep.fit(steps, Path(tmp) / "train", evaluate=evaluate, eval_every=max(1, steps // evals), progress=progress)
+        n = len(prep.inputs.train_set)
+    return {"curve": curve, "examples_per_epoch": n,
+            "steps": steps, "trainer": "guimo.train.loop.fit"}
 
 
 # RecBole setup shared by both modes: config, dataset, SASRec and its Adam.
@@ -244,19 +231,38 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"{path} not found")
     if args.to_quality:
         return to_quality(args, path)
+    load = [os.getloadavg()[0]]
     guimo = bench_guimo(path, args.steps, args.batch)
+    load.append(os.getloadavg()[0])
     recbole = bench_recbole(args.recbole_python, path, args.data, args.steps, args.batch, args.threads)
-    result = {"data": args.data, "guimo": guimo, "recbole": recbole, "args": vars(args),
-              "date": dt.date.today().isoformat(), "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"}
+    load.append(os.getloadavg()[0])
+    result = {"data": args.data, "guimo": guimo, "recbole": recbole, "args": vars(args), "load_avg_1min": load,
+              "command": f"python bench/recommend_speed.py --data {args.data} --steps {args.steps} --threads {args.threads}",
+              **provenance(args.threads)}
     print(json.dumps(result, indent=2))
     if not args.no_write:
+        save(ROOT / "bench" / "results" / f"recommend_speed_{args.data}.json", result)
         write_section("recommend_speed", markdown(result), doc=page("recommend"))
     return 0
 
 
-def to_quality(args, path: Path) -> int:
-    import os
+def provenance(threads: int) -> dict:
+    """Date, machine and CPU (model, bf16/AMX flags) of a result."""
+    sys.path.insert(0, str(ROOT))
+    from guimo.device import cpu_info
 
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {threads} thread(s)", "cpu": cpu_info()}
+
+
+def save(path: Path, result: dict) -> None:
+    sys.path.insert(0, str(ROOT))
+    from guimo.io import atomic_write_json
+
+    atomic_write_json(path, result)
+
+
+def to_quality(args, path: Path) -> int:
     load = [os.getloadavg()[0]]
     recbole = bench_recbole(args.recbole_python, path, args.data, 0, args.batch, args.threads,
                             script=RECBOLE_TTQ_SCRIPT, extra=(str(args.to_quality), str(args.evals)))
@@ -264,12 +270,11 @@ def to_quality(args, path: Path) -> int:
     guimo = guimo_to_quality(path, args.to_quality, args.evals, args.batch)
     load.append(os.getloadavg()[0])
     result = {"data": args.data, "guimo": guimo, "recbole": recbole, "args": vars(args), "load_avg_1min": load,
-              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "machine": f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"}
+              "command": (f"python bench/recommend_speed.py --data {args.data} --to-quality {args.to_quality:g} "
+                          f"--evals {args.evals} --threads {args.threads}"),
+              **provenance(args.threads)}
     print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / f"recommend_to_quality_{args.data}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    save(ROOT / "bench" / "results" / f"recommend_to_quality_{args.data}.json", result)
     if not args.no_write:
         write_section("recommend_to_quality", markdown_to_quality(result), doc=page("recommend"))
     return 0
@@ -287,7 +292,7 @@ def markdown_to_quality(r: dict) -> str:
             f"{min(r['load_avg_1min']):.1f}-{max(r['load_avg_1min']):.1f} on the 2 shared cores. Same SASRec (2 blocks x 1 head x 64, "
             f"max_len 50, dropout 0.2, CE over all items), Adam lr 1e-3, batch {a['batch']}, fp32; validation = each user's "
             f"second-to-last item (leave-one-out), full ranking with seen items filtered, NDCG@10 by each library's own evaluator; "
-            f"training time only (the clock stops while validating).")
+            f"training time only (the clock stops while validating). CPU: {cpu_line(r)}. {trainer_line(r)}")
     if "error" in rb:
         return head + f"\n\nRecBole did not run: {rb['error']}"
     level = max(v for _, _, v in rb["curve"])
@@ -310,13 +315,30 @@ def markdown_to_quality(r: dict) -> str:
     return head + "\n" + "\n".join(rows) + "\n\n" + verdict + caveat
 
 
+def cpu_line(r: dict) -> str:
+    cpu = r.get("cpu")
+    if cpu is None:
+        return "AMD EPYC (recorded later)"
+    return f"{cpu['model']}, flags {' '.join(cpu['flags']) or 'none'}"
+
+
+def trainer_line(r: dict) -> str:
+    """Which trainer gave guimo's figures: the product's, or (records before 2026-12-06) the bench's own loop."""
+    if r["guimo"].get("trainer") == "guimo.train.loop.fit":
+        return ("guimo trains through the product (`guimo run recommend --data FILE`'s dataset and loss in "
+                "`guimo.train.loop.fit`, with its warmup and cosine schedule) and ranks with its evaluate stage.")
+    return (f"guimo's figures were measured with the bench's own Adam loop, not the product's trainer, before 2026-12-06; "
+            f"re-measure with `python bench/recommend_speed.py`.")
+
+
 def markdown(r: dict) -> str:
     g, rb = r["guimo"], r["recbole"]
     lines = [
         f"Command: `python bench/recommend_speed.py --data {r['data']} --steps {r['args']['steps']} --threads {r['args']['threads']}` "
         f"({r['date']}; shared 2-core machine, {r['args']['threads']} intra-op thread(s); other jobs were running, so compare the ratio).",
         f"SASRec, 2 blocks x 1 head x width 64, max_len 50, full-softmax CE, batch {r['args']['batch']}, fp32; {r['data']} "
-        f"({g['users']} test users, {g['items']} items, leave-one-out, full ranking with seen items filtered).",
+        f"({g['users']} test users, {g['items']} items, leave-one-out, full ranking with seen items filtered). CPU: {cpu_line(r)}. "
+        + trainer_line(r),
         "",
         "| library | training targets/s | training sequences/s | full-ranking users/s |",
         "| --- | ---: | ---: | ---: |",
