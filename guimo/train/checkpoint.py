@@ -60,26 +60,58 @@ def save(
     return stem
 
 
+class SkippedCheckpointWarning(UserWarning):
+    """A checkpoint file that could not be read was passed over for an older one."""
+
+
 def latest(directory: Path) -> Path | None:
-    """Stem of the newest complete checkpoint, or None.
+    """Stem of the newest readable checkpoint, or None when there is none to resume.
 
-    Complete means: the JSON (written last) parses and its safetensors file has a whole header
-    covering the whole file (safetensors checks that when opening, reading only the header), so
-    a torn or missing tensor file makes us fall back to the previous checkpoint.
+    Readable means: the JSON (written last, the commit marker) parses and names its step, and its
+    safetensors file has a whole header covering the whole file with the RNG state in it
+    (safetensors checks that when opening, reading only the header). A newer checkpoint that is
+    not readable (a kill mid-write on a filesystem without atomic rename, a truncated copy) is
+    skipped with a ``SkippedCheckpointWarning`` naming the file and why. Tensors without their JSON
+    were never committed and are passed over quietly. When JSON files exist but none of them is
+    readable, resuming is impossible and starting again from step 0 would discard the run's
+    progress and its log, so this raises a GuimoError naming every file and its problem.
     """
-    from safetensors import safe_open
+    import warnings
 
+    from guimo.errors import GuimoError
+
+    problems: list[str] = []
     for meta in sorted(directory.glob("step-*.json"), reverse=True):
-        tensors = meta.with_suffix(".safetensors")
-        try:
-            if "step" not in json.loads(meta.read_text()):
-                continue
-            with safe_open(str(tensors), framework="pt") as f:
-                if "rng.torch" not in f.keys():
-                    continue
-        except Exception:  # OSError, JSONDecodeError, SafetensorError: not a complete checkpoint
-            continue
-        return meta.with_suffix("")
+        problem = _unreadable(meta)
+        if problem is None:
+            for p in problems:
+                warnings.warn(f"skipping an unreadable checkpoint: {p}; resuming from {meta.with_suffix('')}", SkippedCheckpointWarning,
+                              stacklevel=2)
+            return meta.with_suffix("")
+        problems.append(problem)
+    if problems:
+        raise GuimoError("no checkpoint can be read, so training cannot resume (and will not start over on its own): "
+                         + "; ".join(problems) + f". Move {directory} aside to train from step 0.")
+    return None
+
+
+def _unreadable(meta: Path) -> str | None:
+    """Why the checkpoint whose JSON is ``meta`` cannot be resumed from, or None when it can."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        record = json.loads(meta.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"{meta}: {type(e).__name__}: {e}"
+    if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+        return f"{meta}: no integer 'step' key"
+    tensors = meta.with_suffix(".safetensors")
+    try:
+        with safe_open(str(tensors), framework="pt") as f:
+            if "rng.torch" not in f.keys():
+                return f"{tensors}: no 'rng.torch' tensor (not a training checkpoint)"
+    except (OSError, SafetensorError) as e:
+        return f"{tensors}: {type(e).__name__}: {e}"
     return None
 
 

@@ -28,7 +28,9 @@ class TrainConfig:
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (pays ~25 s compile time)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
-    max_time_s: float | None = field(default=None, metadata={"help": "wall-clock budget for training; checkpoint and stop when spent"})
+    max_time_s: float | None = field(default=None, metadata={
+        "help": "wall-clock budget that picks the step count (at most max_steps): 10 steps are timed, then the count "
+                "that fits is fixed and recorded in the checkpoints, so the schedule depends on steps alone (None: off)"})
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.grad_accum <= 0 or self.batch_size % self.grad_accum:
@@ -37,3 +39,5 @@ class TrainConfig:
             raise ValueError("max_steps must be positive")
         if self.lr <= 0:
             raise ValueError("lr must be positive")
+        if self.max_time_s is not None and self.max_time_s <= 0:
+            raise ValueError("max_time_s must be positive (or None: no time budget)")

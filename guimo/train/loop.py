@@ -3,9 +3,11 @@
 Read it top to bottom: set up (device, seed, optimizer, resume) -> for each step: fetch the
 step's global batch, run micro-batches with autocast and accumulate, clip, step, schedule ->
 log, validate (early stopping), checkpoint -> finish (restore the best weights).
-Determinism: the data order depends only on (seed, epoch) and every random draw in the model
-uses the global torch RNG, whose state travels in each checkpoint, so a resumed CPU run
-retraces the uninterrupted one exactly.
+Determinism: the data order depends only on (seed, epoch), every random draw in the model
+uses the global torch RNG, whose state travels in each checkpoint, and the learning rate and
+the stop depend on the step alone (a time budget picks the step count once, guimo.train.plan),
+so the same command gives the same weights and a resumed CPU run retraces the uninterrupted one
+bit for bit.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from guimo.io import append_jsonl, atomic_save_safetensors, atomic_write_text
-from guimo.train import checkpoint, distributed
+from guimo.train import checkpoint, distributed, plan
 from guimo.train.config import TrainConfig
 from guimo.device import autocast, choose_precision, describe, pick_device
 
@@ -55,20 +57,22 @@ class TrainResult:
     device: str = "cpu"  # where it trained (with the GPU's name on CUDA) and in which precision: the manifest says so
     precision: str = "fp32"
     precision_reason: str = ""  # why (guimo.device.choose_precision): auto on a CPU depends on its ISA and a recorded measurement
+    max_steps: int = 0  # the step count the schedule ran to (chosen once when a time budget set it)
+    max_steps_from: str = "max_steps"  # what fixed it: max_steps, max_epochs or max_time_s
+    step_s: float | None = None  # with max_time_s: the mean seconds per step the choice was based on
 
 
-def get_lr(step: int, cfg: TrainConfig, *, max_steps: int | None = None, time_fraction: float = 0.0) -> float:
+def get_lr(step: int, cfg: TrainConfig, *, max_steps: int | None = None) -> float:
     """Linear warmup to ``lr`` then cosine decay to ``lr * min_lr_ratio`` where training ends.
 
-    The end is ``max_steps`` (``cfg.max_steps`` unless ``max_epochs`` ends training sooner) or,
-    under a time budget, the budget's end: the decay follows whichever is further along, the
-    steps or ``time_fraction`` (elapsed / ``max_time_s``). A run stopped by the clock would
-    otherwise end at a high learning rate, its loss well above what the same time buys decayed.
+    The end is ``max_steps``: ``cfg.max_steps`` unless ``max_epochs`` ends training sooner or a
+    time budget chose the count (guimo.train.plan). A function of the step alone, never of the
+    clock, so two runs of the same command take the same steps.
     """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     total = cfg.max_steps if max_steps is None else max_steps
-    progress = min(1.0, max((step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps), time_fraction))
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - floor)
 
@@ -117,7 +121,8 @@ def fit(
 
     Writes ``out_dir/checkpoints/step-*.{safetensors,json}``, ``out_dir/checkpoints/best.safetensors``
     and ``out_dir/train_log.jsonl``. Restarting with the same arguments resumes from the newest
-    checkpoint. ``progress(step, info)`` is called after every optimizer step (for a progress bar).
+    checkpoint, with the step count recorded there. ``progress(step, info)`` is called after every
+    optimizer step (for a progress bar; ``info["max_steps"]`` is the current plan).
     """
     device = pick_device(cfg.device)
     dist = distributed.init(device.type)
@@ -141,38 +146,39 @@ def fit(
     steps_per_epoch = len(sampler) // per_rank
     if steps_per_epoch == 0:
         raise ValueError(f"{len(train_set)} training examples are fewer than one batch of {cfg.batch_size}")
-    max_steps = cfg.max_steps
-    if cfg.max_epochs is not None:
-        max_steps = min(max_steps, max(1, int(cfg.max_epochs * steps_per_epoch)))
+    steps = plan.from_config(cfg, steps_per_epoch)
 
     state = {"best_metric": None, "best_step": None, "bad_evals": 0, "examples_seen": 0, "elapsed_s": 0.0, "stopped_early": False}
     step = 0
     torch.manual_seed(seed)
-    resume = checkpoint.latest(ckpt_dir)
+    resume = checkpoint.latest(ckpt_dir)  # raises when checkpoints exist but none can be read
     if resume is not None:
         meta = checkpoint.load(resume, model, optimizer, device)
         step = meta["step"]
         state.update({k: meta[k] for k in state if k in meta})
+        recorded = meta.get("plan")
+        if recorded and recorded["decided"] and recorded["source"] == steps.source == "max_time_s":
+            steps = plan.StepPlan.from_record(recorded)  # the count chosen before the kill, never re-estimated
         if dist.is_main:
             _truncate_log(log_path, step)
     elif dist.is_main and log_path.exists():
-        log_path.unlink()
+        log_path.unlink()  # no checkpoint to resume: the steps it logged will be taken again
     distributed.barrier()
+    timer = plan.StepTimer(cfg.max_time_s) if not steps.decided else None
 
     stop = _StopSignal()
     try:
         t0, result_loss, stopped_early = time.perf_counter() - state["elapsed_s"], None, state["stopped_early"]
         order, order_epoch = None, -1
-        while step < max_steps and not stopped_early:  # a resumed early-stopped run stays stopped
+        while step < steps.max_steps and not stopped_early:  # a resumed early-stopped run stays stopped
+            step_start = time.perf_counter()
             epoch, k = divmod(step, steps_per_epoch)
             if epoch != order_epoch:  # the epoch's order depends only on (seed, epoch)
                 sampler.set_epoch(epoch)
                 order, order_epoch = list(sampler), epoch
             batch_idx = order[k * per_rank : (k + 1) * per_rank]
 
-            # rank 0's clock, as for the stop below, so every rank steps with the same rate
-            time_fraction = distributed.broadcast_value(state["elapsed_s"] / cfg.max_time_s, device) if cfg.max_time_s else 0.0
-            lr = get_lr(step, cfg, max_steps=max_steps, time_fraction=time_fraction)
+            lr = get_lr(step, cfg, max_steps=steps.max_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_mult", 1.0)
             model.train()
@@ -194,15 +200,19 @@ def fit(
             state["examples_seen"] += cfg.batch_size
             result_loss = distributed.all_reduce_mean(loss_sum, device) if dist.enabled else loss_sum
             state["elapsed_s"] = time.perf_counter() - t0
-
             record = {"step": step, "epoch": epoch, "loss": result_loss, "lr": lr, "elapsed_s": round(state["elapsed_s"], 3)}
-            if dist.is_main and (step % max(1, cfg.log_every) == 0 or step == max_steps):
+            decided_now = False
+            if timer is not None:
+                timer.record(time.perf_counter() - step_start)
+                if timer.ready:  # once: rank 0's measurement fixes every rank's count
+                    count, step_s = timer.propose(step, state["elapsed_s"], steps.max_steps)
+                    count = int(distributed.broadcast_value(float(count), device))
+                    steps, timer, decided_now = plan.StepPlan(count, "max_time_s", True, round(step_s, 6), step), None, True
+                    record["plan"] = steps.as_record()  # the choice and what it was based on, logged once
+            record["max_steps"] = steps.max_steps
+            last = step >= steps.max_steps
+            if dist.is_main and (step % max(1, cfg.log_every) == 0 or last or decided_now):
                 append_jsonl(log_path, record)
-
-            # Rank 0's clock decides for every rank; a run stopped by the time budget validates the
-            # weights it ends with (else "restore the best" would return an older checkpoint).
-            over_time = cfg.max_time_s is not None and distributed.broadcast_flag(state["elapsed_s"] >= cfg.max_time_s, device)
-            last = step == max_steps or over_time
             if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or last):
                 metrics = evaluate(model)
                 value = metrics[metric]
@@ -218,14 +228,15 @@ def fit(
                 stopped_early = distributed.broadcast_flag(cfg.patience > 0 and state["bad_evals"] >= cfg.patience, device)
                 state["stopped_early"] = stopped_early
             if progress is not None:
-                progress(step, {**record, "max_steps": max_steps})
+                progress(step, {**record, "max_steps": steps.max_steps})
 
             interrupted = distributed.broadcast_flag(stop.requested, device)
-            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or interrupted or over_time or stopped_early or last:
+            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or interrupted or stopped_early or last:
                 if dist.is_main:
-                    checkpoint.save(ckpt_dir, step, model, optimizer, {**state, "epoch": epoch, "batch_in_epoch": k + 1})
+                    checkpoint.save(ckpt_dir, step, model, optimizer,
+                                    {**state, "epoch": epoch, "batch_in_epoch": k + 1, "plan": steps.as_record()})
                 distributed.barrier()
-            if interrupted or over_time or stopped_early:
+            if interrupted or stopped_early:
                 break
     finally:
         stop.restore()
@@ -247,6 +258,9 @@ def fit(
         device=describe(device),
         precision=precision,
         precision_reason=precision_reason,
+        max_steps=steps.max_steps,
+        max_steps_from=steps.source,
+        step_s=steps.step_s,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from guimo.models.transformer import Transformer
@@ -83,9 +84,11 @@ def test_missing_or_torn_tensor_file_is_ignored(tmp_path):
     stem = _save(tmp_path, 20, model, opt)
     data = stem.with_suffix(".safetensors").read_bytes()
     stem.with_suffix(".safetensors").write_bytes(data[: len(data) - 100])
-    assert checkpoint.latest(tmp_path).name == "step-0000010"
+    with pytest.warns(checkpoint.SkippedCheckpointWarning, match="step-0000020.safetensors: SafetensorError"):
+        assert checkpoint.latest(tmp_path).name == "step-0000010"
     stem.with_suffix(".safetensors").unlink()
-    assert checkpoint.latest(tmp_path).name == "step-0000010"
+    with pytest.warns(checkpoint.SkippedCheckpointWarning, match="step-0000020.safetensors: FileNotFoundError"):
+        assert checkpoint.latest(tmp_path).name == "step-0000010"
 
 
 def test_torn_json_is_ignored(tmp_path):
@@ -93,7 +96,8 @@ def test_torn_json_is_ignored(tmp_path):
     _save(tmp_path, 10, model, opt)
     stem = _save(tmp_path, 20, model, opt)
     stem.with_suffix(".json").write_text('{"step": 2')
-    assert checkpoint.latest(tmp_path).name == "step-0000010"
+    with pytest.warns(checkpoint.SkippedCheckpointWarning, match="step-0000020.json: JSONDecodeError"):
+        assert checkpoint.latest(tmp_path).name == "step-0000010"
 
 
 def test_no_checkpoint(tmp_path):
@@ -118,3 +122,30 @@ def test_checkpoint_holds_no_pickle(tmp_path):
 
     tensors = load_file(str(stem.with_suffix(".safetensors")))
     assert {k.split(".")[0] for k in tensors} == {"model", "optim", "rng"}
+
+
+def test_a_skipped_checkpoint_is_named_in_a_warning(tmp_path):
+    model, opt = _trained()
+    _save(tmp_path, 10, model, opt)
+    stem = _save(tmp_path, 20, model, opt)
+    stem.with_suffix(".json").write_text('{"step": "twenty"}')
+    with pytest.warns(checkpoint.SkippedCheckpointWarning, match=r"step-0000020.json: no integer 'step' key; resuming from .*step-0000010"):
+        assert checkpoint.latest(tmp_path).name == "step-0000010"
+
+
+def test_tensors_without_their_json_were_never_committed_and_are_passed_over(tmp_path, recwarn):
+    model, opt = _trained()
+    _save(tmp_path, 10, model, opt).with_suffix(".json").unlink()  # a kill between the two writes of the first checkpoint
+    assert checkpoint.latest(tmp_path) is None and not recwarn.list
+
+
+def test_checkpoints_none_of_which_can_be_read_are_an_error_naming_each(tmp_path):
+    from guimo.errors import GuimoError
+
+    model, opt = _trained()
+    for step in (10, 20):
+        _save(tmp_path, step, model, opt)
+    (tmp_path / "step-0000020.safetensors").write_bytes(b"\0" * 64)
+    (tmp_path / "step-0000010.json").write_text("{")
+    with pytest.raises(GuimoError, match=r"no checkpoint can be read.*step-0000020.safetensors: SafetensorError.*step-0000010.json: JSONDecodeError"):
+        checkpoint.latest(tmp_path)
