@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     args.started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    from guimo.cli.scale import parse_probe_set
     from guimo.scale.report import build_report
     from guimo.scale.sweep import SweepSpec, run_sweep
 
@@ -164,6 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick and not args.no_write:
         write_section("scale_lm", render_all(), doc=page("scale"))
     return 0
+
+
+def parse_probe_set(text: str | None) -> dict:
+    """'model.mup_output_mult=1,2,4' -> SweepSpec's probe_key and probe_values (in a recipe: sweep.probe_key, sweep.probe_values)."""
+    if not text:
+        return {}
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        sys.exit(f"bad --probe-set '{text}': expected KEY=V1,V2,... (e.g. model.mup_output_mult=1,2,4,8,16)")
+    return {"probe_key": key.strip(), "probe_values": [float(v) for v in values.split(",") if v.strip()]}
 
 
 def refit(args) -> int:

@@ -32,15 +32,14 @@ from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path w
 
 RESULTS = ROOT / "bench" / "results"
 TARGET = 0.10
-SHARES = ["--data-fractions", "0.125,0.25,0.5,1", "--seeds", "2", "--threads", "2", "--workers", "2", "--bootstrap", "200"]
 # One intra-op thread per worker, and glibc keeping freed memory for reuse instead of returning it after every step
 # (the sampled softmax's large temporaries; halved a Beauty step here, docs/FACTS.md, as bench/recommend_beauty.sh sets).
 ENV = {"OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184", "MALLOC_TOP_PAD_": "1073741824"}
+# Each dataset's design is a scale recipe (sizes, shares, seeds, epochs, lr, validations, bootstrap): the marketplace's
+# is the one `guimo scale recommend` runs by default, Beauty's starts from the tuned run recipe bench/recommend_beauty.toml.
 DATASETS = {
-    # the default recommend model family at three widths; 8 epochs of batch 128, lr 0.01 at width 64
-    "marketplace": ["--sizes", "d32x2,small,medium", "--context", "50", "--batch-size", "128", "--epochs", "8", "--lr-ref", "0.01", "--evals", "4"],
-    # SASRec+ on Beauty, the recipe's model, batch and lr (bench/recommend_beauty.toml), 24 epochs, validation every 4
-    "beauty": ["--config", "bench/recommend_beauty.toml", "--sizes", "d64x2h1", "--epochs", "24", "--min-steps", "474", "--evals", "6"],
+    "marketplace": ["--config", "guimo/recipes/scale/recommend.toml"],
+    "beauty": ["--config", "bench/scale_recommend_beauty.toml"],
 }
 
 
@@ -69,7 +68,7 @@ def measure(dataset: str, out: str) -> dict:
     from guimo.cli import main as guimo
     from guimo.scale.sweep import sweep_minutes
 
-    argv = ["scale", "recommend", *DATASETS[dataset], *SHARES, "--out", out]
+    argv = ["scale", "recommend", *DATASETS[dataset], "--out", out]
     if guimo([*argv, "--quiet"]) != 0:
         raise SystemExit(f"guimo {' '.join(argv)} failed")
     sweep = json.loads((ROOT / out / "sweep.json").read_text())

@@ -5,92 +5,64 @@ from __future__ import annotations
 import argparse
 
 SCALE_HELP = """\
-three forms:
-  guimo scale SCENARIO --sizes nano,tiny,mini --data-fractions 0.25,0.5,1 [--budget 30m] [--seeds 2] [--out DIR]
-      run the grid (each point a normal run directory under DIR/runs; re-running skips finished
-      points), then fit and write DIR/scale/report.md, fit.json and plots/*.png
-  guimo scale fit DIR
-      refit from the runs under DIR (a sweep folder or any folder of run directories)
-  guimo scale plan --compute FLOPS [--fit DIR]
-      compute-optimal model size and tokens for a budget, with bands (without --fit: the
-      Besiroglu et al. 2024 law, E=1.82, A=482, B=2085, alpha=0.348, beta=0.366)
+  guimo scale SCENARIO [--budget 30m] [--data PATH] [--out DIR]
+      sweep the scenario's validated design (guimo/recipes/scale/SCENARIO.toml), fit it and print
+      the verdict: 2x and 4x the model and the data predicted with intervals, whether the sweep's
+      own held-out check passed, what the fit cannot support (DIR/scale/report.md; re-run resumes)
+  guimo scale fit DIR              refit a sweep folder (by the recipe it ran) or any folder of runs
+  guimo scale plan --compute FLOPS [--fit DIR]   compute-optimal N and D, with bands
+
+Research knobs live in recipes: --config FILE (e.g. bench/scale_*.toml); --set sweep.KEY=V,
+fit.KEY=V or verdict.KEY=V changes one; any other --set KEY=V sets a run key of every point.
 """
 
 
+# Options `guimo scale` had before its research knobs moved into recipes, and the recipe key each one became
+MOVED = {
+    "--sizes": "sweep.sizes=A,B,...", "--data-fractions": "sweep.fractions=F1,F2,...", "--seeds": "sweep.seeds=N", "--epochs": "sweep.epochs=E",
+    "--repeat-to-full": "sweep.repeat_to_full=true", "--context": "sweep.context=T", "--batch-size": "sweep.batch_size=B",
+    "--min-steps": "sweep.min_steps=S", "--lr-ref": "sweep.lr_ref=LR", "--lr-exponent": "sweep.lr_exponent=X",
+    "--mup": "model.mup_base_head_dim=H --set model.mup_base_width=W --set sweep.lr_exponent=0 (as guimo/recipes/scale/lm.toml does)",
+    "--lr-probe": "sweep.lr_probe=M1,M2,...", "--probe-fraction": "sweep.probe_fraction=F", "--probe-only": "sweep.probe_only=true",
+    "--probe-sizes": "sweep.probe_sizes=A,B", "--probe-extend": "sweep.probe_extend=K", "--probe-set": "sweep.probe_key=KEY --set sweep.probe_values=V1,V2",
+    "--evals": "sweep.evals=K", "--order": "sweep.order=span|cheapest", "--threads": "sweep.threads=N", "--metric": "fit.metric=KEY",
+    "--correction": "fit.correction=muennighoff", "--bootstrap": "fit.bootstrap=N", "--huber-delta": "fit.huber_delta=D",
+    "--form": "fit.form=chinchilla|kaplan", "--params": "fit.params=total|non_embedding", "--fix-E": "fit.fix_E=E",
+    "--noise-sims": "fit.noise_sims=N", "--allow-missing": "fit.allow_missing=true", "--prices": "fit.prices=FILE",
+}
+
+
+class _Moved(argparse.Action):
+    def __init__(self, *args, moved_to: str, **kwargs):
+        self.moved_to = moved_to
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is a recipe key now: use --set {self.moved_to} (or a recipe file, --config)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scale", help="sweeps over model and data size, scaling-law fits, compute-optimal plans",
-                       description=SCALE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", metavar="SCENARIO|fit|plan", help="a scenario to sweep, 'fit' to refit a folder, 'plan' for a compute budget")
-    p.add_argument("dir", nargs="?", help="with 'fit': the folder of runs")
-    g = p.add_argument_group("sweep")
-    g.add_argument("--sizes", help="the scenario's model presets or d<width>x<layers>[h<heads>], comma-separated "
-                                    "(default: lm nano,tiny,mini,small,medium; another scenario: all its presets)")
-    g.add_argument("--data-fractions", default="0.125,0.25,0.5,1",
-                   help="shares of the training data (data.fraction; lm: an evenly spread subset of the tokens, recommend: users holding that share "
-                        "of the interactions), comma-separated")
-    g.add_argument("--seeds", type=int, default=1, help="seeds per (size, fraction)")
-    g.add_argument("--epochs", type=float, default=1.0, help="passes over each point's training tokens")
-    g.add_argument("--repeat-to-full", action="store_true",
-                   help="train each data fraction f for epochs / f passes: every point trains as long as the full data, and only the "
-                        "unique data varies (Muennighoff et al. 2023's data-constrained design); the fit then uses --correction muennighoff")
-    g.add_argument("--config", help="TOML/YAML/JSON recipe every point starts from (e.g. bench/recommend_beauty.toml); the sweep sets size, "
-                                     "data fraction, seed, steps, batch and lr over it, and --set goes last")
-    g.add_argument("--context", type=int, help="model.max_len for every size (default: the recipe's, the --config file's or the scenario's own: lm 128, recommend 50)")
-    g.add_argument("--batch-size", type=int, help="train.batch_size for every point (default: the recipe's: lm 16, recommend 128)")
-    g.add_argument("--min-steps", type=int, default=0, help="shrink the batch of points that would get fewer steps (lr x sqrt(batch ratio)); 0: off")
-    g.add_argument("--lr-ref", type=float, help="lr at d_model 64; lr = lr_ref * (64 / d_model) ** lr_exponent (default: the recipe's lr, "
-                                                 "the --config file's or the scenario's own (lm 6e-3, recommend 1e-2), carried to width 64 by the same rule)")
-    g.add_argument("--lr-exponent", type=float,
-                   help="how fast the lr falls with width (default 0.5, or 0 with --mup): when --lr-probe keeps "
-                        "choosing a larger multiplier for the narrow sizes than for the wide ones, the rule is too shallow")
-    g.add_argument("--mup", type=int, metavar="BASE_WIDTH",
-                   help="lm: train every size in muP with d<BASE_WIDTH> (its heads by the sizes' rule) as the base, so one lr, tuned at any "
-                        "width, fits all: the model scales its hidden layers' lr, init and logits itself and the width rule is off "
-                        "(measured in docs/BENCHMARKS.md: the lr transfers; tune model.mup_output_mult at the base too, with --probe-set, or the widest models "
-                        "train worse than standard; its best was 4 to 32 on guimo's corpora)")
-    g.add_argument("--lr-probe", help="lr multipliers to probe per size before the grid, comma-separated (e.g. 0.5,1,2): each size's points "
-                                       "then train at the rule's lr times its best (validation split); default: the rule alone")
-    g.add_argument("--probe-fraction", type=float, help="data fraction the lr probe trains on (default: the smallest of --data-fractions)")
-    g.add_argument("--probe-only", action="store_true", help="run the probe (--lr-probe, --probe-set), print each size's choices and stop (the grid and the fit come later, "
-                                                              "with the same command without this flag)")
-    g.add_argument("--probe-sizes", help="probe only these sizes (comma-separated); every other size takes the choice of the probed size nearest "
-                                          "in width (with --mup: tune the smallest model, carry its lr to all)")
-    g.add_argument("--probe-extend", type=int, default=2, help="times the lr probe may go one step past its range when a size's best is at an edge")
-    g.add_argument("--probe-set", metavar="KEY=V1,V2,...",
-                   help="probe one more config value per size before the lr probe (e.g. model.mup_output_mult=1,2,4,8,16): each value at the "
-                        "rule's lr, the best on the validation split kept, then --lr-probe (if given) at it; with --probe-sizes, muP's "
-                        "tune-the-base workflow for its base constants")
-    g.add_argument("--evals", type=int, default=0, help="validations per point, the best checkpoint scored (for business learning curves: x is "
-                                                       "the data available); 0: the final model, as an L(N, D) fit in tokens seen needs")
-    g.add_argument("--budget", help="wall-clock budget, e.g. 30m: points that would overrun it are skipped and listed")
-    g.add_argument("--order", choices=["span", "cheapest"], default="span",
-                   help="what runs first, and so what a budget keeps: span (every size at the smallest and largest data fraction, "
-                        "then the fractions between, then more seeds; cheapest first within each) or cheapest (by FLOPs: most points, "
-                        "but a tight budget drops the largest models)")
-    g.add_argument("--threads", type=int, help="torch intra-op threads while training (1 is fastest for tiny models on a busy machine)")
-    g.add_argument("--workers", type=int, default=1, help="points trained at once, each in its own process with max(1, threads // workers) threads")
-    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every point (repeatable)")
-    g.add_argument("--out", help="sweep folder (default: runs/scale-<scenario>-<timestamp>)")
-    f = p.add_argument_group("fit and report")
-    f.add_argument("--metric", help="metrics.json key to fit (default: loss for lm, the scenario's headline otherwise)")
-    f.add_argument("--correction", choices=["muennighoff"], help="replace D by Muennighoff et al.'s effective tokens for repeated data")
-    f.add_argument("--bootstrap", type=int, default=100, help="bootstrap refits for the intervals")
-    f.add_argument("--huber-delta", type=float, help="Huber threshold on log residuals for L(N, D) (default: guimo.scale.fit.HUBER_DELTA; the other candidate is always reported beside it)")
-    f.add_argument("--form", choices=["chinchilla", "kaplan"], default="chinchilla",
-                   help="law shape of the main fit: Chinchilla's additive E + A/N^alpha + B/D^beta or Kaplan's joint form (the other is reported beside it)")
-    f.add_argument("--params", choices=["total", "non-embedding"], default="total",
-                   help="what N counts: total parameters (Pearce & Song 2024, the default) or Kaplan et al.'s non-embedding count (the other is reported beside it)")
-    f.add_argument("--fix-E", dest="fix_E", type=float, metavar="E",
-                   help="hold the irreducible loss E at this value (nats) instead of fitting it: for sweeps whose losses do not flatten, "
-                        "with a floor known from elsewhere (0: a pure power law)")
-    f.add_argument("--noise-sims", type=int, default=50, help="simulations for the extrapolation check's noise floor (0: off)")
-    f.add_argument("--allow-missing", action="store_true", help="fit even when runs listed in sweep.json are missing or unfinished")
-    f.add_argument("--prices", help="price table merged over guimo/prices.toml")
-    pl = p.add_argument_group("plan")
-    pl.add_argument("--compute", type=float, help="training compute budget in FLOPs, e.g. 1e18")
-    pl.add_argument("--fit", dest="fit_from", help="a sweep folder (or its scale/fit.json) to plan with")
-    pl.add_argument("--target-loss", type=float, help="also give the least compute that reaches this loss")
+    p = sub.add_parser("scale", help="sweeps over model and data size that say what a larger model or more data buys",
+                       description=SCALE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       usage="guimo scale {SCENARIO,fit DIR,plan} [options]")
+    p.add_argument("target", metavar="SCENARIO|fit|plan", help=argparse.SUPPRESS)
+    p.add_argument("dir", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--config", metavar="FILE", help="scale recipe (default: the scenario's own)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a recipe key (sweep.*, fit.*, verdict.*) or a run key of every point")
+    p.add_argument("--data", metavar="PATH", help="your data (data.path) instead of the embedded default")
+    p.add_argument("--budget", metavar="DURATION", help="skip the points that would overrun it (90s, 30m, 1.5h, 2d)")
+    p.add_argument("--out", metavar="DIR", help="sweep folder (default: runs/scale-SCENARIO-TIME)")
+    p.add_argument("--workers", type=int, metavar="N", help="points trained at once (default: the recipe's)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="points as Ray tasks: auto, ray://HOST:10001, or none (local)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    pl = p.add_argument_group("plan")
+    pl.add_argument("--compute", type=float, metavar="FLOPS", help="training compute budget, e.g. 1e18")
+    pl.add_argument("--fit", dest="fit_from", metavar="DIR", help="a sweep folder (or its fit.json) to plan with")
+    pl.add_argument("--target-loss", type=float, metavar="L", help="also the least compute that reaches this loss")
+    for flag, key in MOVED.items():  # the flags of the research knobs, now recipe keys: a hint instead of "unrecognized"
+        p.add_argument(flag, nargs="?", action=_Moved, help=argparse.SUPPRESS, dest=f"moved_{flag}", moved_to=key)
     p.set_defaults(func=scale_main)
 
     e = sub.add_parser("economics", help="unit costs of training and serving, and the three business models",
@@ -117,7 +89,7 @@ def scale_main(args: argparse.Namespace) -> int:
     if args.target == "fit":
         if not args.dir:
             raise GuimoError("usage: guimo scale fit DIR")
-        return _fit(args, args.dir)
+        return _fit(args, args.dir, _fit_recipe(args, args.dir))
     if args.target == "plan":
         return _plan(args)
     if args.dir:
@@ -129,75 +101,65 @@ def _sweep(args) -> int:
     import datetime as dt
 
     from guimo import scenarios
-    from guimo.scale.sweep import SweepSpec, parse_duration, run_sweep
+    from guimo.duration import parse_duration
+    from guimo.scale.recipe import load_recipe, sweep_spec, with_sets
+    from guimo.scale.sweep import run_sweep
 
-    scenario = scenarios.get(args.target)  # unknown scenario: a clear error before any work
-    _resolve_parametrization(args)
-    sizes = args.sizes or ("nano,tiny,mini,small,medium" if args.target == "lm" else ",".join(scenario.presets.get("model", {})))
-    spec = SweepSpec(
-        scenario=args.target,
-        sizes=[s.strip() for s in sizes.split(",") if s.strip()],
-        fractions=[_float(s, "--data-fractions") for s in args.data_fractions.split(",") if s.strip()],
-        seeds=args.seeds, epochs=args.epochs, repeat_to_full=args.repeat_to_full, context=args.context, batch_size=args.batch_size, lr_ref=args.lr_ref, lr_exponent=args.lr_exponent,
-        overrides=args.overrides, budget_s=parse_duration(args.budget) if args.budget else None, order=args.order, threads=args.threads,
-        lr_probe=[_float(s, "--lr-probe") for s in (args.lr_probe or "").split(",") if s.strip()], probe_fraction=args.probe_fraction,
-        probe_extend=args.probe_extend, probe_only=args.probe_only, probe_sizes=[s.strip() for s in (args.probe_sizes or "").split(",") if s.strip()],
-        workers=args.workers, min_steps=args.min_steps, evals=args.evals, config=args.config, **parse_probe_set(args.probe_set),
-    )
+    scenarios.get(args.target)  # unknown scenario: a clear error before any work
+    sets = [*args.overrides, *([f"data.path={args.data}"] if args.data else [])]
+    recipe = with_sets(load_recipe(args.target, args.config), sets)
+    budget = parse_duration(args.budget, "--budget") if args.budget else None
+    spec = sweep_spec(recipe, budget_s=budget, workers=args.workers, ray=args.ray)
     out = args.out or f"runs/scale-{args.target}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    record = run_sweep(spec, out, quiet=args.quiet)
+    if not args.quiet:
+        print(f"recipe: {recipe.source}" + (f" ({recipe.description})" if recipe.description else ""))
+    record = run_sweep(spec, out, quiet=args.quiet, recipe=recipe.as_dict())
     if spec.probe_only:
-        from guimo.scale.sweep import describe_choice
+        from guimo.scale.probe import describe_choice
 
         for size, choice in record.get("set_probe", {}).items():
             print(describe_choice(size, choice, spec.probe_key))
         for size, choice in record.get("lr_probe", {}).items():
             print(describe_choice(size, choice))
-        print(f"probe done in {out}; the same command without --probe-only trains the grid with these choices")
+        print(f"probe done in {out}; the same command without sweep.probe_only trains the grid with these choices")
         return 0
     done = sum(p.get("status") == "done" for p in record["points"])
     print(f"{done} of {len(record['points'])} points done in {out} ({record['wall_s']:.0f} s)")
-    return _fit(args, out)
+    return _fit(args, out, recipe)
 
 
-def parse_probe_set(text: str | None) -> dict:
-    """'model.mup_output_mult=1,2,4' -> the spec's probe_key and probe_values (also read by bench/scale_lm.py)."""
-    from guimo.errors import GuimoError
-
-    if not text:
-        return {}
-    key, sep, values = text.partition("=")
-    if not sep or not key.strip() or not values.strip():
-        raise GuimoError(f"bad --probe-set '{text}': expected KEY=V1,V2,... (e.g. model.mup_output_mult=1,2,4,8,16)")
-    return {"probe_key": key.strip(), "probe_values": [_float(v, "--probe-set") for v in values.split(",") if v.strip()]}
-
-
-def _resolve_parametrization(args) -> None:
-    """--mup puts the base width into every point's model and turns the sweep's width rule off:
-    under muP the model scales its hidden layers' lr itself, and the rule on top would scale it twice."""
-    from guimo.errors import GuimoError
-    from guimo.scale.sweep import mup_overrides
-
-    if args.mup is None:
-        args.lr_exponent = 0.5 if args.lr_exponent is None else args.lr_exponent
-        return
-    if args.target != "lm":
-        raise GuimoError(f"--mup is for the lm scenario: muP scales the output logits, and {args.target}'s model scores outside the transformer")
-    if args.lr_exponent not in (None, 0):
-        raise GuimoError(f"--mup with --lr-exponent {args.lr_exponent:g}: muP already scales the hidden lr by width; leave the exponent at 0")
-    args.lr_exponent = 0.0
-    args.overrides = [*mup_overrides(args.mup), *args.overrides]
-
-
-def _fit(args, folder: str) -> int:
+def _fit_recipe(args, folder: str):
+    """The recipe `guimo scale fit DIR` fits by: --config's, else the one the sweep recorded in sweep.json, else the
+    defaults; then --set fit.* / verdict.*."""
     from pathlib import Path
 
+    from guimo.errors import GuimoError
+    from guimo.scale.recipe import Recipe, from_data, load_recipe, with_sets
+    from guimo.scale.record import read_sweep
+
+    if bad := [s for s in args.overrides if s.partition(".")[0] not in ("fit", "verdict")]:
+        raise GuimoError(f"guimo scale fit takes fit.* and verdict.* settings only; got --set {bad[0]}")
+    sweep = read_sweep(folder) if Path(folder).is_dir() else None
+    scenario = (sweep or {}).get("spec", {}).get("scenario", "lm")
+    if args.config:
+        recipe = load_recipe(scenario, args.config)
+    elif sweep and sweep.get("recipe"):
+        recipe = from_data(scenario, sweep["recipe"], f"{folder}/sweep.json")
+    else:
+        recipe = Recipe(scenario, "(defaults)")
+    return with_sets(recipe, args.overrides)
+
+
+def _fit(args, folder: str, recipe) -> int:
+    from pathlib import Path
+
+    from guimo.scale import verdict as verdict_
     from guimo.scale.report import build_report
 
-    result = build_report(folder, metric=args.metric, prices_path=args.prices, n_bootstrap=args.bootstrap,
-                          correction=args.correction, allow_missing=args.allow_missing, delta=args.huber_delta,
-                          noise_sims=args.noise_sims, form=args.form, params=args.params.replace("-", "_"), fix_E=args.fix_E,
-                          quiet=args.quiet)
+    f = recipe.fit
+    result = build_report(folder, metric=f.metric, prices_path=f.prices, n_bootstrap=f.bootstrap, correction=f.correction,
+                          allow_missing=f.allow_missing, delta=f.huber_delta, noise_sims=f.noise_sims, form=f.form,
+                          params=f.params.replace("-", "_"), fix_E=f.fix_E, quiet=args.quiet, criterion=recipe.verdict)
     fit = result.get("fit")
     if fit:
         print(f"{fit['law']}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fit["params"].items()) + f"  ({fit['n_points']} runs)")
@@ -214,6 +176,9 @@ def _fit(args, folder: str) -> int:
             if "skipped" not in k:
                 chk = f", half-data check {k['check']['relative_error']:.1%}" if k.get("check") else ""
                 print(f"  {size} ({k['parameters']:,} parameters): 2x data {k['predicted_2x']['value']:.4f}, 4x {k['predicted_4x']['value']:.4f}{chk}")
+    v = result["verdict"]
+    print(f"VERDICT: {verdict_.headline(v)}")
+    print("\n".join(verdict_.lines(v)))
     print(f"report: {Path(folder) / 'scale' / 'report.md'}")
     return 0
 

@@ -121,7 +121,7 @@ def _holdout(axis: str, key: np.ndarray, n, d, loss, fit_kwargs, noise, truth, n
     out.fit_at_bound, out.fit_unidentified = fit.at_bound, fit.unidentified
     pred = fit.predict(n[held], d[held])
     lo, hi = fit.predict_band(n[held], d[held])
-    plo, phi = _prediction_interval(fit, n[held], d[held], noise or 0.0, fit_kwargs.get("seed", 0))
+    plo, phi = prediction_interval(fit, n[held], d[held], noise or 0.0, fit_kwargs.get("seed", 0))
     for i, j in enumerate(np.flatnonzero(held)):
         out.rows.append({
             "n": float(n[j]), "d": float(d[j]), "actual": float(loss[j]), "predicted": float(pred[i]),
@@ -135,7 +135,7 @@ def _holdout(axis: str, key: np.ndarray, n, d, loss, fit_kwargs, noise, truth, n
     return out
 
 
-def _prediction_interval(fit, n, d, noise: float, seed: int, draws: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def prediction_interval(fit, n, d, noise: float, seed: int, draws: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Percentiles of (a bootstrap law's prediction) x exp(seed noise): where one new run should land."""
     rng = np.random.default_rng(seed + 1)
     laws = fit.sample_laws() or [fit.law]

@@ -22,6 +22,17 @@ from guimo.errors import GuimoError
 from guimo.io import atomic_write_json, atomic_write_text
 from guimo.pipeline.progress import Progress
 from guimo.scale.points import PARAM_COUNTS, Point, collect_points
+from guimo.scale.verdict import curve_verdict, law_predictions, law_verdict
+from guimo.scale.verdict import markdown as verdict_markdown
+
+
+def _verdict(result: dict[str, Any], criterion: Any) -> dict[str, Any]:
+    """The verdict of the fit the report made: a law's, or the largest model's learning curve's."""
+    from guimo.scale.recipe import Criterion
+
+    criterion = criterion or Criterion()
+    return law_verdict(result, criterion) if "fit" in result else curve_verdict(result, criterion)
+
 
 def build_report(
     root: str | Path,
@@ -39,6 +50,7 @@ def build_report(
     params: str = "total",
     fix_E: float | None = None,
     quiet: bool = True,
+    criterion: Any = None,
 ) -> dict[str, Any]:
     """Fit the runs under ``root`` and write the report; returns what fit.json holds.
 
@@ -51,9 +63,11 @@ def build_report(
     extrapolation check is repeated with the other count, also as a sensitivity row. ``fix_E`` holds the
     irreducible loss at a value in every L(N, D) fit of the report instead of fitting it. Unless ``quiet``,
     a progress bar names the fitting phase under way (with 40 runs and 100 bootstrap refits, about 3 minutes on one core).
+    ``criterion`` (a ``recipe.Criterion``; default: the recipe's defaults) judges the held-out check in the verdict that
+    opens report.md and fit.json's "verdict" (``verdict``).
     """
     from guimo.scale.fit import ALT_HUBER_DELTA, HUBER_DELTA
-    from guimo.scale.sweep import read_sweep
+    from guimo.scale.record import read_sweep
 
     if params not in PARAM_COUNTS:
         raise GuimoError(f"unknown parameter count '{params}'; choose {' or '.join(PARAM_COUNTS)}")
@@ -93,7 +107,9 @@ def build_report(
                               HUBER_DELTA if delta is None else delta, ALT_HUBER_DELTA if alt_delta is None else alt_delta, noise_sims, form, params,
                               fix_E, phase=lambda name: task.update(completed=LAW_PHASES.index(name), info=name))
     md += _economics_section(points, result, prices_path)
-    text = _header(root, points, notes, result) + md
+    result["verdict"] = _verdict(result, criterion)
+    title, rest = _header(root, points, notes, result).split("\n", 1)
+    text = title + "\n\n" + verdict_markdown(result["verdict"]) + rest.lstrip("\n") + md
     atomic_write_json(out_dir / "fit.json", result)
     atomic_write_text(out_dir / "report.md", text)
     return result
@@ -130,8 +146,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
     elif correction is not None:
         raise GuimoError(f"unknown data correction '{correction}'; choose muennighoff")
     elif d.max() < 1.1 * d.min() and (u := [p.unique for p in points if p.unique]) and max(u) > 1.5 * min(u):
-        raise GuimoError("every run trained on the same number of tokens from different amounts of unique data (runs of a --repeat-to-full "
-                         "sweep without its sweep.json): fit with --correction muennighoff, so that D is the effective data")
+        raise GuimoError("every run trained on the same number of tokens from different amounts of unique data (runs of a repeat_to_full "
+                         "sweep without its sweep.json): fit with --set fit.correction=muennighoff, so that D is the effective data")
     if form not in FORMS:
         raise GuimoError(f"unknown law form '{form}'; choose {' or '.join(FORMS)}")
     phase(LAW_PHASES[0])
@@ -146,7 +162,7 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
           "| parameter | estimate | 95% interval |", "| --- | ---: | --- |"]
     for k in fit.law.PARAMS:
         lo, hi = fit.interval(k)
-        md.append(f"| {k} | {getattr(fit.law, k):.4g} | " + ("held (--fix-E), not fitted |" if k == "E" and fix_E is not None else f"[{lo:.4g}, {hi:.4g}] |"))
+        md.append(f"| {k} | {getattr(fit.law, k):.4g} | " + ("held (fit.fix_E), not fitted |" if k == "E" and fix_E is not None else f"[{lo:.4g}, {hi:.4g}] |"))
     if fit.at_bound:
         md.append(f"\n**{', '.join(fit.at_bound)} at the end of the searched range**: the points do not pin this down (e.g. the loss does not "
                   "fall with N or flatten with D inside the sweep), so the fitted law's shape there comes from the bounds, not the data.")
@@ -180,6 +196,8 @@ def _law_section(points: list[Point], result: dict, plots_dir: Path, n_bootstrap
                                            alt_delta=alt_delta, noise_sims=noise_sims, form=form, full_law=fit.law, fix_E=fix_E,
                                            other_count=(other, np.array([p.params(other) for p in points], dtype=float)), phase=phase)
     md += extra
+    # the answer the verdict gives: 2x and 4x the largest model and data, with the seed noise the held-out check measured
+    result["predictions"] = law_predictions(fit, float(n.max()), float(d.max()), checks[0].noise, seed)
 
     monotone = _monotone(points)
     result["monotone_in_n"] = monotone
@@ -325,7 +343,7 @@ def _size_gap_text(gap: dict) -> str:
         ratio, verdict = None, "the larger fitted model is not ahead at both ends, so the gap says nothing about the law's shape"
     elif ratio > 1.5:
         verdict = ("the larger model gains more from data than the additive law allows (an N x D interaction): expect the held-out "
-                   "model to beat its prediction at large D. When the gap follows training length, a sweep with --repeat-to-full "
+                   "model to beat its prediction at large D. When the gap follows training length, a sweep with sweep.repeat_to_full "
                    "(every point as long as the full data) holds it fixed: on the stdlib and tinyshakespeare it took the ratio from "
                    "4-6x to 1.2-1.3x")
     elif ratio < 1 / 1.5:
@@ -531,7 +549,7 @@ def _sweep_time(invocations: list[dict]) -> str:
     """' The sweep trained for X min ...': summed over the invocations that trained points (a resumed sweep has several)."""
     if not invocations:
         return ""
-    from guimo.scale.sweep import sweep_minutes
+    from guimo.scale.planning import sweep_minutes
 
     minutes = sweep_minutes(invocations)
     stopped = sum(not i.get("complete", True) for i in invocations)
@@ -559,7 +577,7 @@ def _lr_rule_text(spec: dict) -> str:
 def _probe_text(heading: str, choices: dict[str, dict], key: str | None = None) -> str:
     """Which lr multiple (or, with ``key``, which value of that config key) each size trained with, and the probe
     scores that chose it."""
-    from guimo.scale.sweep import describe_choice
+    from guimo.scale.probe import describe_choice
 
     return heading + "\n\n" + "\n".join(f"- {describe_choice(size, choice, key)}" for size, choice in choices.items())
 

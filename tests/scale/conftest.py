@@ -30,3 +30,31 @@ def micro_sweep(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("scale") / "sweep"
     run_sweep(micro_spec(), out, quiet=True)
     return out
+
+
+def write_recipe(path: Path, sweep: dict, run: dict | None = None, fit: dict | None = None, verdict: dict | None = None) -> Path:
+    """A scale recipe file (what `guimo scale --config` reads) from plain tables."""
+
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines = []
+    for name, table in (("sweep", sweep), ("run", run), ("fit", fit), ("verdict", verdict)):
+        if table:
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def micro_recipe(path: Path, **sweep) -> Path:
+    """The micro-sweep's settings (``micro_spec``) as a recipe: a CLI sweep from it resumes the library's micro-sweep."""
+    base = dict(sizes=["nano", "tiny", "mini"], fractions=[0.5, 1.0], epochs=1.0, context=32, batch_size=8, lr_ref=3e-3, threads=1)
+    run = dict(kv.split("=", 1) for kv in MICRO_OVERRIDES)
+    return write_recipe(path, {**base, **sweep}, {k: int(v) for k, v in run.items()}, {"bootstrap": 3, "noise_sims": 0})

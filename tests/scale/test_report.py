@@ -12,7 +12,7 @@ def _gap(lo: float, hi: float) -> dict:
 
 def test_size_gap_verdicts():
     grows = _size_gap_text(_gap(0.26, 0.624))
-    assert "(2.40x)" in grows and "gains more from data than the additive law allows" in grows and "--repeat-to-full" in grows
+    assert "(2.40x)" in grows and "gains more from data than the additive law allows" in grows and "sweep.repeat_to_full" in grows
     assert "about constant, as the additive law assumes" in _size_gap_text(_gap(0.2, 0.21))
     assert "the gap shrinks with D" in _size_gap_text(_gap(0.2, 0.08))
 

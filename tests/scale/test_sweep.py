@@ -12,7 +12,7 @@ import pytest
 from guimo.errors import GuimoError
 from guimo.scale.points import collect_points
 from guimo.scale.report import build_report
-from guimo.scale.sweep import SweepSpec, parse_duration, point_batch, run_sweep, size_overrides
+from guimo.scale.sweep import SweepSpec, point_batch, run_sweep, size_overrides
 
 from .conftest import MICRO_OVERRIDES, micro_spec
 
@@ -127,7 +127,7 @@ def test_a_killed_sweep_keeps_the_time_of_its_finished_points(tmp_path, monkeypa
     import guimo.scale.sweep as sweep
 
     spec = micro_spec(sizes=["nano"], fractions=[0.25], seeds=2, overrides=["data.max_bytes=30000", "data.vocab_size=300", "data.eval_tokens=1000"])
-    real, calls = sweep._point_worker, []
+    real, calls = sweep.train_point, []
 
     def dies_on_the_second(*args):
         calls.append(1)
@@ -135,12 +135,12 @@ def test_a_killed_sweep_keeps_the_time_of_its_finished_points(tmp_path, monkeypa
             raise KeyboardInterrupt  # the process is gone mid-point: no end-of-sweep bookkeeping runs
         return real(*args)
 
-    monkeypatch.setattr(sweep, "_point_worker", dies_on_the_second)
+    monkeypatch.setattr(sweep, "train_point", dies_on_the_second)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, tmp_path / "s", quiet=True)
     (killed,) = json.loads((tmp_path / "s" / "sweep.json").read_text())["invocations"]
     assert killed["points_trained"] == 1 and not killed["complete"] and killed["wall_s"] > 0 and killed["finished"]
-    monkeypatch.setattr(sweep, "_point_worker", real)
+    monkeypatch.setattr(sweep, "train_point", real)
     resumed = run_sweep(spec, tmp_path / "s", quiet=True)
     assert [(i["points_trained"], i["complete"]) for i in resumed["invocations"]] == [(1, False), (1, True)]
     minutes = sum(i["wall_s"] for i in resumed["invocations"]) / 60
@@ -183,9 +183,6 @@ def test_spec_validation():
     with pytest.raises(GuimoError, match="at least one model size"):
         SweepSpec("lm", sizes=[], fractions=[1.0])
     assert size_overrides("d96x3h4") == ["model.d_model=96", "model.n_layer=3", "model.n_head=4"]
-    assert parse_duration("30m") == 1800 and parse_duration("1.5h") == 5400 and parse_duration("90") == 90
-    with pytest.raises(GuimoError, match="bad duration"):
-        parse_duration("soon")
 
 
 def test_repeated_data_correction_option(micro_sweep):
@@ -493,7 +490,7 @@ def test_a_record_from_before_the_probe_resumes_and_a_probed_one_keeps_its_probe
     record that never extended its probe refuses the new default extension instead of changing its lrs silently."""
     from dataclasses import asdict
 
-    from guimo.scale.sweep import _load_prior
+    from guimo.scale.record import load_prior
 
     copy = tmp_path / "old"
     shutil.copytree(micro_sweep, copy)
@@ -501,13 +498,13 @@ def test_a_record_from_before_the_probe_resumes_and_a_probed_one_keeps_its_probe
     for key in ("lr_probe", "probe_fraction", "probe_extend", "order"):
         record["spec"].pop(key, None)
     (copy / "sweep.json").write_text(json.dumps(record))
-    prior, _ = _load_prior(copy, {"spec": asdict(micro_spec()), "config_sha256": None})
+    prior, _ = load_prior(copy, {"spec": asdict(micro_spec()), "config_sha256": None})
     assert len(prior) == 6
     record["spec"]["lr_probe"] = [0.5, 1.0]
     (copy / "sweep.json").write_text(json.dumps(record))
     with pytest.raises(GuimoError, match="probe_extend: 0 -> 2"):
-        _load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0])), "config_sha256": None})
-    assert _load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0], probe_extend=0)), "config_sha256": None})[0]
+        load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0])), "config_sha256": None})
+    assert load_prior(copy, {"spec": asdict(micro_spec(lr_probe=[0.5, 1.0], probe_extend=0)), "config_sha256": None})[0]
 
 
 def test_time_left_sums_the_estimates_of_what_is_still_to_run():
