@@ -69,13 +69,17 @@ def stored_config(scenario, name: str, out: str | None, from_stage: str):
     A config that no longer parses (written by another guimo version, or edited) is an error: the
     defaults in its place would silently re-run the later stages with other settings.
     """
+    from pathlib import Path
+
     from guimo.config import from_dict
     from guimo.errors import GuimoError
     from guimo.pipeline.rundir import MANIFEST, RunDir
 
     if not out:
         raise GuimoError(f"--from {from_stage} re-runs part of an existing run: name it with --out RUN")
-    run = RunDir.open(out)  # a GuimoError when there is no run there
+    if not (Path(out) / MANIFEST).exists():
+        return None  # run_pipeline says what is missing (no run there, or not its earlier stages)
+    run = RunDir.open(out)
     if run.scenario != name:
         raise GuimoError(f"{out} holds a '{run.scenario}' run, not '{name}'")
     try:

@@ -52,6 +52,8 @@ def run_pipeline(
     made = not Path(out).exists()  # this call makes the folder (and may remove it again, below)
     fresh = not (Path(out) / MANIFEST).exists()
     if dist.is_main:
+        if fresh and not made and (not Path(out).is_dir() or any(Path(out).iterdir())):
+            raise GuimoError(f"{out} exists and is not a run directory; choose another --out")
         existing = None if fresh else RunDir.open(out)
         if from_stage:  # everything before from_stage must exist already
             for earlier in STAGES[:first]:
@@ -156,9 +158,9 @@ def check_inputs(cfg: Any, run: RunDir | None, from_stage: str | None) -> None:
         section, field = key.split(".")
         value = getattr(getattr(cfg, section, None), field, None)
         if isinstance(value, str) and value and not is_url(value) and will_run(stage) and not Path(value).exists():
-            missing.append(f"{key}={value}")
+            missing.append(f"{value}: no such file or directory ({key})")
     if missing:
-        raise GuimoError(f"no such file or directory: {', '.join(missing)} (nothing was run or written)")
+        raise GuimoError("; ".join(missing) + "; nothing was run or written")
 
 
 def _discard(run: RunDir, made: bool) -> None:

@@ -15,7 +15,7 @@ def test_a_missing_data_path_leaves_nothing_behind(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     assert main(["run", "recommend", "--data", "no/such/file.txt", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "data.path=no/such/file.txt" in err and "nothing was run" in err
+    assert "no/such/file.txt: no such file or directory (data.path)" in err and "nothing was run" in err
     assert list(tmp_path.iterdir()) == []  # no runs/recommend-<timestamp>
     assert main(["run", "recommend", "--data", "no/such/file.txt", "--out", "r", "--quiet"]) == 2
     assert not (tmp_path / "r").exists()
@@ -25,7 +25,7 @@ def test_a_missing_categories_file_is_checked_before_the_folder_too(tmp_path, ca
     data = tmp_path / "pairs.txt"
     data.write_text(PAIRS)
     assert main(["run", "recommend", "--data", str(data), "--set", "data.categories=nope.tsv", "--out", str(tmp_path / "r"), "--quiet"]) == 2
-    assert "data.categories=nope.tsv" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert "nope.tsv: no such file or directory (data.categories)" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
 def test_a_source_that_collect_cannot_read_leaves_nothing_and_is_drawn_failed(tmp_path, capsys):

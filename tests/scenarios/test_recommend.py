@@ -118,7 +118,9 @@ def test_live_session_of_an_unseen_user(run):
     assert len(rec) == 3 and all(len(r["items"]) == 5 for r in rec)
     assert not {"i00010", "i00011"} & set(rec[0]["items"])
     # an empty session gets the most popular items, best first
-    assert rec[1] == rec[2] and rec[1]["scores"] == sorted(rec[1]["scores"], reverse=True)
+    assert rec[1]["items"] == rec[2]["items"] and rec[1]["scores"] == sorted(rec[1]["scores"], reverse=True)
+    # ids not in the catalogue are named, never dropped silently
+    assert [r["unknown_items"] for r in rec] == [["not-in-catalogue"], [], ["only-unknown"]]
     with pytest.raises(GuimoError):
         p.recommend([session], k=0)
 
