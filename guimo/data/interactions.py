@@ -47,12 +47,18 @@ class Interactions:
 
 @dataclass
 class Columns:
-    """Column names for the header-based formats (RecBole type suffixes like ``:token`` are ignored)."""
+    """Column names for the header-based formats (RecBole type suffixes like ``:token`` are ignored).
+
+    ``time`` None means file order. A ``time`` column that is absent is an error when
+    ``time_required`` (the user named it: a misspelt name must not quietly mean file order), and
+    file order otherwise (the default name on a file without timestamps).
+    """
 
     user: str = "user_id"
     item: str = "item_id"
     time: str | None = "timestamp"
     rating: str = "rating"
+    time_required: bool = False
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -173,14 +179,15 @@ def _read_table(path: Path, lines: list[str], delimiter: str, cols: Columns, min
     except StopIteration:
         raise GuimoError(f"{path}: empty file") from None
     want = {"user": cols.user, "item": cols.item}
-    if cols.time and cols.time in header:
+    if cols.time and (cols.time in header or cols.time_required):
         want["time"] = cols.time
     if min_rating is not None:
         want["rating"] = cols.rating
     index = {}
     for key, name in want.items():
         if name not in header:
-            raise GuimoError(f"{where(path, 1)}: no column '{name}' (data.{key}_col); header has: {', '.join(header)}")
+            hint = "; set data.time_col=none to keep the file's order" if key == "time" else ""
+            raise GuimoError(f"{where(path, 1)}: no column '{name}' (data.{key}_col); header has: {', '.join(header)}{hint}")
         index[key] = header.index(name)
     users, items, times = [], [], []
     for i, row in enumerate(rows, start=2):
@@ -217,23 +224,36 @@ def _read_parquet(path: Path, cols: Columns, min_rating: float | None) -> Intera
     except Exception as e:  # pyarrow raises several types for a corrupt file
         raise GuimoError(f"{path}: cannot read Parquet ({e})") from None
     names = table.column_names
-    for name in (cols.user, cols.item):
+    needed = [("user", cols.user), ("item", cols.item)] + ([("rating", cols.rating)] if min_rating is not None else [])
+    if cols.time and cols.time_required:
+        needed.append(("time", cols.time))
+    for key, name in needed:
         if name not in names:
-            raise GuimoError(f"{path}: no column '{name}'; columns: {', '.join(names)}")
-    users = np.asarray(table.column(cols.user).to_pylist(), dtype=str)
-    items = np.asarray(table.column(cols.item).to_pylist(), dtype=str)
+            hint = "; set data.time_col=none to keep the file's order" if key == "time" else ""
+            raise GuimoError(f"{path}: no column '{name}' (data.{key}_col); columns: {', '.join(names)}{hint}")
+    users = np.asarray(_no_nulls(path, table, cols.user, "user id"), dtype=str)
+    items = np.asarray(_no_nulls(path, table, cols.item, "item id"), dtype=str)
     keep = np.ones(len(users), dtype=bool)
     if min_rating is not None:
-        keep &= np.asarray(table.column(cols.rating).to_pylist(), dtype=float) >= min_rating
+        keep &= np.asarray(_no_nulls(path, table, cols.rating, "rating"), dtype=float) >= min_rating
     times = None
     if cols.time and cols.time in names:
         col = table.column(cols.time)
-        values = col.cast("int64").to_pylist() if "timestamp" in str(col.type) else col.to_pylist()
-        if any(v is None for v in values):
-            row = next(i for i, v in enumerate(values) if v is None)
-            raise GuimoError(f"{path}: row {row + 1}: missing timestamp")
+        values = _no_nulls(path, table, cols.time, "timestamp")
+        if "timestamp" in str(col.type):
+            values = col.cast("int64").to_pylist()
         times = np.asarray(values, dtype=float)[keep]
     return _make(path, list(users[keep]), list(items[keep]), times)
+
+
+def _no_nulls(path: Path, table, name: str, what: str) -> list:
+    """The column's values; a null is an error naming the file and row (str() would make it the id 'None')."""
+    col = table.column(name)
+    if col.null_count:
+        values = col.to_pylist()
+        row = next(i for i, v in enumerate(values) if v is None)
+        raise GuimoError(f"{path}: row {row + 1}: missing {what} (null in column '{name}'; {col.null_count} null rows in all)")
+    return col.to_pylist()
 
 
 def _make(path: Path, users: list, items: list, times) -> Interactions:

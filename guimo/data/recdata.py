@@ -68,6 +68,26 @@ class Prepared:
         return cls(seqs, split, a.get("item_cat"), names)
 
 
+UNKNOWN_CATEGORY = "(unknown)"  # the category of items a categories file does not name
+
+
+def encode_categories(item_ids: list[str], mapping: dict[str, str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Category ids per item from an item -> category mapping: ``(item_cat, names, missing)``.
+
+    ``item_cat`` is (N + 1,) int64 with 0 for padding and ``names[c - 1]`` the name of category c.
+    Items the mapping lacks (or maps to an empty name) share one extra category, ``(unknown)``,
+    listed last, and are returned in ``missing`` so the caller can say how many there are: they
+    are not given category 0, which the model treats as padding.
+    """
+    missing = [i for i in item_ids if not mapping.get(i)]
+    names = sorted({mapping[i] for i in item_ids if mapping.get(i)} - {UNKNOWN_CATEGORY})
+    if missing:
+        names.append(UNKNOWN_CATEGORY)
+    code = {n: j + 1 for j, n in enumerate(names)}
+    item_cat = np.array([0] + [code[mapping.get(i) or UNKNOWN_CATEGORY] for i in item_ids], dtype=np.int64)
+    return item_cat, names, missing
+
+
 class NextItemWindows:
     """Training examples: every position of a sequence predicts the next item.
 

@@ -28,7 +28,7 @@ class RecDataConfig:
     format: Literal["auto", "sasrec", "user_lines", "movielens", "recbole", "csv", "parquet"] = field(default="auto", metadata={"help": "file format (auto: from name and content)"})
     user_col: str = field(default="user_id", metadata={"help": "user column (recbole/csv/parquet)"})
     item_col: str = field(default="item_id", metadata={"help": "item column (recbole/csv/parquet)"})
-    time_col: str | None = field(default="timestamp", metadata={"help": "timestamp column; missing: file order"})
+    time_col: str | None = field(default="timestamp", metadata={"help": "timestamp column (recbole/csv/parquet); None: file order. A name you set must exist; the default, absent, means file order (collect says so)"})
     rating_col: str = field(default="rating", metadata={"help": "rating column, used with min_rating"})
     delimiter: str | None = field(default=None, metadata={"help": "csv delimiter (None: sniffed from the header)"})
     min_rating: float | None = field(default=None, metadata={"help": "keep only interactions rated at least this (None: all)"})
@@ -164,7 +164,11 @@ class RecommendScenario:
             label = "embedded:marketplace"
         else:
             local = fetch(d.path) if is_url(d.path) else d.path
-            raw = read_interactions(local, d.format, Columns(d.user_col, d.item_col, d.time_col, d.rating_col), d.delimiter, d.min_rating)
+            named = d.time_col != RecDataConfig.time_col or "data.time_col" in (getattr(ctx, "set_keys", None) or ())
+            raw = read_interactions(local, d.format, Columns(d.user_col, d.item_col, d.time_col, d.rating_col, time_required=named),
+                                    d.delimiter, d.min_rating)
+            if np.isnan(raw.times).all():
+                ctx.progress.log(f"{d.path}: no timestamps; each user's events keep the file's order")
             categories = read_categories(d.categories, d.item_col, d.category_col) if d.categories else None
             label = d.path
         buf = io.BytesIO()
@@ -173,7 +177,8 @@ class RecommendScenario:
         if categories is not None:
             atomic_write_json(ctx.run.data_dir / "raw_categories.json", categories)
         fp = fingerprint([("users", raw.users.tobytes()), ("items", raw.items.tobytes()), ("times", raw.times.tobytes())])
-        return {"source": label, "interactions": len(raw), "bytes": len(buf.getvalue()), "fingerprint": fp}
+        return {"source": label, "interactions": len(raw), "bytes": len(buf.getvalue()), "fingerprint": fp,
+                "timestamps": bool(np.isfinite(raw.times).any())}  # false: each user's events in file order
 
     def preprocess(self, ctx) -> dict[str, Any]:
         import numpy as np
@@ -194,13 +199,15 @@ class RecommendScenario:
         split = split_sequences(seqs, d.split, d.val_fraction, d.test_fraction)
         if len(split.val_users) == 0 or len(split.test_users) == 0:
             raise GuimoError("the split left no validation or test cases; check data.split, data.min_seq_len and the fractions")
-        item_cat, names = None, []
+        item_cat, names, uncategorised = None, [], []
         cat_file = ctx.run.data_dir / "raw_categories.json"
         if cat_file.exists():
-            mapping = read_json(cat_file)
-            names = sorted({mapping.get(i, "") for i in seqs.item_ids} - {""})
-            code = {n: j + 1 for j, n in enumerate(names)}
-            item_cat = np.array([0] + [code.get(mapping.get(i, ""), 0) for i in seqs.item_ids], dtype=np.int64)
+            from guimo.data.recdata import UNKNOWN_CATEGORY, encode_categories
+
+            item_cat, names, uncategorised = encode_categories(seqs.item_ids, read_json(cat_file))
+            if uncategorised:
+                ctx.progress.log(f"{len(uncategorised)} of {len(seqs.item_ids)} items have no category in {d.categories} "
+                                 f"(e.g. {', '.join(uncategorised[:3])}): they share the category '{UNKNOWN_CATEGORY}'")
         prep = Prepared(seqs, split, item_cat, names)
         prep.save(ctx.run.data_dir)
         from guimo.data.recdata import NextItemWindows
@@ -213,7 +220,7 @@ class RecommendScenario:
             "mean_length": round(float(lengths.mean()), 2), "split": d.split,
             "train_interactions": int(split.train_end.sum()), "val_cases": len(split.val_users),
             "train_examples": len(NextItemWindows(prep.train_sequences(), self.settled_config(ctx.run, ctx.cfg).model.max_len)),  # one epoch's windows
-            "test_cases": len(split.test_users), "categories": len(names),
+            "test_cases": len(split.test_users), "categories": len(names), "items_without_category": len(uncategorised),
         }
 
     def choose_settings(self, ctx, prep) -> dict[str, dict[str, Any]]:

@@ -168,3 +168,38 @@ def test_real_movielens_100k():
     s = build_sequences(read_interactions(path))
     assert (len(s), len(s.item_ids), len(s.items)) == (943, 1682, 100000)
     assert np.all(np.diff(s.times[s.offsets[0] : s.offsets[1]]) >= 0)
+
+
+def test_a_named_time_column_that_is_absent_is_an_error_not_file_order(tmp_path):
+    p = write(tmp_path, "events.csv", "user_id,item_id,ts\nu,b,2\nu,a,1\n")
+    with pytest.raises(GuimoError, match=r"events.csv:1: no column 'tstamp' \(data.time_col\); header has: user_id, item_id, ts"):
+        read_interactions(p, "csv", Columns(time="tstamp", time_required=True))
+    # the default name on a file without it: file order, as documented
+    assert seqs_by_user(read_interactions(p, "csv", Columns(time="timestamp"))) == {"u": ["b", "a"]}
+    assert seqs_by_user(read_interactions(p, "csv", Columns(time="ts", time_required=True))) == {"u": ["a", "b"]}
+
+
+def test_parquet_nulls_are_errors_naming_file_and_row(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "events.parquet"
+    pq.write_table(pa.table({"user_id": ["u", None, "v", None], "item_id": ["b", "a", "a", "c"], "timestamp": [2, 1, 5, 6]}), p)
+    with pytest.raises(GuimoError, match=r"events.parquet: row 2: missing user id \(null in column 'user_id'; 2 null rows in all\)"):
+        read_interactions(p)
+    q = tmp_path / "ratings.parquet"
+    pq.write_table(pa.table({"user_id": ["u", "v"], "item_id": ["b", "a"], "rating": [4.0, None]}), q)
+    with pytest.raises(GuimoError, match=r"ratings.parquet: row 2: missing rating"):
+        read_interactions(q, min_rating=3)
+    with pytest.raises(GuimoError, match=r"no column 'when' \(data.time_col\)"):
+        read_interactions(q, columns=Columns(time="when", time_required=True))
+
+
+def test_items_missing_from_the_categories_file_get_their_own_category():
+    from guimo.data.recdata import UNKNOWN_CATEGORY, encode_categories
+
+    item_cat, names, missing = encode_categories(["a", "b", "c", "d"], {"a": "toys", "b": "", "d": "books", "z": "food"})
+    assert names == ["books", "toys", UNKNOWN_CATEGORY] and missing == ["b", "c"]
+    assert item_cat.tolist() == [0, 2, 3, 3, 1]  # never 0, the padding id
+    item_cat, names, missing = encode_categories(["a"], {"a": "toys"})
+    assert (item_cat.tolist(), names, missing) == ([0, 1], ["toys"], [])
