@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="add a torch.compile contender (compile time excluded)")
     p.add_argument("--no-bf16", action="store_true", help="skip bf16 even where the CPU supports it")
     p.add_argument("--quick", action="store_true", help="2 rounds x 2 steps: a smoke test, numbers meaningless")
-    p.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    p.add_argument("--no-write", action="store_true", help="print only; leave bench/results and docs/benchmarks/lm.md alone")
     p.add_argument("--note", default="", help="a sentence appended to the docs section (e.g. how the machine was kept quiet)")
     p.add_argument("--render", metavar="JSON", help="write the docs table from a saved result (this script's stdout); measure nothing")
     args = p.parse_args(argv)
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds, args.steps, args.warmup = 2, 2, 1
 
     torch.set_num_threads(args.threads)
+    from guimo.device import cpu_info
     from guimo.models.transformer import TransformerConfig, flops_per_token
     from guimo.train.loop import get_lr
     from guimo.train.config import TrainConfig
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         })
     result = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(args.threads), "threads": args.threads, "peak_gflops_median": peak, "peaks": peaks,
+        "machine": machine(args.threads), "cpu": cpu_info(), "threads": args.threads, "peak_gflops_median": peak, "peaks": peaks,
         "flops_per_token": fpt, "load_avg_1min": load, "rounds": args.rounds, "steps_per_round": args.steps, "trained_steps": total, "rows": rows,
         "command": "python bench/lm_throughput.py " + " ".join(_without_note(argv if argv is not None else sys.argv[1:])),
         "note": args.note,
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     print(table, file=sys.stderr)
     if not args.no_write and not args.quick:
+        from guimo.io import atomic_write_json
+
+        atomic_write_json(ROOT / "bench" / "results" / "lm_throughput.json", result)
         write_section("lm_throughput", table, doc=page("lm"))
     return 0
 
@@ -240,18 +244,11 @@ def _without_note(argv: list[str]) -> list[str]:
 
 
 def machine(threads: int) -> str:
-    from guimo.device import cpu_supports_bf16
+    from guimo.device import cpu_info, cpu_supports_bf16
 
-    name = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    bf16 = "native bf16" if cpu_supports_bf16() else "no native bf16"
-    return f"{name} ({bf16}), {threads} threads, {platform.system()}, torch {torch.__version__}, Python {platform.python_version()}"
+    cpu = cpu_info()
+    bf16 = ("native bf16: " + ", ".join(f for f in cpu["flags"] if "bf16" in f)) if cpu_supports_bf16(cpu) else "no native bf16"
+    return f"{cpu['model']} ({bf16}), {threads} threads, {platform.system()}, torch {torch.__version__}, Python {platform.python_version()}"
 
 
 def markdown(r: dict) -> str:

@@ -6,7 +6,7 @@ Speed: `guimo.inference.recommend.top_k` (what the server and `guimo recommend` 
 and 64 histories of 10 items, both precisions interleaved, median ms per batch. Quality: the run's test
 split scored both ways with the evaluate stage's own ranking (full catalogue, seen items filtered):
 NDCG@10, HR@10, and how many of the top-10 items change. Writes the `recommend_scoring` section of
-docs/BENCHMARKS.md.
+docs/benchmarks/device.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import statistics
 import sys
 import time
@@ -39,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from guimo import scenarios
     from guimo.config import from_dict
+    from guimo.device import cpu_info
     from guimo.inference.recommend import top_k
     from guimo.pipeline.rundir import RunDir
     from guimo.scenarios.recommend import load_data, rank_model
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
               "rounds:\n\n" + "\n".join(abrows))
 
     test_h, test_t = prep.cases("test")
+    cpu = cpu_info()
     quality, tops = {}, {}
     for precision in ("fp32", "bf16"):
         model.cfg.score_precision = precision
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(qrows[-1])
     print(f"top-10 items that change: {changed:.2%} (first {min(5000, len(test_h))} test users)")
     body = (f"Command: `python bench/recommend_scoring.py {args.run} --threads {args.threads} --rounds {args.rounds}` ({dt.date.today()}, "
-            f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, {args.threads} torch thread(s); "
+            f"CPU {cpu['model']} ({' '.join(cpu['flags']) or 'no avx2/avx512/amx flags'}), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, {args.threads} torch thread(s); "
             f"the run: data {run.config['data'].get('path') or 'the synthetic marketplace'}, {n:,} items, SASRec {model.cfg.n_blocks} x "
             f"{model.cfg.d_model}, {run.manifest['stages']['train'].get('steps')} steps, git {run.manifest.get('environment', {}).get('git_revision', '?')[:7]}). Speed: `top_k` (encode, score the catalogue, mask seen items, top 10) on random "
             f"10-item histories, median of {args.rounds} interleaved rounds. The bf16 table is converted once and kept while the weights "
