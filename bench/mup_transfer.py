@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sp", help="a guimo scale --lr-probe sweep folder in the standard parametrization")
     ap.add_argument("--mup", help="the same grid's probe sweep with --mup")
     ap.add_argument("--render", action="store_true", help="only rewrite the docs section and plots from bench/results")
-    ap.add_argument("--no-write", action="store_true", help="leave docs/BENCHMARKS.md alone")
+    ap.add_argument("--no-write", action="store_true", help="leave docs/benchmarks/scale.md alone")
     args = ap.parse_args(argv)
     if not args.render:
         if not (args.name and args.sp and args.mup):

@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recbole-python", default="/tmp/recbole-venv/bin/python")
     p.add_argument("--to-quality", type=float, metavar="SECONDS", help="time-to-validation-NDCG mode: train each library this long")
     p.add_argument("--evals", type=int, default=30, help="--to-quality: validation evaluations over the budget")
-    p.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    p.add_argument("--no-write", action="store_true", help="print only; leave bench/results and docs/benchmarks/recommend.md alone")
     p.add_argument("--render", metavar="JSON", help="--to-quality: rewrite the docs section from a saved result")
     args = p.parse_args(argv)
     if args.render:

@@ -12,7 +12,7 @@ model, fit the rest) is the "4x larger model" test; 4 data fractions (1/8 .. 1 o
 tokens, one epoch each), 2 seeds, and at least 420 steps per point (smaller batches at small D).
 The two small corpora get their own vocabulary, cap and grid: see CORPUS_DEFAULTS.
 Writes bench/results/scale_lm_<corpus>.json,
-the sweep under --out, and this script's part of docs/BENCHMARKS.md.
+the sweep under --out, and this script's part of docs/benchmarks/scale.md.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CORPORA = {
     "zh-poetry": SHARED / "zh" / "zh_poetry.txt",
 }
 # Data settings and grids per corpus, fixed before their sweeps ran (probes of single full-data runs
-# are quoted in docs/BENCHMARKS.md). At the scenario's 2,048-token BPE the two small corpora give
+# are quoted in docs/benchmarks/scale.md). At the scenario's 2,048-token BPE the two small corpora give
 # 350k (1.1 MB of English) and 2.0M (6 MB of Chinese) training tokens, and the sweeps of 2026-11-28
 # trained no model past the bigram baseline (recorded as void). A byte-level vocabulary with 44
 # merges is close to characters, the usual unit for tinyshakespeare: 2x the tokens, a cheaper
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="the record's name: bench/results/scale_lm_<name>.json and the table row (default: the corpus), for a variant beside the main record")
     p.add_argument("--out", help="sweep folder (default: runs/bench-scale-<corpus>)")
     p.add_argument("--quick", action="store_true", help="tiny grid and corpus: checks the script, measures nothing worth quoting")
-    p.add_argument("--no-write", action="store_true", help="leave docs/BENCHMARKS.md alone")
+    p.add_argument("--no-write", action="store_true", help="leave docs/benchmarks/scale.md alone")
     p.add_argument("--render", action="store_true", help="only rewrite the docs section from bench/results")
     p.add_argument("--refit", action="store_true",
                    help="refit the recorded sweep of --corpus (its folder from bench/results) with the current fit method; keeps the sweep's own figures")

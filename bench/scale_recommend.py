@@ -12,7 +12,7 @@ a folder trained with other settings is refused by the sweep itself. Data shares
 order hashed from their ids, holding that share of the interactions; the catalogue stays whole, so
 the x axis measures data and not an easier ranking task. Every point keeps the best of its
 validations (``--evals``), as a practitioner would train it.
-Writes bench/results/scale_recommend_<dataset>.json and the scale_recommend block of docs/BENCHMARKS.md;
+Writes bench/results/scale_recommend_<dataset>.json and the scale_recommend block of docs/benchmarks/scale.md;
 the records of the fourth session's own training loop are in bench/results/history/.
 """
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", choices=list(DATASETS), default="marketplace")
     p.add_argument("--out", help="sweep folder (default: runs/scale-rec-<dataset>)")
     p.add_argument("--render", action="store_true", help="only rewrite the docs block from bench/results")
-    p.add_argument("--no-write", action="store_true", help="leave bench/results and docs/BENCHMARKS.md alone")
+    p.add_argument("--no-write", action="store_true", help="leave bench/results and docs/benchmarks/scale.md alone")
     args = p.parse_args(argv)
     if not args.render:
         record = measure(args.dataset, args.out or f"runs/scale-rec-{args.dataset}")

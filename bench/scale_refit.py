@@ -10,7 +10,7 @@ The pre-registered experiments were written down in bench/prereg/ before any of 
 candidate variant, the baseline it is compared with, and the reading. An exploratory one (no
 prereg) only tabulates; it supports no claim beyond its numbers. Every sweep is refitted as its report was
 (Chinchilla form, Huber delta 1e-2, 200 bootstrap refits, 50 noise-floor simulations).
-Writes bench/results/scale_refit_<experiment>.json and its block of docs/BENCHMARKS.md.
+Writes bench/results/scale_refit_<experiment>.json and its block of docs/benchmarks/scale.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ checkout's guimo) over the same run, with its own SQLite ledger, and measures th
 (A B, then B A) at each concurrency: the server process's CPU per request is the figure (what a change
 to the request path saves; the load generator is the same for both). Batching is off by default, where
 each request pays the whole request path alone; --batching measures the batched servers instead.
-Reuses bench/serve_load.py's server, client and counters. Rewrites the `serve_ab` section of docs/BENCHMARKS.md.
+Reuses bench/serve_load.py's server, client and counters. Rewrites the `serve_ab` section of docs/benchmarks/serve.md.
 """
 
 from __future__ import annotations

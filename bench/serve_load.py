@@ -10,11 +10,11 @@ of a shared machine; the table reports medians over the repeats (and the req/s r
 generator runs in ``--client-procs`` processes of its own; each client is one keep-alive
 connection speaking minimal HTTP/1.1 over asyncio streams (``Connection``): the load generator
 shares the server's 2 cores, and an httpx client's ~1 ms of CPU per request was CPU the batched
-server did not get (see docs/BENCHMARKS.md). Streamed-completion latency still uses httpx.
+server did not get (see docs/benchmarks/serve.md). Streamed-completion latency still uses httpx.
 ``--rec-run`` may be given more than once, e.g. the default marketplace run and a run on a
 production-size catalogue (Beauty, 54,542 items). Writes bench/results/serve_load.json (rows the scale report reads),
 bench/results/serve_load.png (cost per 1,000 requests vs concurrency) and the `serve_load` section
-of docs/BENCHMARKS.md. Bounded: each run lasts --duration seconds (at most --max-requests), then
+of docs/benchmarks/serve.md. Bounded: each run lasts --duration seconds (at most --max-requests), then
 waits for the requests in flight. Without --run it trains a small lm run first (~1 min).
 """
 
@@ -480,7 +480,7 @@ def main() -> int:
     ap.add_argument("--max-batch", type=int, default=64, help="the batched server's --max-batch")
     ap.add_argument("--max-wait-ms", type=float, default=5.0, help="the batched server's --max-wait-ms")
     ap.add_argument("--client-procs", type=int, default=4, help="load-generator processes the clients are spread over")
-    ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
+    ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks/serve.md")
     ap.add_argument("--doc-from", metavar="JSON", help="only rewrite the docs section (and plot) from a results file this script wrote")
     ap.add_argument("--out", default=str(RESULTS / "serve_load.json"), help="results file (the PNG goes next to it)")
     args = ap.parse_args()
