@@ -70,7 +70,8 @@ def report(runs: list[dict]) -> str:
         f"Command: `guimo {' '.join(COMMAND[:-1])}` via `python bench/lm_default_run.py` — {now} — "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}.",
         f"Defaults: tiny model (2 layers, width 64, untied head), BPE vocabulary 2,048, batch 16 x 128 tokens, "
-        f"{runs[0]['max_steps']} steps or `train.max_time_s` = {runs[0]['max_time_s']:.0f} s of training, whichever comes first; "
+        + (f"{runs[0]['max_steps']} steps or `train.max_time_s` = {runs[0]['max_time_s']:.0f} s of training, whichever comes first; "
+           if runs[0]["max_time_s"] else f"{runs[0]['max_steps']} steps (fixed: no time budget, the same weights on every run); ") +
         f"test bits per byte on {runs[0]['eval_tokens']:,} tokens of held-out standard-library files.",
         "",
         "| repeat | load avg (start-end) | " + " | ".join(f"{s} s" for s in stage_names) + " | total wall s | CPU s | steps | transformer bpb | bigram bpb | unigram bpb | margin vs bigram |",

@@ -31,13 +31,21 @@ from typing import Mapping
 import torch
 
 C = 8.0  # safety factor over eps * sqrt(N): room for a few layers of compounding, far below any bug
+# int8 has no finfo: symmetric int8 quantization rounds to 1/127 of a tensor's (or channel's) range,
+# which plays the part of eps for values computed with int8 weights and activations.
+INT8_EPS = 1 / 127
+
+
+def eps(dtype: torch.dtype) -> float:
+    """Machine epsilon of a float dtype, or ``INT8_EPS`` for int8 (quantized) arithmetic."""
+    return INT8_EPS if dtype in (torch.int8, torch.qint8, torch.quint8) else torch.finfo(dtype).eps
 
 
 def tolerance(dtype: torch.dtype, reduction: int = 1, *, c: float = C) -> float:
     """Relative tolerance ``c * eps(dtype) * sqrt(reduction)`` (see the module docstring)."""
     if reduction < 1:
         raise ValueError(f"reduction must be >= 1 (terms summed per result), not {reduction}")
-    return c * torch.finfo(dtype).eps * math.sqrt(reduction)
+    return c * eps(dtype) * math.sqrt(reduction)
 
 
 def assert_close(
@@ -72,8 +80,8 @@ def assert_close(
     a, e = torch.where(finite, a, 0.0), torch.where(finite, e, 0.0)
     if atol is None:
         scale = float(e.abs().max()) if scale is None else scale
-        atol = tolerance(dtype, reduction, c=c) * max(scale, torch.finfo(dtype).tiny)
-        why = f"c {c:g} x eps({_short(dtype)}) {torch.finfo(dtype).eps:.3g} x sqrt(N={reduction}) x scale {scale:.3g}"
+        atol = tolerance(dtype, reduction, c=c) * max(scale, torch.finfo(torch.float64).tiny)
+        why = f"c {c:g} x eps({_short(dtype)}) {eps(dtype):.3g} x sqrt(N={reduction}) x scale {scale:.3g}"
     else:
         why = "the derived bound given"
     diff = (a - e).abs()

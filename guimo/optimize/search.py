@@ -8,8 +8,11 @@ The space comes from ``OptimizeConfig`` (guimo/scenarios/base.py), as dotted con
 - ``model.d_model``: one of 0.5x, 1x, 2x the configured width (multiples of ``model.n_head``).
 
 Each trial trains with the one loop (``guimo.train.loop.fit``) into ``RUN/optimize/trial-N/`` for
-``optimize.trial_steps`` steps and reports its validation metric at every evaluation, so the
+exactly ``optimize.trial_steps`` steps, on the same warmup and cosine schedule as every other
+trial (no time budget: a trial's schedule never depends on when it started, so the search
+compares like with like), and reports its validation metric at every evaluation, so the
 MedianPruner can stop a trial that is worse than the median of earlier trials at the same step.
+``optimize.timeout_s`` only decides whether another trial starts.
 Everything scenario-specific comes through ``scenario.train_inputs(ctx)``, so any scenario works.
 """
 
@@ -91,8 +94,12 @@ def apply_params(cfg: Any, params: dict[str, Any]) -> Any:
     return cfg
 
 
-def trial_config(cfg: Any, params: dict[str, Any], steps: int, max_time_s: float | None = None) -> Any:
-    """The config one trial trains with: the sampled params, ``steps`` steps, four validations."""
+def trial_config(cfg: Any, params: dict[str, Any], steps: int) -> Any:
+    """The config one trial trains with: the sampled params, exactly ``steps`` steps, four validations.
+
+    ``train.max_time_s`` is cleared: under a time budget a trial's step count, and so its cosine
+    schedule, would depend on how fast the machine happened to be while it ran.
+    """
     cfg = apply_params(cfg, params)
     train = dataclasses.replace(
         cfg.train,
@@ -101,7 +108,7 @@ def trial_config(cfg: Any, params: dict[str, Any], steps: int, max_time_s: float
         eval_every=max(1, steps // 4),
         checkpoint_every=0,
         patience=0,
-        max_time_s=max_time_s if max_time_s is not None else cfg.train.max_time_s,
+        max_time_s=None,
     )
     return dataclasses.replace(cfg, train=train)
 
@@ -170,13 +177,11 @@ def run_search(scenario, ctx: Context, metric: str, higher_is_better: bool) -> S
         sampler=optuna.samplers.TPESampler(seed=cfg.seed),
         pruner=pruner,
     )
-    deadline = time.monotonic() + opt.timeout_s if opt.timeout_s else None
     out = SearchResult(metric=metric, higher_is_better=higher_is_better)
 
     def objective(trial: optuna.Trial) -> float:
         params = {key: _suggest(trial, key, spec) for key, spec in space.items()}
-        budget = max(1.0, deadline - time.monotonic()) if deadline is not None else None
-        tcfg = trial_config(cfg, params, opt.trial_steps, budget)
+        tcfg = trial_config(cfg, params, opt.trial_steps)
         rel = f"optimize/trial-{trial.number}"
         t0 = time.perf_counter()
         record = TrialOutcome(trial.number, params, "failed", None, 0, 0.0, rel)
@@ -200,6 +205,7 @@ def run_search(scenario, ctx: Context, metric: str, higher_is_better: bool) -> S
         record.state, record.value = "complete", result.best_metric
         return result.best_metric
 
+    # timeout: no trial starts after it; a running trial finishes its full schedule
     study.optimize(objective, n_trials=opt.trials, timeout=opt.timeout_s, catch=())
     complete = [t for t in out.trials if t.state == "complete"]
     if complete:

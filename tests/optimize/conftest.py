@@ -83,6 +83,23 @@ class ToyScenario:
         return {"model": self.train_inputs(ctx).evaluate(model)}
 
 
+class R2ToyScenario(ToyScenario):
+    """The same task scored by R^2 (1 - mse / variance of y): a metric where higher is better."""
+
+    headline = "r2"
+    higher_is_better = True
+
+    def train_inputs(self, ctx) -> TrainInputs:
+        val = Rows(seed=1)
+        variance = float(val.y.var(unbiased=False))
+
+        def evaluate(model):
+            with torch.no_grad():
+                return {"r2": 1.0 - float(mse(model.eval(), val.batch(list(range(len(val)))))) / variance}
+
+        return TrainInputs(train_set=Rows(seed=0), loss_fn=mse, evaluate=evaluate, metric="r2", higher_is_better=True)
+
+
 @pytest.fixture
 def toy_run(tmp_path):
     """A run directory whose train stage is done (checkpoints/best.safetensors, model_config.json)."""
@@ -95,17 +112,18 @@ def toy_run(tmp_path):
     from guimo.pipeline.rundir import RunDir
     from guimo.train.loop import fit
 
-    def make(**optimize) -> Context:
+    def make(scenario=None, **optimize) -> Context:
         cfg = ToyConfig()
         cfg = dataclasses.replace(cfg, optimize=dataclasses.replace(cfg.optimize, **optimize))
         run = RunDir.create(tmp_path / "toy", "toy", to_dict(cfg))
-        scenario = ToyScenario()
+        scenario = scenario or ToyScenario()
         ctx = Context(run=run, cfg=cfg, progress=Progress(quiet=True), quiet=True)
         atomic_write_json(run / "model_config.json", to_dict(cfg.model))
         torch.manual_seed(cfg.seed)
         model = scenario.build_model(cfg.model)
         inputs = scenario.train_inputs(ctx)
-        fit(model, inputs.train_set, inputs.loss_fn, cfg.train, out_dir=run.path, evaluate=inputs.evaluate, metric="mse")
+        fit(model, inputs.train_set, inputs.loss_fn, cfg.train, out_dir=run.path, evaluate=inputs.evaluate, metric=inputs.metric,
+            higher_is_better=inputs.higher_is_better)
         atomic_write_json(run / "metrics.json", scenario.evaluate(ctx, model))
         return scenario, ctx
 

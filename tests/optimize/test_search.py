@@ -13,7 +13,7 @@ pytest.importorskip("optuna", reason="the optimize stage needs the 'optimize' ex
 from guimo.optimize import search  # noqa: E402
 from guimo.optimize.stage import optimize  # noqa: E402
 
-from .conftest import ToyConfig  # noqa: E402
+from .conftest import R2ToyScenario, ToyConfig  # noqa: E402
 
 
 def test_space_follows_the_config():
@@ -28,9 +28,11 @@ def test_space_follows_the_config():
     assert set(search.search_space(off)) == {"model.dropout", "train.weight_decay"}
 
 
-def test_trial_config_sets_params_and_budget():
-    cfg = search.trial_config(ToyConfig(), {"train.lr": 0.5, "model.dropout": 0.1}, steps=20, max_time_s=3.0)
-    assert (cfg.train.lr, cfg.model.dropout, cfg.train.max_steps, cfg.train.eval_every, cfg.train.max_time_s) == (0.5, 0.1, 20, 5, 3.0)
+def test_trial_config_sets_params_and_a_fixed_step_count():
+    timed = dataclasses.replace(ToyConfig(), train=dataclasses.replace(ToyConfig().train, max_time_s=5.0))
+    cfg = search.trial_config(timed, {"train.lr": 0.5, "model.dropout": 0.1}, steps=20)
+    assert (cfg.train.lr, cfg.model.dropout, cfg.train.max_steps, cfg.train.eval_every) == (0.5, 0.1, 20, 5)
+    assert cfg.train.max_time_s is None  # a trial's schedule never follows a clock (the run's budget included)
     assert cfg.train.weight_decay == ToyConfig().train.weight_decay  # untouched keys stay
     with pytest.raises(ValueError):
         search.apply_params(ToyConfig(), {"train.lr": -1.0})  # the dataclasses validate
@@ -122,23 +124,54 @@ def _retrain_baseline(scenario, ctx) -> None:
     torch.manual_seed(ctx.cfg.seed)
     model = scenario.build_model(ctx.cfg.model)
     inputs = scenario.train_inputs(ctx)
-    fit(model, inputs.train_set, inputs.loss_fn, ctx.cfg.train, out_dir=ctx.run.path, evaluate=inputs.evaluate, metric="mse")
+    fit(model, inputs.train_set, inputs.loss_fn, ctx.cfg.train, out_dir=ctx.run.path, evaluate=inputs.evaluate, metric=inputs.metric,
+        higher_is_better=inputs.higher_is_better)
 
 
 def _same_file(a, b) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
-def test_a_time_budget_stop_is_validated_and_kept(toy_run, tmp_path):
-    """Trials get the search's remaining time as train.max_time_s: when it runs out, the weights the
-    trial stopped with are validated (not an older checkpoint restored), so its score is honest."""
-    from guimo.train.loop import fit
+def test_every_trial_runs_the_same_step_schedule(toy_run):
+    """Trials used to inherit the search's remaining wall time (or the run's train.max_time_s) as their
+    budget, so later trials decayed faster or stopped early and the search compared unlike schedules.
+    Under a search timeout and a run budget that is already spent, every trial takes all its steps
+    on the same warmup + cosine shape (the lr relative to the trial's own peak)."""
+    from guimo.train.loop import get_lr
 
-    scenario, ctx = toy_run()
-    cfg = search.trial_config(ctx.cfg, {}, steps=40, max_time_s=1e-9)  # spent after the first step
-    model = scenario.build_model(cfg.model)
-    inputs = scenario.train_inputs(ctx)
-    result = fit(model, inputs.train_set, inputs.loss_fn, cfg.train, out_dir=tmp_path, evaluate=inputs.evaluate, metric="mse")
-    assert result.steps == 1 and result.best_step == 1
-    evals = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines() if '"eval"' in line]
-    assert [e["step"] for e in evals] == [1] and evals[0]["eval"]["mse"] == pytest.approx(result.best_metric)
+    scenario, ctx = toy_run(trials=3, trial_steps=20, timeout_s=600.0, prune=False)
+    spent = dataclasses.replace(ctx.cfg, train=dataclasses.replace(ctx.cfg.train, max_time_s=1e-9))
+    result = search.run_search(scenario, dataclasses.replace(ctx, cfg=spent), "mse", higher_is_better=False)
+    assert [t.state for t in result.trials] == ["complete"] * 3
+    tcfg = search.trial_config(spent, {}, 20)
+    shape = [get_lr(s, tcfg.train) / tcfg.train.lr for s in range(20)]
+    for t in result.trials:
+        steps = [json.loads(line) for line in (ctx.run / t.path / "train_log.jsonl").read_text().splitlines() if '"loss"' in line]
+        assert [r["step"] for r in steps] == [10, 20] and t.steps == 20  # log_every=10
+        assert [r["lr"] / t.params["train.lr"] for r in steps] == pytest.approx([shape[9], shape[19]], rel=1e-12)
+        assert {r["max_steps"] for r in steps} == {20}
+
+
+def test_the_search_keeps_a_better_model_when_higher_is_better(toy_run):
+    """R^2, where higher is better: a weak baseline is replaced by a candidate with a *higher* value,
+    and int8 is kept or not by how much it *lowers* the metric."""
+    scenario, ctx = toy_run(R2ToyScenario(), trials=4, trial_steps=20, quantize=True, quantize_tolerance=0.5)
+    weak = dataclasses.replace(ctx.cfg, train=dataclasses.replace(ctx.cfg.train, lr=4e-4))
+    ctx = dataclasses.replace(ctx, cfg=weak)
+    _retrain_baseline(scenario, ctx)
+    info = optimize(scenario, ctx)
+    report = json.loads((ctx.run / "optimize.json").read_text())
+    assert report["metric"] == "r2" and report["higher_is_better"] is True
+    assert report["baseline"]["value"] < 0.9  # weak: R^2 well below 1
+    complete = [t for t in report["search"]["trials"] if t["state"] == "complete"]
+    assert report["search"]["best_trial_value"] == max(t["value"] for t in complete)  # the best is the highest
+    assert report["search"]["kept"] is True and report["search"]["candidate"]["value"] > report["baseline"]["value"]
+    qz = report["quantize"]
+    assert qz["kept"] is True and qz["value_before"] == report["search"]["candidate"]["value"]
+    assert info["final"] == "optimize/retrain + int8"
+    assert report["final_value"] > report["baseline"]["value"]
+    # a tolerance of -1 (int8 kept only if it raised R^2 by 100%) must refuse it: the sign is the metric's
+    strict = dataclasses.replace(ctx.cfg, optimize=dataclasses.replace(ctx.cfg.optimize, trials=0, quantize_tolerance=-1.0))
+    optimize(scenario, dataclasses.replace(ctx, cfg=strict))
+    report = json.loads((ctx.run / "optimize.json").read_text())
+    assert report["quantize"]["kept"] is False and not (ctx.run / "model.int8.safetensors").exists()
