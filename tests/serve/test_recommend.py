@@ -98,3 +98,25 @@ def test_unknown_items_are_named_and_bad_k_is_a_422(rec_run, engine, new_key):
     # the refused request was not billed: 3 answered requests, 2 + 1 + 1 histories
     (row,) = usage(engine, tenant="acme")
     assert (row.requests, row.units) == (3, 4)
+
+
+def test_serving_a_run_loads_no_training_code(rec_run):
+    """What tests/test_imports.py reads from the source, checked in a fresh interpreter: loading and
+    asking a recommend model imports neither the training loop, nor optimize, nor the pipeline runner."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from guimo.serve.registry import load_models\n"
+        f"m = load_models(['rec={rec_run}'])\n"
+        "m['rec'].predictor.recommend([[m['rec'].predictor.item_ids[0]]], k=2)\n"
+        "print(json.dumps(sorted(x for x in sys.modules if x.startswith('guimo'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout.splitlines()[-1])
+    assert "guimo.inference.recommend" in loaded and "guimo.models.load" in loaded
+    training = [m for m in loaded if m.startswith(("guimo.train.", "guimo.optimize", "guimo.pipeline.runner", "guimo.scale"))]
+    assert training == ["guimo.train.config"], training  # the TrainConfig dataclass a run's config holds
