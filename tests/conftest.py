@@ -26,6 +26,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def pytest_report_header(config):
+    """Which kernels ran: `make test` runs the `numerics` tests again under another dispatch."""
+    import os
+
+    import torch
+
+    forced = " ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS") if k in os.environ)
+    return f"torch {torch.__version__}, CPU kernels: {torch.backends.cpu.get_cpu_capability()}" + (f" ({forced})" if forced else "")
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``cuda`` run where torch sees a GPU (bench/device_check.sh runs the suite there) and skip here."""
     marked = [item for item in items if item.get_closest_marker("cuda")]

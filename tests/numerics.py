@@ -155,3 +155,15 @@ def adam_tolerance(dtype: torch.dtype, reduction: int, lr_sum: float, *, adam_ep
     Compare trained weights in float64, where it is ~1e-8 and the observed differences ~1e-14.
     """
     return c * torch.finfo(dtype).eps * math.sqrt(reduction) * grad_scale * lr_sum / adam_eps
+
+
+def transformer_reduction(*, d_model: int, ff_width: int, n_layer: int, n_head: int, seq_len: int) -> int:
+    """Terms summed along the path of one transformer output, the ``reduction`` of ``assert_close``.
+
+    Per block: layer norms (2 x d_model), the qkv projection (d_model), the q.k dot product
+    (d_model / n_head), the attention average (seq_len), the output projection (d_model), the MLP
+    (d_model, then ff_width); then the output head (d_model). Roundings of consecutive reductions
+    add like those of one long sum, so their sizes add.
+    """
+    block = 2 * d_model + d_model + d_model // n_head + seq_len + d_model + d_model + ff_width
+    return n_layer * block + d_model

@@ -15,6 +15,7 @@ from guimo.errors import GuimoError
 from guimo.models.pretrained import load_pretrained
 from guimo.models.transformer import Transformer, TransformerConfig
 from guimo.train.checkpoint import load_model_state
+from tests.numerics import assert_close, assert_equal, transformer_reduction
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -49,6 +50,14 @@ def _perturb(model):
                 p.add_(0.1 * torch.randn_like(p))
 
 
+def _close(got, expected, model, seq_len, name):
+    """Same function, different kernels (HF's Conv1D/addmm against our Linear): equal to float32
+    rounding over the reductions a value passes through (tests.numerics)."""
+    c = model.cfg
+    n = transformer_reduction(d_model=c.d_model, ff_width=c.ff_width, n_layer=c.n_layer, n_head=c.n_head, seq_len=seq_len)
+    assert_close(got, expected, dtype=torch.float32, reduction=n, name=name)
+
+
 def _guimo(path, base=None):
     cfg, state = load_pretrained(path, base or TransformerConfig())
     model = Transformer(cfg).eval()
@@ -56,6 +65,7 @@ def _guimo(path, base=None):
     return model
 
 
+@pytest.mark.numerics
 def test_gpt2_logits_match(tmp_path):
     hf = _gpt2(tmp_path)
     ours = _guimo(tmp_path)
@@ -64,9 +74,10 @@ def test_gpt2_logits_match(tmp_path):
     x = torch.randint(0, VOCAB, (3, 33))
     with torch.no_grad():
         expected, got = hf(x).logits, ours(x)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    _close(got, expected, ours, 33, "gpt2 logits")
 
 
+@pytest.mark.numerics
 def test_gpt2_loads_in_the_standard_parametrization_under_a_mup_base(tmp_path):
     """A run configured for muP that starts from GPT-2 weights computes what GPT-2 computes."""
     hf = _gpt2(tmp_path)
@@ -74,9 +85,10 @@ def test_gpt2_loads_in_the_standard_parametrization_under_a_mup_base(tmp_path):
     assert ours.cfg.mup_base_width is None
     x = torch.randint(0, VOCAB, (2, 20))
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), hf(x).logits, atol=1e-5, rtol=0)
+        _close(ours(x), hf(x).logits, ours, x.shape[1], "gpt2 logits")
 
 
+@pytest.mark.numerics
 def test_gpt2_untied_head_and_bin_weights(tmp_path):
     """tie_word_embeddings=False keeps a separate head; pytorch_model.bin loads with weights_only."""
     hf = _gpt2(tmp_path, tie_word_embeddings=False, n_inner=72, activation_function="relu")
@@ -88,9 +100,10 @@ def test_gpt2_untied_head_and_bin_weights(tmp_path):
     assert ours.head.weight.data_ptr() != ours.tok_emb.weight.data_ptr()
     x = torch.randint(0, VOCAB, (2, 17))
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), hf(x).logits, atol=1e-5, rtol=0)
+        _close(ours(x), hf(x).logits, ours, x.shape[1], "gpt2 logits")
 
 
+@pytest.mark.numerics
 def test_gpt2_kv_cache_continues_hf_sequence(tmp_path):
     """Greedy decoding with guimo's KV cache reproduces HF's full-sequence logits step by step."""
     hf = _gpt2(tmp_path)
@@ -101,18 +114,20 @@ def test_gpt2_kv_cache_continues_hf_sequence(tmp_path):
         first = ours(x[:, :8], cache=cache)
         rest = [ours(x[:, t : t + 1], cache=cache) for t in range(8, 12)]
         full = hf(x).logits
-    torch.testing.assert_close(torch.cat([first, *rest], dim=1), full, atol=1e-5, rtol=0)
+    _close(torch.cat([first, *rest], dim=1), full, ours, 12, "cached gpt2 logits")
 
 
+@pytest.mark.numerics
 def test_shorter_max_len_cuts_position_table(tmp_path):
     hf = _gpt2(tmp_path)
     ours = _guimo(tmp_path, TransformerConfig(max_len=16, dropout=0.1))
     assert ours.cfg.max_len == 16 and ours.pos_emb.weight.shape == (16, 48) and ours.cfg.dropout == 0.1
     x = torch.randint(0, VOCAB, (2, 16))
     with torch.no_grad():
-        torch.testing.assert_close(ours.eval()(x), hf(x).logits, atol=1e-5, rtol=0)
+        _close(ours.eval()(x), hf(x).logits, ours, 16, "gpt2 logits")
 
 
+@pytest.mark.numerics
 def test_bert_hidden_states_match_with_segments_and_padding(tmp_path):
     hf = _bert(tmp_path)
     ours = _guimo(tmp_path)
@@ -126,15 +141,16 @@ def test_bert_hidden_states_match_with_segments_and_padding(tmp_path):
     mask[1, 15:] = 0
     mask[2, 5:] = 0
     with torch.no_grad():
-        torch.testing.assert_close(ours(x, token_type_ids=types), hf(x, token_type_ids=types).last_hidden_state, atol=1e-5, rtol=0)
+        _close(ours(x, token_type_ids=types), hf(x, token_type_ids=types).last_hidden_state, ours, 21, "bert hidden states")
         got = ours(x, token_type_ids=types, key_mask=mask)
         expected = hf(x, token_type_ids=types, attention_mask=mask).last_hidden_state
     real = mask.bool()
-    torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=0)
+    _close(got[real], expected[real], ours, 21, "bert hidden states, padded")
     # the mask matters: without it the padded rows' real positions would differ
     assert (ours(x, token_type_ids=types)[1, :15] - got[1, :15]).abs().max() > 1e-3
 
 
+@pytest.mark.numerics
 def test_bert_under_a_task_wrapper_prefix_and_old_layernorm_names(tmp_path):
     """BertForMaskedLM saves 'bert.'-prefixed names; very old checkpoints say gamma/beta."""
     hf = _bert(tmp_path)
@@ -145,7 +161,7 @@ def test_bert_under_a_task_wrapper_prefix_and_old_layernorm_names(tmp_path):
     ours = _guimo(tmp_path)
     x = torch.randint(0, VOCAB, (2, 9))
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), hf(x).last_hidden_state, atol=1e-5, rtol=0)
+        _close(ours(x), hf(x).last_hidden_state, ours, 9, "bert hidden states")
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -234,7 +250,7 @@ def test_pipeline_init_from_pretrained(tmp_path):
     _, expected = load_pretrained(ckpt, TransformerConfig())
     saved = load_file(str(run / "checkpoints" / "init.safetensors"))
     for name, tensor in expected.items():
-        torch.testing.assert_close(saved[name], tensor, atol=0, rtol=0)
+        assert_equal(saved[name], tensor, name=name)
 
 
 def _save_tokenizer(folder, texts, vocab_size):

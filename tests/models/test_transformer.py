@@ -10,6 +10,7 @@ import torch
 from guimo.models.transformer import PRESETS, Transformer, TransformerConfig, count_parameters, flops_per_token
 from guimo.train.config import TrainConfig
 from guimo.train.loop import make_optimizer
+from tests.numerics import assert_all_equal, assert_close, assert_equal, transformer_reduction
 
 SMALL = TransformerConfig(vocab_size=50, max_len=24, n_layer=2, n_head=2, d_model=16)
 
@@ -19,6 +20,13 @@ def _model(**overrides) -> Transformer:
     return Transformer(dataclasses.replace(SMALL, **overrides)).eval()
 
 
+def _close(got, expected, seq_len, name, cfg=SMALL):
+    """Two ways to compute the same outputs (padded or not, cached or not, masked or by is_causal):
+    equal to float32 rounding over the reductions on the path (tests.numerics)."""
+    n = transformer_reduction(d_model=cfg.d_model, ff_width=cfg.ff_width, n_layer=cfg.n_layer, n_head=cfg.n_head, seq_len=seq_len)
+    assert_close(got, expected, dtype=torch.float32, reduction=n, name=name)
+
+
 def _ids(b=2, t=12, seed=1):
     return torch.randint(0, SMALL.vocab_size, (b, t), generator=torch.Generator().manual_seed(seed))
 
@@ -26,6 +34,7 @@ def _ids(b=2, t=12, seed=1):
 # -- attention masks ---------------------------------------------------------------------------
 
 
+@pytest.mark.numerics
 def test_causal_future_tokens_do_not_change_past_logits():
     model = _model()
     x = _ids()
@@ -33,7 +42,7 @@ def test_causal_future_tokens_do_not_change_past_logits():
     y[:, 7] = (y[:, 7] + 1) % SMALL.vocab_size
     with torch.no_grad():
         a, b = model(x), model(y)
-    assert torch.equal(a[:, :7], b[:, :7])
+    assert_equal(a[:, :7], b[:, :7], name="logits before the changed token")
     assert (a[:, 7:] - b[:, 7:]).abs().amax(dim=-1).min() > 1e-4  # every later position sees it
 
 
@@ -48,6 +57,7 @@ def test_bidirectional_positions_see_the_future():
 
 
 @pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.numerics
 def test_key_padding_mask_hides_padding(causal):
     """Real positions give the same output whatever the padding holds, and as if unpadded."""
     model = _model(causal=causal)
@@ -57,13 +67,14 @@ def test_key_padding_mask_hides_padding(causal):
     mask = torch.tensor([[1] * 6 + [0] * 4])
     with torch.no_grad():
         out_a, out_b, alone = model(a, key_mask=mask), model(b, key_mask=mask), model(real)
-    torch.testing.assert_close(out_a[:, :6], out_b[:, :6], atol=1e-6, rtol=0)
-    torch.testing.assert_close(out_a[:, :6], alone, atol=1e-5, rtol=0)
+    _close(out_a[:, :6], out_b[:, :6], 10, "real positions, other padding")
+    _close(out_a[:, :6], alone, 10, "real positions, padded against alone")
     if not causal:  # without the mask, padding would leak into real positions
         with torch.no_grad():
             assert (model(a)[:, :6] - alone).abs().max() > 1e-4
 
 
+@pytest.mark.numerics
 def test_left_padded_causal_batch_with_positions_equals_unpadded():
     """Batched generation left-pads prompts: pad rows see no key at all and must not leak NaN."""
     model = _model()
@@ -75,21 +86,23 @@ def test_left_padded_causal_batch_with_positions_equals_unpadded():
         out = model(x, key_mask=mask, positions=positions)
         alone = model(x[1:, 4:])
     assert not out.isnan().any()
-    torch.testing.assert_close(out[1, 4:], alone[0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(out[0], model(x[:1])[0], atol=1e-5, rtol=0)
+    _close(out[1, 4:], alone[0], 10, "left-padded row")
+    _close(out[0], model(x[:1])[0], 10, "unpadded row in a padded batch")
 
 
+@pytest.mark.numerics
 def test_explicit_causal_mask_equals_is_causal_kernel():
     model = _model()
     x = _ids()
     with torch.no_grad():
-        torch.testing.assert_close(model(x, key_mask=torch.ones_like(x)), model(x), atol=1e-5, rtol=0)
+        _close(model(x, key_mask=torch.ones_like(x)), model(x), x.shape[1], "explicit mask against is_causal")
 
 
 # -- KV cache ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("chunks", [(5, 1, 1, 1, 1, 1, 1, 1), (4, 4, 2), (12,)])
+@pytest.mark.numerics
 def test_kv_cache_matches_full_forward(chunks):
     model = _model(dropout=0.2)  # eval mode: dropout off, cache path must not depend on it
     x = _ids(t=sum(chunks))
@@ -101,7 +114,7 @@ def test_kv_cache_matches_full_forward(chunks):
             start += n
         full = model(x)
     assert cache.pos == x.shape[1]
-    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=0)
+    _close(torch.cat(pieces, dim=1), full, x.shape[1], "cached logits")
 
 
 def test_cache_refuses_to_run_past_max_len():
@@ -116,12 +129,13 @@ def test_cache_refuses_to_run_past_max_len():
 # -- inputs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.numerics
 def test_inputs_embeds_and_positions_overrides():
     model = _model()
     x = _ids()
     with torch.no_grad():
         base = model(x)
-        torch.testing.assert_close(model(x, inputs_embeds=model.tok_emb(x)), base, atol=0, rtol=0)
+        assert_equal(model(x, inputs_embeds=model.tok_emb(x)), base, name="logits from inputs_embeds")
         shifted = model(x[:, :4], positions=torch.arange(3, 7).expand(2, 4))
         assert (shifted - base[:, :4]).abs().max() > 1e-4  # positions matter
 
@@ -246,12 +260,12 @@ def _train_steps(width: int, base: int | None, steps: int = 5, lr: float = 1e-2)
         return model, model(x) - before
 
 
+@pytest.mark.numerics
 def test_mup_at_its_base_width_is_the_standard_model_exactly():
     sp, sp_moved = _train_steps(64, None)
     mup, mup_moved = _train_steps(64, 64)
-    assert torch.equal(sp_moved, mup_moved)
-    for (name, a), (_, b) in zip(sp.state_dict().items(), mup.state_dict().items()):
-        assert torch.equal(a, b), name
+    assert_equal(mup_moved, sp_moved, name="logit updates")
+    assert_all_equal(mup.state_dict(), sp.state_dict())
 
 
 def test_mup_hidden_matrices_train_at_lr_over_width_mult():
@@ -286,6 +300,7 @@ def test_mup_attention_scale_follows_the_head_dimension_not_the_width():
     assert more_heads.blocks[0].attn.scale is None  # SDPA's 1 / sqrt(32), as at the base
 
 
+@pytest.mark.numerics
 def test_mup_output_multiplier_scales_the_logits():
     cfg = TransformerConfig(vocab_size=64, max_len=32, n_layer=1, n_head=4, d_model=128, mup_base_width=32)
     x = torch.randint(0, 64, (2, 16))
@@ -294,4 +309,4 @@ def test_mup_output_multiplier_scales_the_logits():
     torch.manual_seed(0)
     doubled = Transformer(dataclasses.replace(cfg, mup_output_mult=2.0)).eval()
     with torch.no_grad():
-        torch.testing.assert_close(doubled(x), 2.0 * plain(x))
+        assert_equal(doubled(x), 2.0 * plain(x), name="logits x 2")  # a power of two scales floats exactly

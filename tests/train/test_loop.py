@@ -98,10 +98,10 @@ class _Slow:
 @pytest.mark.numerics
 def test_the_same_training_twice_gives_bit_identical_weights(tmp_path):
     """Same seed, data and machine: every weight bit for bit, with dropout on (the RNG matters) and a
-    time budget (~20 steps of 0.05 s) that the 14-step cap binds. The old loop decayed the lr by
-    elapsed time / max_time_s, which here is ahead of the steps' progress early on, so the clock's
-    jitter reached the weights."""
-    cfg = _cfg(max_steps=14, max_time_s=1.0)
+    time budget (~80 steps of 0.05 s) that the 14-step cap binds even on a machine 5x slower. The old
+    loop decayed the lr by max(step progress, elapsed / max_time_s): right after warmup the steps'
+    progress is 0, so the clock's jitter reached the lr and the weights."""
+    cfg = _cfg(max_steps=14, max_time_s=4.0)
     first, second = _model(dropout=0.1), _model(dropout=0.1)
     a = fit(first, _Slow(_data(), 0.05), lm_loss, cfg, out_dir=tmp_path / "a")
     b = fit(second, _Slow(_data(), 0.05), lm_loss, cfg, out_dir=tmp_path / "b")
