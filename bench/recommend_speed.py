@@ -218,10 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to-quality", type=float, metavar="SECONDS", help="time-to-validation-NDCG mode: train each library this long")
     p.add_argument("--evals", type=int, default=30, help="--to-quality: validation evaluations over the budget")
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/results and docs/benchmarks/recommend.md alone")
-    p.add_argument("--render", metavar="JSON", help="--to-quality: rewrite the docs section from a saved result")
+    p.add_argument("--render", metavar="JSON", help="rewrite the docs section from a saved result (bench/results/recommend_*.json)")
     args = p.parse_args(argv)
     if args.render:
-        write_section("recommend_to_quality", markdown_to_quality(json.loads(Path(args.render).read_text())), doc=page("recommend"))
+        saved = json.loads(Path(args.render).read_text())
+        if saved["args"].get("to_quality"):
+            write_section("recommend_to_quality", markdown_to_quality(saved), doc=page("recommend"))
+        else:
+            write_section("recommend_speed", markdown(saved), doc=page("recommend"))
         return 0
     import torch
 
@@ -315,6 +319,11 @@ def markdown_to_quality(r: dict) -> str:
     return head + "\n" + "\n".join(rows) + "\n\n" + verdict + caveat
 
 
+def load_line(r: dict) -> str:
+    load = r.get("load_avg_1min")
+    return f", 1-minute load average {min(load):.1f}-{max(load):.1f}" if load else ""
+
+
 def cpu_line(r: dict) -> str:
     cpu = r.get("cpu")
     if cpu is None:
@@ -335,7 +344,8 @@ def markdown(r: dict) -> str:
     g, rb = r["guimo"], r["recbole"]
     lines = [
         f"Command: `python bench/recommend_speed.py --data {r['data']} --steps {r['args']['steps']} --threads {r['args']['threads']}` "
-        f"({r['date']}; shared 2-core machine, {r['args']['threads']} intra-op thread(s); other jobs were running, so compare the ratio).",
+        f"({r['date']}; shared 2-core machine, {r['args']['threads']} intra-op thread(s){load_line(r)}; guimo then RecBole, not "
+        "interleaved, with other jobs running, so the ratio is what to read, and it moves with the load).",
         f"SASRec, 2 blocks x 1 head x width 64, max_len 50, full-softmax CE, batch {r['args']['batch']}, fp32; {r['data']} "
         f"({g['users']} test users, {g['items']} items, leave-one-out, full ranking with seen items filtered). CPU: {cpu_line(r)}. "
         + trainer_line(r),
