@@ -355,6 +355,24 @@ def check_api_doc(port: str, cwd: Path, env: dict[str, str]) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_api_doc_covers_every_route_with_an_answer():
+    """Every route declared under guimo/serve/api/routes has its section in docs/api.md, and every
+    curl example there has its recorded answer (the tour replays them against a live server)."""
+    text = API_DOC.read_text(encoding="utf-8")
+    declared = set()
+    for path in sorted((ROOT / "guimo" / "serve" / "api" / "routes").glob("*.py")):
+        declared |= {(m.upper(), route) for m, route in re.findall(r'@router\.(get|post|put|delete)\("([^"]+)"', path.read_text(encoding="utf-8"))}
+    assert len(declared) >= 10, declared
+    headings = {tuple(h.split(" ", 1)) for h in re.findall(r"^## ((?:GET|POST|PUT|DELETE) /\S+)", text, flags=re.M)}
+    headings |= {tuple(h.split(" ", 1)) for h in re.findall(r"^## (?:GET|POST) \S+ and ((?:GET|POST) /\S+)", text, flags=re.M)}
+    assert declared <= headings, f"docs/api.md has no section for {sorted(declared - headings)}"
+    examples = api_examples(text)
+    assert [ex.line for ex in examples if ex.answer is None] == [], "curl examples without an answer block"
+    for ex in examples:
+        if ex.kind == "json":
+            json.loads(ex.answer)
+
+
 def write_api_doc(port: str) -> None:
     """Rewrite docs/api.md's answer blocks from a live server (KEY in the environment)."""
     from guimo.io import atomic_write_text
