@@ -25,8 +25,9 @@ def run_row(run) -> dict:
     value = m.get("model", {}).get(head) if head else None
     status = run.manifest.get("status", "?")
     failed = status.split(":", 1)[1] if status.startswith("failed:") else None
+    stopped = run.stopped_stage()  # 'running' in the manifest, but its process is gone (kill -9)
     return {
-        "run": str(run.path), "scenario": run.scenario, "status": status, "failed_stage": failed,
+        "run": str(run.path), "scenario": run.scenario, "status": status, "failed_stage": failed, "stopped_stage": stopped,
         "headline": head, "value": value if isinstance(value, (int, float)) else None,
         "created": run.manifest.get("created", ""),
     }
@@ -37,7 +38,7 @@ def format_table(rows: list[dict]) -> str:
     header = ("run", "scenario", "status", "headline", "created")
     cells = [header] + [(
         r["run"], r["scenario"],
-        f"FAILED at {r['failed_stage']}" if r["failed_stage"] else r["status"],
+        f"FAILED at {r['failed_stage']}" if r["failed_stage"] else f"STOPPED at {r['stopped_stage']}" if r["stopped_stage"] else r["status"],
         f"{r['headline']} {r['value']:.4f}" if r["value"] is not None else "-",
         r["created"],
     ) for r in rows]
@@ -58,9 +59,9 @@ def list_main(args: argparse.Namespace) -> int:
         print(f"no runs under {args.root}")
         return 0
     print(format_table(rows))
-    failed = [r for r in rows if r["failed_stage"]]
+    failed = [r for r in rows if r["failed_stage"] or r["stopped_stage"]]
     if failed:
-        print(f"\n{len(failed)} failed run(s): each keeps its folder; re-run its command to resume it, "
+        print(f"\n{len(failed)} failed or stopped run(s): each keeps its folder; re-run its command to resume it, "
               "or `guimo show RUN` for the error")
     return 0
 

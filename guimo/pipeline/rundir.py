@@ -15,7 +15,9 @@ Layout::
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,9 +101,30 @@ class RunDir:
         atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def stage_started(self, stage: str) -> None:
-        self.manifest["stages"][stage] = {"status": "running", "started": _now()}
+        # host and pid let `guimo runs` tell a running stage from one whose process was killed
+        self.manifest["stages"][stage] = {"status": "running", "started": _now(), "host": socket.gethostname(), "pid": os.getpid()}
         self.manifest["status"] = f"running:{stage}"
         self.save()
+
+    def stopped_stage(self) -> str | None:
+        """The stage this run says is running although its process on this host is gone (killed), else None.
+
+        A run started on another host cannot be checked from here and counts as running.
+        """
+        status = self.manifest.get("status", "")
+        if not status.startswith("running:"):
+            return None
+        stage = status.split(":", 1)[1]
+        entry = self.manifest.get("stages", {}).get(stage, {})
+        if entry.get("host") != socket.gethostname() or not isinstance(entry.get("pid"), int):
+            return None
+        try:
+            os.kill(entry["pid"], 0)
+        except ProcessLookupError:
+            return stage
+        except PermissionError:  # alive, another user's
+            return None
+        return None
 
     def stage_finished(self, stage: str, seconds: float, info: dict[str, Any], status: str = "done") -> None:
         entry = self.manifest["stages"].setdefault(stage, {})

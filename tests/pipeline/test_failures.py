@@ -53,10 +53,29 @@ def test_a_run_failing_after_collect_keeps_its_folder_and_is_listed_as_failed(tm
     assert main(["runs", str(runs)]) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith(str(failed)))  # the whole name, piped
-    assert "FAILED at preprocess" in line and "1 failed run" in out
+    assert "FAILED at preprocess" in line and "1 failed or stopped run" in out
     assert main(["runs", str(runs), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["run"], row["status"], row["failed_stage"], row["value"]) == (str(failed), "failed:preprocess", "preprocess", None)
+
+
+def test_a_run_whose_process_was_killed_is_listed_as_stopped(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    run = RunDir.create(tmp_path / "killed", "recommend", {})
+    run.stage_started("train")
+    assert run.stopped_stage() is None  # this process is alive
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    run.manifest["stages"]["train"]["pid"] = int(dead.stdout)  # as if kill -9 had ended the run
+    run.save()
+    assert RunDir.open(run.path).stopped_stage() == "train"
+    assert main(["runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "STOPPED at train" in out and "1 failed or stopped run" in out
+    assert main(["runs", str(tmp_path), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["status"], row["stopped_stage"], row["failed_stage"]) == ("running:train", "train", None)
 
 
 def test_the_progress_bar_draws_a_failed_task_as_failed(capsys):
