@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run collect -> preprocess -> init -> train -> evaluate -> optimize into a run directory. "
             "Re-running the same command resumes (finished stages are skipped, training continues "
-            f"from its last checkpoint). Scenarios: {', '.join(SCENARIOS)}."
+            "from its last checkpoint); re-running it with other settings is refused, naming each changed key, "
+            "unless --from names the first stage they change. A missing --data path stops before any run folder "
+            f"is made. Scenarios: {', '.join(SCENARIOS)}."
         ),
     )
     p.add_argument("scenario", nargs="?", default=DEFAULT, help=f"scenario name (default: {DEFAULT})")
@@ -26,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="TOML/YAML/JSON config file (applied before --set)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.lr=3e-4, or load a preset, e.g. model=small (repeatable)")
-    p.add_argument("--from", dest="from_stage", choices=STAGE_NAMES, help="re-run from this stage using earlier artifacts")
+    p.add_argument("--from", dest="from_stage", choices=STAGE_NAMES,
+                   help="re-run from this stage using earlier artifacts, with the run's own config; --set may change "
+                        "keys this stage and later ones read (e.g. --from train --set train.lr=...), not earlier ones")
     p.add_argument("--to", dest="to_stage", choices=STAGE_NAMES, help="stop after this stage")
     p.add_argument("--out", help="run directory (default: runs/<scenario>-<timestamp>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary table")

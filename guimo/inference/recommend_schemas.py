@@ -25,6 +25,7 @@ class RecommendRequest(BaseModel):
 class Recommendation(BaseModel):
     items: list[str] = Field(description="recommended item ids, best first")
     scores: list[float] = Field(description="model scores of those items (higher is better)")
+    unknown_items: list[str] = Field(default_factory=list, description="ids of the history not in the catalogue (left out of the scoring)")
 
 
 class RecommendResponse(BaseModel):
