@@ -62,12 +62,23 @@ class FakeLM:
 
 
 class FakeRecommender:
+    """Its catalogue is every id of the form itemN; other ids are unknown (named, as the real predictor does)."""
+
     def recommend(self, histories, k=10, exclude_seen=True):
         out = []
         for h in histories:
             items = [f"item{i}" for i in range(k + len(h)) if not (exclude_seen and f"item{i}" in h)][:k]
-            out.append({"items": items, "scores": [1.0 / (1 + j) for j in range(len(items))]})
+            out.append({"items": items, "scores": [1.0 / (1 + j) for j in range(len(items))], "unknown_items": self.unknown(h)})
         return out
+
+    def unknown(self, history):
+        return list(dict.fromkeys(str(i) for i in history if not (str(i).startswith("item") and str(i)[4:].isdigit())))
+
+    def id_examples(self, n=3):
+        return [f"item{i}" for i in range(n)]
+
+    def unknown_message(self, unknown, total):
+        return f"{len(unknown)} of {total} items are not in the catalogue: {', '.join(unknown)} (known item ids look like item0, item1, item2)"
 
 
 class FakeClassifier:
