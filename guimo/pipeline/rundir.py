@@ -55,10 +55,12 @@ class RunDir:
                 raise GuimoError(f"{path} holds a '{run.scenario}' run, not '{scenario}'; choose another --out")
             last = STAGES.index(to_stage) if to_stage else len(STAGES) - 1
             changed = {k: v for k, v in config_changes(run.config, config).items() if STAGES.index(key_stage(k)) <= last}
+            # a key the recorded config lacks was added to guimo after the run was made: recorded, not refused
+            check_config_change(run, {k: v for k, v in changed.items() if v[0] is not ABSENT}, from_stage)
             if changed:
-                check_config_change(run, changed, from_stage)
                 run.manifest.setdefault("config_changes", []).append(
-                    {"at": _now(), "from_stage": from_stage, "changed": {k: list(v) for k, v in changed.items()}})
+                    {"at": _now(), "from_stage": from_stage,
+                     "changed": {k: [None if x is ABSENT else x for x in v] for k, v in changed.items()}})
                 run.manifest["config"] = config if last == len(STAGES) - 1 else _with_values(run.config, config, changed)
                 run.save()
             return run
@@ -193,11 +195,21 @@ def key_stage(key: str) -> str:
     return STAGES[0]
 
 
+class _Absent:
+    """The value of a key one config does not have (unlike None, which a config may hold)."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
+
+
 def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, tuple[Any, Any]]:
-    """Dotted key -> (old, new) for every leaf that differs (a key on one side only counts, as None)."""
+    """Dotted key -> (old, new) for every leaf that differs; a key on one side only has ``ABSENT`` on the other."""
     out: dict[str, tuple[Any, Any]] = {}
     for name in sorted(set(old) | set(new), key=str):
-        a, b = old.get(name), new.get(name)
+        a, b = old.get(name, ABSENT), new.get(name, ABSENT)
         key = f"{prefix}{name}"
         if isinstance(a, dict) and isinstance(b, dict):
             out.update(config_changes(a, b, key + "."))
@@ -232,6 +244,8 @@ def check_config_change(run: "RunDir", changed: dict[str, tuple[Any, Any]], from
     (``key_stage``): ``--from evaluate`` may change eval.sampled, ``--from train`` train.lr, and
     a change of a key whose stages never ran (a sweep sizing its training after preprocess) is fine.
     """
+    if not changed:
+        return
     fresh_from = STAGES.index(from_stage) if from_stage else len(STAGES)
     started = [s for s in STAGES if s in run.manifest.get("stages", {})]
     kept = [s for s in started if STAGES.index(s) < fresh_from]

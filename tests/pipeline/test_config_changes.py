@@ -9,7 +9,7 @@ import pytest
 
 from guimo.cli import main
 from guimo.errors import GuimoError
-from guimo.pipeline.rundir import RunDir, config_changes, key_stage
+from guimo.pipeline.rundir import ABSENT, RunDir, config_changes, key_stage
 from guimo.pipeline.runner import run_pipeline
 from tests.scenarios.test_recommend import tiny_config
 
@@ -17,7 +17,7 @@ from tests.scenarios.test_recommend import tiny_config
 def test_config_changes_and_key_stages():
     old = {"seed": 0, "train": {"lr": 0.01, "steps": 5}, "eval": {"sampled": 100}}
     new = {"seed": 0, "train": {"lr": 0.02, "steps": 5}, "eval": {"sampled": 0}, "extra": 1}
-    assert config_changes(old, new) == {"eval.sampled": (100, 0), "extra": (None, 1), "train.lr": (0.01, 0.02)}
+    assert config_changes(old, new) == {"eval.sampled": (100, 0), "extra": (ABSENT, 1), "train.lr": (0.01, 0.02)}
     assert [key_stage(k) for k in ("data.path", "seed", "model.d_model", "train.lr", "eval.ks", "eval.sampled", "optimize.trials", "new")] == \
         ["collect", "init", "init", "train", "train", "evaluate", "optimize", "collect"]
 
@@ -70,6 +70,16 @@ def test_a_key_whose_stages_never_ran_needs_no_from(tmp_path):
     assert (config["seed"], config["train"]["lr"]) == (3, 0.01)  # train.lr is not read by init: recorded later
     with pytest.raises(GuimoError, match=r"seed: 3 -> 4"):
         run_pipeline("recommend", tiny_config("seed=4", steps=4), tmp_path / "r", to_stage="init", quiet=True)
+
+
+def test_a_key_added_to_guimo_after_the_run_was_made_does_not_block_its_resume(trained, tmp_path):
+    run = _copy(trained, tmp_path)
+    m = json.loads((run / "manifest.json").read_text())
+    del m["config"]["train"]["lr"]  # as if train.lr had been added to guimo since
+    (run / "manifest.json").write_text(json.dumps(m))
+    run_pipeline("recommend", tiny_config("eval.sampled=0", steps=4), run, to_stage="train", quiet=True)
+    m = RunDir.open(run).manifest
+    assert m["config"]["train"]["lr"] == 0.01 and m["config_changes"][-1]["changed"] == {"train.lr": [None, 0.01]}
 
 
 def test_the_cli_refuses_a_changed_set_on_resume_and_allows_it_from_evaluate(trained, tmp_path, capsys):
