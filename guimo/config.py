@@ -173,12 +173,12 @@ def _set_path(cfg: Any, parts: list[str], raw: str, full_key: str) -> Any:
         return dataclasses.replace(cfg, **{head: _set_path(value, parts[1:], raw, full_key)})
     tp = get_type_hints(type(cfg))[head]
     try:
-        return dataclasses.replace(cfg, **{head: _coerce(_parse_scalar(raw, tp), tp, full_key)})
+        return dataclasses.replace(cfg, **{head: _coerce(parse_scalar(raw, tp), tp, full_key)})
     except (TypeError, ValueError) as e:
         raise GuimoError(f"invalid value for '{full_key}': {e}") from None
 
 
-def _parse_scalar(raw: str, tp: Any) -> Any:
+def parse_scalar(raw: str, tp: Any) -> Any:
     """Turn the text of ``--set k=v`` into a Python value guided by the field type."""
     raw = raw.strip()
     if raw.lower() in ("none", "null") and _allows_none(tp):

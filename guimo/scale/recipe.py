@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from guimo.config import _parse_scalar, apply_overrides, from_dict, load_file
+from guimo.config import apply_overrides, from_dict, load_file, parse_scalar
 from guimo.errors import GuimoError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "scale"
@@ -131,7 +131,7 @@ def with_sets(recipe: Recipe, sets: list[str]) -> Recipe:
         section, _, name = key.partition(".")
         if section == "sweep":
             _check_sweep_keys({name: None}, "--set")
-            sweep[name] = _parse_scalar(raw, get_type_hints(_spec_cls())[name])
+            sweep[name] = parse_scalar(raw, get_type_hints(_spec_cls())[name])
         elif section in ("fit", "verdict"):
             holder = apply_overrides(_Tables(fit, verdict), [f"{key}={raw}"])
             fit, verdict = holder.fit, holder.verdict
