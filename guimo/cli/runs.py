@@ -92,6 +92,13 @@ def show_main(args: argparse.Namespace) -> int:
     for name, s in run.manifest.get("stages", {}).items():
         stages.add_row(name, s.get("status", "?"), f"{s.get('seconds', 0):.1f}")
     console.print(stages)
+    for name, s in run.manifest.get("stages", {}).items():
+        if s.get("error"):  # a failed stage's message, whole: what `guimo runs` points here for
+            console.print(f"[red]{name} failed:[/] {s['error']}", highlight=False, soft_wrap=True)
+    stopped = run.stopped_stage()
+    if stopped:
+        console.print(f"[red]{stopped} stopped:[/] its process is gone (killed?); re-run the run's command to resume it",
+                      highlight=False, soft_wrap=True)
     console.print_json(json.dumps(run.config))
     if run.metrics():
         from guimo.cli.summary import print_summary

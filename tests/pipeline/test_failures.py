@@ -57,6 +57,8 @@ def test_a_run_failing_after_collect_keeps_its_folder_and_is_listed_as_failed(tm
     assert main(["runs", str(runs), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["run"], row["status"], row["failed_stage"], row["value"]) == (str(failed), "failed:preprocess", "preprocess", None)
+    assert main(["show", str(failed)]) == 0  # where `guimo runs` sends the user for the error
+    assert "preprocess failed: GuimoError: no user keeps >= 50 interactions" in capsys.readouterr().out
 
 
 def test_a_run_whose_process_was_killed_is_listed_as_stopped(tmp_path, capsys):
