@@ -77,11 +77,12 @@ def check_known(predictor, history: list[str], where: str, *, allow_unknown: boo
     if not unknown:
         return
     message = predictor.unknown_message(unknown, len(history))
-    if len(unknown) == len(set(map(str, history))) and not allow_unknown:
+    none_known = len(unknown) == len(set(map(str, history)))
+    if none_known and not allow_unknown:
         raise GuimoError(f"{where}: none of its items is known: {message}; "
                          "pass --allow-unknown to get the most popular items instead")
-    fallback = "; answering with the most popular items" if len(unknown) == len(set(map(str, history))) else "; they are left out"
-    print(f"warning: {where}: {message}{fallback}", file=sys.stderr)
+    then = "answering with the most popular items" if none_known else "they are left out"
+    print(f"warning: {where}: {message}; {then}", file=sys.stderr)
 
 
 def score_batch(predictor, in_path: str, out_path: str, *, k: int, exclude_seen: bool, chunk: int = 1024, quiet: bool = True,
