@@ -214,13 +214,39 @@ def run_search(scenario, ctx: Context, metric: str, higher_is_better: bool) -> S
     return out
 
 
+def baseline_config(ctx: Context) -> Any:
+    """The run's config with the step count its training actually took.
+
+    Under ``train.max_time_s`` the trained model's count was chosen from the machine's speed and
+    recorded in its checkpoints; a retraining that re-estimated it would train another schedule
+    than the baseline it is compared with, so it takes the recorded count and no budget.
+    """
+    cfg = ctx.cfg
+    if cfg.train.max_time_s is None:
+        return cfg
+    from guimo.errors import GuimoError
+    from guimo.io import read_json
+    from guimo.train import checkpoint
+
+    try:
+        stem = checkpoint.latest(ctx.run / "checkpoints")
+    except GuimoError:
+        stem = None
+    recorded = read_json(stem.with_suffix(".json")).get("plan") if stem is not None else None
+    if not recorded or not recorded.get("decided"):
+        return cfg  # no recorded choice (an older run): the budget decides again
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=int(recorded["max_steps"]), max_time_s=None))
+
+
 def best_candidate(scenario, ctx: Context, result: SearchResult) -> Candidate | None:
     """The best trial as a full-length model: the trial itself if it trained as long as the
-    baseline did, else a retraining with the best values and the baseline's full train config."""
+    baseline did, else a retraining with the best values and the baseline's full train config
+    (with the step count the baseline took, ``baseline_config``)."""
     if result.best_params is None:
         return None
-    cfg = apply_params(ctx.cfg, result.best_params)
-    if ctx.cfg.optimize.trial_steps >= ctx.cfg.train.max_steps:
+    base = baseline_config(ctx)
+    cfg = apply_params(base, result.best_params)
+    if ctx.cfg.optimize.trial_steps >= base.train.max_steps:
         trial_dir = ctx.run / f"optimize/trial-{result.best_trial}"
         return Candidate(trial_config(ctx.cfg, result.best_params, ctx.cfg.optimize.trial_steps), trial_dir / "checkpoints" / "best.safetensors",
                          result.best_value, f"optimize/trial-{result.best_trial}")

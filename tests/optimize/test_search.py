@@ -175,3 +175,18 @@ def test_the_search_keeps_a_better_model_when_higher_is_better(toy_run):
     optimize(scenario, dataclasses.replace(ctx, cfg=strict))
     report = json.loads((ctx.run / "optimize.json").read_text())
     assert report["quantize"]["kept"] is False and not (ctx.run / "model.int8.safetensors").exists()
+
+
+def test_a_retraining_takes_the_step_count_the_baseline_recorded(toy_run):
+    """Trained under train.max_time_s, the baseline's count was chosen from the machine's speed (here
+    the 40-step cap) and recorded; the retraining of the best trial takes that count, not a budget."""
+    scenario, ctx = toy_run(trials=2, trial_steps=10, prune=False)
+    timed = dataclasses.replace(ctx.cfg, train=dataclasses.replace(ctx.cfg.train, max_time_s=3600.0))
+    ctx = dataclasses.replace(ctx, cfg=timed)
+    _retrain_baseline(scenario, ctx)
+    assert search.baseline_config(ctx).train.max_steps == 40 and search.baseline_config(ctx).train.max_time_s is None
+    result = search.run_search(scenario, ctx, "mse", higher_is_better=False)
+    candidate = search.best_candidate(scenario, ctx, result)
+    assert candidate.source == "optimize/retrain" and candidate.cfg.train.max_time_s is None
+    log = [json.loads(line) for line in (ctx.run / "optimize" / "retrain" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r][-1] == 40 and not any("plan" in r for r in log)  # no budget re-decided
