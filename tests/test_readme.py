@@ -413,8 +413,20 @@ def checkout_layout(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return cwd, env
 
 
+def require_curl() -> None:
+    """The tour's HTTP lines use ``curl --json`` (curl >= 7.82, 2022): skip, saying so, where it is missing or older."""
+    import shutil
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed; the README's HTTP lines use it")
+    version = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split()[1]
+    if tuple(int(x) for x in re.findall(r"\d+", version)[:2]) < (7, 82):
+        pytest.skip(f"curl {version} has no --json (7.82+); the README's HTTP lines use it")
+
+
 def run_tour(tmp_path: Path, *, small: bool) -> dict[str, float]:
     """Run every README tour command in order; returns each run command's wall seconds (for the report)."""
+    require_curl()
     commands = match_rules(tour_commands(README.read_text(encoding="utf-8")))
     cwd, env = checkout_layout(tmp_path)
     port = str(free_port())
