@@ -46,6 +46,16 @@ RESULT = ROOT / "bench" / "results" / "device_bf16.json"
 TOLERANCE = {"loss": 0.01, "ndcg@10": 0.05}
 
 
+def speed(times: dict[str, list[float]]) -> dict:
+    """Medians of each precision's times (seconds, in round order) and the bf16 speed-up: the median of each round's
+    own fp32/bf16 ratio, as the two ran back to back under the same load (the load here moves several-fold
+    between rounds, so a ratio of medians across rounds would mix unlike moments)."""
+    ratios = [f / b for f, b in zip(times["fp32"], times["bf16"])]
+    return {"fp32_ms": statistics.median(times["fp32"]) * 1e3, "bf16_ms": statistics.median(times["bf16"]) * 1e3,
+            "bf16_speedup": statistics.median(ratios), "bf16_speedup_each": ratios,
+            "fp32_ms_each": [t * 1e3 for t in times["fp32"]], "bf16_ms_each": [t * 1e3 for t in times["bf16"]]}
+
+
 def training_workload(key: str, what: str, prep, steps: int, rounds: int, tmp: Path, quality: bool = True) -> tuple[dict, object]:
     """Interleaved fp32/bf16 trainings of ``steps`` steps; returns the record and the fp32-trained model.
 
@@ -63,11 +73,8 @@ def training_workload(key: str, what: str, prep, steps: int, rounds: int, tmp: P
                     metric[precision] = float(result.best_metric)
                 fp32_model = model if precision == "fp32" else fp32_model
             print(f"{key} round {r} {precision}: {step_s * 1e3:.1f} ms/step", flush=True)
-    fp32_s, bf16_s = statistics.median(times["fp32"]), statistics.median(times["bf16"])
     record = {
-        "key": key, "what": what, "steps": steps, "rounds": rounds, "batch_size": prep.cfg.train.batch_size,
-        "fp32_ms": fp32_s * 1e3, "bf16_ms": bf16_s * 1e3, "bf16_speedup": fp32_s / bf16_s,
-        "fp32_ms_each": [t * 1e3 for t in times["fp32"]], "bf16_ms_each": [t * 1e3 for t in times["bf16"]],
+        "key": key, "what": what, "steps": steps, "rounds": rounds, "batch_size": prep.cfg.train.batch_size, **speed(times),
         "metric": prep.inputs.metric, "quality": f"not compared (speed only, {steps} steps)", "equal_quality": None,
     }
     if quality:
@@ -99,9 +106,8 @@ def scoring_workload(model, n_items: int, rounds: int) -> dict:
             times[precision].append((time.perf_counter() - t0) / 5)
     model.cfg.score_precision = "fp32"
     changed = float((tops["fp32"].unsqueeze(2) != tops["bf16"].unsqueeze(1)).all(2).float().mean())
-    fp32_s, bf16_s = statistics.median(times["fp32"]), statistics.median(times["bf16"])
     return {"key": "scoring", "what": f"catalogue scoring, top-10 of {n_items:,} items, batch 64", "rounds": rounds * 3,
-            "fp32_ms": fp32_s * 1e3, "bf16_ms": bf16_s * 1e3, "bf16_speedup": fp32_s / bf16_s, "top10_changed": changed,
+            **speed(times), "top10_changed": changed,
             "quality": (f"{changed:.1%} of top-10 items change with this barely trained model (near-tied scores); "
                         "1.3% with a trained one, NDCG@10 -0.3% (bench/recommend_scoring.py)")}
 
@@ -111,17 +117,20 @@ def markdown(r: dict) -> str:
     head = (f"Command: `{r['command']}` — {r['date']} — CPU {cpu['model']}, {cpu['cores']} cores, flags "
             f"{' '.join(cpu['flags']) or 'none'}, torch kernels {cpu['capability']}; {r['threads']} torch thread(s); torch "
             f"{r['torch']}; 1-minute load average {min(r['load_avg_1min']):.1f}-{max(r['load_avg_1min']):.1f} on the shared cores.")
-    rows = ["| workload | fp32 ms | bf16 ms | bf16 speed-up | quality at equal steps |", "| --- | ---: | ---: | ---: | --- |"]
+    rows = ["| workload | fp32 ms | bf16 ms | bf16 speed-up (rounds) | quality at equal steps |", "| --- | ---: | ---: | ---: | --- |"]
     for w in r["workloads"]:
         unit = "per step" if "steps" in w else "per batch"
-        rows.append(f"| {w['what']} ({unit}) | {w['fp32_ms']:.1f} | {w['bf16_ms']:.1f} | {w['bf16_speedup']:.2f}x | {w['quality']} |")
+        each = w.get("bf16_speedup_each")
+        spread = f" ({min(each):.2f}-{max(each):.2f})" if each else ""
+        rows.append(f"| {w['what']} ({unit}) | {w['fp32_ms']:.1f} | {w['bf16_ms']:.1f} | {w['bf16_speedup']:.2f}x{spread} | {w['quality']} |")
     trainings = [w for w in r["workloads"] if "steps" in w]
     detail = "; ".join(f"{w['key']}: {w['steps']} steps of batch {w['batch_size']}"
                        + (f", val {w['metric']} fp32 {w['fp32_metric']:.4f}, bf16 {w['bf16_metric']:.4f}" if "fp32_metric" in w else "")
                        for w in trainings)
     low = min((w["bf16_speedup"] for w in trainings), default=float("nan"))
-    verdict = (f"The slowest training step gains {low:.2f}x in bf16 on this CPU (the rule for `precision=auto` asks >= 1.5x at "
-               "equal quality, on a CPU with AMX only; see below).")
+    verdict = (f"Speed-up: fp32 time / bf16 time of the two runs of one round (back to back, same load), median over the "
+               f"rounds, range in brackets. The slowest training step runs at {low:.2f}x fp32's speed in bf16 on this CPU; "
+               "the rule for `precision=auto` asks >= 1.5x at equal quality, on a CPU with AMX (above).")
     return "\n".join([head, "", *rows, "", f"Steps and quality: {detail}.", "", verdict])
 
 

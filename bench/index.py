@@ -151,7 +151,16 @@ def scale_recommend(r: dict) -> list[tuple[str, str, str]]:
 
 
 def device_bf16(r: dict) -> list[tuple[str, str, str]]:
-    return [(f"bf16 vs fp32 on the CPU: {w['what']}", f"{w['bf16_speedup']:.2f}x fp32 speed", w["quality"]) for w in r["workloads"]]
+    out = []
+    for w in r["workloads"]:
+        if "relative_change" in w:
+            versus = f"val {w['metric']} {w['relative_change']:+.1%} ({'equal' if w['equal_quality'] else 'NOT equal'})"
+        elif "top10_changed" in w:
+            versus = "top-10 changes: see page"
+        else:
+            versus = "speed only"
+        out.append((f"bf16 on the CPU: {w['what']}", f"{w['bf16_speedup']:.2f}x fp32 speed", versus))
+    return out
 
 
 Extractor = Callable[[dict], list[tuple[str, str, str]]]
