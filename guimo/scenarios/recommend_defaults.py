@@ -31,7 +31,7 @@ class AutoConfig:
     epoch_bounds: list[int] = field(default_factory=lambda: [20, 200], metadata={"help": "train.max_epochs stays within [lo, hi]"})
     eval_min_steps: int = field(default=25, metadata={"help": "validate every epoch, or every few epochs when an epoch is shorter than this many steps"})
     patience: int = field(default=5, metadata={"help": "train.patience: stop after this many validations without a new best"})
-    val_cases: int = field(default=10_000, metadata={"help": "eval.val_cases: validation users scored during training (all when fewer)"})
+    val_cases: int = field(default=10_000, metadata={"help": "eval.val_cases: validation users scored during training (all when fewer); sqrt(10,000 / 2,000) = 2.2x less noise than the default 2,000"})
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def choose_defaults(stats: DataStats, cfg: Any, set_keys: Collection[str]) -> tu
     choose("train.patience", a.patience, f"stop after {a.patience} validations without a new best; the best weights are kept")
     choose("train.warmup_steps", int(min(100, max(20, spe))), "about one epoch, 20-100 steps")
     val = a.val_cases if stats.val_cases > a.val_cases else None
-    choose("eval.val_cases", val, f"{min(stats.val_cases, a.val_cases):,} users: on 2,000, NDCG@10 ~0.04 is +-0.004, too noisy to stop on")
+    choose("eval.val_cases", val, f"{min(stats.val_cases, a.val_cases):,} users (the Beauty recipe's 10,000 at most): on the default 2,000 an NDCG@10 near 0.04 is ~2.2x noisier, too noisy to stop on")
     return dataclasses.replace(cfg, **sections), reasons
 
 
