@@ -60,14 +60,14 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 def test_rank_0_chooses_the_step_count_of_a_time_budget_for_every_rank(tmp_path):
     """Each process times its own steps; were each to choose, they could disagree and hang in DDP.
     Both ranks must end at the count rank 0 logged (each writes its count beside rank 0's log)."""
-    args = ["--max-steps", "400", "--batch-size", "16", "--dropout", "0", "--checkpoint-every", "0", "--eval-every", "0",
-            "--max-time-s", "3"]
+    args = ["--max-steps", "100000", "--batch-size", "16", "--dropout", "0", "--checkpoint-every", "0", "--eval-every", "0",
+            "--max-time-s", "2"]  # the budget binds (about 2 s of training), the cap does not
     two = subprocess.run(torchrun(str(WORKER), str(tmp_path / "two"), *args), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=180)
     assert two.returncode == 0, two.stdout + two.stderr
     log = [json.loads(l) for l in (tmp_path / "two" / "train_log.jsonl").read_text().splitlines()]
     chosen = [r["plan"] for r in log if "plan" in r]
     assert len(chosen) == 1 and chosen[0]["source"] == "max_time_s"
     n = chosen[0]["max_steps"]
-    assert 11 < n < 400 and log[-1]["step"] == n
+    assert 11 <= n < 100000 and log[-1]["step"] == n
     for rank in (0, 1):
         assert json.loads((tmp_path / "two" / f"rank-{rank}.json").read_text()) == {"steps": n, "max_steps": n}, rank
