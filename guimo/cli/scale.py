@@ -140,14 +140,24 @@ def _fit_recipe(args, folder: str):
     if bad := [s for s in args.overrides if s.partition(".")[0] not in ("fit", "verdict")]:
         raise GuimoError(f"guimo scale fit takes fit.* and verdict.* settings only; got --set {bad[0]}")
     sweep = read_sweep(folder) if Path(folder).is_dir() else None
-    scenario = (sweep or {}).get("spec", {}).get("scenario", "lm")
+    scenario = (sweep or {}).get("spec", {}).get("scenario") or _runs_scenario(folder)
     if args.config:
         recipe = load_recipe(scenario, args.config)
     elif sweep and sweep.get("recipe"):
         recipe = from_data(scenario, sweep["recipe"], f"{folder}/sweep.json")
-    else:
-        recipe = Recipe(scenario, "(defaults)")
+    else:  # a folder of runs: the default fit, judged by the criterion of the scenario's shipped recipe
+        recipe = Recipe(scenario, "(defaults)", verdict=load_recipe(scenario).verdict)
     return with_sets(recipe, args.overrides)
+
+
+def _runs_scenario(folder: str) -> str:
+    """The scenario of the runs under a folder without sweep.json ("lm" when none is found: the fit then says why)."""
+    from pathlib import Path
+
+    from guimo.pipeline.rundir import list_runs
+
+    runs = list_runs(folder) if Path(folder).is_dir() else []
+    return runs[0].scenario if runs else "lm"
 
 
 def _fit(args, folder: str, recipe) -> int:

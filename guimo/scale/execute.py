@@ -86,7 +86,8 @@ class _RayExecutor:
             # 'local': a cluster of this machine (ray.init's own default when no cluster is running); anything else is
             # an address ray.init understands ('auto', ray://host:10001, host:6379)
             try:
-                ray.init(address=None if address == "local" else address, log_to_driver=False, include_dashboard=False)
+                local = {"include_dashboard": False} if address == "local" else {}  # no dashboard for a cluster made for one sweep
+                ray.init(address=None if address == "local" else address, log_to_driver=False, **local)
             except (ConnectionError, ValueError, RuntimeError) as e:
                 raise GuimoError(f"--ray {address}: cannot reach a Ray cluster ({e})") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))

@@ -64,3 +64,9 @@ def test_ndcg_learning_curve_report(tmp_path):
     assert (tmp_path / "scale" / "plots" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((tmp_path / "scale" / "fit.json").read_text())
     assert "fit" not in saved and saved["curve"]["a"] == curve["a"]
+    from guimo.cli import main
+
+    assert main(["scale", "fit", str(tmp_path), "--set", "fit.bootstrap=5", "--quiet"]) == 0  # a folder of runs, no sweep.json
+    refit = json.loads((tmp_path / "scale" / "fit.json").read_text())
+    assert refit["verdict"]["check"]["criterion"] == 0.10  # judged by the recommend recipe's criterion, not the loss law's 3%
+    assert refit["curve"]["predicted_4x"]["value"] == pytest.approx(curve["predicted_4x"]["value"], rel=1e-9)

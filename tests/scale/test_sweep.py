@@ -474,9 +474,9 @@ def test_value_probe_follows_an_edge_by_its_own_ratio_and_only_for_positive_valu
 @pytest.mark.parametrize("kwargs, message", [
     (dict(probe_key="model.dropout"), "needs a key and its values"),
     (dict(probe_values=[0.1]), "needs a key and its values"),
-    (dict(probe_key="train.lr", probe_values=[1.0]), "probe the lr with --lr-probe"),
+    (dict(probe_key="train.lr", probe_values=[1.0]), "probe the lr with sweep.lr_probe"),
     (dict(probe_key="model.d_model", probe_values=[64.0]), "the sweep sets 'model.d_model' itself"),
-    (dict(probe_key="model.dropout", probe_values=[0.1], overrides=["model.dropout=0.2"]), "both probed and set by --set"),
+    (dict(probe_key="model.dropout", probe_values=[0.1], overrides=["model.dropout=0.2"]), "both probed \\(sweep.probe_key\\) and set for every point"),
     (dict(probe_key="model.no_such_knob", probe_values=[1.0]), "unknown config key 'model.no_such_knob'"),
     (dict(probe_key="model.dropout", probe_values=[0.1, 0.1]), "probe values repeat"),
 ])
