@@ -88,6 +88,7 @@ def build_report(
             notes.append(f"the {_duration(budget) + ' ' if budget else ''}budget, in `{order}` order, skipped {len(skipped)} of "
                          f"{len(sweep['points'])} points: " + ", ".join(f"{size} x{n}" for size, n in by_size.items()))
         notes += [f"{p['run']}: {p['status']} — {p.get('reason', '')}" for p in sweep["points"] if p.get("status") in ("skipped", "failed")]
+    left_out = _left_out(sweep)
     out_dir = root / "scale"
     plots_dir = out_dir / "plots"
     higher = _higher_is_better(points)
@@ -97,6 +98,7 @@ def build_report(
         "points": [p.as_dict() for p in points], "notes": notes, "sweep": sweep["spec"] if sweep else None,
         "invocations": sweep.get("invocations", []) if sweep else [],
         "lr_probe": sweep.get("lr_probe") if sweep else None,
+        "left_out": left_out if sweep else None,
         "set_probe": {"key": sweep["spec"].get("probe_key"), "choices": sweep["set_probe"]} if sweep and sweep.get("set_probe") else None,
     }
     if higher:
@@ -113,6 +115,17 @@ def build_report(
     atomic_write_json(out_dir / "fit.json", result)
     atomic_write_text(out_dir / "report.md", text)
     return result
+
+
+def _left_out(sweep: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The planned points that did not run (skipped by the budget, or failed), and the sizes none of whose points ran:
+    what the verdict says a longer budget would add."""
+    if not sweep:
+        return None
+    missing = [p for p in sweep["points"] if p.get("status") != "done"]
+    ran = {p["size"] for p in sweep["points"] if p.get("status") == "done"}
+    sizes = list(dict.fromkeys(p["size"] for p in sweep["points"] if p["size"] not in ran))
+    return {"points": len(missing), "of": len(sweep["points"]), "sizes": sizes, "budget_s": sweep["spec"].get("budget_s")}
 
 
 # -- loss mode ---------------------------------------------------------------------------------

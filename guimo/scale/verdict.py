@@ -76,6 +76,7 @@ def law_verdict(result: dict[str, Any], criterion) -> dict[str, Any]:
     beats = _beats_baselines(result)
     if beats is False:
         limits.append("not every model beats its best baseline at the largest data: the sweep measured little scaling")
+    limits += _left_out(result)
     return {"kind": "law", "metric": result.get("metric", "loss"), "predictions": result.get("predictions", []), "check": check,
             "cannot_support": limits, "passed": check["passed"]}
 
@@ -103,6 +104,7 @@ def curve_verdict(result: dict[str, Any], criterion) -> dict[str, Any]:
     beats = _beats_baselines(result)
     if beats is False:
         limits.append("the largest model does not beat its best baseline at the largest data")
+    limits += _left_out(result)
     return {"kind": "curve", "metric": result.get("metric"), "predictions": preds, "check": check, "cannot_support": limits,
             "passed": check["passed"]}
 
@@ -151,6 +153,17 @@ def _law_check(h: dict[str, Any] | None, criterion) -> dict[str, Any]:
         why.append(f"only {ratio:.2f}x beyond the fit, the criterion asks {criterion.min_ratio:g}x")
     return {**base, "ran": True, "passed": not why, "relative_error": err, "ratio": ratio,
             "inside_interval": h.get("all_inside_interval"), "why": "; ".join(why)}
+
+
+def _left_out(result: dict[str, Any]) -> list[str]:
+    """The design's points that did not run: a fit of fewer points, and without whole sizes, answers a narrower question."""
+    lo = result.get("left_out")
+    if not lo or not lo["points"]:
+        return []
+    sizes = f"; no run of {', '.join(lo['sizes'])} (the largest planned model is the held-out check's)" if lo["sizes"] else ""
+    why = "the budget skipped or the sweep failed" if lo.get("budget_s") else "the sweep did not finish"
+    return [f"{why} {lo['points']} of the design's {lo['points'] + (lo['of'] - lo['points'])} points{sizes}: a longer --budget "
+            "(or more --workers on more cores) trains them, and the same command resumes the sweep"]
 
 
 def _reach(h: dict[str, Any] | None) -> float | None:

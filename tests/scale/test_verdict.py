@@ -116,3 +116,11 @@ def test_curve_verdict_predicts_2x_and_4x_data_of_a_known_curve():
     assert "small 0.2" in v["cannot_support"][0]  # what the one size measured at the largest data
     failing = curve_verdict({**result, "curve_check": {**chk.as_dict(), "relative_error": 0.112}}, Criterion(max_relative_error=0.10))
     assert not failing["passed"]
+
+
+def test_points_the_budget_skipped_are_named_with_the_sizes_that_never_ran():
+    result = {**_result(ratio=1.8), "left_out": {"points": 12, "of": 20, "sizes": ["d96x4", "d224x4"], "budget_s": 1800.0}}
+    v = law_verdict(result, Criterion())
+    assert not v["passed"] and v["check"]["why"] == "only 1.80x beyond the fit, the criterion asks 4x"
+    assert v["cannot_support"][-1].startswith("the budget skipped or the sweep failed 12 of the design's 20 points; no run of d96x4, d224x4")
+    assert not any("points" in x for x in law_verdict({**result, "left_out": {**result["left_out"], "points": 0, "sizes": []}}, Criterion())["cannot_support"])
