@@ -311,12 +311,20 @@ def markdown_to_quality(r: dict) -> str:
     verdict = (f"guimo reached RecBole's best validation NDCG@10 ({level:.4f}) {t_rb / t_g:.1f}x sooner (target >= 2x: "
                f"{'met' if t_rb / t_g >= 2 else 'NOT met'})." if t_g else
                f"guimo did not reach RecBole's best validation NDCG@10 ({level:.4f}) within the budget: target NOT met.")
+    order = ""
+    if len(r.get("load_avg_1min", [])) == 3:
+        l0, l1, l2 = r["load_avg_1min"]
+        order = (f" RecBole ran first, then guimo (not interleaved); the 1-minute load average was {l0:.1f} at the start, "
+                 f"{l1:.1f} between the two and {l2:.1f} at the end.")
+    if "steps" in g:
+        order += (f" guimo's step count ({g['steps']}) was fixed from 20 timed steps before its run, as `train.max_time_s` "
+                  f"does, and its training took {g['curve'][-1][0]:.0f} s of the {a['to_quality']:g} s.")
     rb_epochs = rb["curve"][-1][1] * a["batch"] / rb["examples_per_epoch"]
     caveat = (f" RecBole trained {rb_epochs:.1f} epochs in its {a['to_quality']:g} s and was still improving, so this compares "
               f"the two at the quality RecBole reaches in that time, not at convergence. Each library scored validation with "
               f"its own evaluator (same protocol). Epochs count each library's own training examples (RecBole: one per "
               f"prefix; guimo: one per sequence window), so the same epoch holds the same interactions.")
-    return head + "\n" + "\n".join(rows) + "\n\n" + verdict + caveat
+    return head + "\n" + "\n".join(rows) + "\n\n" + verdict + caveat + order
 
 
 def load_line(r: dict) -> str:
