@@ -113,10 +113,11 @@ CPU_BF16_EVIDENCE: dict[str, Bf16Evidence] = {
     "amx_bf16": Bf16Evidence(
         step_speedup=None, equal_quality=None,
         source="issue #22: 2048^3 matmul 7.2x on an Intel Xeon with AMX; training steps unmeasured (docs/benchmarks/device.md)"),
-    # LM step (model=tiny) 0.48x, i.e. slower in bf16, val loss +1.1% at step 300; marketplace recommender step
-    # 1.65x (rounds 1.05-2.25) at equal val NDCG@10; Beauty step 1.20x; 1 thread under a load average of 8-19.
+    # 4 interleaved rounds, 1 thread, load average 5-9: LM step (model=tiny) 0.82x, i.e. slower in bf16; marketplace
+    # recommender step 0.95x; Beauty step 1.10x; catalogue scoring 1.66x. Quality equal at 150/60 steps, but an earlier
+    # 2-round run had the LM's val loss +1.1% at step 300 (bench/results/history/device_bf16_2rounds.json): not equal.
     "avx512_bf16": Bf16Evidence(
-        step_speedup=0.48, equal_quality=False,
+        step_speedup=0.82, equal_quality=False,
         source="bench/device_bf16.py on a 2-core AMD EPYC, 2026-12-06 (docs/benchmarks/device.md)"),
 }
 
