@@ -24,7 +24,7 @@ class TrainConfig:
     checkpoint_every: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps (0: only at the end)"})
     log_every: int = field(default=10, metadata={"help": "append a line to train_log.jsonl every N steps"})
     precision: Literal["auto", "fp32", "bf16"] = field(
-        default="auto", metadata={"help": "auto: bf16 autocast on CUDA, fp32 on CPU; bf16 forces autocast (CPU needs avx512_bf16/AMX)"}
+        default="auto", metadata={"help": "auto: bf16 autocast on CUDA; on a CPU fp32, unless it has AMX and bf16 steps measured >= 1.5x there at equal quality (guimo.device.choose_precision; the manifest records the choice and why); bf16 forces autocast (CPU needs avx512_bf16/AMX)"}
     )
     compile: bool = field(default=False, metadata={"help": "torch.compile the model (pays ~25 s compile time)"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
