@@ -280,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 when docs/BENCHMARKS.md differs from what bench/results gives")
     args = p.parse_args(argv)
     if args.check:
-        stale = [str(p.relative_to(ROOT)) for p, ok in ((DOC, DOC.read_text(encoding="utf-8") == render()),
-                                                        (page("scale"), prereg_list() == section_text("scale", "prereg"))) if not ok]
+        current = {DOC: DOC.read_text(encoding="utf-8") == render(), page("scale"): prereg_list() == section_text("scale", "prereg")}
+        stale = [str(path.relative_to(ROOT)) for path, ok in current.items() if not ok]
         if stale:
             print(f"out of date: {', '.join(stale)}; run python bench/index.py", file=sys.stderr)
             return 1
