@@ -7,7 +7,7 @@
 # 1. the whole test suite with device auto, so every training, evaluation and predictor in it runs on the GPU in
 #    bf16, plus the tests marked `cuda` that skip elsewhere (kill-and-resume on the GPU, a pipeline trained and
 #    served there, a recommender beating popularity there); ../shared/data does not travel, so its tests skip;
-# 2. the two default runs (`guimo run`, `guimo run lm`) timed on the GPU, for docs/BENCHMARKS.md beside their
+# 2. the two default runs (`guimo run`, `guimo run lm`) timed on the GPU, for docs/benchmarks/ beside their
 #    CPU times.
 # Everything lands in $OUT (the tool brings it back): gpu.txt, pytest.log, junit.xml, runs.txt.
 # On a machine without a GPU it runs too (the cuda tests skip), which is how it was checked before any lease:

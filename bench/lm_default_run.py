@@ -102,7 +102,7 @@ def report(runs: list[dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=1, help="full runs, one after another (default 1)")
-    ap.add_argument("--no-write", action="store_true", help="print the table, leave docs/BENCHMARKS.md alone")
+    ap.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks/lm.md alone")
     args = ap.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="guimo-lm-bench-") as tmp:

@@ -13,7 +13,7 @@ matrices start at std 0.02 / sqrt(m) and train at lr / m (Adam), attention logit
 the head dimension instead of its square root (which changes nothing in a family whose heads keep
 one width and grow in number), and the output logits are multiplied by 1 / m;
 embeddings, norms and biases keep the standard init and rate. At d_model == mup_base_width the
-model is exactly the standard one. Measured on guimo's sweeps (docs/BENCHMARKS.md): the best lr
+model is exactly the standard one. Measured on guimo's sweeps (docs/benchmarks/scale.md): the best lr
 does stay put from width 32 to 224; with only the lr tuned at the base the widest models trained
 worse than in the standard parametrization, with ``mup_output_mult`` tuned there too they matched
 or beat it. Its best value differs by corpus and grid (4 to 32 on guimo's; tune it at the base with

@@ -196,7 +196,7 @@ def size_gap(n, d, loss) -> dict | None:
     the smallest and the largest fitted model (the largest N is the held-out one and is left out, with
     three sizes or more) at the smallest and the largest D says whether the runs agree: a ratio well
     above 1 means the larger model gains more from data than the law allows, and the held-out model
-    then beats its prediction at large D (on every miss of docs/BENCHMARKS.md whose runs remain it grew 1.9-5.6x).
+    then beats its prediction at large D (on every miss of docs/benchmarks/scale.md whose runs remain it grew 1.9-5.6x).
     None when the two sizes were not both trained at both ends of the data axis."""
     n, d, loss = (np.asarray(a, dtype=float) for a in (n, d, loss))
     sizes, datas = np.unique(n), np.unique(d)

@@ -10,7 +10,7 @@ Why this exact recipe (Hoffmann et al. 2022, appendix D.2; Besiroglu et al. 2024
   that made L-BFGS stop before converging; summing keeps the gradient large enough for the
   optimizer's tolerances. The threshold is delta = 1e-2, not Hoffmann et al.'s 1e-3: on our own
   sweep grids (5 sizes of 0.07-6.3M parameters x 4 data sizes, one seed per point, 0.5-2% noise)
-  a synthetic study (bench/scale_fit_synthetic.py, docs/BENCHMARKS.md) found the largest model
+  a synthetic study (bench/scale_fit_synthetic.py, docs/benchmarks/scale.md) found the largest model
   predicted slightly better with 1e-2 (pooled median max held-out error 2.36% vs 2.46%). With
   16-20 points and per-point noise near 1%, 1e-3 treats almost every residual as an outlier
   (close to least absolute deviations); 1e-2 is close to least squares. Reports always repeat

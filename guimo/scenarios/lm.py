@@ -56,7 +56,7 @@ class LMConfig:
     data: LMDataConfig = field(default_factory=LMDataConfig)
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(**LM_PRESETS["tiny"]))
     # Defaults sized so that `guimo run lm` finishes in under 3 minutes on 2 shared cores and beats
-    # the bigram baseline (docs/BENCHMARKS.md, "LM default run"). Measured on the stdlib corpus:
+    # the bigram baseline (docs/benchmarks/lm.md, "LM default run"). Measured on the stdlib corpus:
     # batch 16 costs less per example than 32 here and learned as much per example; lr 6e-3 beat
     # 3e-3 and 1e-2. A cosine schedule that completes matters more than its length (a run stopped by
     # the clock at step 502 of 600 was 6% worse than one that finished). A fixed 500 steps, no time
