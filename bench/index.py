@@ -49,8 +49,9 @@ class Row:
 
 def cpu_of(record: dict, path: Path) -> dict:
     """The record's ``cpu`` (guimo.device.cpu_info), or the recorded-later machine for records that predate it."""
-    if "cpu" in record:
-        return record["cpu"]
+    cpu = record.get("cpu") or record.get("meta", {}).get("cpu")
+    if cpu is not None:
+        return cpu
     if date_of(record, path) < CPU_RECORDED_FROM:
         return RECORDED_LATER
     raise ValueError(f"{path.relative_to(ROOT)}: no 'cpu' field (bench scripts record guimo.device.cpu_info() since {CPU_RECORDED_FROM})")

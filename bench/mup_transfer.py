@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.render:
         if not (args.name and args.sp and args.mup):
             ap.error("--name, --sp and --mup are needed (or --render)")
-        result = {"name": args.name, "date": dt.date.today().isoformat(), "machine": platform.machine(),
+        from guimo.device import cpu_info
+
+        result = {"name": args.name, "date": dt.date.today().isoformat(), "machine": platform.machine(), "cpu": cpu_info(),
                   "sp_folder": args.sp, "mup_folder": args.mup, "plot": f"mup_transfer_{args.name}.png"}
         for key, folder in (("standard", args.sp), ("mup", args.mup)):
             rows = probe_rows(Path(folder))

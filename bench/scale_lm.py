@@ -189,7 +189,7 @@ def refit(args) -> int:
     old = json.loads(path.read_text())
     out = Path(old["report"]).parents[1]
     result = build_report(out, n_bootstrap=args.bootstrap, correction=args.correction or old.get("data_correction"), fix_E=args.fix_E)
-    keep = ("corpus", "command", "date", "machine", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
+    keep = ("corpus", "command", "date", "machine", "cpu", "sizes", "fractions", "context", "batch_size", "load_avg_1_5_15_start_end", "started_utc",
             "lr_ref", "threads", "workers", "epochs", "repeat_to_full", "seeds", "first_seed", "vocab_size", "max_bytes", "cap", "min_steps", "lr_batch_exponent", "budget_min", "lr_probe", "probe_set", "set_probe", "mup", "mup_output_mult", "points_done", "points_skipped", "points_failed", "skipped", "sweep_min", "invocations", "incomplete_invocations", "total_min", "report")
     summary = with_fit({k: old[k] for k in keep if k in old}, result)
     summary["refitted"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -209,6 +209,7 @@ def _record_name(args) -> str:
 
 
 def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, name: str, out: Path) -> dict:
+    from guimo.device import cpu_info
     from guimo.scale.sweep import sweep_minutes
 
     statuses = [p.get("status") for p in record["points"]]
@@ -217,6 +218,7 @@ def summarise(result: dict, record: dict, sweep_s: float, total_s: float, args, 
         "command": "python bench/scale_lm.py " + " ".join(sys.argv[1:]),
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {args.threads} torch threads" + (f" x {args.workers} workers" if args.workers > 1 else ""),
+        "cpu": cpu_info(),  # model and bf16/AMX flags (guimo.device)
         "sizes": args.sizes, "fractions": args.fractions, "epochs": args.epochs, "repeat_to_full": args.repeat_to_full, "seeds": args.seeds, "first_seed": args.first_seed, "vocab_size": args.vocab_size, "max_bytes": args.max_bytes, "cap": args.cap, "min_steps": args.min_steps, "lr_batch_exponent": args.lr_batch_exponent, "context": args.context, "batch_size": args.batch_size,
         "load_avg_1_5_15_start_end": getattr(args, "load", None), "started_utc": getattr(args, "started", None),
         "lr_ref": args.lr_ref, "threads": args.threads, "workers": args.workers, "budget_min": args.budget_min,

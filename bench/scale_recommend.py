@@ -78,10 +78,12 @@ def measure(dataset: str, out: str) -> dict:
     runs = sweep.get("invocations") or []  # the invocations that trained points, across resumes (local time of the machine)
     if not runs:
         raise SystemExit(f"{out}/sweep.json records no invocation that trained points (a sweep from before they were recorded): use a new --out")
+    from guimo.device import cpu_info
+
     return {
         "dataset": dataset, "command": " ".join(f"{k}={v}" for k, v in ENV.items()) + " guimo " + shlex.join(argv), "date": runs[0]["started"][:10],
         "started": [i["started"].replace("T", " ") for i in runs], "load_avg_1_start_end": [runs[0]["load_avg_1_start_end"][0], runs[-1]["load_avg_1_start_end"][1]],
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", "cpu": cpu_info(),
         "wall_min": round(sweep_minutes(runs), 1), "invocations": len(runs),
         "train_min": round(sum(q.get("seconds", 0.0) for q in sweep["points"]) / 60, 1),  # every point's own wall time, summed
         "runs": [{k: q[k] for k in ("size", "n", "fraction", "seed", "unique", "value", "baselines")} for q in fit["points"]],

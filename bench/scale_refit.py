@@ -124,9 +124,10 @@ def refit_all(exp: Experiment, n_bootstrap: int, noise_sims: int, names: list[st
     from guimo.scale.extrapolate import holdout_checks
     from guimo.scale.fit import HUBER_DELTA, effective_tokens, fit_law
     from guimo.errors import GuimoError
+    from guimo.device import cpu_info
     from guimo.scale.points import collect_points
 
-    out = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, Python {platform.python_version()}",
+    out = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, Python {platform.python_version()}", "cpu": cpu_info(),
            "bootstrap": n_bootstrap, "noise_sims": noise_sims, "sweeps": {}}
     for name in names:
         record = json.loads((ROOT / "bench" / "results" / f"scale_lm_{name}.json").read_text())

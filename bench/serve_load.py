@@ -520,7 +520,9 @@ def main() -> int:
             notes.append("Recommender: not measured in this run (pass --rec-run RUN with a finished `recommend` run).")
     notes.append("Server CPU ms/req is the server process's CPU time (all threads) over the run divided by the requests served: "
                  "the figure least disturbed by the other jobs on the machine.")
-    meta = {"command": "python bench/serve_load.py " + " ".join(sys.argv[1:]), "date": dt.date.today().isoformat(),
+    from guimo.device import cpu_info
+
+    meta = {"command": "python bench/serve_load.py " + " ".join(sys.argv[1:]), "date": dt.date.today().isoformat(), "cpu": cpu_info(),
             "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), servers with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, all processes at niceness {os.nice(0)}",
             "load_before": load_before, "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()), "duration": args.duration,
             "repeats": args.repeats, "client_procs": args.client_procs, "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
