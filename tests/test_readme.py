@@ -379,8 +379,9 @@ def write_api_doc(port: str) -> None:
     from guimo.io import atomic_write_text
 
     lines = API_DOC.read_text(encoding="utf-8").splitlines()
-    for ex in reversed(api_examples("\n".join(lines))):  # from the end, so earlier line numbers hold
-        kind, got = render_answer(call_example(ex, port, Path.cwd(), dict(os.environ)))
+    examples = api_examples("\n".join(lines))
+    answers = [render_answer(call_example(ex, port, Path.cwd(), dict(os.environ))) for ex in examples]  # in page order
+    for ex, (kind, got) in reversed(list(zip(examples, answers))):  # edited from the end, so earlier line numbers hold
         block = ["", f"```{kind}", *got.splitlines(), "```"]
         if ex.span is None:
             lines[ex.line + 1 : ex.line + 1] = block
