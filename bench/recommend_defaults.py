@@ -123,7 +123,7 @@ def measure(names: list[str], runs: Path, read_only: bool = False) -> dict:
         recipe = plain if DATA[name][0] is None else run_one(name, "recipe", runs, read_only)
         if not recipe["finished"] and name in REFERENCE:
             recipe = {**recipe, "test": {k: REFERENCE[name][k] for k in ("ndcg@10", "hr@10")}, "reference": REFERENCE[name]["source"],
-                      "val_curve": recipe["val_curve"] or REFERENCE[name]["val_curve"], "reference_val_curve": REFERENCE[name]["val_curve"]}
+                      "val_curve": REFERENCE[name]["val_curve"], "rerun_val_curve": recipe["val_curve"]}
         row = {"plain": plain, "recipe": recipe}
         if plain["finished"] and "test" in recipe:
             ratio = plain["test"]["ndcg@10"] / recipe["test"]["ndcg@10"]
@@ -191,22 +191,22 @@ def render(r: dict) -> str:
         "--config bench/<recipe>.toml`. The marketplace's recipe is its default config. Test = leave-one-out, full "
         "ranking, seen items filtered." + (f" {r['note']}" if r.get("note") else ""),
         "",
-        "| data | users x items | plain NDCG@10 | recipe NDCG@10 | plain / recipe | plain HR@10 | best baseline | plain steps (best, early stop) | plain train | load (start -> end) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |",
+        "| data | users x items | plain NDCG@10 | recipe NDCG@10 | plain / recipe | plain HR@10 | best baseline | plain steps (best, early stop) | plain train |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for name, d in r["data"].items():
         p, q = d["plain"], d["recipe"]
         if not p["finished"]:
             q_test = f"{q['test']['ndcg@10']:.4f}" if "test" in q else "unfinished"
             lines.append(f"| {name} | {p['users']:,} x {p['items']:,} | unfinished (step {p['steps_so_far']:,} of "
-                         f"{p['auto'].get('train.max_steps', '?')}) | {q_test} | not measured | | | | | |")
+                         f"{p['auto'].get('train.max_steps', '?')}) | {q_test} | not measured | | | | |")
             continue
         bb = p["best_baseline"]
         lines.append(
             f"| {name} | {p['users']:,} x {p['items']:,} | **{p['test']['ndcg@10']:.4f}** | {q['test']['ndcg@10']:.4f} | "
             f"**{d['ratio']:.2f}** ({'met' if d['met'] else 'not met'}) | {p['test']['hr@10']:.4f} | {bb['name']} {bb['ndcg@10']:.4f} | "
-            f"{p['steps']:,} ({p['best_step']:,}, {'yes' if p['stopped_early'] else 'no'}) | {p['train_s'] / 60:.1f} min | "
-            f"{p.get('load_start', '?')} -> {p.get('load_end', '?')} |")
+            f"{p['steps']:,} ({p['best_step']:,}, {'yes' if p['stopped_early'] else 'no'}) | {p['train_s'] / 60:.1f} min"
+            + (f" (load {p['load_start']} -> {p['load_end']})" if "load_start" in p else "") + " |")
     refs = [f"{n}: {d['recipe']['reference']}" for n, d in r["data"].items() if d["recipe"].get("reference")]
     if refs:
         lines += ["", "Recipe figures not re-run to the end here (the re-run was stopped for CPU): " + "; ".join(refs) + "."]
