@@ -159,7 +159,7 @@ def test_sampled_loss_over_the_whole_catalogue_is_the_full_softmax():
         torch.testing.assert_close(sampled(seq, tgt, freq).double(), want.double(), rtol=16 * F32_EPS, atol=0.0)  # float32 logits
     fewer = model(n_items=n, loss="sampled", n_negatives=5, in_batch_negatives=True).double()
     fewer.load_state_dict(full.state_dict())
-    assert abs(float(fewer(seq, tgt, freq)) - float(want)) > 1e-3  # the check above can fail
+    assert abs(fewer(seq, tgt, freq).item() - want.item()) > 1e-3  # the check above can fail
 
 
 def test_length_groups_cover_every_real_row_once_within_slack():
