@@ -501,7 +501,7 @@ def test_readme_tour_runs_in_order_with_small_settings(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(7200)  # the trainings as written: the flagship alone took over 10 min at a load average of 18
+@pytest.mark.timeout(7200)  # the trainings as written: 11.5 min at a load average of 0.2-6, over 10 min for the flagship alone at 18
 def test_readme_tour_runs_as_written(tmp_path):
     """`make test-slow`: the same tour without the small settings (each command as a user pastes it)."""
     seconds = run_tour(tmp_path, small=False)
