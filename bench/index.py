@@ -164,6 +164,17 @@ def device_bf16(r: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def recommend_defaults(r: dict) -> list[tuple[str, str, str]]:
+    """The plain `guimo run recommend --data FILE` against the tuned recipe, per data set (issue #22, part 11)."""
+    out = []
+    for name, d in r["data"].items():
+        if name == "marketplace":  # the embedded default's config is its recipe: a ratio of 1 by construction
+            continue
+        out.append((f"Plain `guimo run recommend --data FILE`, {name}", f"test NDCG@10 {d['plain']['test']['ndcg@10']:.4f}",
+                    f"{d['ratio']:.2f}x the tuned recipe (target 0.90x: {'met' if d['met'] else 'NOT met'})"))
+    return out
+
+
 Extractor = Callable[[dict], list[tuple[str, str, str]]]
 
 # (results file, area, section, extractor): the headline records, in the order the index lists them.
@@ -172,6 +183,7 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
     ("device_bf16.json", "device", "device_bf16", device_bf16),
     ("recommend_speed_ml-100k.json", "recommend", "recommend_speed", recommend_speed),
     ("recommend_to_quality_ml-100k.json", "recommend", "recommend_to_quality", recommend_to_quality),
+    ("recommend_defaults.json", "recommend", "recommend_defaults", recommend_defaults),
     ("serve_load.json", "serve", "serve_load", serve_load),
     ("scale_lm_stdlib-repeat-fixE-seed2.json", "scale", "scale_lm", scale_lm),
     ("scale_lm_shakespeare-repeat-fixE-seeds23.json", "scale", "scale_lm", scale_lm),
