@@ -27,6 +27,8 @@ from guimo.errors import GuimoError
 from guimo.io import atomic_write_json, read_json
 
 STAGES = ("collect", "preprocess", "init", "train", "evaluate", "optimize")
+# what every stage entry of the manifest records about the stage itself, not about its work
+STAGE_BOOKKEEPING = ("status", "started", "finished", "seconds", "host", "pid", "error")
 MANIFEST = "manifest.json"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from guimo.evaluate.verdict import compared_metrics, higher_is_better, verdict
 from guimo.io import atomic_write_text, iter_jsonl, read_json
-from guimo.pipeline.rundir import RunDir
+from guimo.pipeline.rundir import STAGE_BOOKKEEPING, RunDir
 
 REPORT = "report.md"
 TRAINED = "checkpoints/best.safetensors"
@@ -171,7 +171,7 @@ def _what_was_run(run: RunDir) -> list[str]:
     if source:
         rows.append(("data", f"{source} (fingerprint `{data.get('fingerprint', '?')}`)"))
     prep = {k: v for k, v in stages.get("preprocess", {}).items()
-            if k not in ("status", "started", "finished", "seconds") and isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+            if k not in STAGE_BOOKKEEPING and isinstance(v, (int, float, str)) and not isinstance(v, bool)}
     if prep:
         rows.append(("prepared data", ", ".join(f"{k.replace('_', ' ')} {_num(v, plain=True)}" for k, v in prep.items())))
     model_cfg = read_json(run / "model_config.json") if (run / "model_config.json").exists() else {}

@@ -33,6 +33,8 @@ def assert_report_is_whole_and_relative(run_path: Path) -> str:
         if target.endswith(".png"):
             assert (run_path / target).read_bytes()[:8] == PNG and (run_path / target).stat().st_size > 5_000
     assert str(run_path) not in text and str(run_path.resolve()) not in text  # the folder can move
+    prepared = next(line for line in text.splitlines() if line.startswith("| prepared data |"))
+    assert " pid " not in prepared and " host " not in prepared  # the manifest's bookkeeping is not data
     return text
 
 
