@@ -76,6 +76,10 @@ def install(app: FastAPI) -> None:
         if first.get("type") == "json_invalid":
             return error_response(ApiError(400, f"We could not parse the JSON body of your request: {first.get('ctx', {}).get('error', first['msg'])}",
                                            code="invalid_json"))
+        if tuple(first.get("loc", ())) == ("body",) and "json" not in request.headers.get("content-type", ""):
+            # curl -d without -H 'Content-Type: application/json' (or --json): say so, not "a valid dictionary"
+            return error_response(ApiError(400, "the request body must be JSON with the header 'Content-Type: application/json' "
+                                                "(curl: --json '{...}')", code="invalid_json"))
         loc = [str(x) for x in first.get("loc", ()) if x != "body"]
         param = ".".join(loc) or None
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

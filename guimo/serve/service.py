@@ -60,8 +60,9 @@ async def admit(state: AppState, principal: Principal, request_state: dict, *, m
     request_state.update(tenant=principal.tenant, key=principal.prefix, model=model_name)
     if request_state.get("client_request_id") and await run_in_threadpool(ledger.already_recorded, state.engine, principal.tenant_id, rid):
         raise duplicate(rid)
+    started_at = utcnow()  # one reading: the quota's month is the month the event is recorded in, even at midnight
     if principal.monthly_quota is not None:
-        used = await run_in_threadpool(ledger.used_units, state.engine, principal.key_family, ledger.month_of(utcnow()))
+        used = await run_in_threadpool(ledger.used_units, state.engine, principal.key_family, ledger.month_of(started_at))
         if used >= principal.monthly_quota:
             raise quota_error(used, principal.monthly_quota)
     try:
@@ -69,7 +70,7 @@ async def admit(state: AppState, principal: Principal, request_state: dict, *, m
                                     max_concurrent=principal.max_concurrent, tokens=tokens)
     except RateLimited as e:
         raise ApiError(429, str(e), code="rate_limit_exceeded", headers=retry_headers(e.retry_after, e.headers)) from None
-    return Admitted(principal, model, endpoint, rid, grant, utcnow())
+    return Admitted(principal, model, endpoint, rid, grant, started_at)
 
 
 async def record(state: AppState, adm: Admitted, *, prompt_tokens: int, completion_tokens: int, units: int,

@@ -101,6 +101,8 @@ def test_bad_requests_get_the_right_status_and_error_format(make_server, new_key
     assert_error(httpx.post(url, json={**ok, "model": "nope"}, headers=auth), 404, "model_not_found")
     assert_error(httpx.post(url, json={**ok, "prompt": "x" * 5000}, headers=auth), 413, "request_too_large")
     assert_error(httpx.post(url, content=b'{"model": "fake-lm", "prompt": ', headers={**auth, "content-type": "application/json"}), 400, "invalid_json")
+    form = httpx.post(url, content=json.dumps(ok).encode(), headers={**auth, "content-type": "application/x-www-form-urlencoded"})
+    assert "Content-Type: application/json" in assert_error(form, 400, "invalid_json")["message"]  # curl -d without --json
     err = assert_error(httpx.post(url, json={**ok, "max_tokens": "many"}, headers=auth), 422, "invalid_value")
     assert err["param"] == "max_tokens"
     assert assert_error(httpx.post(url, json={"prompt": "x"}, headers=auth), 422, "missing_field")["param"] == "model"
