@@ -137,17 +137,20 @@ class SparseIndex:
         return doc_id in self._row
 
     def add(self, docs: Iterable[tuple[str, str, Mapping[str, Any] | None]]) -> None:
-        """Add documents; an id already present is replaced (upsert)."""
+        """Add documents; an id already present (or repeated in ``docs``) is replaced: the last wins."""
+        batch: dict[str, tuple[list[str], dict[str, Any]]] = {}
         for doc_id, text, metadata in docs:
             doc_id = str(doc_id)
             if not isinstance(text, str):
                 raise GuimoError(f"document {doc_id!r}: text must be a string, got {type(text).__name__}")
-            if doc_id in self._row:
-                self.delete([doc_id])
+            batch.pop(doc_id, None)  # a repeat moves to the end, as a fresh add would
+            batch[doc_id] = (tokenize(text), dict(metadata or {}))
+        self.delete(batch)  # one pass over the rows, not one per replaced id
+        for doc_id, (tokens, metadata) in batch.items():
             self._row[doc_id] = len(self._ids)
             self._ids.append(doc_id)
-            self._tokens.append(tokenize(text))
-            self._metadata.append(dict(metadata or {}))
+            self._tokens.append(tokens)
+            self._metadata.append(metadata)
         self._bm25 = None
 
     def delete(self, ids: Iterable[str]) -> int:

@@ -80,6 +80,18 @@ def test_metadata_filters() -> None:
     assert {h.metadata["topic"] for h in hits} == {"finance"}
 
 
+def test_query_without_terms_finds_nothing() -> None:
+    index = SparseIndex.build(ENGLISH + [("empty", "", None)])
+    assert index.search("") == [] and index.search("the of and") == []
+    assert ids(index.search("bread", k=10)) == ["d3"]  # the empty document never scores
+
+
+def test_repeated_id_in_one_batch_keeps_the_last() -> None:
+    index = SparseIndex.build([("x", "apples", {"v": 1}), ("x", "pears", {"v": 2})])
+    assert len(index) == 1 and index.search("apples") == []
+    assert [(h.id, h.metadata) for h in index.search("pears")] == [("x", {"v": 2})]
+
+
 def test_bad_k_is_refused() -> None:
     with pytest.raises(GuimoError, match="k must be"):
         SparseIndex.build(ENGLISH).search("run", k=0)
