@@ -36,6 +36,7 @@ def encoder() -> TextEncoder:
     return TextEncoder()
 
 
+@pytest.mark.numerics
 def test_embeddings_match_sentence_transformers_on_1000_sentences(encoder):
     texts = _sentences(1000)
     ref = st.SentenceTransformer(str(packaged_model_dir()), device="cpu", local_files_only=True)
@@ -47,6 +48,7 @@ def test_embeddings_match_sentence_transformers_on_1000_sentences(encoder):
     assert torch.allclose(got.norm(dim=-1), torch.ones(1000), atol=1e-5)
 
 
+@pytest.mark.numerics
 def test_order_batching_and_truncation_do_not_change_an_embedding(encoder):
     texts = ["short", "a much longer sentence " * 200, "medium length text about a refund"]
     alone = torch.cat([encoder.encode([t]) for t in texts])
