@@ -29,7 +29,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
@@ -106,7 +106,8 @@ def read_text_strict(path: str | os.PathLike) -> str:
         raise GuimoError(f"{where(path, line)}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (best effort: some filesystems cannot open a folder)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from guimo.errors import GuimoError
-from guimo.io import _fsync_dir, atomic_write_json, atomic_write_text
+from guimo.io import atomic_write_json, atomic_write_text, fsync_dir
 
 FORMAT = "guimo-bm25/1"
 CURRENT = "CURRENT"  # names the committed version folder; written atomically, last
@@ -224,7 +224,7 @@ class SparseIndex:
         atomic_write_text(target / "docs.jsonl", docs)
         atomic_write_json(target / "index.json", {"format": FORMAT, "params": asdict(self.params),
                                                   "documents": len(self._ids)})
-        _fsync_dir(folder)
+        fsync_dir(folder)
         atomic_write_text(folder / CURRENT, version + "\n")
         for old in folder.iterdir():  # earlier versions and folders of killed saves
             if old.is_dir() and old.name.startswith("v-") and old.name != version:
