@@ -51,7 +51,7 @@ def _plots(run: RunDir, metrics: dict) -> dict[str, str]:
     report after every run, and when it kept the trained weights nothing under plots/ changes
     (drawing the four figures costs about two seconds, matplotlib's import included).
     """
-    from guimo.report import plots
+    from guimo.report.plots import baseline_bars, breakdown_plot, training_curves
 
     out: dict[str, str] = {}
     head = metrics.get("headline")
@@ -67,15 +67,15 @@ def _plots(run: RunDir, metrics: dict) -> dict[str, str]:
         records = [r for _, r in iter_jsonl(log, skip_torn_tail=True)] if log.exists() else []
         train_metric = run.manifest.get("stages", {}).get("train", {}).get("metric")
         loss_unit = "nats per token" if run.scenario == "lm" else "nats per example"
-        return plots.training_curves(records, train_metric if train_metric != "loss" else head, path, loss_unit)
+        return training_curves(records, train_metric if train_metric != "loss" else head, path, loss_unit)
 
     draw("training", "plots/training.png", [log], curves)
     if head and metrics.get("model"):
-        draw("baselines", "plots/baselines.png", sources, lambda path: plots.baseline_bars(_tables(metrics), head, path))
+        draw("baselines", "plots/baselines.png", sources, lambda path: baseline_bars(_tables(metrics), head, path))
     strongest = _strongest_baselines(metrics)
     for name, breakdown in (metrics.get("breakdown") or {}).items():
         draw(f"breakdown_{name}", f"plots/breakdown_{name}.png", sources,
-             lambda path, b=breakdown: plots.breakdown_plot(b, path, strongest))
+             lambda path, b=breakdown: breakdown_plot(b, path, strongest))
     return out
 
 
