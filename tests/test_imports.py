@@ -88,12 +88,16 @@ def build_graph() -> Graph:
             if not (target == "guimo" or target.startswith("guimo.")):
                 continue
             if isinstance(node, ast.ImportFrom):
-                for alias in node.names:  # `from guimo.x import y` where y is a module is an edge to guimo.x.y
+                # `from guimo.x import y` runs guimo/x/__init__.py first, so it is always an edge to
+                # guimo.x (a package's __init__ counts), and also to guimo.x.y where y is a module.
+                names = []
+                for alias in node.names:
                     sub = f"{target}.{alias.name}"
                     if sub in g.files:
                         edges.append(Edge(sub, node.lineno, (), function))
                     else:
-                        edges.append(Edge(target, node.lineno, (alias.name,), function))
+                        names.append(alias.name)
+                edges.append(Edge(target, node.lineno, tuple(names), function))
             else:
                 edges.append(Edge(target, node.lineno, (), function))
         g.edges[name] = [e for e in edges if e.target in g.files and e.target != name]
@@ -202,4 +206,6 @@ def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones():
     lazy = {(e.target, e.function) for e in g.edges["guimo.pipeline.runner"]}
     assert ("guimo.optimize.stage", "optimize") in lazy  # inside a function
     assert all(e.target != "guimo.train.loop" for e in g.edges["guimo.scenarios.base"])  # under TYPE_CHECKING only
+    fit = {e.target for e in g.edges["guimo.scale.fit"]}  # `from guimo.scale import joint` runs guimo/scale/__init__ too
+    assert {"guimo.scale.joint", "guimo.scale"} <= fit
     assert cycles(Graph(files={"a": ROOT, "b": ROOT}, edges={"a": [Edge("b", 1)], "b": [Edge("a", 2)]})) == [["a:1", "b:2", "a"]]
