@@ -106,7 +106,7 @@ def extrapolation(holdouts, path: Path) -> Path:
     return _save(fig, path)
 
 
-def learning_curves(curves, path: Path, *, metric_name: str, x_label: str = "training data size") -> Path:
+def learning_curves(curves, path: Path, *, metric_name: str, x_label: str = "training data size", title: str | None = None) -> Path:
     """One fitted learning curve per model size: ``curves`` holds (name, Curve, data sizes, metric values)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -118,7 +118,7 @@ def learning_curves(curves, path: Path, *, metric_name: str, x_label: str = "tra
         near = not curve.at_bound and abs(curve.a) <= 2 * np.abs(metric).max()
         ax.plot(xs, curve.predict(xs), lw=1.2, color=color, label=f"{name}: " + (f"saturates at {curve.a:.3g}" if near else "no saturation in sight"))
         ax.scatter(n, metric, color=color, s=18)
-    ax.set(xscale="log", xlabel=x_label, ylabel=metric_name, title=f"{metric_name} vs data, one curve per model size")
+    ax.set(xscale="log", xlabel=x_label, ylabel=metric_name, title=title or f"{metric_name} vs data, one curve per model size")
     ax.legend(fontsize=7)
     return _save(fig, path)
 

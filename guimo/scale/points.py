@@ -37,9 +37,17 @@ class Point:
     steps: int | None = None  # optimizer steps the run trained
     best_step: int | None = None  # the step of the scored weights when validation picked them (sweep --evals), else None
     device: str | None = None  # where it trained ("cpu", "cuda:0 (NVIDIA H200)"); None for runs older than that record
+    classes: int | None = None  # labels a classifier's training split holds (preprocess); None for a scenario that is no classifier
+    metrics: dict[str, float] | None = None  # every numeric test metric of the model (a classifier's macro-F1 beside its accuracy)
+    baseline_metrics: dict[str, dict[str, float]] | None = None  # the same for each baseline
+
+    @property
+    def per_class(self) -> float | None:
+        """Labelled training examples per class (a classifier's data axis): the training split over its classes."""
+        return self.unique / self.classes if self.unique and self.classes else None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "per_class": self.per_class}
 
     def params(self, count: str = "total") -> int:
         """N under one of PARAM_COUNTS."""
@@ -96,6 +104,9 @@ def read_point(run: RunDir, metric: str = "loss") -> Point:
         steps=steps,
         best_step=best,
         device=train.get("device"),
+        classes=_classes(stages["preprocess"]),
+        metrics=_numbers(model),
+        baseline_metrics={k: _numbers(v) for k, v in metrics.get("baselines", {}).items() if isinstance(v, dict)},
     )
 
 
@@ -140,6 +151,23 @@ def _cases(metrics: dict[str, Any]) -> int | None:
         if isinstance(v, (int, float)) and v > 0:
             return int(v)
     return None
+
+
+def _classes(info: dict[str, Any]) -> int | None:
+    """How many classes a classifier's preprocess stage found (``classes``: a count or the label list), else None."""
+    for key in ("classes", "n_classes", "num_classes", "labels"):
+        v = info.get(key)
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int) and v > 0:
+            return v
+        if isinstance(v, (list, dict)) and v:
+            return len(v)
+    return None
+
+
+def _numbers(table: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in table.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _data_size(info: dict[str, Any]) -> float | None:

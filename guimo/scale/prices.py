@@ -121,6 +121,14 @@ class Device:
 
 
 @dataclass
+class Labels:
+    per_example: float = field(metadata={"help": "$ per labelled training example (what 2x and 4x the labels of a classifier cost)"})
+
+    def __post_init__(self) -> None:
+        _nonneg(self, "per_example")
+
+
+@dataclass
 class Business:
     cloud: Cloud
     ecommerce: Ecommerce
@@ -134,6 +142,7 @@ class Prices:
     energy: Energy
     requests: Requests
     business: Business
+    labels: Labels
     source: str = field(default=str(DEFAULT_PATH), metadata={"help": "the file(s) these prices came from"})
 
     def cite(self, dotted: str) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 from guimo.errors import GuimoError
 from guimo.io import atomic_write_json, atomic_write_text
 from guimo.pipeline.progress import Progress
+from guimo.scale.labels import is_classifier, label_section
 from guimo.scale.points import PARAM_COUNTS, Point, collect_points
 from guimo.scale.verdict import curve_verdict, law_predictions, law_verdict
 from guimo.scale.verdict import markdown as verdict_markdown
@@ -101,7 +102,9 @@ def build_report(
         "left_out": left_out if sweep else None,
         "set_probe": {"key": sweep["spec"].get("probe_key"), "choices": sweep["set_probe"]} if sweep and sweep.get("set_probe") else None,
     }
-    if higher:
+    if higher and is_classifier(points):  # a classifier's sweep: accuracy against labels per class, its baselines' curves, labels priced
+        md = label_section(points, result, plots_dir, prices_path=prices_path, n_bootstrap=n_bootstrap, seed=seed, noise_sims=noise_sims)
+    elif higher:
         md = _curve_section(points, result, plots_dir, n_bootstrap, seed, noise_sims)
     else:
         with Progress(quiet) as bar, bar.task("scale fit", total=len(LAW_PHASES)) as task:

@@ -96,11 +96,16 @@ def curve_verdict(result: dict[str, Any], criterion) -> dict[str, Any]:
         check = {"what": "half-data check", "ran": True, "passed": bool(err <= criterion.max_relative_error), "criterion": criterion.max_relative_error,
                  "relative_error": err, "ratio": 2.0, "predicted": raw["predicted"], "actual": raw["actual"],
                  "inside_interval": raw.get("inside_interval")}
-    limits = ["a learning curve per model size has no law in model size: 2x and 4x the model are not predicted"
-              + _size_gain(result)]
+    labels = result.get("labels")
+    if labels:  # a classifier's sweep: the data axis is labels, and each multiple is priced
+        for p, lp in zip(preds, labels["prices"].get("model", [])):
+            p.update(axis="labels", n=lp["per_class"], labels_added=lp["added"], cost=lp["cost"], currency=labels["currency"], gain=lp["gain"],
+                     gain_band=lp["gain_band"])
+    limits = ["one model trained at every label count: the sweep predicts more labels, not a larger model" if labels else
+              "a learning curve per model size has no law in model size: 2x and 4x the model are not predicted" + _size_gain(result)]
     if curve.get("c_at_search_bound"):
         limits.append("the curve's exponent is at a search bound: no saturation is visible, so its asymptote is not a ceiling")
-    limits.append("4x the data lies beyond the checked range: the half-data check extrapolated 2x")
+    limits.append(f"4x the {'labels lie' if labels else 'data lies'} beyond the checked range: the half-data check extrapolated 2x")
     beats = _beats_baselines(result)
     if beats is False:
         limits.append("the largest model does not beat its best baseline at the largest data")
@@ -114,8 +119,11 @@ def lines(verdict: dict[str, Any]) -> list[str]:
     metric = verdict["metric"]
     out = []
     for p in verdict["predictions"]:
-        what = ("model" if p["axis"] == "N" else "data") + f" x{p['multiple']}"
-        at = f"N = {p['n']:.4g}, D = {p['d']:.4g}" if "d" in p else f"n = {p['n']:,.0f}"
+        what = {"N": "model", "D": "data", "labels": "labels"}[p["axis"]] + f" x{p['multiple']}"
+        at = f"N = {p['n']:.4g}, D = {p['d']:.4g}" if "d" in p else f"{p['n']:,.1f} per class" if p["axis"] == "labels" else f"n = {p['n']:,.0f}"
+        if "cost" in p:  # labels, priced: what labelling the added examples costs and what the curve says it buys
+            at += (f"; {p['labels_added']:,.0f} more labels cost {p['cost']:,.2f} {p['currency']} for {100 * p['gain']:+.2f} points "
+                   f"[{100 * p['gain_band'][0]:+.2f}, {100 * p['gain_band'][1]:+.2f}]")
         interval = f"; one run: [{p['interval'][0]:.4f}, {p['interval'][1]:.4f}]" if p["interval"] != p["band"] else ""
         far = "" if p.get("within_checked") else "  (beyond the checked range)"
         out.append(f"  {what}: {metric} {p['value']:.4f}  [95% band {p['band'][0]:.4f}, {p['band'][1]:.4f}{interval}] at {at}{far}")
