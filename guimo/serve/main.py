@@ -16,10 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI
 
+from guimo.errors import GuimoError
 from guimo.serve import errors
-from guimo.serve.api.routes import (classifications, completions, embeddings, health, metrics, models,
-                                    recommendations, usage)
+from guimo.serve.api.routes import (classifications, collections, completions, embeddings, health, metrics, models,
+                                    recommendations, search, usage)
 from guimo.serve.batching import Batcher
+from guimo.serve.collections import CollectionStore
 from guimo.serve.core.config import Settings
 from guimo.serve.ledger_writer import LedgerWriter
 from guimo.serve.limits import Limiter
@@ -34,19 +36,30 @@ ROUTERS = {"completions": completions, "embeddings": embeddings, "recommendation
 
 
 def create_app(settings: Settings | None = None, *, served: dict[str, ServedModel] | None = None, engine=None) -> FastAPI:
-    """Build the app. ``served`` (tests) skips loading runs; ``engine`` reuses a ledger engine."""
+    """Build the app. ``served`` (tests) skips loading runs and encoders; ``engine`` reuses a ledger engine.
+
+    Every app serves /v1/collections and /v1/search (each tenant's collections under
+    ``settings.collections_path()``); dense collections use the served text encoders.
+    """
     from guimo.serve import db
     from guimo.serve.billing import load_prices
-    from guimo.serve.registry import load_models
+    from guimo.serve.registry import load_encoders, load_models
 
     settings = settings or Settings()
     if served is None:
         from guimo.device import pick_device
 
-        served = load_models(settings.runs, device=str(pick_device(settings.device)))
+        device = str(pick_device(settings.device))
+        served = load_models(settings.runs, device=device)
+        for name, m in load_encoders(settings.encoders, device=device).items():
+            if name in served:
+                raise GuimoError(f"--encoder {name}: a run is already served under that name")
+            served[name] = m
     engine = engine or db.make_engine(settings.db_url)
+    encoders = {m.name: m.encoder_spec for m in served.values() if m.encoder_spec}
     state = AppState(settings=settings, engine=engine, models=served, limiter=Limiter(settings.max_concurrent_default),
-                     metrics=Metrics(), prices=load_prices())
+                     metrics=Metrics(), prices=load_prices(),
+                     collections=CollectionStore(settings.collections_path(), encoders, settings.default_encoder))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -83,7 +96,7 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
                   description="OpenAI-compatible endpoints where they fit, scenario endpoints for the rest.")
     app.state.guimo = state
     errors.install(app)
-    for r in (health, metrics, models, usage):
+    for r in (health, metrics, models, usage, collections, search):
         _add_routes(app, r.router)
     needed = {e for m in served.values() for e in m.endpoints}
     for name, module in ROUTERS.items():  # the route table follows the served models' kinds

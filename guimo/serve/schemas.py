@@ -129,12 +129,17 @@ class RecommendationResponse(BaseModel):
 class ClassificationRequest(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     input: list[str | dict[str, Any]] = Field(min_length=1, description="texts or feature records, as the model expects")
+    top_k: int | None = Field(None, ge=1, description="return only the k most probable labels in scores (all when absent)")
 
 
 class Classification(BaseModel):
     index: int
     label: str
-    scores: dict[str, float]
+    confidence: float = Field(description="the calibrated probability of label (the top one)")
+    out_of_scope: bool = Field(description=(
+        "true when the model judges the input to be none of its labels (its confidence is below the threshold "
+        "chosen on validation data); label is then still the most probable one"))
+    scores: dict[str, float] = Field(description="label -> probability, most probable first")
 
 
 class ClassificationResponse(BaseModel):
@@ -142,6 +147,94 @@ class ClassificationResponse(BaseModel):
     object: Literal["list"] = "list"
     model: str
     data: list[Classification]
+    usage: InputUsage
+
+
+# -- collections and search ------------------------------------------------------------------
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    text_field: str = Field("text", min_length=1, max_length=200, description="the record field that is indexed")
+    id_field: str = Field("id", min_length=1, max_length=200, description="the record field that holds each document's id")
+    dense: bool = Field(True, description="also index embeddings for dense and hybrid search (needs an encoder on the server)")
+    encoder: str | None = Field(None, max_length=200, description="a served encoder's name (GET /v1/models); default: the server's default encoder")
+
+
+class CollectionPublic(BaseModel):
+    object: Literal["collection"] = "collection"
+    name: str
+    documents: int
+    text_field: str
+    id_field: str
+    dense: bool
+    encoder: str | None
+    modes: list[str] = Field(description="the search modes this collection answers")
+
+
+class CollectionList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[CollectionPublic]
+
+
+class CollectionDeleted(BaseModel):
+    object: Literal["collection.deleted"] = "collection.deleted"
+    name: str
+    deleted: bool = True
+
+
+class DocumentsAdd(BaseModel):
+    records: list[dict[str, Any]] = Field(min_length=1, description=(
+        "records with the collection's id and text fields; the other fields are metadata to filter on. "
+        "An id already in the collection is replaced"))
+
+
+class DocumentsDelete(BaseModel):
+    ids: list[str | int] = Field(min_length=1, description="ids of the documents to delete (unknown ids are ignored)")
+
+
+class DocumentsResult(BaseModel):
+    object: Literal["collection.documents"] = "collection.documents"
+    collection: str
+    added: int = 0
+    deleted: int = 0
+    documents: int = Field(description="documents in the collection after this call")
+    usage: InputUsage
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str = Field(pattern=NAME_PATTERN)
+    query: str | None = Field(None, description="one query (or give queries)")
+    queries: list[str] | None = Field(None, description="many queries in one call (server limit applies)")
+    k: int = Field(10, ge=1, le=1000, description="hits per query")
+    mode: Literal["bm25", "dense", "hybrid"] | None = Field(None, description="default: hybrid when the collection is dense, else bm25")
+    filter: dict[str, str | int | float | bool | None] | None = Field(None, description="keep documents whose metadata field equals each value")
+    include_text: bool = Field(False, description="return each hit's text")
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float = Field(description="higher is better; comparable only within one query and mode")
+    metadata: dict[str, Any]
+    text: str | None = None
+
+
+class SearchResult(BaseModel):
+    index: int
+    hits: list[SearchHit]
+
+
+class SearchResponse(BaseModel):
+    id: str
+    object: Literal["list"] = "list"
+    collection: str
+    mode: str
+    data: list[SearchResult]
     usage: InputUsage
 
 

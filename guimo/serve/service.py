@@ -54,8 +54,10 @@ def resolve_model(state: AppState, principal: Principal, name: str, endpoint: st
     return model
 
 
-async def admit(state: AppState, principal: Principal, request_state: dict, *, model_name: str, endpoint: str, tokens: int) -> Admitted:
-    model = resolve_model(state, principal, model_name, endpoint)
+async def admit(state: AppState, principal: Principal, request_state: dict, *, model_name: str, endpoint: str, tokens: int,
+                model: ServedModel | None = None) -> Admitted:
+    """``model``: what the event is metered as when it is not a served model (a tenant's search collection)."""
+    model = model or resolve_model(state, principal, model_name, endpoint)
     rid = request_state["request_id"]
     request_state.update(tenant=principal.tenant, key=principal.prefix, model=model_name)
     if request_state.get("client_request_id") and await run_in_threadpool(ledger.already_recorded, state.engine, principal.tenant_id, rid):

@@ -22,6 +22,7 @@ class AppState:
     limiter: Limiter
     metrics: Metrics
     prices: Any  # guimo.scale.prices.Prices
+    collections: Any = None  # guimo.serve.collections.CollectionStore: the tenants' search collections
     ready: bool = False
     writer: Any = None  # guimo.serve.ledger_writer.LedgerWriter while the app runs (started by the lifespan)
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)  # sha256 -> (checked at, Principal)

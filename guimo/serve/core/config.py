@@ -6,6 +6,8 @@ Environment variables are how `guimo serve` hands its flags to every uvicorn wor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GUIMO_SERVE_", extra="ignore")
 
     runs: list[str] = Field(default_factory=list, description="run directories to serve, each 'PATH' or 'NAME=PATH'")
+    encoders: list[str] = Field(default_factory=list, description=(
+        "text encoders served without a run, each 'NAME' (the packaged all-minilm-l6-v2) or 'NAME=FOLDER' "
+        "(a sentence-transformers folder); /v1/embeddings answers under NAME"))
+    default_encoder: str | None = Field(default=None, description=(
+        "the encoder a new collection uses for dense search when it names none (one of `encoders`); "
+        "None: the first of `encoders`, else collections are keyword-only (BM25) unless they name a folder"))
+    collections_dir: str | None = Field(default=None, description=(
+        "where tenants' search collections live (<dir>/<tenant id>/<name>); None: 'collections' beside the "
+        "SQLite ledger in the user data directory"))
+    max_documents: int = Field(default=1000, ge=1, description="most documents in one /v1/collections/{name}/documents call (more: 413)")
     db_url: str | None = Field(default=None, description="ledger database URL; None: SQLite in the user data directory")
     host: str = Field(default="127.0.0.1", description="address to bind (loopback by default)")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port")
@@ -32,6 +44,14 @@ class Settings(BaseSettings):
     key_cache_s: float = Field(default=2.0, ge=0, description="how long a checked key is trusted before the ledger is asked again (revocation delay)")
     log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")
     echo_request_id: bool = Field(default=True, description="add X-Request-ID to responses (off behind Ray Serve, whose proxy adds the same id)")
+
+    def collections_path(self) -> Path:
+        """The collections folder: ``collections_dir``, else ``<user data dir>/collections`` (not created here)."""
+        if self.collections_dir:
+            return Path(self.collections_dir)
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("guimo", appauthor=False)) / "collections"
 
     def to_env(self) -> dict[str, str]:
         """The ``GUIMO_SERVE_*`` variables from which ``Settings()`` in another process reads these settings back."""

@@ -1,6 +1,14 @@
-"""POST /v1/classifications: texts or feature records -> a label and class scores for each."""
+"""POST /v1/classifications: texts or feature records -> a label, its calibrated confidence, an
+out-of-scope flag and the class probabilities for each.
+
+``confidence`` and ``out_of_scope`` are what the predictor decided (temperature-calibrated top
+probability; a threshold chosen on validation data). A predictor that reports neither (an older
+run) is read as confidence = its top score and never out of scope, so every answer has one shape.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 from fastapi import APIRouter
 
@@ -24,6 +32,17 @@ async def create_classifications(body: ClassificationRequest, state: StateDep, p
         rs["units"] = n
     finally:
         adm.release()
-    data = [{"index": i, "label": str(r["label"]), "scores": {str(k): float(v) for k, v in r["scores"].items()}} for i, r in enumerate(results)]
+    data = [public(i, r, body.top_k) for i, r in enumerate(results)]
     out = ClassificationResponse(id=new_id("cls"), model=body.model, data=data, usage={"inputs": n})
     return json_response(out, adm.headers)
+
+
+def public(index: int, result: Mapping[str, Any], top_k: int | None) -> dict:
+    """One predictor result as the API's ``Classification``: scores sorted, most probable first, cut to ``top_k``."""
+    scores = sorted(((str(k), float(v)) for k, v in result["scores"].items()), key=lambda kv: -kv[1])
+    label = str(result["label"])
+    confidence = result.get("confidence")
+    if confidence is None:
+        confidence = dict(scores).get(label, scores[0][1] if scores else 0.0)
+    return {"index": index, "label": label, "confidence": float(confidence), "out_of_scope": bool(result.get("out_of_scope", False)),
+            "scores": dict(scores[:top_k] if top_k else scores)}
