@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "show": "guimo.cli.runs",
     "generate": "guimo.cli.generate",
     "recommend": "guimo.cli.recommend",
+    "index": "guimo.cli.index",
+    "search": "guimo.cli.search",
     "serve": "guimo.cli.serve",
     "keys": "guimo.cli.keys",
     "usage": "guimo.cli.usage",
