@@ -22,18 +22,17 @@ import json
 import logging
 import os
 import re
-import shutil
 import threading
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from guimo.errors import GuimoError
-from guimo.io import atomic_write_json, atomic_write_text, fsync_dir
+from guimo.index import store
+from guimo.index.store import CURRENT  # noqa: F401  (re-exported: the pointer file's name)
+from guimo.io import atomic_write_json, atomic_write_text
 
 FORMAT = "guimo-bm25/1"
-CURRENT = "CURRENT"  # names the committed version folder; written atomically, last
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUNS = re.compile(rf"[{_CJK}]+|[^\W{_CJK}]+", re.UNICODE)
@@ -210,37 +209,30 @@ class SparseIndex:
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the index into ``folder`` atomically.
 
-        Each save writes a fresh version subfolder, fsyncs it, then atomically rewrites
-        ``CURRENT`` to name it; only then are older versions removed. A save killed at any point
+        Through ``guimo.index.store.new_version``: a fresh version subfolder, then ``CURRENT``
+        rewritten atomically to name it, then older versions removed. A save killed at any point
         leaves ``CURRENT`` naming the last complete version, which ``load`` reads.
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        version = f"v-{uuid.uuid4().hex[:12]}"
-        target = folder / version
-        target.mkdir()
         docs = "".join(json.dumps({"id": i, "tokens": t, "metadata": m}, ensure_ascii=False) + "\n"
                        for i, t, m in zip(self._ids, self._tokens, self._metadata))
-        atomic_write_text(target / "docs.jsonl", docs)
-        atomic_write_json(target / "index.json", {"format": FORMAT, "params": asdict(self.params),
-                                                  "documents": len(self._ids)})
-        fsync_dir(folder)
-        atomic_write_text(folder / CURRENT, version + "\n")
-        for old in folder.iterdir():  # earlier versions and folders of killed saves
-            if old.is_dir() and old.name.startswith("v-") and old.name != version:
-                shutil.rmtree(old, ignore_errors=True)
+        with store.new_version(folder) as target:
+            atomic_write_text(target / "docs.jsonl", docs)
+            atomic_write_json(target / "index.json", {"format": FORMAT, "params": asdict(self.params),
+                                                      "documents": len(self._ids)})
         return folder
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "SparseIndex":
         """Read the version that ``folder/CURRENT`` names; the bm25s index is rebuilt on first search."""
-        folder = Path(folder)
-        current = folder / CURRENT
-        if not current.is_file():
-            raise GuimoError(f"{folder}: not a saved BM25 index (no {CURRENT} file)")
-        version = folder / current.read_text(encoding="utf-8").strip()
+        return store.read_version(folder, cls._load_version, what="BM25 index")
+
+    @classmethod
+    def _load_version(cls, version: Path) -> "SparseIndex":
         try:
             meta = json.loads((version / "index.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise  # store.read_version retries: a concurrent save may have swept this version
         except (OSError, json.JSONDecodeError) as e:
             raise GuimoError(f"{version / 'index.json'}: unreadable ({e})") from e
         if meta.get("format") != FORMAT:
