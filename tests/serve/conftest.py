@@ -82,8 +82,16 @@ class FakeRecommender:
 
 
 class FakeClassifier:
+    """E5's contract: label, calibrated confidence, out_of_scope and scores; "???" inputs are out of scope."""
+
     def classify(self, inputs):
-        return [{"label": "long" if len(str(x)) > 5 else "short", "scores": {"long": 0.5, "short": 0.5}} for x in inputs]
+        out = []
+        for x in inputs:
+            p_long = 0.8 if len(str(x)) > 5 else 0.3
+            scores = {"long": p_long, "short": round(1 - p_long, 6)}
+            label = max(scores, key=scores.get)
+            out.append({"label": label, "confidence": scores[label], "out_of_scope": str(x) == "???", "scores": scores})
+        return out
 
 
 def fake_models(lm: FakeLM | None = None) -> dict:
