@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 SCALE_HELP = """\
-  guimo scale SCENARIO [--budget 30m] [--data PATH] [--out DIR]
+  guimo scale SCENARIO [--budget 30m] [--data PATH] [--data-fractions 0.1,0.25,0.5,1] [--out DIR]
       sweep the scenario's validated design (guimo/recipes/scale/SCENARIO.toml), fit it and print
       the verdict: 2x and 4x the model and the data predicted with intervals, whether the sweep's
-      own held-out check passed, what the fit cannot support (DIR/scale/report.md; re-run resumes)
+      own held-out check passed, what the fit cannot support (DIR/scale/report.md; re-run resumes).
+      For a classifier (categorize, support) the data axis is labelled examples per class, the
+      baselines get curves too, and 2x / 4x the labels are priced ([labels] in guimo/prices.toml)
   guimo scale fit DIR              refit a sweep folder (by the recipe it ran) or any folder of runs
   guimo scale plan --compute FLOPS [--fit DIR]   compute-optimal N and D, with bands
 
@@ -19,7 +21,7 @@ fit.KEY=V or verdict.KEY=V changes one; any other --set KEY=V sets a run key of 
 
 # Options `guimo scale` had before its research knobs moved into recipes, and the recipe key each one became
 MOVED = {
-    "--sizes": "sweep.sizes=A,B,...", "--data-fractions": "sweep.fractions=F1,F2,...", "--seeds": "sweep.seeds=N", "--epochs": "sweep.epochs=E",
+    "--sizes": "sweep.sizes=A,B,...", "--seeds": "sweep.seeds=N", "--epochs": "sweep.epochs=E",
     "--repeat-to-full": "sweep.repeat_to_full=true", "--context": "sweep.context=T", "--batch-size": "sweep.batch_size=B",
     "--min-steps": "sweep.min_steps=S", "--lr-ref": "sweep.lr_ref=LR", "--lr-exponent": "sweep.lr_exponent=X",
     "--mup": "model.mup_base_head_dim=H --set model.mup_base_width=W --set sweep.lr_exponent=0 (as guimo/recipes/scale/lm.toml does)",
@@ -51,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a recipe key (sweep.*, fit.*, verdict.*) or a run key of every point")
     p.add_argument("--data", metavar="PATH", help="your data (data.path) instead of the embedded default")
+    p.add_argument("--data-fractions", metavar="F1,F2,...",
+                   help="shares of the training data to train at (sweep.fractions); a classifier's are stratified, so every class keeps its share")
     p.add_argument("--budget", metavar="DURATION", help="skip the points that would overrun it (90s, 30m, 1.5h, 2d)")
     p.add_argument("--out", metavar="DIR", help="sweep folder (default: runs/scale-SCENARIO-TIME)")
     p.add_argument("--workers", type=int, metavar="N", help="points trained at once (default: the recipe's)")
@@ -106,7 +110,8 @@ def _sweep(args) -> int:
     from guimo.scale.sweep import run_sweep
 
     scenarios.get(args.target)  # unknown scenario: a clear error before any work
-    sets = [*args.overrides, *([f"data.path={args.data}"] if args.data else [])]
+    sets = [*([f"sweep.fractions={args.data_fractions}"] if args.data_fractions else []), *args.overrides,
+            *([f"data.path={args.data}"] if args.data else [])]
     recipe = with_sets(load_recipe(args.target, args.config), sets)
     budget = parse_duration(args.budget, "--budget") if args.budget else None
     spec = sweep_spec(recipe, budget_s=budget, workers=args.workers, ray=args.ray)
@@ -181,7 +186,8 @@ def _fit(args, folder: str, recipe) -> int:
                   f"inside prediction interval: {h['all_inside_interval']}" + _floor_text(h.get("noise_floor"))))
     if result.get("curve"):
         c = result["curve"]
-        print(f"{result['metric']}(n) = {c['a']:.4g} + {c['b']:.4g} n^-{c['c']:.4g}; 2x data: {c['predicted_2x']['value']:.4f}, 4x: {c['predicted_4x']['value']:.4f}")
+        unit = "labels" if result.get("labels") else "data"  # a classifier's n: labelled examples per class
+        print(f"{result['metric']}(n) = {c['a']:.4g} + {c['b']:.4g} n^-{c['c']:.4g}; 2x {unit}: {c['predicted_2x']['value']:.4f}, 4x: {c['predicted_4x']['value']:.4f}")
         for size, k in (result.get("curves") or {}).items():  # a sweep of several model sizes: one curve each
             if "skipped" not in k:
                 chk = f", half-data check {k['check']['relative_error']:.1%}" if k.get("check") else ""

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from guimo.config import to_dict
 from guimo.errors import GuimoError
-from guimo.scale.spec import SweepSpec, base_config, point_batch, point_epochs, point_lr, size_overrides
+from guimo.scale.spec import SweepSpec, base_config, context_overrides, point_batch, point_epochs, point_lr, size_overrides
 
 def train_point(spec: dict[str, Any], point: dict[str, Any], run_dir: str, template: str | None, threads: int | None) -> tuple[dict[str, Any], str | None]:
     """Train one point (in this process or a worker process): (the point's new fields, an error or None)."""
@@ -114,8 +114,7 @@ def point_threads(spec: SweepSpec) -> int | None:
 
 def point_config(spec: SweepSpec, point: dict[str, Any]) -> tuple[Any, str]:
     """The point's config before training is sized, and the key of its data (points with equal keys share data)."""
-    base = size_overrides(point["size"], spec.scenario) + [
-        f"model.max_len={spec.context}",
+    base = size_overrides(point["size"], spec.scenario) + context_overrides(spec) + [
         f"data.fraction={point['fraction']}",
         f"seed={point['seed']}",
         f"train.batch_size={spec.batch_size}",
@@ -155,10 +154,12 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: 
         _reuse_data(Path(template), run_dir, spec.scenario, cfg)
     run_pipeline(spec.scenario, cfg, run_dir, to_stage="preprocess", quiet=True)
     info = RunDir.open(run_dir).manifest["stages"]["preprocess"]
-    # an epoch: the training tokens in rows of `context` (lm), or the training examples (recommend's windows)
-    unique, per_row = (info["train_tokens"], spec.context) if "train_tokens" in info else (info.get("train_examples"), 1)
+    # an epoch: the training tokens in rows of `context` (lm), or the training examples (recommend's windows, a classifier's texts)
+    examples = info.get("train_examples", info.get("train_rows"))
+    unique, per_row = (info["train_tokens"], spec.context) if "train_tokens" in info and spec.context else (examples, 1)
     if unique is None:
-        raise GuimoError(f"{run_dir}: the {spec.scenario} scenario reports neither train_tokens nor train_examples; cannot size training by epochs")
+        raise GuimoError(f"{run_dir}: the {spec.scenario} scenario reports neither train_tokens nor train_examples (or train_rows); "
+                         "cannot size training by epochs")
     epochs = point_epochs(spec, point["fraction"])
     batch = point_batch(spec, epochs * unique, per_row)
     steps = max(1, round(epochs * unique / (batch * per_row)))

@@ -60,7 +60,7 @@ def contender_values(points: Sequence[Point], metric: str) -> dict[str, list[tup
     for p in points:
         x = p.per_class
         if x is None:
-            raise GuimoError(f"{p.run}: the preprocess stage reports no classes (preprocess 'classes'), so its labels per class are unknown")
+            raise GuimoError(f"{p.run}: the preprocess stage reports no classes (preprocess 'labels'), so its labels per class are unknown")
         if metric not in (p.metrics or {}):
             raise GuimoError(f"{p.run}/metrics.json: no model metric '{metric}' (has: {', '.join(p.metrics or {}) or 'none'})")
         out[MODEL].append((x, p.metrics[metric]))

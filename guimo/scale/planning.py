@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from guimo.scale.spec import SweepSpec, base_config, check_order, point_epochs, relative_cost, run_name, size_overrides
+from guimo.scale.spec import SweepSpec, base_config, check_order, context_overrides, point_epochs, relative_cost, run_name, size_overrides
 
 def size_cost(spec: SweepSpec, size: str) -> tuple[int, float]:
     """A size's width (for the lr rule) and training FLOPs per position (for ordering and the budget)."""
-    cfg = base_config(spec, size_overrides(size, spec.scenario) + [f"model.max_len={spec.context}"])
-    return cfg.model.d_model, relative_cost(cfg.model, spec.context)
+    cfg = base_config(spec, size_overrides(size, spec.scenario) + context_overrides(spec))
+    return getattr(cfg.model, "d_model", None), relative_cost(cfg.model, spec.context)
 
 
 def plan_points(spec: SweepSpec) -> list[dict[str, Any]]:

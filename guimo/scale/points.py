@@ -154,7 +154,7 @@ def _cases(metrics: dict[str, Any]) -> int | None:
 
 
 def _classes(info: dict[str, Any]) -> int | None:
-    """How many classes a classifier's preprocess stage found (``classes``: a count or the label list), else None."""
+    """How many classes a classifier's preprocess stage found (``labels`` or ``classes``: a count or the label list), else None."""
     for key in ("classes", "n_classes", "num_classes", "labels"):
         v = info.get(key)
         if isinstance(v, bool):
@@ -171,8 +171,8 @@ def _numbers(table: dict[str, Any]) -> dict[str, float]:
 
 
 def _data_size(info: dict[str, Any]) -> float | None:
-    """Distinct training tokens (lm), or interactions / examples for other scenarios."""
-    for key in ("train_tokens", "train_interactions", "train_examples"):
+    """Distinct training tokens (lm), or interactions / examples / labelled rows for other scenarios."""
+    for key in ("train_tokens", "train_interactions", "train_examples", "train_rows"):  # train_rows: a classifier's labelled texts
         if isinstance(info.get(key), (int, float)):
             return float(info[key])
     return None

@@ -119,7 +119,7 @@ class SweepSpec:
         self._fill_from_recipe()
         if self.config:
             base_config(self, self.overrides)  # a bad config file or override: a clear error now, before the sweep folder exists
-        if self.seeds < 1 or self.epochs <= 0 or self.context < 2 or self.batch_size < 1:
+        if self.seeds < 1 or self.epochs <= 0 or (self.context is not None and self.context < 2) or self.batch_size < 1:
             raise GuimoError("seeds, epochs, context and batch size must be positive")
         if self.min_steps < 0:
             raise GuimoError("min_steps must be 0 (off) or positive")
@@ -155,10 +155,12 @@ class SweepSpec:
         if None not in (self.context, self.batch_size, self.lr_ref):
             return
         cfg = base_config(self, [])
-        self.context = cfg.model.max_len if self.context is None else self.context
+        # a classifier over a pretrained encoder has no context or width of its own to sweep: None keeps its config's
+        self.context = getattr(cfg.model, "max_len", None) if self.context is None else self.context
         self.batch_size = cfg.train.batch_size if self.batch_size is None else self.batch_size
         if self.lr_ref is None:  # lr = lr_ref (d_ref / d_model)^e, solved for lr_ref
-            self.lr_ref = cfg.train.lr * (cfg.model.d_model / self.d_ref) ** self.lr_exponent
+            width = getattr(cfg.model, "d_model", None)
+            self.lr_ref = cfg.train.lr * (width / self.d_ref) ** self.lr_exponent if width else cfg.train.lr
 
     def _check_probe_key(self) -> None:
         if bool(self.probe_key) != bool(self.probe_values):
@@ -191,8 +193,14 @@ SWEEP_KEYS = ("model.max_len", "data.fraction", "seed", "train.batch_size", "tra
               "model.n_blocks", "model.n_heads")
 
 
+# The size of a scenario whose model is given, not swept (a classifier over the packaged pretrained encoder): its
+# points differ only in their data, which is what a learning curve of labels asks
+DEFAULT_SIZE = "default"
+
+
 def size_overrides(spec: str, scenario: str = "lm") -> list[str]:
-    """``--set`` overrides for a size: one of the scenario's model presets or 'd<width>x<layers>[h<heads>]'."""
+    """``--set`` overrides for a size: one of the scenario's model presets, 'd<width>x<layers>[h<heads>]', or
+    'default' (the scenario's own model, unchanged)."""
     import dataclasses
 
     from guimo import scenarios
@@ -201,9 +209,12 @@ def size_overrides(spec: str, scenario: str = "lm") -> list[str]:
     presets = sc.presets.get("model", {})
     if spec in presets:
         return [f"model={spec}"]
+    if spec == DEFAULT_SIZE:
+        return []
     m = re.fullmatch(r"d(\d+)x(\d+)(?:h(\d+))?", spec)
     if not m:
-        raise GuimoError(f"unknown model size '{spec}'; use a {scenario} preset ({', '.join(presets)}) or d<width>x<layers>[h<heads>], e.g. d192x4")
+        raise GuimoError(f"unknown model size '{spec}'; use a {scenario} preset ({', '.join(presets) or 'none'}), d<width>x<layers>[h<heads>] "
+                         f"(e.g. d192x4) or '{DEFAULT_SIZE}' (the scenario's own model)")
     d, layers = int(m.group(1)), int(m.group(2))
     heads = int(m.group(3)) if m.group(3) else default_heads(d)
     if d % heads:
@@ -234,6 +245,8 @@ def relative_cost(model_cfg: Any, context: int) -> float:
     from guimo.models.transformer import flops_per_token
 
     core = model_cfg.transformer_config() if hasattr(model_cfg, "transformer_config") else model_cfg
+    if context is None or not all(hasattr(core, k) for k in ("d_model", "n_layer")):
+        return 1.0  # a model the sweep does not size (a pretrained encoder): every point costs the same per example
     return flops_per_token(core, context)
 
 
@@ -249,8 +262,14 @@ def base_config(spec: SweepSpec, overrides: list[str]) -> Any:
     return apply_overrides(cfg, overrides, scenario.presets)
 
 
-def learning_rate(spec: SweepSpec, d_model: int) -> float:
-    return spec.lr_ref * (spec.d_ref / d_model) ** spec.lr_exponent
+def learning_rate(spec: SweepSpec, d_model: int | None) -> float:
+    """The width rule's lr; ``lr_ref`` itself for a model without a swept width (None)."""
+    return spec.lr_ref * (spec.d_ref / d_model) ** spec.lr_exponent if d_model else spec.lr_ref
+
+
+def context_overrides(spec: SweepSpec) -> list[str]:
+    """``model.max_len`` for every point, or nothing when the scenario's model has no context the sweep sets."""
+    return [] if spec.context is None else [f"model.max_len={spec.context}"]
 
 
 def point_lr(spec: SweepSpec, point: dict[str, Any]) -> float:

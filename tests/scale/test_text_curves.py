@@ -1,17 +1,14 @@
-"""Learning curves of labels for the classification scenarios: stratified nested shares, curves of the model and its
-baselines against labelled examples per class, and 2x / 4x the labels predicted and priced."""
+"""Learning curves of labels for the classification scenarios: curves of the model and its baselines against labelled
+examples per class, and 2x / 4x the labels predicted and priced."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from guimo.data.stratify import stratified_subset
-from guimo.errors import GuimoError
 from guimo.scale.curves import fit_curve
 from guimo.scale.labels import price_labels
 
@@ -23,41 +20,6 @@ SVM = (0.90, -0.5, 0.6)
 def _acc(params, n):
     a, b, c = params
     return a + b * np.asarray(n, dtype=float) ** -c
-
-
-# -- stratified, nested shares ---------------------------------------------------------------------
-
-
-def _long_tail() -> list[str]:
-    """A long-tailed label list: class k has 2 + 40 // (k + 1) examples, shuffled."""
-    labels = [f"c{k}" for k in range(30) for _ in range(2 + 40 // (k + 1))]
-    rng = np.random.default_rng(3)
-    return [labels[i] for i in rng.permutation(len(labels))]
-
-
-def test_stratified_subset_keeps_every_class_in_proportion():
-    labels = _long_tail()
-    full = Counter(labels)
-    for fraction in (0.1, 0.25, 0.5):
-        kept = Counter(labels[i] for i in stratified_subset(labels, fraction, seed=0))
-        assert set(kept) == set(full)  # a plain random 10% drops the rare classes; a stratified one keeps them all
-        for label, n in full.items():
-            assert kept[label] == max(1, round(fraction * n))
-
-
-def test_stratified_subsets_are_nested_and_reproducible():
-    labels = _long_tail()
-    shares = [set(stratified_subset(labels, f, seed=5)) for f in (0.1, 0.25, 0.5, 1.0)]
-    assert all(small < large for small, large in zip(shares, shares[1:]))
-    assert shares[-1] == set(range(len(labels)))
-    assert stratified_subset(labels, 0.25, seed=5) == sorted(shares[1])  # same labels and seed: same subset
-    assert stratified_subset(labels, 0.25, seed=6) != sorted(shares[1])
-
-
-@pytest.mark.parametrize("fraction", [0, 1.5, -0.1])
-def test_stratified_subset_refuses_a_fraction_outside_0_1(fraction):
-    with pytest.raises(GuimoError, match="data.fraction"):
-        stratified_subset(["a", "b"], fraction)
 
 
 # -- the curve, its predictions and their price ----------------------------------------------------------
@@ -98,8 +60,9 @@ FULL_PER_CLASS = 40
 
 
 def _classifier_runs(root: Path, seeds=(0, 1)) -> None:
-    """Finished run folders of a classifier as `guimo run` leaves them (manifest stages, metrics.json), each with a
-    known accuracy for its labels per class: the report must read the axis from preprocess and recover the curves."""
+    """Finished run folders of a classifier as `guimo run` leaves them (manifest stages with the text scenarios' preprocess
+    keys, metrics.json), each with a known accuracy for its labels per class: the report must read the axis from
+    preprocess and recover the curves."""
     from guimo.pipeline.rundir import RunDir
 
     rng = np.random.default_rng(0)
@@ -108,7 +71,7 @@ def _classifier_runs(root: Path, seeds=(0, 1)) -> None:
             run = RunDir.create(root / f"runs/default-f{f:g}-s{s}", "support", {"data": {"fraction": f}, "seed": s})
             per_class = FULL_PER_CLASS * f
             examples = int(per_class * CLASSES)
-            for stage, info in (("collect", {}), ("preprocess", {"train_examples": examples, "classes": CLASSES}),
+            for stage, info in (("collect", {}), ("preprocess", {"train_rows": examples, "labels": CLASSES}),
                                 ("init", {"parameters": {"total": 22_700_000}}), ("train", {"examples_seen": 3 * examples, "steps": 30, "wall_time_s": 5.0}),
                                 ("evaluate", {})):
                 run.stage_finished(stage, 1.0, info)
@@ -155,7 +118,7 @@ def test_a_classifier_run_without_classes_is_no_label_curve(tmp_path):
     _classifier_runs(tmp_path, seeds=(0,))
     for run_dir in (tmp_path / "runs").iterdir():
         run = RunDir.open(run_dir)
-        del run.manifest["stages"]["preprocess"]["classes"]
+        del run.manifest["stages"]["preprocess"]["labels"]
         run.save()
     result = build_report(tmp_path, n_bootstrap=5, noise_sims=0)
     assert "labels" not in result and result["curve"]["max_n"] == FULL_PER_CLASS * CLASSES
