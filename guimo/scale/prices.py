@@ -62,9 +62,11 @@ class Energy:
 class Requests:
     per_1k_requests: dict[str, float] = field(metadata={"help": "$ per 1,000 requests by scenario; 'default' for others"})
     per_1k_tokens: dict[str, float] = field(metadata={"help": "$ per 1,000 tokens by kind: prompt, completion, embedding"})
+    per_1k_units: dict[str, float] = field(default_factory=dict, metadata={
+        "help": "$ per 1,000 units by server endpoint: search (queries), collections (documents)"})
 
     def __post_init__(self) -> None:
-        for table_name in ("per_1k_requests", "per_1k_tokens"):
+        for table_name in ("per_1k_requests", "per_1k_tokens", "per_1k_units"):
             for k, v in getattr(self, table_name).items():
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                     raise ValueError(f"{table_name}.{k} must be a number >= 0, got {v!r}")

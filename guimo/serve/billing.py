@@ -2,7 +2,8 @@
 
 A request costs its scenario's price per 1,000 requests plus, for token-metered endpoints, its
 tokens at the per-1,000-token prices (prompt and completion tokens for completions, input tokens
-for embeddings). Nothing is stored: the bill is recomputed from the ledger every time.
+for embeddings), or, for unit-metered endpoints ([requests.per_1k_units]: search queries, collection
+documents), its units at that endpoint's price. Nothing is stored: the bill is recomputed from the ledger every time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def price_lines(rows: list[UsageRow], prices) -> list[BillLine]:
             token_cost = (r.prompt_tokens * per_tok.get("prompt", 0.0) + r.completion_tokens * per_tok.get("completion", 0.0)) / 1000.0
         elif r.endpoint == "embeddings":
             token_cost = r.prompt_tokens * per_tok.get("embedding", 0.0) / 1000.0
+        elif r.endpoint in prices.requests.per_1k_units:  # search queries, collection documents
+            token_cost = r.units * prices.requests.per_1k_units[r.endpoint] / 1000.0
         else:
             token_cost = 0.0
         lines.append(BillLine(r, request_cost, token_cost))

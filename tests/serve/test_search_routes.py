@@ -136,7 +136,12 @@ def test_every_call_is_metered_and_priced(srv, new_key):
     lines = {(ln["model"], ln["endpoint"]): ln for ln in call(srv, key, "GET", "/v1/usage").json()["data"]}
     assert lines[("faq", "search")]["units"] == 3 and lines[("faq", "search")]["requests"] == 1
     assert lines[("faq", "collections")]["units"] == 5 and lines[("faq", "collections")]["requests"] == 3
-    assert lines[("faq", "search")]["cost"] > 0 and lines[("faq", "collections")]["cost"] > 0
+    # priced per unit ([requests.per_1k_units] in guimo/prices.toml), nothing per request
+    from guimo.serve.billing import load_prices
+
+    units = load_prices().requests.per_1k_units
+    assert lines[("faq", "search")]["cost"] == pytest.approx(3 * units["search"] / 1000)
+    assert lines[("faq", "collections")]["cost"] == pytest.approx(5 * units["collections"] / 1000)
 
 
 def test_quota_applies_to_search(make_server, new_key, tmp_path):
