@@ -37,6 +37,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -124,6 +125,7 @@ class Collection:
         self._records = records
         self._sparse = sparse
         self._dense = dense
+        self._fields: dict[str, _FieldValues] | None = None  # metadata values per field, built on demand
         self._state = threading.RLock()  # indexes vs searches, within this process
         self._writing = threading.Lock()  # one writer at a time within this process
 
@@ -196,9 +198,7 @@ class Collection:
 
     def info(self) -> dict[str, Any]:
         """Settings and counts as plain data (``guimo index info``, ``/v1/collections``)."""
-        fields: dict[str, None] = {}
-        for r in self._records.values():
-            fields.update(dict.fromkeys(r.metadata))
+        fields = self._field_values()
         return {"name": self.name, "path": str(self.folder), "documents": len(self._records),
                 "text_field": self.text_field, "id_field": self.id_field,
                 "modes": [m for m in MODES if self.has_dense or m == "bm25"],
@@ -234,6 +234,7 @@ class Collection:
                 with self._state:
                     self._records = _without(self._records, batch)
                     self._records.update(batch)
+                    self._fields = None
                     self._sparse.add((r.id, r.text, r.metadata) for r in docs)
                     if self._dense is not None:
                         self._dense.delete(list(batch))
@@ -255,6 +256,7 @@ class Collection:
             try:
                 with self._state:
                     self._records = _without(self._records, drop)
+                    self._fields = None
                     self._sparse.delete(drop)
                     if self._dense is not None:
                         self._dense.delete(sorted(drop))
@@ -318,24 +320,33 @@ class Collection:
     def _resolve_filters(self, filters: Mapping[str, Any] | None) -> dict[str, Any]:
         """Filters with each string value turned into the stored value it spells (``"2020"`` -> 2020).
 
-        An exact match (a stored string) wins; otherwise the first stored value of the field whose
-        JSON spelling is the string. A value nothing spells stays as given (and matches nothing).
+        A stored string equal to the value wins; otherwise the stored number, boolean or null whose
+        JSON spelling it is. A value nothing spells stays as given (and matches nothing).
         """
+        fields = self._field_values()
         out: dict[str, Any] = {}
-        for field, value in (filters or {}).items():
-            if isinstance(value, str):
-                spelled = None
-                for r in self._records.values():
-                    stored = r.metadata.get(field, _MISSING)
-                    if stored == value:
-                        spelled = None
-                        break
-                    if spelled is None and stored is not _MISSING and not isinstance(stored, str) \
-                            and json.dumps(stored) == value:
-                        spelled = stored
-                value = value if spelled is None else spelled
-            out[field] = value
+        for name, value in (filters or {}).items():
+            known = fields.get(name)
+            if isinstance(value, str) and known is not None and value not in known.strings:
+                value = known.spelled.get(value, value)
+            out[name] = value
         return out
+
+    def _field_values(self) -> dict[str, "_FieldValues"]:
+        """Per metadata field, the string values and the JSON spellings of the others (cached
+        until the next change: ``info`` and every filtered search read it)."""
+        with self._state:
+            if self._fields is None:
+                fields: dict[str, _FieldValues] = {}
+                for r in self._records.values():
+                    for name, value in r.metadata.items():
+                        known = fields.setdefault(name, _FieldValues())
+                        if isinstance(value, str):
+                            known.strings.add(value)
+                        else:
+                            known.spelled.setdefault(json.dumps(value, ensure_ascii=False), value)
+                self._fields = fields
+            return self._fields
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -401,6 +412,7 @@ class Collection:
         version, settings, records, sparse, dense = store.read_version(self.folder, _read_version, what="collection")
         with self._state:
             self._version, self.settings, self._records = version, settings, records
+            self._fields = None
             self._sparse, self._dense = sparse, dense
 
     def _save(self) -> None:
@@ -417,7 +429,10 @@ class Collection:
         self._version = target.name
 
 
-_MISSING = object()
+@dataclass
+class _FieldValues:
+    strings: set[str] = field(default_factory=set)  # string values present
+    spelled: dict[str, Any] = field(default_factory=dict)  # JSON spelling -> a non-string value present
 
 
 def _without(records: dict[str, Record], ids: Iterable[str]) -> dict[str, Record]:
