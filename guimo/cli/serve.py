@@ -23,7 +23,9 @@ def add_db_argument(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve run directories over an OpenAI-compatible HTTP API",
                        description="Serve finished runs: /v1/completions and /v1/embeddings for language models, "
-                                   "/v1/recommendations and /v1/classifications for the other scenarios, with API keys, "
+                                   "/v1/recommendations and /v1/classifications for the other scenarios, /v1/embeddings for "
+                                   "text encoders (--encoder), and each tenant's search collections at /v1/collections and "
+                                   "/v1/search, with API keys, "
                                    "rate limits, quotas, a usage ledger and dynamic micro-batching.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="*", metavar="RUN", help="run directory, or NAME=RUN to choose the model name (default: every servable run under ./runs)")
@@ -42,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--queue-size", type=int, default=256, help="waiting requests per model before shedding with 503 (default: 256)")
     p.add_argument("--max-body-bytes", type=int, default=1_048_576, help="request body limit, else 413 (default: 1 MiB)")
     p.add_argument("--max-tokens-limit", type=int, default=1024, help="largest max_tokens accepted (default: 1024)")
+    p.add_argument("--encoder", action="append", default=[], metavar="NAME[=FOLDER]",
+                   help="serve a text encoder at /v1/embeddings without a run: all-minilm-l6-v2 (the packaged one, 'text' extra) "
+                        "or NAME=FOLDER (a sentence-transformers folder or a run directory); the first is what new dense "
+                        "search collections use (repeatable)")
+    p.add_argument("--collections", metavar="DIR", help="where tenants' search collections live, DIR/<tenant id>/<name> "
+                                                        "(default: 'collections' beside the ledger in the user data directory)")
     p.add_argument("--device", default="auto", help="where the models run: auto (the GPU when torch sees one), cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=main)
 
@@ -62,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
 
     if not args.ray:  # Ray replicas may run on other machines: each checks its own device as it starts
         pick_device(args.device)  # a GPU that is not there: one line, before any worker starts
-    runs = args.runs or _default_runs()
+    runs = args.runs or _default_runs(required=not (args.encoder or args.collections))
     for spec in runs:  # fail fast, in one line, before any worker starts
         from guimo.pipeline.rundir import RunDir
         from guimo.serve.registry import parse_spec
@@ -77,6 +85,12 @@ def main(args: argparse.Namespace) -> int:
     }
     if args.db:
         env["GUIMO_SERVE_DB_URL"] = args.db
+    if args.encoder:
+        env["GUIMO_SERVE_ENCODERS"] = json.dumps(args.encoder)
+    if args.collections:
+        from pathlib import Path
+
+        env["GUIMO_SERVE_COLLECTIONS_DIR"] = str(Path(args.collections).resolve())  # workers may start elsewhere
     os.environ.update(env)  # workers are fresh processes: the settings travel in the environment
     try:
         from pydantic import ValidationError
@@ -129,7 +143,7 @@ def _serve_on_ray(settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_runs() -> list[str]:
+def _default_runs(required: bool = True) -> list[str]:
     from pathlib import Path
 
     from guimo import scenarios
@@ -141,6 +155,7 @@ def _default_runs() -> list[str]:
         for run in list_runs("runs"):
             if run.scenario in scenarios.SCENARIOS and run.stage_done("train"):
                 found.append(str(run.path))
-    if not found:
-        raise GuimoError("no runs to serve: give run directories, e.g. `guimo serve runs/lm-20260101-120000`")
+    if not found and required:
+        raise GuimoError("no runs to serve: give run directories, e.g. `guimo serve runs/lm-20260101-120000`, "
+                         "or serve search collections and a text encoder: `guimo serve --encoder all-minilm-l6-v2`")
     return found
