@@ -169,6 +169,7 @@ class _Snapshot:
     alive: np.ndarray  # (capacity,) bool over labels; copied, never changed, when a write publishes
     live: int
     tables: _Tables
+    cache: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)  # see live_in
 
     @property
     def parts(self) -> tuple[_Part, ...]:
@@ -177,6 +178,22 @@ class _Snapshot:
     @property
     def stored(self) -> int:
         return sum(len(p.labels) for p in self.parts)
+
+    def live_in(self, n: int) -> tuple[np.ndarray | None, int, np.ndarray | None]:
+        """Part ``n``'s live mask (None when all live), live count and packed bitmap; computed once.
+
+        Searches call this on every query, and at 1M vectors the mask costs ~1 ms to compute, more
+        than an HNSW query; the snapshot never changes, so the first search caches it.
+        """
+        cached = self.cache.get(n)
+        if cached is None:
+            part = self.parts[n]
+            live = self.alive[part.labels]
+            count = int(live.sum())
+            cached = (None, count, None) if count == len(live) else \
+                (live, count, np.packbits(live, bitorder="little"))
+            self.cache[n] = cached
+        return cached
 
 
 class DenseIndex:
@@ -249,8 +266,8 @@ class DenseIndex:
             return [[] for _ in range(len(q))]
         scores = np.full((len(q), 0), -np.inf, np.float32)
         labels = np.zeros((len(q), 0), np.int64)
-        for part in snap.parts:
-            s, lab = self._search_part(part, snap, q, k, allowed)
+        for n, part in enumerate(snap.parts):
+            s, lab = self._search_part(n, snap, q, k, allowed)
             scores, labels = np.hstack([scores, s]), np.hstack([labels, lab])
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         out = []
@@ -278,35 +295,32 @@ class DenseIndex:
         result = result[result < len(snap.alive)]
         return result[snap.alive[result]]
 
-    def _search_part(self, part: _Part, snap: _Snapshot, q: np.ndarray, k: int,
+    def _search_part(self, part_no: int, snap: _Snapshot, q: np.ndarray, k: int,
                      allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """(Q, <=k) scores and labels from one part; -inf / -1 pad missing slots."""
         faiss = _faiss()
+        part = snap.parts[part_no]
         n = len(part.labels)
-        live = snap.alive[part.labels]
         if allowed is None:
-            keep = None if live.all() else live
-            count = int(live.sum())
+            keep, count, bitmap = snap.live_in(part_no)
         else:
             keep = np.zeros(n, bool)
             keep[part.positions(allowed)] = True
             count = int(keep.sum())
+            bitmap = np.packbits(keep, bitorder="little") if count else None
         if count == 0:
             return np.full((len(q), 0), -np.inf, np.float32), np.zeros((len(q), 0), np.int64)
         kk = min(k, count)
         small = count <= max(EXACT_FILTER_MAX, n // 50)
-        if part.kind == "hnsw" and keep is not None and small:
+        if part.kind == "hnsw" and allowed is not None and small:
             return self._exact(part, q, kk, np.flatnonzero(keep))
         params = faiss.SearchParametersHNSW() if part.kind == "hnsw" else faiss.SearchParameters()
-        bitmap = None
-        if keep is not None:
-            bitmap = np.packbits(keep, bitorder="little")  # held until the search returns
+        if bitmap is not None:  # the array lives (in the cache or here) until the search returns
             params.sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
         if part.kind == "hnsw":
             share = count / n
             params.efSearch = int(min(max(self.hnsw.ef_search, kk) / share, max(4096, kk)))
         dist, pos = part.index.search(q, kk, params=params)
-        del bitmap
         short = (pos < 0).any(axis=1)
         scores = self._scores(dist, pos)
         labels = np.where(pos >= 0, part.labels[np.maximum(pos, 0)], -1)
