@@ -161,3 +161,40 @@ def test_collections_persist_across_restarts(make_server, new_key, tmp_path):
     r = call(second, key, "POST", "/v1/search", json={"collection": "faq", "query": "shipping norway"})
     assert r.json()["data"][0]["hits"][0]["id"] == "d2"
     assert call(second, key, "GET", "/v1/collections/faq").json()["documents"] == 4
+
+
+def test_searches_answer_while_a_write_is_saving(srv, new_key):
+    """An add blocked in the middle of its save (the real save, held at its start by a gate) does
+    not stop searches: the write runs in a worker thread, not on the event loop."""
+    import threading
+
+    key = new_key()
+    make_collection(srv, key)
+    store = srv.server.config.app.state.guimo.collections
+    handle = next(h for (t, n), h in store._open.items() if n == "faq")
+    saving, release = threading.Event(), threading.Event()
+    real_save = handle.collection._save
+
+    def gated_save():
+        saving.set()
+        assert release.wait(30)
+        real_save()
+
+    handle.collection._save = gated_save
+    out = {}
+    writer = threading.Thread(target=lambda: out.setdefault("r", call(srv, key, "POST", "/v1/collections/faq/documents",
+                                                                      json={"records": [{"id": "d9", "text": "gift cards never expire"}]})))
+    writer.start()
+    try:
+        assert saving.wait(30)
+        for q in ("password", "shipping", "returns"):
+            r = call(srv, key, "POST", "/v1/search", json={"collection": "faq", "query": q})
+            assert r.status_code == 200 and r.json()["data"][0]["hits"], r.text
+        assert call(srv, key, "GET", "/v1/collections").status_code == 200
+        assert writer.is_alive()  # the write is still held at its save
+    finally:
+        release.set()
+        writer.join(30)
+    assert out["r"].status_code == 200 and out["r"].json()["documents"] == 5
+    r = call(srv, key, "POST", "/v1/search", json={"collection": "faq", "query": "gift cards"})
+    assert r.json()["data"][0]["hits"][0]["id"] == "d9"
