@@ -15,6 +15,14 @@ def post(srv, key: str, path: str, body: dict) -> httpx.Response:
     return httpx.post(srv.url + path, headers={"Authorization": f"Bearer {key}"}, json=body, timeout=60)
 
 
+class TextOnlyClassifier(FakeClassifier):
+    input_kind = "text"  # as guimo.inference.classify.TextClassPredictor: strings only
+
+    def classify(self, inputs):
+        assert all(isinstance(x, str) and x.strip() for x in inputs), "bad input reached the model"
+        return super().classify(inputs)
+
+
 class OldClassifier:
     """A predictor from before confidences: label and scores only."""
 
@@ -44,6 +52,17 @@ def test_classifications_carry_confidence_out_of_scope_and_top_k(make_server, ne
     r = post(srv, key, "/v1/classifications", {"model": "old", "input": ["x"], "top_k": 2})
     assert r.json()["data"][0] == {"index": 0, "label": "b", "confidence": 0.7, "out_of_scope": False, "scores": {"b": 0.7, "c": 0.2}}
     assert post(srv, key, "/v1/classifications", {"model": "old", "input": ["x"], "top_k": 0}).status_code == 422
+
+
+def test_a_text_classifier_refuses_records_and_empty_texts_before_batching(make_server, new_key):
+    from guimo.serve.registry import ServedModel
+
+    srv = make_server(served={"txt": ServedModel("txt", "support", "classification", TextOnlyClassifier())})
+    key = new_key()
+    for bad, param in ((["ok", {"amount": 3}], "input[1]"), (["  "], "input[0]")):
+        r = post(srv, key, "/v1/classifications", {"model": "txt", "input": bad})
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
+    assert post(srv, key, "/v1/classifications", {"model": "txt", "input": ["fine"]}).status_code == 200
 
 
 def test_a_classifier_that_embeds_also_serves_embeddings(make_server, new_key):

@@ -14,9 +14,10 @@ from fastapi import APIRouter
 
 from guimo.serve.api.deps import PrincipalDep, RequestStateDep, StateDep
 from guimo.serve.api.routes.common import ERRORS, check_count, json_response, new_id
+from guimo.serve.errors import ApiError
 from guimo.serve.registry import ListJob
 from guimo.serve.schemas import ClassificationRequest, ClassificationResponse
-from guimo.serve.service import admit, record, run_jobs
+from guimo.serve.service import admit, record, resolve_model, run_jobs
 
 router = APIRouter(tags=["classifications"])
 
@@ -24,6 +25,9 @@ router = APIRouter(tags=["classifications"])
 @router.post("/v1/classifications", response_model=ClassificationResponse, responses=ERRORS)
 async def create_classifications(body: ClassificationRequest, state: StateDep, principal: PrincipalDep, rs: RequestStateDep):
     check_count(len(body.input), state.settings.max_inputs, "input")
+    model = resolve_model(state, principal, body.model, "classifications")
+    if getattr(model.predictor, "input_kind", None) == "text":
+        check_texts(body.input)
     n = len(body.input)
     adm = await admit(state, principal, rs, model_name=body.model, endpoint="classifications", tokens=n)
     try:
@@ -35,6 +39,16 @@ async def create_classifications(body: ClassificationRequest, state: StateDep, p
     data = [public(i, r, body.top_k) for i, r in enumerate(results)]
     out = ClassificationResponse(id=new_id("cls"), model=body.model, data=data, usage={"inputs": n})
     return json_response(out, adm.headers)
+
+
+def check_texts(inputs: list) -> None:
+    """A text classifier's inputs are non-empty strings: a 400 here, not a failed batch that would
+    also fail the other requests batched with this one."""
+    for i, x in enumerate(inputs):
+        if not isinstance(x, str):
+            raise ApiError(400, f"input[{i}]: this model classifies texts, got a {type(x).__name__}.", code="invalid_value", param=f"input[{i}]")
+        if not x.strip():
+            raise ApiError(400, f"input[{i}] is empty.", code="invalid_value", param=f"input[{i}]")
 
 
 def public(index: int, result: Mapping[str, Any], top_k: int | None) -> dict:
