@@ -22,7 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Make a collection. Each line of --data is a JSON object with an id field, a text "
                                      "field, and any other fields, which become metadata for --filter.")
     _name(c)
-    c.add_argument("--data", help="JSONL documents to add (one object per line)")
+    src = c.add_mutually_exclusive_group()
+    src.add_argument("--data", help="JSONL documents to add (one object per line)")
+    src.add_argument("--demo", choices=("cloud-docs", "shop-faq"),
+                     help="embedded demo documents instead of --data: cloud-docs (200 generated cloud documentation "
+                          "pages; metadata service, action) or shop-faq (16 shop FAQ entries)")
     c.add_argument("--text-field", default="text", help="field holding the text to search (default: text)")
     c.add_argument("--id-field", default="id", help="field holding the unique document id (default: id)")
     c.add_argument("--encoder", default=None,
@@ -80,12 +84,20 @@ def _add_records(coll, records: list, quiet: bool) -> int:
 def create_main(args: argparse.Namespace) -> int:
     import shutil
 
+    from guimo.errors import GuimoError
     from guimo.index.collection import Collection, resolve
     from guimo.index.records import read_records
 
     folder = resolve(args.name, args.home)
     # Read and check every line before anything is created: a bad line leaves no half collection.
     records = list(read_records(args.data, text_field=args.text_field, id_field=args.id_field)) if args.data else []
+    if args.demo:
+        from guimo.index.demo import demo_records
+        from guimo.index.records import to_record
+
+        if (args.text_field, args.id_field) != ("text", "id"):
+            raise GuimoError("--demo documents have the fields id and text; drop --text-field/--id-field")
+        records = [to_record(r, origin=f"demo {args.demo}") for r in demo_records(args.demo)]
     existed = folder.exists()
     coll = Collection.create(folder, encoder=args.encoder, text_field=args.text_field, id_field=args.id_field,
                              dense=not args.no_dense)

@@ -139,3 +139,20 @@ def test_dense_and_hybrid_through_the_cli(tmp_path, capsys) -> None:
     code, out, _ = cli(capsys, "search", "shop", "something to cook with", "--mode", "dense", "--filter",
                        "category=kitchen", "--json", *h)
     assert {x["id"] for x in json.loads(out)["hits"]} == {"A1", "A2"}
+
+
+def test_demo_collections_build_with_their_metadata(tmp_path, capsys) -> None:
+    h = ["--home", str(tmp_path / "idx")]
+    assert cli(capsys, "index", "create", "docs", "--demo", "cloud-docs", "--no-dense", *h)[0] == 0
+    info = json.loads(cli(capsys, "index", "info", "docs", *h)[1])
+    assert info["documents"] == 200 and info["metadata_fields"] == ["action", "service"]
+    code, out, _ = cli(capsys, "search", "docs", "delete the virtual machine", "--filter", "action=delete", "--json", *h)
+    hits = json.loads(out)["hits"]
+    assert hits[0]["metadata"] == {"service": "virtual machine", "action": "delete"}
+    assert len(hits) == 10 and all(x["metadata"]["action"] == "delete" for x in hits)
+    assert cli(capsys, "index", "create", "faq", "--demo", "shop-faq", "--no-dense", *h)[0] == 0
+    code, out, _ = cli(capsys, "search", "faq", "forgot password", "--k", "1", "--json", *h)
+    assert json.loads(out)["hits"][0]["metadata"] == {"question": "How do I reset my password?"}
+    with pytest.raises(SystemExit):  # argparse: --data and --demo exclude each other
+        main(["index", "create", "x", "--demo", "shop-faq", "--data", "f.jsonl", *h])
+    assert "not allowed with argument" in capsys.readouterr().err
