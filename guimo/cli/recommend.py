@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-unknown", action="store_true",
                    help="answer a history with no known item with the most popular items instead of an error")
     p.add_argument("--chunk", type=int, default=1024, help="--batch: histories scored at once (default: 1024)")
+    p.add_argument("--topk", choices=("auto", "exact", "ann"), default=None,
+                   help="top-k over the catalogue: exact, ann (the item vector index, built once and cached in RUN/ann_index/) "
+                        "or auto (ann from the run's serve.min_items up); default: the run's serve.topk")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
@@ -44,7 +47,9 @@ def main(args: argparse.Namespace) -> int:
         raise GuimoError(f"{run.path} is a '{run.scenario}' run, not a recommend run")
     if args.k < 1:
         raise GuimoError("--k must be at least 1")
-    predictor = scenarios.get("recommend").load_predictor(run)
+    from guimo.inference.recommend import RecPredictor
+
+    predictor = RecPredictor.from_run(run, topk=args.topk)
     exclude = not args.include_seen
     if args.batch:
         if not args.out:

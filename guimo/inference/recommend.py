@@ -13,7 +13,11 @@ would otherwise quietly return the most popular items).
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -63,18 +67,219 @@ def top_k(model, histories: list[np.ndarray], k: int, exclude_seen: bool = True,
     return torch.cat(ids_out), torch.cat(scores_out)
 
 
+# -- approximate top-k over large catalogues ---------------------------------------------------------
+
+TopKMode = Literal["auto", "exact", "ann"]
+TOPK_MODES = ("auto", "exact", "ann")
+ANN_MIN_ITEMS = 200_000  # auto: the exact path below this many items, the vector index above (see ann_choice)
+ANN_CACHE = "ann_index"  # RUN/ann_index/: the built index (DenseIndex's versioned save) and key.json
+
+
+@dataclass
+class AnnSettings:
+    """How recommendations choose and run approximate top-k: the recommend config's ``serve`` section.
+
+    HNSW settings were measured on Beauty (54,542 items, SASRec 64 wide) by bench/recommend_ann.py
+    (docs/benchmarks/recommend.md, section recommend-ann): recall@10 against exact scoring rises with
+    ``ef_search`` while the speed falls, so both are written beside every figure there.
+    """
+
+    topk: TopKMode = field(default="auto", metadata={"help": "top-k over the catalogue: exact (score every item), ann (HNSW vector index, then exact rescoring of its candidates) or auto (ann from min_items up)"})
+    min_items: int = field(default=ANN_MIN_ITEMS, metadata={"help": "auto: catalogues with at least this many items use the vector index (measured crossover: docs/benchmarks/recommend.md)"})
+    m: int = field(default=32, metadata={"help": "HNSW neighbours per node (memory and recall)"})
+    ef_construction: int = field(default=200, metadata={"help": "HNSW build candidate list: a better graph gives higher recall at the same ef_search"})
+    ef_search: int = field(default=256, metadata={"help": "HNSW search candidate list (raised to the over-fetched k when larger): recall against speed"})
+    cache: bool = field(default=True, metadata={"help": "keep the built index in RUN/ann_index/ (atomic, versioned) so the next load reads it instead of rebuilding"})
+
+
+def ann_choice(n_items: int, settings: AnnSettings) -> tuple[str, str]:
+    """("exact" | "ann", why) for a catalogue of ``n_items`` under ``settings.topk``."""
+    if settings.topk not in TOPK_MODES:
+        raise GuimoError(f"serve.topk must be one of {', '.join(TOPK_MODES)}, got {settings.topk!r}")
+    if settings.topk != "auto":
+        return settings.topk, f"serve.topk={settings.topk}"
+    if n_items >= settings.min_items:
+        return "ann", f"auto: {n_items:,} items >= serve.min_items {settings.min_items:,}"
+    return "exact", f"auto: {n_items:,} items < serve.min_items {settings.min_items:,}"
+
+
+def last_states(model, histories: list[np.ndarray]) -> torch.Tensor:
+    """The model's state after each non-empty history (B, C) in fp32: what ``score_next`` dots with every item."""
+    from guimo.models.sasrec import pad_right
+
+    device = next(model.parameters()).device
+    seq, lengths = pad_right(histories, model.cfg.max_len)
+    with torch.no_grad():
+        h = model.encode(seq.to(device))  # (B, T, C)
+        return h[torch.arange(len(seq), device=device), lengths.to(device) - 1].float().cpu()
+
+
+class ItemIndex:
+    """The catalogue's item vectors in a ``guimo.index.dense.DenseIndex`` (HNSW) for approximate top-k.
+
+    SASRec ranks items by the inner product of the history's state with each item vector, and
+    item norms differ (popular items are longer). An HNSW graph over inner products walks less
+    reliably than over distances, so the vectors are stored with one extra coordinate
+    ``sqrt(R^2 - |x|^2)`` (R the largest norm) and queries with 0 there: then the squared L2
+    distance is ``|q|^2 + R^2 - 2 q.x``, and the nearest items are exactly the highest-scoring
+    ones (Bachrach et al., RecSys 2014). On Beauty this lifted recall@10 at the same ``ef_search``
+    (bench/recommend_ann.py). The candidates the graph returns are rescored exactly, so the
+    scores a caller sees are the model's own dot products, ordered by them.
+
+    Ids in the index are the internal item ids as strings ("1".."N"); padding id 0 is never added.
+    """
+
+    def __init__(self, vectors: np.ndarray, settings: AnnSettings, index=None, *, key: str | None = None) -> None:
+        """``vectors`` (N + 1, C) fp32, row 0 the padding; ``index`` a loaded DenseIndex over them (else built)."""
+        from guimo.index.dense import DenseIndex, HNSWParams
+
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.settings = settings
+        self.key = key or table_key(self.vectors, settings)
+        norms = np.linalg.norm(self.vectors[1:], axis=1)
+        self.radius = float(norms.max()) if len(norms) else 0.0
+        self.build_s = 0.0
+        if index is None:
+            t0 = time.perf_counter()
+            index = DenseIndex(self.vectors.shape[1] + 1, metric="l2", kind="hnsw",
+                               hnsw=HNSWParams(m=settings.m, ef_construction=settings.ef_construction, ef_search=settings.ef_search))
+            extra = np.sqrt(np.maximum(self.radius**2 - norms**2, 0.0))[:, None]
+            index.add([str(i) for i in range(1, len(self.vectors))], np.hstack([self.vectors[1:], extra]))
+            self.build_s = time.perf_counter() - t0
+        self.index = index
+
+    @property
+    def n_items(self) -> int:
+        return len(self.vectors) - 1
+
+    def info(self) -> dict[str, Any]:
+        return {"items": self.n_items, "hnsw": {"m": self.settings.m, "ef_construction": self.settings.ef_construction,
+                                                 "ef_search": self.settings.ef_search},
+                "transform": "MIPS -> L2 (one extra coordinate)", "build_s": round(self.build_s, 3)}
+
+    def candidates(self, states: np.ndarray, fetch: int) -> list[np.ndarray]:
+        """Up to ``fetch`` internal item ids per state row, from the graph (unordered by exact score)."""
+        q = np.hstack([states, np.zeros((len(states), 1), np.float32)])
+        return [np.fromiter((int(h.id) for h in row), np.int64, len(row)) for row in self.index.search(q, k=fetch)]
+
+    def top_k(self, states: np.ndarray, histories: list[np.ndarray], k: int, exclude_seen: bool
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Internal ids (B, k), exact scores (B, k) and a (B,) flag of rows that came back short.
+
+        With ``exclude_seen`` the graph is asked for ``k`` plus the longest history's distinct items,
+        so removing a row's history never leaves it with fewer than ``k`` items while the catalogue has them.
+        """
+        seen = [np.unique(h) if exclude_seen else np.zeros(0, np.int64) for h in histories]
+        fetch = min(self.n_items, k + max((len(s) for s in seen), default=0))
+        ids = np.zeros((len(states), k), np.int64)
+        scores = np.full((len(states), k), -np.inf, np.float32)
+        short = np.zeros(len(states), bool)
+        for r, (cand, s) in enumerate(zip(self.candidates(states, fetch), seen)):
+            cand = cand[~np.isin(cand, s)] if len(s) else cand
+            exact = self.vectors[cand] @ states[r]  # (n,) the model's own scores
+            order = np.argsort(-exact, kind="stable")[:k]
+            ids[r, : len(order)], scores[r, : len(order)] = cand[order], exact[order]
+            short[r] = len(order) < min(k, self.n_items - len(s))
+        return ids, scores, short
+
+
+def table_key(vectors: np.ndarray, settings: AnnSettings) -> str:
+    """What a cached index must match: the item vectors' bytes and the graph settings."""
+    import hashlib
+
+    h = hashlib.sha256(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    h.update(f"m={settings.m};efc={settings.ef_construction};v=1".encode())
+    return h.hexdigest()
+
+
+def load_item_index(model, settings: AnnSettings, run_path: Path | None = None) -> tuple[ItemIndex, str]:
+    """The model's ``ItemIndex`` and where it came from ("built", "built, cached", "read from cache", ...).
+
+    With ``settings.cache`` and a run directory, a cached index whose key matches the weights and
+    graph settings is read; otherwise the index is built and saved there (DenseIndex's versioned
+    atomic save, then ``key.json``), so a kill mid-save leaves the previous cache or none. A run
+    directory that cannot be written is not an error: the index is then built on every load.
+    """
+    from guimo.index.dense import DenseIndex
+    from guimo.io import atomic_write_json, read_json
+
+    with torch.no_grad():
+        vectors = model.item_vectors().float().cpu().numpy()
+    key = table_key(vectors, settings)
+    folder = run_path / ANN_CACHE if run_path is not None and settings.cache else None
+    if folder is not None and (folder / "key.json").exists():
+        try:
+            if read_json(folder / "key.json").get("key") == key:
+                t0 = time.perf_counter()
+                index = DenseIndex.load(folder / "index")
+                index.hnsw = dataclasses.replace(index.hnsw, ef_search=settings.ef_search)
+                item_index = ItemIndex(vectors, settings, index, key=key)
+                item_index.build_s = time.perf_counter() - t0
+                return item_index, f"read from {folder}"
+        except (GuimoError, OSError, ValueError):
+            pass  # a damaged or foreign cache: rebuild below
+    item_index = ItemIndex(vectors, settings, key=key)
+    if folder is None:
+        return item_index, "built"
+    try:
+        folder.mkdir(exist_ok=True)
+        item_index.index.save(folder / "index")
+        atomic_write_json(folder / "key.json", {"key": key, "items": item_index.n_items, **item_index.info()})
+        return item_index, f"built, cached in {folder}"
+    except OSError as e:
+        return item_index, f"built (not cached: {e.strerror or e})"
+
+
+def ann_top_k(model, item_index: ItemIndex, histories: list[np.ndarray], k: int, exclude_seen: bool = True,
+              chunk: int = 1024, fallback: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``top_k`` with the catalogue searched through ``item_index``: same arguments, same (B, k) outputs.
+
+    Non-empty histories are encoded and searched in the index; empty ones (popularity) and any row
+    the index left short go through the exact ``top_k``, so the contract (padding and, with
+    ``exclude_seen``, history items never appear; -inf only when the catalogue runs out) holds.
+    """
+    n = model.cfg.n_items
+    k = max(1, min(k, n))
+    ids = torch.zeros(len(histories), k, dtype=torch.long)
+    scores = torch.full((len(histories), k), float("-inf"))
+    for start in range(0, len(histories), chunk):
+        hs = histories[start : start + chunk]
+        known = [i for i, h in enumerate(hs) if len(h)]
+        exact = [i for i, h in enumerate(hs) if not len(h)]
+        if known:
+            states = last_states(model, [hs[i] for i in known]).numpy()
+            got_ids, got_scores, short = item_index.top_k(states, [hs[i] for i in known], k, exclude_seen)
+            rows = torch.as_tensor(known, dtype=torch.long) + start
+            ids[rows], scores[rows] = torch.from_numpy(got_ids), torch.from_numpy(got_scores)
+            exact += [known[j] for j in np.flatnonzero(short)]
+        if exact:
+            e_ids, e_scores = top_k(model, [hs[i] for i in exact], k, exclude_seen, fallback=fallback)
+            rows = torch.as_tensor(exact, dtype=torch.long) + start
+            ids[rows], scores[rows] = e_ids, e_scores
+    return ids, scores
+
+
 class RecPredictor:
     """Recommendations in the dataset's own item ids over one finished run."""
 
-    def __init__(self, model, item_ids: list[str], user_ids: list[str], sequences, popularity: np.ndarray, name: str = "recommend") -> None:
+    def __init__(self, model, item_ids: list[str], user_ids: list[str], sequences, popularity: np.ndarray, name: str = "recommend",
+                 serve: AnnSettings | None = None, run_path: Path | None = None) -> None:
         self.model, self.item_ids, self.name = model, item_ids, name
+        self.serve = serve or AnnSettings()
+        self.topk, self.topk_reason = ann_choice(len(item_ids), self.serve)
+        self.item_index: ItemIndex | None = None
+        self.index_source: str | None = None
+        if self.topk == "ann":
+            self.item_index, self.index_source = load_item_index(model, self.serve, run_path)
         self.index = {item: i + 1 for i, item in enumerate(item_ids)}
         self._user_ids, self._seqs = user_ids, sequences
         self._user_index: dict[str, int] | None = None
         self.popularity = torch.as_tensor(np.log1p(popularity.astype(np.float32)))
 
     @classmethod
-    def from_run(cls, run, device: str = "cpu") -> "RecPredictor":
+    def from_run(cls, run, device: str = "cpu", topk: str | None = None) -> "RecPredictor":
+        """The run's predictor; ``topk`` ("auto", "exact", "ann") overrides the run's ``serve.topk``."""
+        from guimo.config import from_dict
         from guimo.data.recdata import Prepared
         from guimo.models.load import load_run_model
         from guimo.models.sasrec import SASRec, SASRecConfig
@@ -82,7 +287,24 @@ class RecPredictor:
         prep = Prepared.load(run.data_dir)
         counts = np.bincount(np.concatenate(prep.train_sequences()), minlength=prep.n_items + 1)
         model = load_run_model(run, SASRecConfig, SASRec, device=device)
-        return cls(model, prep.seqs.item_ids, prep.seqs.user_ids, prep.seqs, counts, name=run.path.name)
+        serve = from_dict(AnnSettings, run.config.get("serve") or {}, _prefix="serve.")
+        if topk is not None:
+            serve = dataclasses.replace(serve, topk=topk)
+        return cls(model, prep.seqs.item_ids, prep.seqs.user_ids, prep.seqs, counts, name=run.path.name,
+                   serve=serve, run_path=run.path)
+
+    def info(self) -> dict[str, Any]:
+        """How this predictor ranks the catalogue: the top-k path, why, and the index's settings and load."""
+        out: dict[str, Any] = {"topk": self.topk, "why": self.topk_reason, "items": self.n_items}
+        if self.item_index is not None:
+            out["index"] = {**self.item_index.info(), "source": self.index_source}
+        return out
+
+    def top_k(self, encoded: list[np.ndarray], k: int, exclude_seen: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Internal ids and scores (B, k) through the chosen path (exact or the item index)."""
+        if self.item_index is None:
+            return top_k(self.model, encoded, k, exclude_seen, fallback=self.popularity)
+        return ann_top_k(self.model, self.item_index, encoded, k, exclude_seen, fallback=self.popularity)
 
     @property
     def n_items(self) -> int:
@@ -135,7 +357,7 @@ class RecPredictor:
         """
         if k < 1:
             raise GuimoError("k must be at least 1")
-        ids, scores = top_k(self.model, [self.encode(h) for h in histories], k, exclude_seen, fallback=self.popularity)
+        ids, scores = self.top_k([self.encode(h) for h in histories], k, exclude_seen)
         out = []
         for history, row_ids, row_scores in zip(histories, ids.tolist(), scores.tolist()):
             keep = [(i, s) for i, s in zip(row_ids, row_scores) if s != float("-inf")]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guimo.data.marketplace import MarketplaceConfig
+from guimo.inference.recommend import AnnSettings
 from guimo.models.sasrec import PRESETS, SASRecConfig
 from guimo.scenarios.base import InitConfig, OptimizeConfig, TrainInputs
 from guimo.scenarios.recommend_defaults import AutoConfig
@@ -71,6 +72,9 @@ class RecommendConfig:
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
     eval: RecEvalConfig = field(default_factory=RecEvalConfig)
     auto: AutoConfig = field(default_factory=AutoConfig)
+    # Serving: exact top-k or the item vector index (guimo.inference.recommend.AnnSettings); read when a
+    # predictor loads (`guimo recommend`, `guimo serve`), never by the pipeline's stages.
+    serve: AnnSettings = field(default_factory=AnnSettings)
 
 
 AUTO_SETTINGS = "auto_settings.json"  # in RUN/data/: the settings preprocess chose, applied by every later stage
