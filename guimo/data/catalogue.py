@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -42,6 +42,19 @@ class Product:
 
 
 # -- the generated catalogue ------------------------------------------------------------------
+
+@dataclass
+class CatalogueGeneratorConfig:
+    """Settings of the embedded catalogue (`guimo run categorize` without --data)."""
+
+    products: int = field(default=1200, metadata={"help": "product clusters generated (each 1..max_offers offer titles; ~3x as many rows)"})
+    max_offers: int = field(default=5, metadata={"help": "most offers (merchant titles) per product"})
+    seed: int = field(default=0, metadata={"help": "seeds brands, models, specs and title styles"})
+
+    def __post_init__(self) -> None:
+        if self.products < 10 or self.max_offers < 1:
+            raise ValueError("products must be at least 10 (one per category) and max_offers at least 1")
+
 
 # category -> (brands, model-name patterns, spec generators, category words a merchant may add).
 # Patterns: "{L}" a capital letter, "{N}"/"{NN}"/"{NNN}"/"{NNNN}" digits, other text kept.

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 SCENARIOS: dict[str, str] = {
     "recommend": "guimo.scenarios.recommend",
     "lm": "guimo.scenarios.lm",
+    "categorize": "guimo.scenarios.categorize",
     "support": "guimo.scenarios.support",
 }
 DEFAULT = "recommend"
