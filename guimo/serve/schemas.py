@@ -221,7 +221,7 @@ class SearchHit(BaseModel):
     id: str
     score: float = Field(description="higher is better; comparable only within one query and mode")
     metadata: dict[str, Any]
-    text: str | None = None
+    text: str | None = Field(None, description="the document's text; present only when the request set include_text")
 
 
 class SearchResult(BaseModel):

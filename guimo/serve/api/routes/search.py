@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from guimo.serve.api.deps import PrincipalDep, RequestStateDep, StateDep
 from guimo.serve.api.routes.collections import RESPONSES, check_batch
-from guimo.serve.api.routes.common import json_response, new_id
+from guimo.serve.api.routes.common import new_id
 from guimo.serve.collections import metered_as
 from guimo.serve.errors import ApiError
 from guimo.serve.schemas import SearchRequest, SearchResponse
@@ -44,7 +45,8 @@ async def search(body: SearchRequest, state: StateDep, principal: PrincipalDep, 
         adm.release()
     data = [{"index": i, "hits": hits} for i, hits in enumerate(results)]
     out = SearchResponse(id=new_id("srch"), collection=body.collection, mode=mode, data=data, usage={"inputs": n})
-    return json_response(out, adm.headers)
+    # hits carry "text" only when asked (exclude_none drops None fields of models, never a metadata value)
+    return Response(out.model_dump_json(exclude_none=True), media_type="application/json", headers=adm.headers)
 
 
 def check_queries(body: SearchRequest, limit: int) -> list[str]:
