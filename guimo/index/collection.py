@@ -155,7 +155,7 @@ class Collection:
             settings["encoder"], settings["dim"] = spec, int(load_encoder(spec).dim)
             index = _new_dense(settings["dim"])
         elif encoder is not None:
-            raise GuimoError("an encoder was given for a collection without a dense index (dense=False)")
+            raise GuimoError("an encoder was given for a collection without a dense index (--no-dense, dense=False)")
         coll = cls(folder, settings, "", {}, SparseIndex(), index)
         with coll._write_lock():
             coll._save()
@@ -236,8 +236,7 @@ class Collection:
                     self._records.update(batch)
                     self._fields = None
                     self._sparse.add((r.id, r.text, r.metadata) for r in docs)
-                    if self._dense is not None:
-                        self._dense.delete(list(batch))
+                    if self._dense is not None:  # re-adding an id replaces its vector
                         self._dense.add([r.id for r in docs], vectors, [r.metadata for r in docs])
                 self._save()  # searches go on meanwhile: a save only reads, and we are the only writer
             except BaseException:
@@ -397,6 +396,8 @@ class Collection:
 
         ``locked``: the caller holds the writer lock (so nothing can commit meanwhile).
         """
+        if not locked and self._writing.locked():
+            return False  # this process is writing: its memory is the newest state (it may be mid-commit)
         try:
             latest = store.current_version(self.folder, what="collection").name
         except GuimoError:

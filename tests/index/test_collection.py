@@ -197,3 +197,12 @@ def test_hybrid_fuses_both_and_persists(dense_coll) -> None:
     assert "refund-policy" not in [h.id for h in again.search("how long until I get my refund", k=5, mode="dense")]
     many = again.search_many(["zeppelin mast", "password login"], k=2, mode="hybrid")
     assert many[0][0].id == "planted" and many[1][0].metadata["topic"] == "account"
+    # re-adding an id replaces its text and its vector in both indexes
+    def cosine(query: str) -> float:
+        return next(h.score for h in again.search(query, k=50, mode="dense") if h.id == "planted")
+
+    before = cosine("zeppelin mooring mast")
+    assert again.add([{"id": "planted", "text": "Bake sourdough bread with a starter", "topic": "food"}]) == 1
+    assert again.search("baking a loaf of bread", k=1, mode="dense")[0].id == "planted"
+    assert cosine("zeppelin mooring mast") < before - 0.2
+    assert again.search("zeppelin", k=3, mode="bm25") == [] and len(again) == len(corpus(4)) + 1
