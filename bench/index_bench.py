@@ -137,8 +137,9 @@ def measure(n: int, args) -> dict:
 def render(record: dict) -> str:
     m = record["meta"]
     cpu = m["cpu"]
+    commands = sorted({(r.get("date", m["date"]), r.get("command", m["command"])) for r in record["rows"]})
     lines = [
-        f"Command: `{m['command']}`; {m['date']}; {cpu['model']} ({cpu['cores']} cores; "
+        "Commands: " + "; ".join(f"`{c}` ({d})" for d, c in commands) + f". {cpu['model']} ({cpu['cores']} cores; "
         f"{', '.join(cpu['flags']) or 'no listed ISA flags'}); search threads {m['threads']}; "
         f"HNSW m={m['m']}, ef_construction={m['ef_construction']}, ef_search={m['ef_search']}. {m.get('note', '')}",
         "",
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             load = os.getloadavg()
             row = measure(n, args)
             row["load_before"] = load
-            row["date"] = meta["date"]
+            row["date"], row["command"] = meta["date"], meta["command"]
             record["rows"] = [r for r in record["rows"] if r["n"] != n] + [row]
             record["meta"] = meta
             if not args.no_write:
