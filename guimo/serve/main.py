@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
                 raise GuimoError(f"--encoder {name}: a run is already served under that name")
             served[name] = m
     engine = engine or db.make_engine(settings.db_url)
-    encoders = {m.name: m.encoder_spec for m in served.values() if m.encoder_spec}
+    # encoders for dense collections; the first --encoder (else the first encoder run) is the default
+    first = [n for n in (e.partition("=")[0] for e in settings.encoders) if n in served]
+    encoders = {m.name: m.encoder_spec for m in sorted(served.values(), key=lambda m: m.name not in first) if m.encoder_spec}
     state = AppState(settings=settings, engine=engine, models=served, limiter=Limiter(settings.max_concurrent_default),
                      metrics=Metrics(), prices=load_prices(),
                      collections=CollectionStore(settings.collections_path(), encoders, settings.default_encoder))

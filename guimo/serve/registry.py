@@ -80,7 +80,9 @@ def load_models(specs: list[str], device: str = "cpu") -> dict[str, ServedModel]
         if kind not in ENDPOINTS:
             raise GuimoError(f"{path}: scenario '{run.scenario}' cannot be served (serve_kind {kind!r})")
         models[name] = ServedModel(name, run.scenario, kind, scenario.load_predictor(run, device=device), path=str(path),
-                                   created=int(run.path.joinpath("manifest.json").stat().st_mtime))
+                                   created=int(run.path.joinpath("manifest.json").stat().st_mtime),
+                                   # an encoder run (the search scenario) can also back dense collections, by its served name
+                                   encoder_spec=str(run.path.resolve()) if kind == "embedding" else None)
     return models
 
 
