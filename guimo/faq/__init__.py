@@ -1,0 +1,1 @@
+"""The FAQ answerer: retrieve over question + answer, score, and say "no answer" below a threshold."""
