@@ -147,6 +147,14 @@ def test_bad_input_is_named(bm25_coll, tmp_path) -> None:
     with pytest.raises(GuimoError, match="not a saved collection"):
         Collection.open(tmp_path / "nothing")
     assert "a" not in bm25_coll and len(Collection.open(tmp_path / "c")) == 25
+    with pytest.raises(GuimoError, match="encoder '.*nowhere': no such folder"):
+        Collection.create(tmp_path / "e", encoder=tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GuimoError, match="empty"):  # neither a model folder nor a run directory
+        Collection.create(tmp_path / "e", encoder=tmp_path / "empty")
+    with pytest.raises(GuimoError, match="encoder was given for a collection without a dense index"):
+        Collection.create(tmp_path / "e", encoder="minilm", dense=False)
+    assert not (tmp_path / "e").exists()
 
 
 def test_names_resolve_under_home_and_a_missing_one_lists_what_exists(tmp_path, monkeypatch) -> None:
