@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "show": "guimo.cli.runs",
     "generate": "guimo.cli.generate",
     "recommend": "guimo.cli.recommend",
+    "predict": "guimo.cli.predict",
     "index": "guimo.cli.index",
     "search": "guimo.cli.search",
     "serve": "guimo.cli.serve",
