@@ -108,7 +108,8 @@ def curve_verdict(result: dict[str, Any], criterion) -> dict[str, Any]:
     limits.append(f"4x the {'labels lie' if labels else 'data lies'} beyond the checked range: the half-data check extrapolated 2x")
     beats = _beats_baselines(result)
     if beats is False:
-        limits.append("the largest model does not beat its best baseline at the largest data")
+        limits.append("the model does not beat its best baseline at the most labels" if labels else
+                      "the largest model does not beat its best baseline at the largest data")
     limits += _left_out(result)
     return {"kind": "curve", "metric": result.get("metric"), "predictions": preds, "check": check, "cannot_support": limits,
             "passed": check["passed"]}
