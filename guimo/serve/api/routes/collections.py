@@ -15,7 +15,7 @@ writer per collection, while searches go on answering.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from fastapi import APIRouter
 
@@ -23,10 +23,13 @@ from guimo.serve.api.deps import PrincipalDep, RequestStateDep, StateDep
 from guimo.serve.api.routes.common import ERRORS, json_response
 from guimo.serve.collections import Handle, metered_as
 from guimo.serve.errors import ApiError
+from guimo.serve.keys import Principal
 from guimo.serve.schemas import (CollectionCreate, CollectionDeleted, CollectionList, CollectionPublic, DocumentsAdd,
                                  DocumentsDelete, DocumentsResult)
 from guimo.serve.service import admit, record
+from guimo.serve.state import AppState
 
+T = TypeVar("T")
 router = APIRouter(tags=["collections"])
 ENDPOINT = "collections"
 RESPONSES = {**ERRORS, 404: {**ERRORS[404], "description": "unknown collection (another tenant's answers the same)"},
@@ -40,11 +43,13 @@ def public(store, handle: Handle) -> CollectionPublic:
                             encoder=store.encoder_name(handle), modes=c.info()["modes"])
 
 
-async def metered(state, principal, rs: dict, name: str, units: int, work):
-    """Admit (quota, limits), run ``work()`` in a thread, record the event: the pattern of every call here."""
+async def metered(state: AppState, principal: Principal, rs: dict, name: str, units: int,
+                  work: Callable[[], T] | None = None) -> tuple[T | None, dict[str, str]]:
+    """Admit (quota, limits), run ``work()`` in a worker thread (it may embed and save), record the
+    event: the pattern of every call here. Returns ``work``'s result and the rate-limit headers."""
     adm = await admit(state, principal, rs, model_name=name, endpoint=ENDPOINT, tokens=units, model=metered_as(name))
     try:
-        out = await asyncio.to_thread(work)
+        out = await asyncio.to_thread(work) if work is not None else None
         await record(state, adm, prompt_tokens=0, completion_tokens=0, units=units)
         rs["units"] = units
     finally:
@@ -69,7 +74,7 @@ async def list_collections(state: StateDep, principal: PrincipalDep, rs: Request
 @router.get("/v1/collections/{name}", response_model=CollectionPublic, responses=RESPONSES)
 async def get_collection(name: str, state: StateDep, principal: PrincipalDep, rs: RequestStateDep):
     handle = await asyncio.to_thread(state.collections.get, principal.tenant_id, name)  # 404 before anything is metered
-    _, headers = await metered(state, principal, rs, name, 0, lambda: None)
+    _, headers = await metered(state, principal, rs, name, 0)
     return json_response(public(state.collections, handle), headers)
 
 
