@@ -17,8 +17,10 @@ every search excludes dead labels through an ``IDSelectorBitmap``; when dead vec
 ``TOMBSTONE_SHARE`` (25 %) of those stored, everything is rebuilt from the live vectors.
 
 Kinds. ``kind="auto"`` builds main flat up to ``flat_max`` (20,000) live vectors and HNSW above;
-``"flat"`` and ``"hnsw"`` force one. Flat is exact and, at 20k x 384, a query costs ~1-2 ms on one
-core, which is when HNSW starts to pay for its build time and recall loss.
+``"flat"`` and ``"hnsw"`` force one. Flat is exact; at 10k x 384 a query took 1.4 ms (p50, one
+thread) against HNSW's 0.55 ms at recall@10 0.989, at 100k 29 ms against 0.65 ms
+(docs/benchmarks/index.md). Below ~20k the few milliseconds saved do not pay for HNSW's build
+(7 s at 10k on 2 threads) and its recall loss; above, flat's cost grows linearly.
 
 Metrics. ``"ip"``: score = inner product (cosine similarity for unit-norm vectors, which is what
 ``TextEncoder.encode`` returns). ``"l2"``: score = minus the squared Euclidean distance. In both,
@@ -34,8 +36,10 @@ selector; an HNSW part searches the matches exactly when they are few (at most
 any query that came back short.
 
 HNSW parameters (``HNSWParams``): ``m=32`` neighbours per node, ``ef_construction=80``,
-``ef_search=64``. Measured by ``bench/index_bench.py`` (docs/benchmarks/index.md) on a unit-norm
-Gaussian mixture of dim 384; see there for recall@10 and latency per setting.
+``ef_search=64``. ``bench/index_bench.py`` (docs/benchmarks/index.md), on a unit-norm Gaussian
+mixture of dim 384: ef_search 16 / 32 / 64 / 128 gave recall@10 0.79 / 0.93 / 0.988 / 0.999 at
+100k, p50 0.28 / 0.33 / 0.55 / 0.71 ms; 64 is the cheapest that clears the issue's 0.95 with room.
+``m`` and ``ef_construction`` were not swept (FAISS's usual range; each build at 100k took 140 s).
 
 Threads: ``threads`` (default: torch's intra-op setting when torch is loaded, else
 ``OMP_NUM_THREADS``, else all cores) is capped at the cores this process may use and passed to
@@ -255,28 +259,47 @@ class DenseIndex:
         ``queries`` is (Q, dim) (a single (dim,) vector counts as Q=1); ``filters`` keeps vectors
         whose metadata equals every ``field: value``.
         """
-        if not isinstance(k, (int, np.integer)) or k < 1:
+        snap, scores, labels = self._search(queries, k, filters)
+        tables = snap.tables
+        return [[Hit(tables.ids[lab], s, dict(tables.meta[lab]))
+                 for s, lab in zip(row_s, row_l) if lab >= 0]
+                for row_s, row_l in zip(scores.tolist(), labels.tolist())]
+
+    def search_arrays(self, queries: np.ndarray, k: int = 10,
+                      filters: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``search`` as arrays, for callers that rank many rows (no ``Hit`` or metadata copies).
+
+        Returns ``ids`` (Q, k) object array of str, ``None`` where a row has fewer than k hits,
+        and ``scores`` (Q, k) float32, best first, ``-inf`` in those slots.
+        """
+        snap, scores, labels = self._search(queries, k, filters)
+        lookup = snap.tables.ids
+        ids = np.full(labels.shape, None, dtype=object)
+        for r, row in enumerate(labels.tolist()):
+            ids[r, : len(row)] = [lookup[lab] if lab >= 0 else None for lab in row]
+        return ids, scores
+
+    def _search(self, queries: np.ndarray, k: int, filters: Mapping[str, Any] | None
+                ) -> tuple[_Snapshot, np.ndarray, np.ndarray]:
+        """The snapshot searched, and (Q, <=k) scores (-inf pads) and labels (-1 pads), best first."""
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise GuimoError(f"k must be a positive integer, got {k!r}")
         q = self._as_matrix(queries, "queries")
         snap = self._snap  # one read: everything below sees the same snapshot
+        empty = (snap, np.full((len(q), 0), -np.inf, np.float32), np.zeros((len(q), 0), np.int64))
         if snap.live == 0 or len(q) == 0:
-            return [[] for _ in range(len(q))]
+            return empty
         allowed = None if not filters else self._matching(snap, filters)
         if allowed is not None and len(allowed) == 0:
-            return [[] for _ in range(len(q))]
-        scores = np.full((len(q), 0), -np.inf, np.float32)
-        labels = np.zeros((len(q), 0), np.int64)
-        for n, part in enumerate(snap.parts):
-            s, lab = self._search_part(n, snap, q, k, allowed)
-            scores, labels = np.hstack([scores, s]), np.hstack([labels, lab])
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        out = []
-        tables = snap.tables
-        for row_scores, row_labels in zip(np.take_along_axis(scores, order, 1),
-                                          np.take_along_axis(labels, order, 1)):
-            out.append([Hit(tables.ids[int(lab)], float(s), dict(tables.meta[int(lab)]))
-                        for s, lab in zip(row_scores, row_labels) if lab >= 0 and np.isfinite(s)])
-        return out
+            return empty
+        found = [self._search_part(n, snap, q, k, allowed) for n in range(len(snap.parts))]
+        scores = np.hstack([s for s, _ in found])
+        labels = np.hstack([lab for _, lab in found])
+        if len(found) > 1 or scores.shape[1] > k:
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            scores, labels = np.take_along_axis(scores, order, 1), np.take_along_axis(labels, order, 1)
+        labels = np.where(np.isfinite(scores), labels, -1)
+        return snap, scores, labels
 
     def _matching(self, snap: _Snapshot, filters: Mapping[str, Any]) -> np.ndarray:
         """Sorted live labels whose metadata equals every filter value."""

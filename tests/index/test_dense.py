@@ -53,6 +53,9 @@ def test_search_matches_exact_ranking(kind: str) -> None:
     assert recall == 1.0 if kind == "flat" else recall >= 0.95
     assert np.allclose(hits[0][0].score, q[0] @ x[int(hits[0][0].id)], atol=1e-5)
     assert all(a.score >= b.score for row in hits for a, b in zip(row, row[1:]))
+    ids, scores = index.search_arrays(q, k=10)  # the same ranking as arrays
+    assert ids.shape == scores.shape == (20, 10) and [[int(i) for i in row] for row in ids] == row_ids(hits)
+    assert np.allclose(scores, [[h.score for h in row] for row in hits])
     single = index.search(q[0], k=3)  # one (dim,) vector is one query
     assert len(single) == 1 and [h.id for h in single[0]] == [h.id for h in hits[0][:3]]
 
@@ -121,6 +124,9 @@ def test_selective_filter_still_returns_k_exact_hits(kind: str) -> None:
     assert index.search(q, k=10, filters={"missing_field": None})[0]  # a missing field equals None
     index.delete([str(i) for i in sorted(rare)[:5]])
     assert [len(r) for r in index.search(q, k=10, filters={"tag": "rare"})] == [7] * 5
+    ids, scores = index.search_arrays(q, k=10, filters={"tag": "rare"})
+    assert (ids[:, 7:] == None).all() and np.isneginf(scores[:, 7:]).all()  # noqa: E711
+    assert np.isfinite(scores[:, :7]).all()
 
 
 def test_tombstones_past_the_share_rebuild_the_index() -> None:
