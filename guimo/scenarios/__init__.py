@@ -15,7 +15,9 @@ SCENARIOS: dict[str, str] = {
     "recommend": "guimo.scenarios.recommend",
     "lm": "guimo.scenarios.lm",
     "categorize": "guimo.scenarios.categorize",
+    "faq": "guimo.scenarios.faq",
     "support": "guimo.scenarios.support",
+    "search": "guimo.scenarios.search",
 }
 DEFAULT = "recommend"
 
