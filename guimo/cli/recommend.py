@@ -38,7 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from guimo import scenarios
     from guimo.errors import GuimoError
     from guimo.pipeline.rundir import RunDir
 

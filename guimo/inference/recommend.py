@@ -171,15 +171,23 @@ class ItemIndex:
         """
         seen = [np.unique(h) if exclude_seen else np.zeros(0, np.int64) for h in histories]
         fetch = min(self.n_items, k + max((len(s) for s in seen), default=0))
-        ids = np.zeros((len(states), k), np.int64)
-        scores = np.full((len(states), k), -np.inf, np.float32)
-        short = np.zeros(len(states), bool)
-        for r, (cand, s) in enumerate(zip(self.candidates(states, fetch), seen)):
-            cand = cand[~np.isin(cand, s)] if len(s) else cand
-            exact = self.vectors[cand] @ states[r]  # (n,) the model's own scores
-            order = np.argsort(-exact, kind="stable")[:k]
-            ids[r, : len(order)], scores[r, : len(order)] = cand[order], exact[order]
-            short[r] = len(order) < min(k, self.n_items - len(s))
+        found = self.candidates(states, fetch)
+        b, width = len(states), max(k, max((len(c) for c in found), default=0))
+        cand = np.zeros((b, width), np.int64)  # 0 (padding) where the graph returned fewer
+        for r, c in enumerate(found):
+            cand[r, : len(c)] = c
+        valid = cand > 0
+        if exclude_seen and b:  # one membership test for the whole batch: (row, item) pairs as row * (N + 1) + item
+            rows = np.repeat(np.arange(b), [len(s) for s in seen])
+            pairs = np.arange(b)[:, None] * (self.n_items + 1) + cand
+            valid &= ~np.isin(pairs, rows * (self.n_items + 1) + np.concatenate(seen + [np.zeros(0, np.int64)]))
+        exact = np.einsum("bfc,bc->bf", self.vectors[cand], states)  # (B, F) the model's own scores
+        exact[~valid] = -np.inf
+        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        scores = np.take_along_axis(exact, order, 1).astype(np.float32)
+        ids = np.where(np.isfinite(scores), np.take_along_axis(cand, order, 1), 0)
+        unseen = self.n_items - np.array([len(s) for s in seen], np.int64)
+        short = np.isfinite(scores).sum(1) < np.minimum(k, unseen)
         return ids, scores, short
 
 
