@@ -9,7 +9,8 @@ in bulk, plus a few small flat *delta* parts, one per ``add`` since main was bui
 a new delta part and publishes a new snapshot by swapping one reference; a search reads the
 reference once and works on that snapshot to the end, so searches never wait for an add and
 never see half of one. Writers (``add``, ``delete``, ``save``) are serialised by a lock that
-readers never take. When the deltas pass ``_delta_cap`` vectors (1/8 of main, clamped to
+readers never take, except the first search that filters on a given field (it builds that
+field's postings under the lock, so it waits for a write in progress). When the deltas pass ``_delta_cap`` vectors (1/8 of main, clamped to
 [1,024, 16,384]) or 8 parts, they are merged into a copy of main off to the side (the old main
 keeps answering meanwhile; memory peaks at two mains). FAISS HNSW cannot remove vectors, so
 ``delete`` (and re-adding an id) only clears the label's bit in the snapshot's live bitmap, and
@@ -396,6 +397,7 @@ class DenseIndex:
             if m is not None and not isinstance(m, Mapping):
                 raise GuimoError(f"add: metadata of id {ids[r]!r} must be a mapping, got {type(m).__name__}")
             metas.append(dict(m or {}))
+        batch = x if len(rows) == len(x) else x[rows]  # no repeats: no copy of a large batch
         with self._write:
             snap = self._snap
             labels = np.arange(self._next_label, self._next_label + len(rows), dtype=np.int64)
@@ -414,9 +416,9 @@ class DenseIndex:
             alive[labels] = True
             live = len(self._label)
             if snap.main is None:
-                main, deltas = self._build(x[rows], labels, self._main_kind(live)), ()
+                main, deltas = self._build(batch, labels, self._main_kind(live)), ()
             else:
-                main, deltas = snap.main, snap.deltas + (self._build(x[rows], labels, "flat"),)
+                main, deltas = snap.main, snap.deltas + (self._build(batch, labels, "flat"),)
             self._snap = self._maintain(_Snapshot(main, deltas, alive, live, snap.tables))
 
     def delete(self, ids: Iterable[str]) -> int:

@@ -172,6 +172,9 @@ def test_bad_input_is_refused_with_a_reason() -> None:
 def test_threads_never_exceed_the_cores() -> None:
     cores = len(os.sched_getaffinity(0))
     assert resolve_threads(1000) == cores and resolve_threads(1) == 1
+    torch = sys.modules.get("torch")  # loaded by the test session, which pins it to one thread
+    if torch is not None:
+        assert resolve_threads() == min(torch.get_num_threads(), cores)
     with pytest.raises(GuimoError):
         resolve_threads(0)
 
