@@ -24,6 +24,7 @@ import re
 import shutil
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -33,6 +34,7 @@ from guimo.serve.errors import ApiError
 from guimo.serve.schemas import NAME_PATTERN
 
 NAME = re.compile(NAME_PATTERN)
+WRITER_THREADS = 4  # concurrent collection writes per process (each mostly embeds documents)
 CURRENT = "CURRENT"  # guimo.index.store.CURRENT: present once a collection is committed
 
 
@@ -67,6 +69,13 @@ class CollectionStore:
         self._names = {spec: name for name, spec in self.encoders.items()}
         self._lock = threading.Lock()
         self._open: dict[tuple[int, str], Handle] = {}
+        # Writes get threads of their own: writers queued on a busy collection's lock must not take
+        # the event loop's default threads, which searches run on.
+        self.writer = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="collection-write")
+
+    def close(self) -> None:
+        """Wait for the writes in progress (shutdown): a write either commits or never started."""
+        self.writer.shutdown(wait=True)
 
     def folder(self, tenant_id: int, name: str) -> Path:
         """``<root>/<tenant id>/<name>``; a name that could leave that folder ('..', '/') cannot exist: 404."""

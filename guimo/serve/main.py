@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
                 m.batchers.clear()
             if state.background:
                 await asyncio.wait(list(state.background), timeout=settings.shutdown_timeout_s)
+            await asyncio.to_thread(state.collections.close)  # collection writes in progress commit
             for pool in executors:
                 pool.shutdown(wait=True)
             await asyncio.to_thread(state.writer.close, settings.shutdown_timeout_s)

@@ -163,9 +163,10 @@ def test_collections_persist_across_restarts(make_server, new_key, tmp_path):
     assert call(second, key, "GET", "/v1/collections/faq").json()["documents"] == 4
 
 
-def test_searches_answer_while_a_write_is_saving(srv, new_key):
-    """An add blocked in the middle of its save (the real save, held at its start by a gate) does
-    not stop searches: the write runs in a worker thread, not on the event loop."""
+def test_searches_answer_while_writes_are_saving(srv, new_key):
+    """Eight adds, the first held in the middle of its save (the real save, gated at its start) and
+    the others queued behind it, do not stop searches: writes run on the store's own threads, never
+    on the event loop nor on the threads searches use (eight waiting writers would fill those)."""
     import threading
 
     key = new_key()
@@ -177,24 +178,30 @@ def test_searches_answer_while_a_write_is_saving(srv, new_key):
 
     def gated_save():
         saving.set()
-        assert release.wait(30)
+        assert release.wait(60)
         real_save()
 
     handle.collection._save = gated_save
-    out = {}
-    writer = threading.Thread(target=lambda: out.setdefault("r", call(srv, key, "POST", "/v1/collections/faq/documents",
-                                                                      json={"records": [{"id": "d9", "text": "gift cards never expire"}]})))
-    writer.start()
+    out: dict[int, httpx.Response] = {}
+
+    def add(i: int) -> None:
+        out[i] = call(srv, key, "POST", "/v1/collections/faq/documents", json={"records": [{"id": f"g{i}", "text": f"gift card {i}"}]})
+
+    writers = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for w in writers:
+        w.start()
     try:
         assert saving.wait(30)
         for q in ("password", "shipping", "returns"):
             r = call(srv, key, "POST", "/v1/search", json={"collection": "faq", "query": q})
             assert r.status_code == 200 and r.json()["data"][0]["hits"], r.text
         assert call(srv, key, "GET", "/v1/collections").status_code == 200
-        assert writer.is_alive()  # the write is still held at its save
+        assert all(w.is_alive() for w in writers)  # every write is still held behind the gated save
     finally:
         release.set()
-        writer.join(30)
-    assert out["r"].status_code == 200 and out["r"].json()["documents"] == 5
-    r = call(srv, key, "POST", "/v1/search", json={"collection": "faq", "query": "gift cards"})
-    assert r.json()["data"][0]["hits"][0]["id"] == "d9"
+        for w in writers:
+            w.join(60)
+    assert sorted(r.status_code for r in out.values()) == [200] * 8
+    r = call(srv, key, "POST", "/v1/search", json={"collection": "faq", "query": "gift card", "k": 20})
+    assert len(r.json()["data"][0]["hits"]) == 8
+    assert call(srv, key, "GET", "/v1/collections/faq").json()["documents"] == 12

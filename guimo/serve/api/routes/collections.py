@@ -44,12 +44,16 @@ def public(store, handle: Handle) -> CollectionPublic:
 
 
 async def metered(state: AppState, principal: Principal, rs: dict, name: str, units: int,
-                  work: Callable[[], T] | None = None) -> tuple[T | None, dict[str, str]]:
-    """Admit (quota, limits), run ``work()`` in a worker thread (it may embed and save), record the
-    event: the pattern of every call here. Returns ``work``'s result and the rate-limit headers."""
+                  work: Callable[[], T] | None = None, *, write: bool = False) -> tuple[T | None, dict[str, str]]:
+    """Admit (quota, limits), run ``work()`` in a thread (``write``: the store's writer threads; it may
+    embed and save), record the event: the pattern of every call here. Returns ``work``'s result and
+    the rate-limit headers."""
     adm = await admit(state, principal, rs, model_name=name, endpoint=ENDPOINT, tokens=units, model=metered_as(name))
     try:
-        out = await asyncio.to_thread(work) if work is not None else None
+        out = None
+        if work is not None:
+            pool = state.collections.writer if write else None  # None: the loop's default threads
+            out = await asyncio.get_running_loop().run_in_executor(pool, work)
         await record(state, adm, prompt_tokens=0, completion_tokens=0, units=units)
         rs["units"] = units
     finally:
@@ -61,7 +65,8 @@ async def metered(state: AppState, principal: Principal, rs: dict, name: str, un
 async def create_collection(body: CollectionCreate, state: StateDep, principal: PrincipalDep, rs: RequestStateDep):
     store = state.collections
     handle, headers = await metered(state, principal, rs, body.name, 0, lambda: store.create(
-        principal.tenant_id, body.name, text_field=body.text_field, id_field=body.id_field, dense=body.dense, encoder=body.encoder))
+        principal.tenant_id, body.name, text_field=body.text_field, id_field=body.id_field, dense=body.dense, encoder=body.encoder),
+        write=True)
     return json_response(public(state.collections, handle), headers)
 
 
@@ -81,7 +86,8 @@ async def get_collection(name: str, state: StateDep, principal: PrincipalDep, rs
 @router.delete("/v1/collections/{name}", response_model=CollectionDeleted, responses=RESPONSES)
 async def delete_collection(name: str, state: StateDep, principal: PrincipalDep, rs: RequestStateDep):
     await asyncio.to_thread(state.collections.get, principal.tenant_id, name)
-    _, headers = await metered(state, principal, rs, name, 0, lambda: state.collections.drop(principal.tenant_id, name))
+    _, headers = await metered(state, principal, rs, name, 0, lambda: state.collections.drop(principal.tenant_id, name),
+                               write=True)
     return json_response(CollectionDeleted(name=name), headers)
 
 
@@ -92,7 +98,8 @@ async def add_documents(name: str, body: DocumentsAdd, state: StateDep, principa
     for i, r in enumerate(body.records):
         check_record(i, r, text_field=handle.collection.text_field, id_field=handle.collection.id_field)
     n = len(body.records)
-    (added, total), headers = await metered(state, principal, rs, name, n, lambda: state.collections.add(handle, body.records))
+    (added, total), headers = await metered(state, principal, rs, name, n, lambda: state.collections.add(handle, body.records),
+                                            write=True)
     return json_response(DocumentsResult(collection=name, added=added, documents=total, usage={"inputs": n}), headers)
 
 
@@ -102,7 +109,8 @@ async def delete_documents(name: str, body: DocumentsDelete, state: StateDep, pr
     handle = await asyncio.to_thread(state.collections.get, principal.tenant_id, name)
     n = len(body.ids)
     (deleted, total), headers = await metered(state, principal, rs, name, n,
-                                              lambda: state.collections.delete(handle, [str(i) for i in body.ids]))
+                                              lambda: state.collections.delete(handle, [str(i) for i in body.ids]),
+                                              write=True)
     return json_response(DocumentsResult(collection=name, deleted=deleted, documents=total, usage={"inputs": n}), headers)
 
 
