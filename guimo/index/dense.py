@@ -80,9 +80,15 @@ EXACT_FILTER_MAX = 4_096  # an HNSW part searches a filter's matches exactly up 
 class HNSWParams:
     """HNSW graph settings; defaults measured in docs/benchmarks/index.md (see module docstring)."""
 
-    m: int = 32  # neighbours per node: more = better recall, more memory (m * 8 bytes * 2 per vector)
+    m: int = 32  # neighbours per node: more = better recall, more memory (~8 * m bytes of links per vector)
     ef_construction: int = 80  # candidate list while building: more = better graph, slower build
     ef_search: int = 64  # candidate list while searching (raised to k when k is larger)
+
+    def __post_init__(self) -> None:
+        for name, low in (("m", 2), ("ef_construction", 1), ("ef_search", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise GuimoError(f"HNSWParams.{name} must be an integer >= {low}, got {value!r}")
 
 
 def resolve_threads(threads: int | None = None) -> int:

@@ -148,6 +148,8 @@ def test_bad_input_is_refused_with_a_reason() -> None:
         DenseIndex(8, kind="ivf")
     with pytest.raises(GuimoError, match="dim must be"):
         DenseIndex(0)
+    with pytest.raises(GuimoError, match=r"HNSWParams.m must be an integer >= 2, got 1"):
+        HNSWParams(m=1)
     index = DenseIndex(8)
     with pytest.raises(GuimoError, match=r"shape \(2, 7\), expected \(N, 8\)"):
         index.add(["a", "b"], np.zeros((2, 7), np.float32))
