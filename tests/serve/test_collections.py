@@ -86,3 +86,24 @@ def test_a_write_after_a_drop_does_not_resurrect_the_collection(tmp_path):
     store.drop(1, "shop")
     assert status(store.add, handle, DOCS) == 404
     assert not (tmp_path / "1" / "shop").exists()
+
+
+def test_settings_travel_to_workers_in_the_environment(monkeypatch, tmp_path):
+    """`guimo serve --encoder ... --collections DIR` hands these to each worker as GUIMO_SERVE_* variables."""
+    from guimo.serve.core.config import Settings
+
+    s = Settings(encoders=["all-minilm-l6-v2", f"mine={tmp_path}"], collections_dir=str(tmp_path / "c"))
+    for k, v in s.to_env().items():
+        monkeypatch.setenv(k, v)
+    back = Settings()
+    assert back.encoders == s.encoders and back.collections_path() == tmp_path / "c"
+    monkeypatch.delenv("GUIMO_SERVE_COLLECTIONS_DIR")
+    assert Settings().collections_path().name == "collections"  # beside the ledger in the user data directory
+
+
+def test_the_default_encoder_must_be_served(tmp_path):
+    from guimo.errors import GuimoError
+
+    with pytest.raises(GuimoError, match="default encoder 'other' is not served"):
+        CollectionStore(tmp_path, {"mini": "minilm"}, default_encoder="other")
+    assert CollectionStore(tmp_path, {"a": "minilm", "b": "/x"}).default_encoder == "a"
