@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "or NAME=FOLDER (a sentence-transformers folder or a run directory); the first is what new dense "
                         "search collections use (repeatable)")
     p.add_argument("--collections", metavar="DIR", help="where tenants' search collections live, DIR/<tenant id>/<name> "
-                                                        "(default: 'collections' beside the ledger in the user data directory)")
+                                                        "(default: 'collections' beside the SQLite ledger file; with PostgreSQL, in the user data directory)")
     p.add_argument("--device", default="auto", help="where the models run: auto (the GPU when torch sees one), cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=main)
 

@@ -98,7 +98,9 @@ def test_settings_travel_to_workers_in_the_environment(monkeypatch, tmp_path):
     back = Settings()
     assert back.encoders == s.encoders and back.collections_path() == tmp_path / "c"
     monkeypatch.delenv("GUIMO_SERVE_COLLECTIONS_DIR")
-    assert Settings().collections_path().name == "collections"  # beside the ledger in the user data directory
+    assert Settings(db_url=f"sqlite:///{tmp_path}/l/ledger.sqlite").collections_path() == tmp_path / "l" / "collections"
+    assert Settings(db_url=str(tmp_path / "m.sqlite")).collections_path() == tmp_path / "collections"  # beside the ledger
+    assert Settings(db_url="postgresql://u@h:5432/db").collections_path().name == "collections"  # the user data directory
 
 
 def test_the_default_encoder_must_be_served(tmp_path):

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
         "None: the first of `encoders`, else collections are keyword-only (BM25) unless they name a folder"))
     collections_dir: str | None = Field(default=None, description=(
         "where tenants' search collections live (<dir>/<tenant id>/<name>); None: 'collections' beside the "
-        "SQLite ledger in the user data directory"))
+        "SQLite ledger file (by default in the user data directory)"))
     max_documents: int = Field(default=1000, ge=1, description="most documents in one /v1/collections/{name}/documents call (more: 413)")
     db_url: str | None = Field(default=None, description="ledger database URL; None: SQLite in the user data directory")
     host: str = Field(default="127.0.0.1", description="address to bind (loopback by default)")
@@ -46,9 +46,16 @@ class Settings(BaseSettings):
     echo_request_id: bool = Field(default=True, description="add X-Request-ID to responses (off behind Ray Serve, whose proxy adds the same id)")
 
     def collections_path(self) -> Path:
-        """The collections folder: ``collections_dir``, else ``<user data dir>/collections`` (not created here)."""
+        """The collections folder (not created here): ``collections_dir``; else ``collections`` beside
+        the SQLite ledger file (a private ledger gets private collections); else, with a PostgreSQL
+        ledger, in the user data directory."""
         if self.collections_dir:
             return Path(self.collections_dir)
+        from guimo.serve.db import normalise_url
+
+        url = normalise_url(self.db_url)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.split("sqlite:///", 1)[1]).parent / "collections"
         from platformdirs import user_data_dir
 
         return Path(user_data_dir("guimo", appauthor=False)) / "collections"
