@@ -276,9 +276,10 @@ def test_kill_during_add_and_save_leaves_the_last_committed_index(tmp_path: Path
     try:
         committed.append(int(child.stdout.readline()))  # the first save has committed
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # kill while a later version is being written
-            current = (folder / "CURRENT").read_text().strip()
-            if any(p.is_dir() and p.name != current for p in folder.iterdir()):
+        while time.monotonic() < deadline:  # kill while a later version is being written:
+            current = (folder / "CURRENT").read_text().strip()  # a folder CURRENT does not name and
+            if any(p.name != current and p.is_dir() and not (p / "index.json").exists()  # whose last
+                   for p in folder.iterdir()):  # file is not written yet (a swept old one has it)
                 break
             time.sleep(0.002)
         else:
@@ -290,11 +291,11 @@ def test_kill_during_add_and_save_leaves_the_last_committed_index(tmp_path: Path
         if child.poll() is None:
             child.kill()
             child.wait()
-    torn = [p for p in folder.iterdir() if p.is_dir()]
-    assert len(torn) == 2  # the committed version and the one the kill tore
+    assert len([p for p in folder.iterdir() if p.is_dir()]) <= 2  # at most the commit and a torn one
     survivor = DenseIndex.load(folder)
-    assert len(survivor) == committed[-1]
-    last = committed[-1] - 1
+    # The save in flight may (rarely) have committed in the microseconds before the kill landed.
+    assert len(survivor) in (committed[-1], committed[-1] + 20000)
+    last = len(survivor) - 1
     hit = survivor.search(np.zeros((1, 64), np.float32) + 1, k=1, filters={"batch": last // 20000})[0]
     assert len(hit) == 1 and hit[0].metadata == {"batch": last // 20000}
     survivor.add(["x"], np.ones((1, 64), np.float32))
