@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LOWER_IS_BETTER = ("loss", "perplexity", "bits_per_byte")
+LOWER_IS_BETTER = ("loss", "perplexity", "bits_per_byte", "ece")  # ece: a classifier's calibration error
 NOT_COMPARED = {"cases", "examples", "eval_tokens"}  # sizes of the evaluation, not quality
 
 

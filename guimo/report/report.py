@@ -128,6 +128,7 @@ def render(run: RunDir, metrics: dict, plots: dict[str, str], stage: str) -> str
     lines += ["## What was run", ""] + _what_was_run(run) + [""]
     if metrics.get("model"):
         lines += _comparison(metrics, plots)
+    lines += _calibration(metrics)
     lines += _training(run, metrics, plots)
     for name, breakdown in (metrics.get("breakdown") or {}).items():
         lines += _breakdown(name, breakdown, plots.get(f"breakdown_{name}"), _strongest_baselines(metrics))
@@ -253,6 +254,27 @@ def _best_index(values: list, metric: str) -> int | None:
         return None
     pick = max if higher_is_better(metric) else min
     return pick(nums, key=lambda t: t[0])[1]  # ties: the first column (the transformer) keeps the bold
+
+
+def _calibration(metrics: dict) -> list[str]:
+    """Classifiers (guimo.scenarios.textclass): temperature scaling and the out-of-scope threshold, in words."""
+    cal, oos = metrics.get("calibration"), metrics.get("out_of_scope")
+    if not cal:
+        return []
+    lines = ["## Calibration and out-of-scope rejection", "",
+             f"Temperature scaling fitted on the {cal.get('fitted_on', 'validation')} split: T = {_num(cal['temperature'])}; "
+             f"test expected calibration error {_num(cal['ece_before'])} before, {_num(cal['ece_after'])} after "
+             f"({cal.get('bins', '?')} bins), NLL {_num(cal['nll_before'])} -> {_num(cal['nll_after'])}.", ""]
+    if oos:
+        lines += [f"Out-of-scope threshold {_num(oos['threshold'])} on the calibrated confidence: {oos['chosen']}."]
+        test = oos.get("test")
+        if test:
+            lines += [f"On test: out-of-scope precision {_num(test['oos_precision'])}, recall {_num(test['oos_recall'])}; "
+                      f"in-scope queries kept {_num(test['in_scope_kept'])}, joint accuracy {_num(test['joint_accuracy'])}."]
+        elif "test_in_scope_kept" in oos:
+            lines += [f"The test split has no out-of-scope rows; {_num(oos['test_in_scope_kept'])} of its queries are kept."]
+        lines.append("")
+    return lines
 
 
 def _training(run: RunDir, metrics: dict, plots: dict[str, str]) -> list[str]:

@@ -105,3 +105,9 @@ def test_unknown_column_lists_the_columns_and_leaves_no_run(tmp_path):
     with pytest.raises(GuimoError, match=r"no column 'text' \(data.text_field\); the columns are: body, tag"):
         run_pipeline("support", tiny_config(f"data.path={path}", "data.text_field=text"), out, quiet=True)
     assert not out.exists()
+
+
+def test_report_says_calibration_and_out_of_scope(support_run):
+    text = (support_run.path / "report.md").read_text()
+    assert "## Calibration and out-of-scope rejection" in text
+    assert "expected calibration error" in text and "out-of-scope precision" in text
