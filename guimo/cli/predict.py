@@ -46,9 +46,9 @@ def load(run_path: str):
 
     run = RunDir.open(run_path)
     scenario = scenarios.get(run.scenario)
-    if getattr(scenario, "serve_kind", None) != "classification":
+    if getattr(scenario, "serve_kind", None) not in ("classification", "faq"):
         raise GuimoError(f"{run.path} is a '{run.scenario}' run; guimo predict classifies with classification runs "
-                         f"(scenarios whose serve_kind is classification)")
+                         f"(scenarios whose serve_kind is classification) and answers with faq runs")
     return scenario.load_predictor(run)
 
 
@@ -68,6 +68,14 @@ def main(args: argparse.Namespace) -> int:
     if args.text:
         if kind != "text":
             raise GuimoError(f"{args.run}: this model classifies records, not texts; pass them with --batch IN.csv")
+        if hasattr(predictor, "answer"):  # an FAQ run (guimo.faq.predictor): the entry's answer, or no answer
+            for text, res in zip(args.text, predictor.answer(list(args.text))):
+                if args.json:
+                    print(json.dumps({"text": text, **res}, ensure_ascii=False))
+                else:
+                    print(f"{'no answer' if res['no_answer'] else res['answer']}\tscore {res['score'] or 0:.3f}"
+                          f"{'' if res['no_answer'] else chr(9) + 'id ' + str(res['id'])}")
+            return 0
         for text, res in zip(args.text, predictor.classify(list(args.text))):
             res = res if args.scores else {k: v for k, v in res.items() if k != "scores"}
             if args.json:
@@ -103,7 +111,7 @@ def classify_file(predictor, src: str | Path, out: str | Path, *, kind: str = "t
             inputs.append(rec)
     results: list[dict[str, Any]] = []
     for s in range(0, len(inputs), batch_size):
-        results += predictor.classify(inputs[s : s + batch_size])
+        results += (predictor.answer if hasattr(predictor, "answer") else predictor.classify)(inputs[s : s + batch_size])
     merged = []
     for (_, rec), res in zip(rows, results):
         extra = res if scores else {k: v for k, v in res.items() if k != "scores"}

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("scenario", nargs="?", default=DEFAULT, help=f"scenario name (default: {DEFAULT})")
     p.add_argument("--data", help="data source: a local path or format-specific spec (default: the embedded data)")
+    p.add_argument("--faq", metavar="FAQ", help="support only: build an FAQ answerer from FAQ (JSONL {id, question, answer, "
+                                                "queries?} or StackFAQ XML) instead of an intent classifier; the same as "
+                                                "`guimo run faq --data FAQ`")
     p.add_argument("--config", help="TOML/YAML/JSON config file (applied before --set)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. train.lr=3e-4, or load a preset, e.g. model=small (repeatable)")
@@ -100,6 +103,12 @@ def main(args: argparse.Namespace) -> int:
     from guimo.config import to_dict, valid_keys
     from guimo.pipeline.runner import run_pipeline
 
+    if args.faq:  # `guimo run support --faq F`: the support desk's FAQ answerer is the faq scenario
+        from guimo.errors import GuimoError
+
+        if args.scenario != "support" or args.data:
+            raise GuimoError("--faq goes with `guimo run support` and without --data: guimo run support --faq faq.jsonl")
+        args.scenario, args.data = "faq", args.faq
     scenario = scenarios.get(args.scenario)
     base = None
     if args.from_stage:  # re-running part of an existing run keeps its config; --set changes it

@@ -36,6 +36,41 @@ def test_embedded_faq_end_to_end_answers_paraphrases_and_declines_out_of_domain(
     assert set(out[0]) == {"answer", "question", "id", "score", "no_answer"}
     with pytest.raises(GuimoError, match="input 0"):
         p.answer([" "])
+    predict_through_the_cli(r.path, tmp_path)
+
+
+def predict_through_the_cli(run_path, tmp_path):
+    """`guimo predict RUN --text/--batch` answers with an faq run (it dispatches on the predictor's ``answer``)."""
+    import contextlib
+    import io
+
+    from guimo.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["predict", str(run_path), "--text", "where is my parcel now", "--text", "who painted the night watch"]) == 0
+    first, second = buf.getvalue().splitlines()
+    assert first.startswith("Open Orders") and first.endswith("id shop-0") and second.startswith("no answer")
+    src, out = tmp_path / "q.jsonl", tmp_path / "a.jsonl"
+    src.write_text('{"text": "can I pay with paypal", "ticket": 7}\n')
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["predict", str(run_path), "--batch", str(src), "--out", str(out)]) == 0
+    row = json.loads(out.read_text())
+    assert row["ticket"] == 7 and row["id"] == "shop-4" and row["no_answer"] is False
+
+
+def test_run_support_with_faq_is_the_faq_scenario(tmp_path):
+    from guimo.cli import main
+    from guimo.pipeline.rundir import RunDir
+
+    faq = tmp_path / "faq.jsonl"
+    faq.write_text("".join(json.dumps({"id": f"e{i}", "question": f"question {i}?", "answer": f"answer {i}.",
+                                       "queries": [f"wording {i} {j}" for j in range(3)]}) + "\n" for i in range(3)))
+    assert main(["run", "support", "--faq", str(faq), "--out", str(tmp_path / "r"), "--to", "preprocess", "--quiet"]) == 0
+    run = RunDir.open(tmp_path / "r")
+    assert run.scenario == "faq" and run.config["data"]["path"] == str(faq)
+    assert (run.path / "data" / "test_queries.jsonl").read_text().count("\n") == 3  # one wording per entry
+    assert main(["run", "lm", "--faq", str(faq)]) == 2  # the CLI prints "error: --faq goes with `guimo run support` ..."
 
 
 def test_jsonl_faq_without_wordings_is_refused_and_bad_lines_are_named(tmp_path):
