@@ -47,6 +47,11 @@ SMALL_RECOMMEND = ("--set data.generator.users=1500 --set data.generator.interac
                    "--set train.eval_every=30 --set train.checkpoint_every=30")
 SMALL_LM = ("--set model=nano --set data.max_bytes=300000 --set data.vocab_size=512 --set data.eval_tokens=5000 "
             "--set train.max_steps=30 --set train.eval_every=15 --set train.checkpoint_every=15 --set train.warmup_steps=5")
+# the text classifiers (tests/scenarios/test_support.py's and test_categorize.py's tiny settings): ~16 s of CPU each
+SMALL_TEXT = ("--set train.max_steps=36 --set train.batch_size=16 --set train.warmup_steps=4 --set train.eval_every=12 "
+              "--set train.checkpoint_every=0 --set train.lr=3e-3 --set 'eval.baselines=[\"tfidf_svm\"]'")
+SMALL_SUPPORT = f"--set generator.per_intent=24 --set generator.out_of_scope=60 --set model.max_len=24 {SMALL_TEXT}"
+SMALL_CATEGORIZE = f"--set generator.products=80 {SMALL_TEXT}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,39 @@ def expect_usage(out: str) -> None:
     assert "my-lm" in out and "recommend" in out, out
 
 
+def expect_hybrid_hits(out: str) -> None:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 3 and "virtual machine" in lines[0], out  # the top hit is the virtual machine's page
+
+
+def expect_filtered(out: str) -> None:
+    hits = json.loads(out)
+    hits = hits.get("hits", hits) if isinstance(hits, dict) else hits
+    assert hits and all(h["metadata"]["service"] == "Kubernetes cluster" for h in hits), out
+
+
+def expect_two_labels(out: str) -> None:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 2 and all("confidence" in ln and "out_of_scope" in ln for ln in lines), out
+
+
+def expect_classifications(out: str) -> None:
+    body = json.loads(out)
+    assert "error" not in body and len(body["data"]) == 2, body
+    assert all({"label", "confidence", "out_of_scope"} <= set(c) for c in body["data"]), body
+
+
+def expect_embedding(out: str) -> None:
+    body = json.loads(out)
+    assert "error" not in body and len(body["data"][0]["embedding"]) == 384, body
+
+
+def expect_refund_first(out: str) -> None:
+    body = json.loads(out)
+    assert "error" not in body, body
+    assert json.dumps(body).count('"id": "1"') >= 1 and '"id": "2"' not in json.dumps(body), body  # k=1: the refund document
+
+
 RULES: list[Rule] = [
     Rule(r"guimo run --out runs/recommend", small=SMALL_RECOMMEND),
     Rule(r"guimo recommend runs/recommend --history \S+ --k 10", expect=expect_known_history),
@@ -132,11 +170,36 @@ RULES: list[Rule] = [
     Rule(r"guimo generate runs/my-lm --prompt .*"),
     Rule(r"torchrun --nproc_per_node=2 -m guimo run lm .*--out runs/my-lm-ddp", small=SMALL_LM,
          slow_only="two training processes (29 s as written on a quiet machine); tests/train runs torchrun in the default suite"),
+    Rule(r"guimo index create docs --demo cloud-docs"),
+    Rule(r'guimo search docs "my virtual machine disk is full" --k 3', expect=expect_hybrid_hits),
+    Rule(r'guimo search docs "resize" --mode bm25 --filter "service=Kubernetes cluster" --json', expect=expect_filtered),
+    Rule(r"printf .* > kb\.jsonl"),
+    Rule(r"guimo index add docs --data kb\.jsonl"),
+    Rule(r"printf .* > queries\.jsonl"),
+    Rule(r"guimo search docs --batch queries\.jsonl --out results\.jsonl"),
+    Rule(r"guimo index delete docs kb1"),
+    Rule(r"guimo run support --out runs/support", small=SMALL_SUPPORT),
+    Rule(r"guimo predict runs/support --text .*", expect=expect_two_labels),
+    Rule(r"printf .* > tickets\.jsonl"),
+    Rule(r"guimo predict runs/support --batch tickets\.jsonl --out tickets-labelled\.jsonl"),
+    Rule(r"guimo run support --data \.\./shared/data/banking77 --out runs/banking77",
+         skip="BANKING77's 10,003 training queries: a 25-min fine-tuning budget on 2 cores (bench/text_classify.py)"),
+    Rule(r"guimo run categorize --out runs/categorize", small=SMALL_CATEGORIZE),
+    Rule(r"guimo run categorize --data \.\./shared/data/pricerunner/\S+ --out runs/pricerunner",
+         skip="PriceRunner's 35,311 titles: a 10-min fine-tuning budget and more (bench/text_categorize.py)"),
+    Rule(r"guimo predict runs/categorize --text .*"),
+    Rule(r"guimo scale support --data-fractions \S+ --out runs/scale-support",
+         skip="four fine-tunings of MiniLM: 14-20 min at a load average of 10-15 (tests/scale/test_text_curves.py runs a small one)"),
     Rule(r"KEY=\$\(guimo keys create .*\)"),
-    Rule(r"guimo serve runs/my-lm runs/recommend --port 8000 2> serve\.log &"),
+    Rule(r"guimo serve runs/my-lm runs/recommend runs/support --encoder all-minilm-l6-v2 --port 8000 2> serve\.log &"),
     Rule(r"until curl -sf localhost:8000/readyz; do sleep 1; done"),
     Rule(r"curl -s localhost:8000/v1/completions .*", expect=expect_answer),
     Rule(r"curl -s localhost:8000/v1/recommendations .*", expect=expect_recommendations),
+    Rule(r"curl -s localhost:8000/v1/classifications .*", expect=expect_classifications),
+    Rule(r"curl -s localhost:8000/v1/embeddings .*", expect=expect_embedding),
+    Rule(r"curl -s localhost:8000/v1/collections -H .*", expect=expect_answer),
+    Rule(r"curl -s localhost:8000/v1/collections/help/documents .*", expect=expect_answer),
+    Rule(r"curl -s localhost:8000/v1/search .*", expect=expect_refund_first),
     Rule(r"guimo usage --tenant acme", expect=expect_usage),
     Rule(r"kill %1"),
     Rule(r"guimo serve runs/my-lm --ray .*", skip="needs the 'ray' extra and a PostgreSQL server (tests/serve/test_ray.py runs Ray Serve)"),
