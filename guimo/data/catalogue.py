@@ -13,21 +13,18 @@ Sources:
   languages, shipping noise), and near-duplicate offers in a cluster. Confusable pairs are
   built in on purpose (fridges vs fridge freezers vs freezers, as in PriceRunner) so that the
   task is not solved by one keyword.
-- ``read_titles_csv``: a user's ``title,category`` CSV (column names configurable; an optional
-  group column, else every row is its own cluster).
 - ``read_pricerunner``: ``pricerunner_aggregate.csv`` (group = ``Cluster ID``).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from guimo.errors import GuimoError, where
+from guimo.errors import GuimoError
 
 PRICERUNNER_FILE = "pricerunner_aggregate.csv"
 
@@ -227,60 +224,21 @@ def generate_catalogue(n_products: int = 3000, *, seed: int = 0, max_offers: int
     return rows
 
 
-# -- reading CSVs -----------------------------------------------------------------------------
-
-def read_titles_csv(path: str | Path, *, text_field: str = "title", label_field: str = "category",
-                    group_field: str | None = None) -> list[Product]:
-    """Rows of a CSV with a header: ``text_field`` -> title, ``label_field`` -> category.
-
-    Column names are matched after stripping spaces (UCI's PriceRunner header has leading ones).
-    ``group_field`` names the product-cluster column; without it each row is its own cluster.
-    Errors name the file and line: a missing column lists the columns there are, and a row with
-    the wrong number of fields or an empty title/label is rejected.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise GuimoError(f"{path}: file not found")
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise GuimoError(f"{path}: empty file (expected a header with '{text_field}' and '{label_field}')")
-            columns = [c.strip().lstrip("\ufeff") for c in header]
-            wanted = [text_field, label_field] + ([group_field] if group_field else [])
-            for name in wanted:
-                if name not in columns:
-                    raise GuimoError(f"{where(path, 1)}: no column '{name}'; the columns are: {', '.join(columns)}")
-            ti, li = columns.index(text_field), columns.index(label_field)
-            gi = columns.index(group_field) if group_field else None
-            rows: list[Product] = []
-            for row in reader:
-                line = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if len(row) != len(columns):
-                    raise GuimoError(f"{where(path, line)}: {len(row)} fields, the header has {len(columns)}")
-                title, label = row[ti].strip(), row[li].strip()
-                if not title or not label:
-                    raise GuimoError(f"{where(path, line)}: empty '{text_field if not title else label_field}'")
-                group = row[gi].strip() if gi is not None else f"row{line}"
-                rows.append(Product(title, label, group))
-    except UnicodeDecodeError as e:
-        raise GuimoError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except csv.Error as e:
-        raise GuimoError(f"{path}: malformed CSV ({e})") from None
-    if not rows:
-        raise GuimoError(f"{path}: no data rows")
-    return rows
-
+# -- PriceRunner ------------------------------------------------------------------------------
 
 def read_pricerunner(path: str | Path) -> list[Product]:
-    """PriceRunner's ``pricerunner_aggregate.csv`` (or the folder holding it), grouped by ``Cluster ID``."""
+    """PriceRunner's ``pricerunner_aggregate.csv`` (or the folder holding it), grouped by ``Cluster ID``.
+
+    Read by the classifiers' file reader (``guimo.data.intents.read_labelled``: header names
+    stripped, errors naming file and line), the one `guimo run categorize --data` uses too.
+    """
+    from guimo.data.intents import read_labelled
+
     path = Path(path)
     if path.is_dir():
         path = path / PRICERUNNER_FILE
-    return read_titles_csv(path, text_field="Product Title", label_field="Category Label", group_field="Cluster ID")
+    return [Product(r.text, r.label, r.group) for r in
+            read_labelled(path, text_field="Product Title", label_field="Category Label", group_field="Cluster ID")]
 
 
 def is_pricerunner(path: str | Path) -> bool:

@@ -6,8 +6,7 @@ from collections import Counter
 
 import pytest
 
-from guimo.data.catalogue import (Product, fingerprint, generate_catalogue, grouped_split, is_pricerunner,
-                                  read_pricerunner, read_titles_csv)
+from guimo.data.catalogue import Product, fingerprint, generate_catalogue, grouped_split, is_pricerunner, read_pricerunner
 from guimo.errors import GuimoError
 from tests.conftest import shared_data
 
@@ -51,34 +50,14 @@ def test_grouped_split_refuses_bad_fractions():
         grouped_split(rows, val_fraction=0.5, test_fraction=0.5)
 
 
-def test_titles_csv_configurable_fields_and_groups(tmp_path):
-    p = tmp_path / "t.csv"
-    p.write_text(" name ,label,sku\napple iphone 8 64gb,Mobile Phones,1\n\"bosch, serie 4 dishwasher\",Dishwashers,2\n")
-    rows = read_titles_csv(p, text_field="name", label_field="label", group_field="sku")
-    assert rows == [Product("apple iphone 8 64gb", "Mobile Phones", "1"), Product("bosch, serie 4 dishwasher", "Dishwashers", "2")]
-    default = tmp_path / "d.csv"
-    default.write_text("title,category\na,x\nb,y\n")
-    assert [r.group for r in read_titles_csv(default)] == ["row2", "row3"]  # each row its own cluster
-
-
-@pytest.mark.parametrize("body, match", [
-    ("title,category\na,x\nb,y,z\n", r"t\.csv:3: 3 fields, the header has 2"),
-    ("title,category\na,x\n,y\n", r"t\.csv:3: empty 'title'"),
-    ("name,category\na,x\n", r"t\.csv:1: no column 'title'; the columns are: name, category"),
-    ("", r"empty file"),
-])
-def test_titles_csv_errors_name_file_and_line(tmp_path, body, match):
-    p = tmp_path / "t.csv"
-    p.write_text(body)
-    with pytest.raises(GuimoError, match=match):
-        read_titles_csv(p)
-
-
-def test_titles_csv_not_utf8(tmp_path):
-    p = tmp_path / "t.csv"
-    p.write_bytes(b"title,category\ncaf\xe9,x\n")
-    with pytest.raises(GuimoError, match="not UTF-8"):
-        read_titles_csv(p)
+def test_pricerunner_reader_names_a_bad_line(tmp_path):
+    p = tmp_path / "pricerunner_aggregate.csv"
+    p.write_text(" Product ID, Product Title,Merchant ID,Cluster ID,Cluster Label,Category ID,Category Label\n"
+                 "1,apple iphone 8 64gb,1,1,Apple iPhone 8 64GB,2612,Mobile Phones\n"
+                 "2,,2,1,Apple iPhone 8 64GB,2612,Mobile Phones\n")
+    assert is_pricerunner(tmp_path)  # the header, with UCI's leading spaces, is recognised
+    with pytest.raises(GuimoError, match=r"pricerunner_aggregate\.csv:3"):
+        read_pricerunner(tmp_path)
 
 
 def test_pricerunner_grouped_split_has_no_cluster_in_two_splits():
