@@ -49,7 +49,10 @@ class Row:
 
 def cpu_of(record: dict, path: Path) -> dict:
     """The record's ``cpu`` (guimo.device.cpu_info), or the recorded-later machine for records that predate it."""
-    cpu = record.get("cpu") or record.get("meta", {}).get("cpu")
+    machine = record.get("machine") if isinstance(record.get("machine"), dict) else {}  # a scale record's is a string
+    cpu = record.get("cpu") or record.get("meta", {}).get("cpu") or machine.get("cpu")
+    if isinstance(cpu, str):  # {"machine": {"cpu": MODEL, "flags": [...]}} (bench/text_search.py)
+        cpu = {"model": cpu, "flags": machine.get("flags", [])}
     if cpu is not None:
         return cpu
     if date_of(record, path) < CPU_RECORDED_FROM:
@@ -186,6 +189,24 @@ def index_bench(r: dict) -> list[tuple[str, str, str]]:
              f"recall@10 {big['recall_at_10']:.3f}, p50 {big['hnsw']['p50_ms']:.2f} ms", versus)]
 
 
+def text_part(what: str, target: str) -> "Extractor":
+    """A part of docs/benchmarks/text.md (issue #23): its record's ``headline`` ({"text": "0.9412 (...)", "met": bool}),
+    the figure before its parenthesis; SciFact's record (bench/text_search.py) gives its chosen system's nDCG@10."""
+
+    def extract(r: dict) -> list[tuple[str, str, str]]:
+        h = r.get("headline") or {}
+        if "text" in h:
+            figure, met = str(h["text"]).split(" (", 1)[0], h.get("met")
+        elif "ndcg@10" in r.get("model", {}):
+            figure, met = f"nDCG@10 {r['model']['ndcg@10']:.4f}", None
+        else:
+            return []
+        met = met if met is not None else (r["model"]["ndcg@10"] >= 0.73 if "ndcg@10" in r.get("model", {}) else None)
+        return [(what, figure, f"target {target}: " + ("met" if met else "NOT met" if met is False else "see page"))]
+
+    return extract
+
+
 Extractor = Callable[[dict], list[tuple[str, str, str]]]
 
 # (results file, area, section, extractor): the headline records, in the order the index lists them.
@@ -202,6 +223,11 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
     ("scale_recommend_beauty.json", "scale", "scale_recommend", scale_recommend),
     ("scale_recommend_marketplace.json", "scale", "scale_recommend", scale_recommend),
     ("index_bench.json", "index", "index_bench", index_bench),
+    ("text_search.json", "text", "text_scifact", text_part("SciFact search nDCG@10, fine-tuned hybrid", ">= 0.73")),
+    ("text_classify.json", "text", "banking77", text_part("BANKING77 intent accuracy, fine-tuned MiniLM", ">= 0.937")),
+    ("text_categorize.json", "text", "pricerunner", text_part("PriceRunner category accuracy, fine-tuned MiniLM", ">= 0.975")),
+    ("text_faq.json", "text", "stackfaq", text_part("StackFAQ answer nDCG@10, fine-tuned hybrid", ">= 0.90")),
+    ("encoder_throughput.json", "text", "encoder_throughput", text_part("MiniLM encoder throughput vs sentence-transformers", ">= 1.0x")),
 ]
 
 
