@@ -66,3 +66,61 @@ def test_mean_pool_ignores_padding():
 def test_folder_without_tokenizer_is_named(tmp_path):
     with pytest.raises(GuimoError, match=r"tokenizer.json: not found"):
         TextEncoder(tmp_path)
+
+
+# -- bf16 and int8 inference -------------------------------------------------------------------
+
+
+def _retrieval_ndcg(encoder) -> float:
+    """Dense nDCG@10 of ``encoder`` on the generated cloud-docs corpus (all 200 queries)."""
+    from guimo.data.retrieval import generate, score_rankings
+
+    data = generate(seed=0)
+    doc_ids, qids = list(data.corpus), list(data.queries)
+    D, Q = encoder.encode(list(data.corpus.values())), encoder.encode([data.queries[q] for q in qids])
+    top = (Q @ D.T).topk(10, dim=1).indices
+    qrels = {q: rel for split in data.qrels.values() for q, rel in split.items()}
+    return score_rankings({q: [doc_ids[r] for r in top[i].tolist()] for i, q in enumerate(qids)}, qrels, recall_ks=())["ndcg@10"]
+
+
+@pytest.mark.numerics
+def test_bf16_embeddings_agree_with_fp32_within_the_bf16_tolerance(encoder):
+    from tests.numerics import tolerance
+
+    texts = _sentences(64, seed=5)
+    ref, got = encoder.encode(texts), TextEncoder(dtype="bf16").encode(texts)
+    # each layer adds rounding of relative size eps(bf16) to unit-norm states: the error grows like sqrt(layers)
+    bound = tolerance(torch.bfloat16, reduction=encoder.model.cfg.n_layer)
+    worst = (got - ref).norm(dim=-1).max().item()
+    assert worst <= bound, f"largest |bf16 - fp32| {worst:.4f} > {bound:.4f}"
+    assert torch.allclose(got.norm(dim=-1), torch.ones(64), atol=1e-5)
+
+
+@pytest.mark.numerics
+def test_int8_quantizes_every_linear_and_keeps_retrieval_quality(encoder):
+    int8 = TextEncoder(dtype="int8")
+    kinds = {type(m).__module__ for n, m in int8.model.named_modules() if n.endswith(("qkv", "proj", "fc"))}
+    assert kinds == {"torch.ao.nn.quantized.dynamic.modules.linear"}
+    texts = _sentences(64, seed=6)
+    cos = (int8.encode(texts) * encoder.encode(texts)).sum(-1)
+    # int8 activations are quantized per tensor, and MiniLM's hidden states have outlier channels
+    # (Bondarenko et al. 2021), so the vectors move more than 1/127 would say (measured: mean cosine
+    # 0.977-0.98, worst 0.95); what a user needs is the ranking, checked below
+    assert cos.mean().item() >= 0.95
+    fp32, q = _retrieval_ndcg(encoder), _retrieval_ndcg(int8)
+    assert q >= fp32 - 0.05, f"int8 nDCG@10 {q:.4f} vs fp32 {fp32:.4f}"
+
+
+def test_unknown_dtype_and_int8_off_cpu_are_refused():
+    with pytest.raises(GuimoError, match="unknown encoder dtype 'fp16'; choose one of: fp32, bf16, int8"):
+        TextEncoder(dtype="fp16")
+    with pytest.raises(GuimoError, match="int8 encoder inference runs on CPU only"):
+        TextEncoder(dtype="int8", device="meta")
+
+
+def test_a_folder_that_is_not_a_search_run_is_named(tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(GuimoError, match=r"encoder.json: not found; .* is not a run of the search scenario"):
+        TextEncoder.from_run(tmp_path)
+    with pytest.raises(GuimoError, match="not a run directory"):
+        TextEncoder.from_run(tmp_path / "nope")
