@@ -52,6 +52,7 @@ SMALL_TEXT = ("--set train.max_steps=36 --set train.batch_size=16 --set train.wa
               "--set train.checkpoint_every=0 --set train.lr=3e-3 --set 'eval.baselines=[\"tfidf_svm\"]'")
 SMALL_SUPPORT = f"--set generator.per_intent=24 --set generator.out_of_scope=60 --set model.max_len=24 {SMALL_TEXT}"
 SMALL_CATEGORIZE = f"--set generator.products=80 {SMALL_TEXT}"
+SMALL_FAQ = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_len=64"
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ def expect_two_labels(out: str) -> None:
     assert len(lines) == 2 and all("confidence" in ln and "out_of_scope" in ln for ln in lines), out
 
 
+def expect_faq(out: str) -> None:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 2 and "refund" in lines[0].lower() and lines[1].startswith("no answer"), out  # an answer, then none
+
+
 def expect_classifications(out: str) -> None:
     body = json.loads(out)
     assert "error" not in body and len(body["data"]) == 2, body
@@ -184,6 +190,10 @@ RULES: list[Rule] = [
     Rule(r"guimo predict runs/support --batch tickets\.jsonl --out tickets-labelled\.jsonl"),
     Rule(r"guimo run support --data \.\./shared/data/banking77 --out runs/banking77",
          skip="BANKING77's 10,003 training queries: a 25-min fine-tuning budget on 2 cores (bench/text_classify.py)"),
+    Rule(r"guimo run faq --out runs/faq", small=SMALL_FAQ),
+    Rule(r"guimo predict runs/faq --text .*", expect=expect_faq),
+    Rule(r"guimo run support --faq \.\./shared/data/stackfaq --out runs/stackfaq",
+         skip="StackFAQ's 719 entries and 1,249 rephrasings: a 10-min fine-tuning budget (bench/text_faq.py)"),
     Rule(r"guimo run categorize --out runs/categorize", small=SMALL_CATEGORIZE),
     Rule(r"guimo run categorize --data \.\./shared/data/pricerunner/\S+ --out runs/pricerunner",
          skip="PriceRunner's 35,311 titles: a 10-min fine-tuning budget and more (bench/text_categorize.py)"),
