@@ -52,6 +52,7 @@ SMALL_TEXT = ("--set train.max_steps=36 --set train.batch_size=16 --set train.wa
               "--set train.checkpoint_every=0 --set train.lr=3e-3 --set 'eval.baselines=[\"tfidf_svm\"]'")
 SMALL_SUPPORT = f"--set generator.per_intent=24 --set generator.out_of_scope=60 --set model.max_len=24 {SMALL_TEXT}"
 SMALL_CATEGORIZE = f"--set generator.products=80 {SMALL_TEXT}"
+SMALL_SEARCH = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_length=64"
 SMALL_FAQ = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_len=64"
 
 
@@ -184,6 +185,10 @@ RULES: list[Rule] = [
     Rule(r"printf .* > queries\.jsonl"),
     Rule(r"guimo search docs --batch queries\.jsonl --out results\.jsonl"),
     Rule(r"guimo index delete docs kb1"),
+    Rule(r"guimo run search --out runs/search", small=SMALL_SEARCH),
+    Rule(r"guimo run search --data \.\./shared/data/scifact --out runs/scifact",
+         skip="SciFact's 5,183 abstracts and 809 training queries: 20-40 min on 2 busy cores (bench/text_search.py)"),
+    Rule(r"guimo index create tuned --demo cloud-docs --encoder runs/search"),
     Rule(r"guimo run support --out runs/support", small=SMALL_SUPPORT),
     Rule(r"guimo predict runs/support --text .*", expect=expect_two_labels),
     Rule(r"printf .* > tickets\.jsonl"),
