@@ -204,7 +204,7 @@ RULES: list[Rule] = [
          skip="PriceRunner's 35,311 titles: a 10-min fine-tuning budget and more (bench/text_categorize.py)"),
     Rule(r"guimo predict runs/categorize --text .*"),
     Rule(r"guimo scale support --data-fractions \S+ --out runs/scale-support",
-         skip="four fine-tunings of MiniLM: 14-20 min at a load average of 10-15 (tests/scale/test_text_curves.py runs a small one)"),
+         skip="four fine-tunings of MiniLM: 29.6 min at a load average of 14 (bench/scale_labels.py; tests/scale/test_text_curves.py runs a small one)"),
     Rule(r"KEY=\$\(guimo keys create .*\)"),
     Rule(r"guimo serve runs/my-lm runs/recommend runs/support --encoder all-minilm-l6-v2 --port 8000 2> serve\.log &"),
     Rule(r"until curl -sf localhost:8000/readyz; do sleep 1; done"),
