@@ -246,7 +246,7 @@ def measure(args) -> dict:
 def render(r: dict) -> str:
     cpu = r["cpu"]
     flags = " ".join(cpu.get("flags", [])) or "no avx2/avx512/amx flags"
-    head = (f"Command: `python bench/recommend_ann.py {r['run']} --threads {r['threads']} --rounds {r['rounds']}` "
+    head = (f"Command: `{r['command']}` "
             f"({r['date']} UTC, CPU {cpu.get('model')} ({flags}), {r['cores']} cores, {r['threads']} thread(s), load average "
             f"{r['load'][0][0]} before / {r['load'][1][0]} after). Run: {r['items']:,} items, {r['model']}, "
             f"{r['test_cases']:,} test users (metrics.json test NDCG@10 {r['metrics_json_ndcg10']:.4f}). Index: "
@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         args.ef = [int(x) for x in args.ef.split(",") if x]
         args.scales = [int(x) for x in args.scales.split(",") if x]
         result = measure(args)
+        result["command"] = "python bench/recommend_ann.py " + " ".join(sys.argv[1:] if argv is None else argv)
         if not args.no_write:
             sys.path.insert(0, str(ROOT))
             from guimo.io import atomic_write_json
