@@ -229,19 +229,6 @@ def recommend_ann(r: dict) -> list[tuple[str, str, str]]:
              f"{ratio:.2f}x exact's rows/s (target 0.99 at 5x: {'met' if met else 'NOT met'})")]
 
 
-def recommend_ann(r: dict) -> list[tuple[str, str, str]]:
-    """Recommend top-10 through the item vector index against exact scoring (issue #23: recall@10 >= 0.99 at >= 5x
-    today's batched exact throughput, test NDCG@10 unchanged to 3 decimals)."""
-    ef = r["speed_efs"][-1]
-    q = next(row for row in r["ef"] if row["ef_search"] == ef)
-    v = next(row["rows_per_s"] for row in r["speed"] if row["batch"] == 64 and row["histories"].startswith("random"))
-    ratio = v[f"hnsw_ef{ef}"] / v["exact"]
-    met = q["recall@10"] >= 0.99 and ratio >= 5 and round(q["ndcg@10"], 3) == round(r["exact"]["ndcg@10"], 3)
-    return [(f"Recommend top-10 over {r['items']:,} items via HNSW (ef {ef}), batch 64",
-             f"recall@10 {q['recall@10']:.3f}, NDCG@10 {q['ndcg@10']:.4f} (exact {r['exact']['ndcg@10']:.4f})",
-             f"{ratio:.2f}x exact's rows/s (target 0.99 at 5x: {'met' if met else 'NOT met'})")]
-
-
 Extractor = Callable[[dict], list[tuple[str, str, str]]]
 
 # (results file, area, section, extractor): the headline records, in the order the index lists them.
@@ -259,7 +246,6 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
     ("scale_recommend_marketplace.json", "scale", "scale_recommend", scale_recommend),
     ("scale_labels_support.json", "scale", "scale_labels", scale_labels),
     ("index_bench.json", "index", "index_bench", index_bench),
-    ("recommend_ann.json", "recommend", "recommend-ann", recommend_ann),
     ("recommend_ann.json", "recommend", "recommend-ann", recommend_ann),
     ("text_search.json", "text", "text_scifact", text_part("SciFact search nDCG@10, fine-tuned hybrid", ">= 0.73")),
     ("text_classify.json", "text", "banking77", text_part("BANKING77 intent accuracy, fine-tuned MiniLM", ">= 0.937")),
