@@ -118,3 +118,28 @@ def test_the_index_is_cached_in_the_run_directory_and_rebuilt_when_the_weights_c
     with torch.no_grad():
         changed.core.tok_emb.weight[5] += 1.0
     assert load_item_index(changed, AnnSettings(**{**vars(WIDE), "cache": True}), tmp_path)[1].startswith("built, cached")
+
+
+def test_a_run_made_with_serve_topk_ann_serves_through_its_cached_index_and_the_cli_can_force_either(tmp_path, capsys):
+    """The user's path: `guimo run recommend --set serve.topk=ann`, then the predictor the server loads and
+    `guimo recommend --batch` (with --topk exact as the check) answer alike."""
+    import json
+
+    from guimo import scenarios
+    from guimo.cli import main
+    from guimo.pipeline.rundir import RunDir
+    from guimo.pipeline.runner import run_pipeline
+    from tests.scenarios.test_recommend import tiny_config
+
+    out = tmp_path / "run"
+    run_pipeline("recommend", tiny_config("eval.sampled=0", "serve.topk=ann", steps=10), out, quiet=True)
+    served = scenarios.get("recommend").load_predictor(RunDir.open(out))
+    assert served.info()["topk"] == "ann" and (out / "ann_index" / "key.json").exists()
+    batch = tmp_path / "in.jsonl"
+    batch.write_text("".join(json.dumps({"user": u}) + "\n" for u in ("u00001", "u00002", "u00003")))
+    got = {}
+    for topk in ("ann", "exact"):
+        assert main(["recommend", str(out), "--batch", str(batch), "--out", str(tmp_path / f"{topk}.jsonl"), "--topk", topk, "--quiet"]) == 0
+        got[topk] = [json.loads(line)["items"] for line in (tmp_path / f"{topk}.jsonl").read_text().splitlines()]
+    assert got["ann"] == got["exact"] and all(len(items) == 10 for items in got["ann"])
+    capsys.readouterr()
