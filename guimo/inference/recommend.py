@@ -76,7 +76,7 @@ TOPK_MODES = ("auto", "exact", "ann")
 # 54,542 items and 0.46x at 163,626 (the catalogue replicated); exact's cost per row grows with the catalogue and the
 # walk's hardly does, so the two lines cross near 400k items (extrapolated, not measured).
 ANN_MIN_ITEMS = 400_000
-ANN_CACHE = "ann_index"  # RUN/ann_index/: the built index (DenseIndex's versioned save) and key.json
+ANN_CACHE = "ann_index"  # RUN/ann_index/<key>/: the built index (DenseIndex's versioned save) and info.json
 
 
 @dataclass
@@ -206,38 +206,40 @@ def table_key(vectors: np.ndarray, settings: AnnSettings) -> str:
 
 
 def load_item_index(model, settings: AnnSettings, run_path: Path | None = None) -> tuple[ItemIndex, str]:
-    """The model's ``ItemIndex`` and where it came from ("built", "built, cached", "read from cache", ...).
+    """The model's ``ItemIndex`` and where it came from ("built", "built, cached in ...", "read from ...").
 
-    With ``settings.cache`` and a run directory, a cached index whose key matches the weights and
-    graph settings is read; otherwise the index is built and saved there (DenseIndex's versioned
-    atomic save, then ``key.json``), so a kill mid-save leaves the previous cache or none. A run
-    directory that cannot be written is not an error: the index is then built on every load.
+    With ``settings.cache`` and a run directory, the index lives in ``RUN/ann_index/<key>/``, the key a
+    hash of the item vectors and the graph settings: an index is only ever read back for the weights it
+    was built from (new weights get a folder of their own), and its save is DenseIndex's versioned
+    atomic one, so a kill mid-save leaves the folder unreadable-as-cache (rebuilt) or complete, never
+    torn. A run directory that cannot be written is not an error: the index is then built on every load.
     """
     from guimo.index.dense import DenseIndex
-    from guimo.io import atomic_write_json, read_json
+    from guimo.index.store import CURRENT
+    from guimo.io import atomic_write_json
 
     with torch.no_grad():
         vectors = model.item_vectors().float().cpu().numpy()
     key = table_key(vectors, settings)
-    folder = run_path / ANN_CACHE if run_path is not None and settings.cache else None
-    if folder is not None and (folder / "key.json").exists():
+    folder = run_path / ANN_CACHE / key[:16] if run_path is not None and settings.cache else None
+    if folder is not None and (folder / "index" / CURRENT).exists():
         try:
-            if read_json(folder / "key.json").get("key") == key:
-                t0 = time.perf_counter()
-                index = DenseIndex.load(folder / "index")
+            t0 = time.perf_counter()
+            index = DenseIndex.load(folder / "index")
+            if len(index) == len(vectors) - 1:
                 index.hnsw = dataclasses.replace(index.hnsw, ef_search=settings.ef_search)
                 item_index = ItemIndex(vectors, settings, index, key=key)
                 item_index.build_s = time.perf_counter() - t0
                 return item_index, f"read from {folder}"
         except (GuimoError, OSError, ValueError):
-            pass  # a damaged or foreign cache: rebuild below
+            pass  # a damaged cache: rebuild below
     item_index = ItemIndex(vectors, settings, key=key)
     if folder is None:
         return item_index, "built"
     try:
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         item_index.index.save(folder / "index")
-        atomic_write_json(folder / "key.json", {"key": key, "items": item_index.n_items, **item_index.info()})
+        atomic_write_json(folder / "info.json", {"key": key, **item_index.info()})
         return item_index, f"built, cached in {folder}"
     except OSError as e:
         return item_index, f"built (not cached: {e.strerror or e})"

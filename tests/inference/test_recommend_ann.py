@@ -107,9 +107,10 @@ def test_auto_uses_the_index_from_the_threshold_up_and_refuses_an_unknown_mode()
 
 def test_the_index_is_cached_in_the_run_directory_and_rebuilt_when_the_weights_change(model, tmp_path):
     first = predictor(model, "ann", cache=True, run_path=tmp_path)
-    assert first.index_source == f"built, cached in {tmp_path / 'ann_index'}"
+    (folder,) = (tmp_path / "ann_index").iterdir()  # one folder per (weights, graph settings)
+    assert first.index_source == f"built, cached in {folder}" and (folder / "info.json").exists()
     second = predictor(model, "ann", cache=True, run_path=tmp_path, ef_search=900)  # ef_search is a search setting
-    assert second.index_source == f"read from {tmp_path / 'ann_index'}"
+    assert second.index_source == f"read from {folder}"
     assert second.item_index.index.hnsw.ef_search == 900 and len(second.item_index.index) == N_ITEMS
     hs = histories(4)
     assert torch.equal(second.top_k(hs, 10)[0], first.top_k(hs, 10)[0])
@@ -118,6 +119,7 @@ def test_the_index_is_cached_in_the_run_directory_and_rebuilt_when_the_weights_c
     with torch.no_grad():
         changed.core.tok_emb.weight[5] += 1.0
     assert load_item_index(changed, AnnSettings(**{**vars(WIDE), "cache": True}), tmp_path)[1].startswith("built, cached")
+    assert len(list((tmp_path / "ann_index").iterdir())) == 2  # the first weights' index is never read for the new ones
 
 
 def test_a_run_made_with_serve_topk_ann_serves_through_its_cached_index_and_the_cli_can_force_either(tmp_path, capsys):
@@ -134,7 +136,7 @@ def test_a_run_made_with_serve_topk_ann_serves_through_its_cached_index_and_the_
     out = tmp_path / "run"
     run_pipeline("recommend", tiny_config("eval.sampled=0", "serve.topk=ann", steps=10), out, quiet=True)
     served = scenarios.get("recommend").load_predictor(RunDir.open(out))
-    assert served.info()["topk"] == "ann" and (out / "ann_index" / "key.json").exists()
+    assert served.info()["topk"] == "ann" and served.info()["index"]["source"].startswith(f"built, cached in {out / 'ann_index'}")
     batch = tmp_path / "in.jsonl"
     batch.write_text("".join(json.dumps({"user": u}) + "\n" for u in ("u00001", "u00002", "u00003")))
     got = {}
