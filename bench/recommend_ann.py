@@ -248,7 +248,7 @@ def render(r: dict) -> str:
     flags = " ".join(cpu.get("flags", [])) or "no avx2/avx512/amx flags"
     head = (f"Command: `{r['command']}` "
             f"({r['date']} UTC, CPU {cpu.get('model')} ({flags}), {r['cores']} cores, {r['threads']} thread(s), load average "
-            f"{r['load'][0][0]} before / {r['load'][1][0]} after). Run: {r['items']:,} items, {r['model']}, "
+            f"{r['load'][0][0]} before / {r['load'][1][0]} after). RUN: {r['run']}; {r['items']:,} items, {r['model']}, "
             f"{r['test_cases']:,} test users (metrics.json test NDCG@10 {r['metrics_json_ndcg10']:.4f}). Index: "
             f"`guimo.inference.recommend.ItemIndex` = `guimo.index.dense.DenseIndex(kind='hnsw')` over the item vectors "
             f"with one extra coordinate (MIPS -> L2), M {r['hnsw']['m']}, ef_construction {r['hnsw']['ef_construction']}; "
