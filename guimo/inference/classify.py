@@ -19,6 +19,10 @@ import numpy as np
 from guimo.errors import GuimoError
 
 MAX_TEXT_CHARS = 20_000  # longer inputs are refused rather than silently tokenized for minutes
+# The run's files a text classifier is served from (guimo.scenarios.textclass writes them):
+CALIBRATION = "calibration.json"  # temperature and out-of-scope threshold, chosen on validation by evaluate
+LABELS = "labels.json"  # under data/: the head's label order and the out-of-scope label (preprocess)
+TOKENIZER = "tokenizer.json"  # the encoder's tokenizer, copied into the run at init
 
 
 class TextClassPredictor:
@@ -41,7 +45,6 @@ class TextClassPredictor:
         from guimo.io import read_json
         from guimo.models.load import load_run_model
         from guimo.models.text_classifier import TextClassifier, TextClassifierConfig, load_tokenizer
-        from guimo.scenarios.textclass import CALIBRATION, LABELS, TOKENIZER
 
         path = Path(run.path)
         for need in ("model_config.json", TOKENIZER, f"data/{LABELS}"):

@@ -27,13 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from guimo.errors import GuimoError
-from guimo.scenarios.base import InitConfig, OptimizeConfig, TrainInputs
+from guimo.inference.classify import CALIBRATION, LABELS, TOKENIZER  # noqa: F401 - the run's files the predictor reads
+from guimo.scenarios.base import InitConfig, TrainInputs
 from guimo.train.config import TrainConfig
 
-CALIBRATION = "calibration.json"  # in the run: temperature, OOS threshold (written by evaluate, read by the predictor)
-LABELS = "labels.json"  # in the run: the head's label order and the out-of-scope label (written by preprocess)
-TOKENIZER = "tokenizer.json"  # in the run: the encoder's tokenizer (copied at init)
-SPLITS = ("train", "val", "test")
 BASELINES = ("tfidf_svm", "encoder_lr")
 
 
