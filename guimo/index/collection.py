@@ -67,6 +67,7 @@ DEFAULT_POOL = 100  # candidates per retriever before fusion
 HOME_ENV = "GUIMO_INDEXES"  # where named collections live; default ./indexes
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 ENCODE_CHUNK = 256  # texts per progress step when embedding documents
+READ_ATTEMPTS = 20  # a reader that keeps losing the race to commits retries with each newer version
 
 _encoders: dict[str, "TextEncoder"] = {}
 _encoders_lock = threading.Lock()
@@ -165,7 +166,7 @@ class Collection:
     def open(cls, folder: str | os.PathLike, *, lock_timeout: float = 30.0) -> "Collection":
         """Read the committed version of the collection in ``folder``."""
         folder = Path(folder)
-        version, settings, records, sparse, dense = store.read_version(folder, _read_version, what="collection")
+        version, settings, records, sparse, dense = store.read_version(folder, _read_version, what="collection", attempts=READ_ATTEMPTS)
         return cls(folder, settings, version, records, sparse, dense, lock_timeout=lock_timeout)
 
     # -- what it holds -------------------------------------------------------------------------
@@ -410,7 +411,7 @@ class Collection:
         return True
 
     def _reload(self) -> None:
-        version, settings, records, sparse, dense = store.read_version(self.folder, _read_version, what="collection")
+        version, settings, records, sparse, dense = store.read_version(self.folder, _read_version, what="collection", attempts=READ_ATTEMPTS)
         with self._state:
             self._version, self.settings, self._records = version, settings, records
             self._fields = None
@@ -448,6 +449,28 @@ def _new_dense(dim: int) -> Any:
 
 
 def _read_version(version: Path) -> tuple[str, dict[str, Any], dict[str, Record], SparseIndex, Any | None]:
+    """Read one committed version; FileNotFoundError if a commit swept it meanwhile (the caller,
+    ``store.read_version``, then reads the newer one)."""
+    try:
+        return _read_parts(version)
+    except FileNotFoundError:
+        raise
+    except Exception:
+        # A newer commit removes older version folders while a reader may still be inside one;
+        # what fails then (a sub-index without its CURRENT, a vanished file) is that race, not damage.
+        if not version.is_dir() or _committed(version.parent) != version.name:
+            raise FileNotFoundError(version) from None
+        raise
+
+
+def _committed(folder: Path) -> str | None:
+    try:
+        return store.current_version(folder, what="collection").name
+    except GuimoError:
+        return None
+
+
+def _read_parts(version: Path) -> tuple[str, dict[str, Any], dict[str, Record], SparseIndex, Any | None]:
     path = version / "collection.json"
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))

@@ -246,3 +246,28 @@ def test_scifact_through_a_collection(tmp_path) -> None:
     assert bm25 >= 0.68 and dense >= 0.64
     assert rrf >= 0.71 and rrf > max(bm25, dense) + 0.02
     assert normalized >= 0.72
+
+
+def test_readers_opening_while_a_writer_commits_never_fail(bm25_coll, tmp_path) -> None:
+    """A reader may find its version swept by a commit mid-read (the server reloading while
+    `guimo index add` runs); it must read the newer version instead of failing."""
+    import threading
+
+    done, errors, opened = threading.Event(), [], []
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                opened.append(len(Collection.open(tmp_path / "c")))
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                errors.append(repr(e))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(30):
+            bm25_coll.add([{"id": f"w{i}", "text": f"written while reading {i}"}])
+    finally:
+        done.set()
+        reader.join()
+    assert errors == [] and opened and set(opened) <= set(range(25, 56))
