@@ -65,6 +65,11 @@ def main(args: argparse.Namespace) -> int:
         raise GuimoError("--out goes with --batch")
     filters = parse_filters(args.filter)
     coll = open_named(args.name, args.home)
+    known = coll.info()["metadata_fields"]
+    for field in filters:  # a typo'd field would match nothing and look like an empty result
+        if field not in known:
+            raise GuimoError(f"--filter {field}=...: no document of {coll.name!r} has the field {field!r}; "
+                             f"its metadata fields: {', '.join(known) or 'none'}")
     options = dict(k=args.k, mode=args.mode, filters=filters, fusion=args.fusion, pool=args.pool)
     if args.batch:
         return _batch(coll, args, options)

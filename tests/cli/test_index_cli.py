@@ -113,6 +113,8 @@ def test_bad_input_is_named_with_file_line_and_what_is_there(tmp_path, capsys) -
     assert code == 2 and "already exists" in err
     code, _, err = cli(capsys, "search", "c", "alpha", "--mode", "dense", *h)
     assert code == 2 and "no dense index" in err
+    code, _, err = cli(capsys, "search", "c", "alpha", "--filter", "categry=audio", *h)
+    assert code == 2 and "no document of 'c' has the field 'categry'; its metadata fields: none" in err
     code, _, err = cli(capsys, "search", "c", "alpha", "--filter", "nofield", *h)
     assert code == 2 and "expected FIELD=VALUE" in err
     code, _, err = cli(capsys, "search", "c", *h)
