@@ -149,9 +149,15 @@ def list_main(args: argparse.Namespace) -> int:
 
     from guimo.index.collection import Collection, home, list_collections
 
+    from guimo.errors import GuimoError
+
     rows = []
     for folder in list_collections(args.home):
-        info = Collection.open(folder).info()
+        try:
+            info = Collection.open(folder).info()
+        except GuimoError as e:  # one unreadable collection must not hide the others
+            info = {"name": folder.name, "documents": None, "modes": [], "encoder": None,
+                    "updated": f"unreadable: {e}", "path": str(folder)}
         rows.append({k: info[k] for k in ("name", "documents", "modes", "encoder", "updated", "path")})
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -160,7 +166,7 @@ def list_main(args: argparse.Namespace) -> int:
         print(f"no collections under {home(args.home)} (create one with `guimo index create NAME --data docs.jsonl`)")
         return 0
     cells = [("name", "documents", "modes", "encoder", "updated")] + [
-        (r["name"], str(r["documents"]), ",".join(r["modes"]), r["encoder"] or "-", r["updated"] or "-") for r in rows]
+        (r["name"], "-" if r["documents"] is None else str(r["documents"]), ",".join(r["modes"]) or "-", r["encoder"] or "-", r["updated"] or "-") for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
     print("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells))
     return 0

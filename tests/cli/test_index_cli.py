@@ -158,3 +158,11 @@ def test_demo_collections_build_with_their_metadata(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit):  # argparse: --data and --demo exclude each other
         main(["index", "create", "x", "--demo", "shop-faq", "--data", "f.jsonl", *h])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_list_names_an_unreadable_collection_and_goes_on(home, capsys) -> None:
+    (home / "broken").mkdir()
+    (home / "broken" / "CURRENT").write_text("v-gone\n")
+    code, out, _ = cli(capsys, "index", "list", "--home", str(home))
+    lines = out.splitlines()
+    assert code == 0 and lines[1].startswith("broken") and "unreadable" in lines[1] and lines[2].split()[:3] == ["shop", "5", "bm25"]
