@@ -3,7 +3,6 @@ round trips; two writers; a kill during saves leaves the last committed version 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
