@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "or bm25 for a collection without embeddings")
     p.add_argument("--fusion", choices=("rrf", "normalized"), default="rrf",
                    help="hybrid fusion: rrf (reciprocal rank, k=60; default) or normalized (min-max scores)")
+    p.add_argument("--weights", metavar="BM25,DENSE",
+                   help="with --fusion normalized: how much each retriever counts, e.g. 1,2 (default: equal)")
     p.add_argument("--pool", type=int, default=100, help="candidates per retriever before fusion (default: 100)")
     p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
                    help="keep documents whose metadata FIELD equals VALUE; repeat to AND several")
@@ -47,6 +49,19 @@ def parse_filters(items: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_weights(text: str) -> list[float]:
+    """``"1,2"`` -> [1.0, 2.0]: the bm25 and dense weights of normalized fusion."""
+    from guimo.errors import GuimoError
+
+    try:
+        weights = [float(x) for x in text.split(",")]
+    except ValueError:
+        weights = []
+    if len(weights) != 2:
+        raise GuimoError(f"--weights {text!r}: expected two numbers BM25,DENSE, e.g. 1,2")
+    return weights
+
+
 def hit_json(coll, hit) -> dict:
     record = coll.get(hit.id)
     return {"id": hit.id, "score": round(hit.score, 6), "text": record.text if record else None,
@@ -70,7 +85,8 @@ def main(args: argparse.Namespace) -> int:
         if field not in known:
             raise GuimoError(f"--filter {field}=...: no document of {coll.name!r} has the field {field!r}; "
                              f"its metadata fields: {', '.join(known) or 'none'}")
-    options = dict(k=args.k, mode=args.mode, filters=filters, fusion=args.fusion, pool=args.pool)
+    options = dict(k=args.k, mode=args.mode, filters=filters, fusion=args.fusion, pool=args.pool,
+                   weights=parse_weights(args.weights) if args.weights else None)
     if args.batch:
         return _batch(coll, args, options)
     hits = coll.search(args.query, **options)

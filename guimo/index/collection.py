@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from guimo.errors import GuimoError
 from guimo.index import store
-from guimo.index.fusion import FUSIONS
+from guimo.index.fusion import FUSIONS, normalized_fusion
 from guimo.index.records import Record, to_record
 from guimo.index.sparse import Hit, SparseIndex
 from guimo.io import atomic_write_json, atomic_write_text
@@ -270,19 +270,20 @@ class Collection:
 
     def search(self, query: str, k: int = 10, mode: str | None = None,
                filters: Mapping[str, Any] | None = None, *, fusion: str = "rrf",
-               pool: int = DEFAULT_POOL) -> list[Hit]:
+               pool: int = DEFAULT_POOL, weights: Sequence[float] | None = None) -> list[Hit]:
         """The ``k`` best documents for ``query``, best first. See ``search_many``."""
-        return self.search_many([query], k, mode, filters, fusion=fusion, pool=pool)[0]
+        return self.search_many([query], k, mode, filters, fusion=fusion, pool=pool, weights=weights)[0]
 
     def search_many(self, queries: Sequence[str], k: int = 10, mode: str | None = None,
                     filters: Mapping[str, Any] | None = None, *, fusion: str = "rrf",
-                    pool: int = DEFAULT_POOL) -> list[list[Hit]]:
+                    pool: int = DEFAULT_POOL, weights: Sequence[float] | None = None) -> list[list[Hit]]:
         """Search many queries at once (one BM25 call, one embedding batch).
 
         ``mode``: ``bm25`` (keywords), ``dense`` (embeddings) or ``hybrid`` (both, each asked
         for ``max(pool, k)`` candidates, fused by ``fusion``: ``rrf`` or ``normalized``); None
         is hybrid when the collection has a dense index, else bm25. ``filters``: ``{field:
-        value}`` equalities on metadata, all of which must hold. A hit's score is the
+        value}`` equalities on metadata, all of which must hold. ``weights`` (bm25, dense) weigh
+        the two retrievers in normalized fusion (default equal). A hit's score is the
         retriever's (BM25, cosine) or the fused score in hybrid mode.
         """
         mode = mode or ("hybrid" if self.has_dense else "bm25")
@@ -292,6 +293,8 @@ class Collection:
             raise GuimoError(f"collection {self.name!r} has no dense index (created without one); use mode bm25")
         if fusion not in FUSIONS:
             raise GuimoError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
+        if weights is not None and (mode != "hybrid" or fusion != "normalized"):
+            raise GuimoError("weights apply to hybrid search with normalized fusion only")
         if k < 1 or pool < 1:
             raise GuimoError(f"k and pool must be >= 1, got k={k}, pool={pool}")
         if isinstance(queries, str):
@@ -314,6 +317,8 @@ class Collection:
             return sparse
         if mode == "dense":
             return [list(hits) for hits in dense]
+        if weights is not None:
+            return [normalized_fusion([s, d], weights=weights, top=k) for s, d in zip(sparse, dense)]
         fuse = FUSIONS[fusion]
         return [fuse([s, d], top=k) for s, d in zip(sparse, dense)]
 

@@ -119,6 +119,8 @@ def test_bad_input_is_named_with_file_line_and_what_is_there(tmp_path, capsys) -
     assert code == 2 and "expected FIELD=VALUE" in err
     code, _, err = cli(capsys, "search", "c", *h)
     assert code == 2 and "give one query" in err
+    code, _, err = cli(capsys, "search", "c", "alpha", "--fusion", "normalized", "--weights", "1;2", *h)
+    assert code == 2 and "expected two numbers BM25,DENSE" in err
     noq = write_jsonl(tmp_path / "noq.jsonl", [{"id": 1, "query": "alpha"}, {"id": 2, "question": "beta"}])
     code, _, err = cli(capsys, "search", "c", "--batch", str(noq), *h)
     assert code == 2 and "noq.jsonl:2: no 'query' or 'text' field (fields present: 'id', 'question')" in err
@@ -141,6 +143,9 @@ def test_dense_and_hybrid_through_the_cli(tmp_path, capsys) -> None:
     code, out, _ = cli(capsys, "search", "shop", "something to cook with", "--mode", "dense", "--filter",
                        "category=kitchen", "--json", *h)
     assert {x["id"] for x in json.loads(out)["hits"]} == {"A1", "A2"}
+    runs = [json.loads(cli(capsys, "search", "shop", "earphones for music", "--k", "3", "--json", *extra, *h)[1])["hits"]
+            for extra in (["--mode", "dense"], ["--fusion", "normalized", "--weights", "0,1"])]
+    assert [x["id"] for x in runs[0]] == [x["id"] for x in runs[1]]  # bm25 weighed 0: the dense order
 
 
 def test_demo_collections_build_with_their_metadata(tmp_path, capsys) -> None:

@@ -196,6 +196,11 @@ def test_hybrid_fuses_both_and_persists(dense_coll) -> None:
     assert rrf[0].id == "refund-policy" and rrf[0].score <= 2 / 61 + 1e-12
     norm = dense_coll.search("how long until I get my refund", k=3, fusion="normalized")
     assert norm[0].id == "refund-policy"
+    dense_only = dense_coll.search("how long until I get my refund", k=3, mode="dense")
+    weighted = dense_coll.search("how long until I get my refund", k=3, fusion="normalized", weights=[0, 1])
+    assert [h.id for h in weighted] == [h.id for h in dense_only]  # bm25 weighed 0: the dense order
+    with pytest.raises(GuimoError, match="normalized fusion only"):
+        dense_coll.search("refund", weights=[1, 1])
     filtered = dense_coll.search("refund", k=5, mode="dense", filters={"topic": "shipping"})
     assert filtered and all(h.metadata["topic"] == "shipping" for h in filtered)
     again = Collection.open(dense_coll.folder)
