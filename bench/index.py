@@ -188,14 +188,18 @@ def recommend_defaults(r: dict) -> list[tuple[str, str, str]]:
 
 
 def index_bench(r: dict) -> list[tuple[str, str, str]]:
-    """HNSW against the exact flat index at the largest N measured (issue #23: recall@10 >= 0.95 at 1M, >= 10x)."""
+    """HNSW against the exact flat index at the largest N (issue #23: recall@10 >= 0.95 at 1M, >= 10x flat's speed),
+    at the lowest swept ef_search that reaches the recall (the default chosen from it), else the main run's."""
     big = max(r["rows"], key=lambda row: row["n"])
-    versus = f"{big['speedup_p50']:.0f}x flat's speed (p50)"
+    ok = [s for s in big["sweep"] if s["recall_at_10"] >= 0.95]
+    pick = min(ok, key=lambda s: s["ef_search"]) if ok else {"ef_search": big.get("ef_search", 64), **big["hnsw"],
+                                                                 "recall_at_10": big["recall_at_10"]}
+    speed = big["flat"]["p50_ms"] / pick["p50_ms"]
+    versus = f"{speed:.0f}x flat's speed (p50)"
     if big["n"] >= 1_000_000:
-        met = big["recall_at_10"] >= 0.95 and big["speedup_p50"] >= 10
-        versus += f"; target 0.95 at 10x: {'met' if met else 'NOT met'}"
-    return [(f"Vector index, HNSW, {big['n']:,} x {big['dim']}",
-             f"recall@10 {big['recall_at_10']:.3f}, p50 {big['hnsw']['p50_ms']:.2f} ms", versus)]
+        versus += f"; target 0.95 at 10x: {'met' if pick['recall_at_10'] >= 0.95 and speed >= 10 else 'NOT met'}"
+    return [(f"Vector index, HNSW, {big['n']:,} x {big['dim']}, ef_search {pick['ef_search']}",
+             f"recall@10 {pick['recall_at_10']:.3f}, p50 {pick['p50_ms']:.2f} ms", versus)]
 
 
 def text_part(what: str, target: str) -> "Extractor":

@@ -123,6 +123,7 @@ def measure(n: int, args) -> dict:
     print(f"  ef_search={args.ef_search}: recall@10 {row['recall_at_10']:.4f}, p50 flat "
           f"{row['flat']['p50_ms']:.2f} ms, HNSW {row['hnsw']['p50_ms']:.3f} ms ({row['speedup_p50']:.0f}x)", flush=True)
 
+    row["ef_search"] = args.ef_search
     row["sweep"] = []
     for ef in args.ef_sweep:
         hnsw.hnsw = HNSWParams(m=args.m, ef_construction=args.ef_construction, ef_search=ef)
@@ -166,11 +167,31 @@ def render(record: dict) -> str:
     for r in sorted(record["rows"], key=lambda r: r["n"]):
         lines.append(f"| {r['n']:,} | " + " | ".join(f"{s['recall_at_10']:.4f}, {s['p50_ms']:.3f}" for s in r["sweep"]) + " |")
     big = max(record["rows"], key=lambda r: r["n"])
-    met = big["recall_at_10"] >= TARGET_RECALL and big["speedup_p50"] >= TARGET_SPEEDUP
     lines += ["", f"Issue #23's target at 1M (recall@10 >= {TARGET_RECALL} at >= {TARGET_SPEEDUP:.0f}x flat's speed): "
-              + (("met" if met else "NOT met") + f" at {big['n']:,}" if big["n"] >= 1_000_000
-                 else f"1M not measured yet (largest N {big['n']:,})") + "."]
+              + (target_verdict(big) if big["n"] >= 1_000_000 else f"1M not measured yet (largest N {big['n']:,})") + "."]
     return "\n".join(lines)
+
+
+def lowest_ef_meeting(row: dict) -> dict | None:
+    """The sweep entry with the smallest ef_search whose recall@10 reaches the target, if any."""
+    ok = [s for s in row["sweep"] if s["recall_at_10"] >= TARGET_RECALL]
+    return min(ok, key=lambda s: s["ef_search"]) if ok else None
+
+
+def target_verdict(row: dict) -> str:
+    """The target at the main run's ef_search, and at the lowest swept ef_search that reaches the recall."""
+    m = row.get("ef_search", 64)
+    met = row["recall_at_10"] >= TARGET_RECALL and row["speedup_p50"] >= TARGET_SPEEDUP
+    text = (f"at ef_search {m} (interleaved run) {'met' if met else 'NOT met'}: recall@10 {row['recall_at_10']:.4f}, "
+            f"{row['speedup_p50']:.0f}x flat's p50")
+    best = lowest_ef_meeting(row)
+    if best is not None and best["ef_search"] != m:
+        speed = row["flat"]["p50_ms"] / best["p50_ms"]
+        text += (f"; at ef_search {best['ef_search']} (sweep, HNSW timed alone) "
+                 f"{'met' if speed >= TARGET_SPEEDUP else 'NOT met'}: recall@10 {best['recall_at_10']:.4f}, "
+                 f"p50 {best['p50_ms']:.3f} ms = {speed:.0f}x flat's p50, which is why `HNSWParams.ef_search` is "
+                 f"{best['ef_search']} now")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--build-threads", type=int, default=2, help="HNSW build threads (capped at the cores)")
     p.add_argument("--m", type=int, default=32)
     p.add_argument("--ef-construction", type=int, default=80)
-    p.add_argument("--ef-search", type=int, default=64)
+    p.add_argument("--ef-search", type=int, default=128, help="HNSWParams' default (64 until the 1M run)")
     p.add_argument("--ef-sweep", default="16,32,64,128", help="ef_search values timed on HNSW alone")
     p.add_argument("--note", default="", help="free text for the page (e.g. which jobs were paused)")
     p.add_argument("--render", action="store_true", help="rewrite the page section from the JSON only")

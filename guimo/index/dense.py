@@ -37,10 +37,12 @@ selector; an HNSW part searches the matches exactly when they are few (at most
 any query that came back short.
 
 HNSW parameters (``HNSWParams``): ``m=32`` neighbours per node, ``ef_construction=80``,
-``ef_search=64``. ``bench/index_bench.py`` (docs/benchmarks/index.md), on a unit-norm Gaussian
-mixture of dim 384: ef_search 16 / 32 / 64 / 128 gave recall@10 0.79 / 0.93 / 0.988 / 0.999 at
-100k, p50 0.28 / 0.33 / 0.55 / 0.71 ms; 64 is the cheapest that clears the issue's 0.95 with room.
-``m`` and ``ef_construction`` were not swept (FAISS's usual range; each build at 100k took 140 s).
+``ef_search=128``. ``bench/index_bench.py`` (docs/benchmarks/index.md), on a unit-norm Gaussian
+mixture of dim 384, ef_search 16 / 32 / 64 / 128 gave recall@10 0.79 / 0.93 / 0.988 / 0.999 at
+100k (p50 0.28 / 0.33 / 0.55 / 0.71 ms) but 0.65 / 0.81 / 0.918 / 0.975 at 1M (p50 0.33 / 0.40 /
+0.54 / 0.74 ms, flat 178 ms): 128 is the cheapest tried that keeps recall@10 >= 0.95 at every size.
+``m`` and ``ef_construction`` were not swept (FAISS's usual range; the 1M build alone took 34 min
+on this shared 2-core machine).
 
 Threads: ``threads`` (default: torch's intra-op setting when torch is loaded, else
 ``OMP_NUM_THREADS``, else all cores) is capped at the cores this process may use and passed to
@@ -82,7 +84,7 @@ class HNSWParams:
 
     m: int = 32  # neighbours per node: more = better recall, more memory (~8 * m bytes of links per vector)
     ef_construction: int = 80  # candidate list while building: more = better graph, slower build
-    ef_search: int = 64  # candidate list while searching (raised to k when k is larger)
+    ef_search: int = 128  # candidate list while searching (raised to k when k is larger)
 
     def __post_init__(self) -> None:
         for name, low in (("m", 2), ("ef_construction", 1), ("ef_search", 1)):
