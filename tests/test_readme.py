@@ -571,7 +571,7 @@ def _run(cmd: Command, text: str, cwd: Path, env: dict[str, str], *, timeout: fl
     return r.stdout
 
 
-@pytest.mark.timeout(1800)  # 72 s at a load average of ~1, 4-8 min at 4-18; pyproject's 600 s is for single tests
+@pytest.mark.timeout(1800)  # 5.0 min at a load average of 6 with #23's text lines (72 s at ~1 before them); pyproject's 600 s is for single tests
 def test_readme_tour_runs_in_order_with_small_settings(tmp_path):
     """The default suite: every tour command that takes minutes runs with its small settings."""
     seconds = run_tour(tmp_path, small=True)
