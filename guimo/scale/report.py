@@ -582,6 +582,8 @@ def _lr_rule_text(spec: dict) -> str:
     sets = dict(o.split("=", 1) for o in spec.get("overrides") or [] if "=" in o)
     batch = (f" A point trained at a batch b smaller than {spec.get('batch_size')} uses lr x (b / {spec.get('batch_size')})^"
              f"{spec.get('lr_batch_exponent', 0.5):g}." if spec.get("min_steps") else "")
+    if spec.get("sizes") == ["default"]:  # the scenario's own model (a pretrained encoder): no width rule to state
+        return f"Learning rate: {spec['lr_ref']:.4g} for every point (the scenario's own model, size 'default')." + batch
     if "model.mup_base_width" in sets:
         return (f"Parametrization: muP with d{sets['model.mup_base_width']} as the base (head dimension {sets.get('model.mup_base_head_dim', 'its own')}): "
                 f"one lr, {spec['lr_ref']:.4g}, for every size; the model trains its hidden matrices at lr / (d_model / "
