@@ -102,6 +102,10 @@ def markdown(r: dict) -> str:
                      f"{'' if val is None else f'{val:.4f}'} |")
     met = r["model"]["ndcg@10"] >= TARGET
     lines += ["", f"Target {TARGET}: {'met' if met else 'not met'} ({r['model']['ndcg@10']:.4f})."]
+    if r.get("train_steps") and r.get("train_s"):
+        lines.append(f"Fine-tuning took {r['train_steps']} steps of 16 queries ({r['train_s'] / r['train_steps']:.0f} s per step at this load): "
+                     "the time budget (train.max_time_s=480) fixes the step count from the measured step time, so a busier machine "
+                     "trains less. The run overshot the budget because the count is fixed only after the first timed steps.")
     if r.get("reranker"):
         lines.append(f"Reranker: {json.dumps(r['reranker'])}.")
     return "\n".join(lines)
