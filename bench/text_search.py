@@ -80,6 +80,7 @@ def run(out: Path, rerank: bool, data: Path) -> dict:
 
 
 NAMES = {"bm25": "BM25 (bm25s, baseline)", "dense_frozen": "MiniLM frozen (baseline)", "hybrid_frozen": "RRF hybrid, frozen MiniLM (baseline)",
+         "hybrid_frozen_normalized": "score-fusion hybrid, frozen MiniLM (baseline)", "hybrid_tuned_normalized": "score-fusion hybrid, fine-tuned MiniLM",
          "dense_tuned": "MiniLM fine-tuned", "hybrid_tuned": "RRF hybrid, fine-tuned MiniLM", "hybrid_tuned_reranked": "RRF hybrid fine-tuned + cross-encoder"}
 
 

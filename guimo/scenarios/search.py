@@ -321,7 +321,7 @@ class SearchScenario:
         """Every system on the validation and test queries (one encoding of the corpus per encoder);
         the model is the fine-tuned system (dense, hybrid, hybrid reranked) best on validation."""
         from guimo.data.retrieval import score_rankings
-        from guimo.index.fusion import rrf
+        from guimo.index.fusion import normalized_fusion, rrf
         from guimo.models.text_encoder import TOKENIZER_FILE, TextEncoder
 
         cfg, e = ctx.cfg, ctx.cfg.eval
@@ -337,9 +337,14 @@ class SearchScenario:
         def fuse(dense):
             return {q: rrf([bm25[q], dense[q]], k=e.rrf_k, top=e.depth) for q in asked}
 
+        def fuse_scores(dense):  # min-max normalised scores, summed: keeps how far apart the scores are
+            return {q: normalized_fusion([bm25[q], dense[q]], top=e.depth) for q in asked}
+
         systems = {"bm25": bm25, "dense_frozen": dense_frozen, "hybrid_frozen": fuse(dense_frozen),
-                   "dense_tuned": dense_tuned, "hybrid_tuned": fuse(dense_tuned)}
-        candidates = ["dense_tuned", "hybrid_tuned"]
+                   "hybrid_frozen_normalized": fuse_scores(dense_frozen),
+                   "dense_tuned": dense_tuned, "hybrid_tuned": fuse(dense_tuned),
+                   "hybrid_tuned_normalized": fuse_scores(dense_tuned)}
+        candidates = ["dense_tuned", "hybrid_tuned", "hybrid_tuned_normalized"]
         info = None
         if cfg.rerank.enabled:
             reranker, info = self.reranker(ctx, data, examples, split, pools)
@@ -353,11 +358,11 @@ class SearchScenario:
         out: dict[str, Any] = {
             "split": "test",
             "protocol": {"queries": len(qrels["test"]), "val_queries": len(qrels["val"]), "documents": len(data.corpus),
-                         "fusion": f"RRF k={e.rrf_k} over top-{e.depth} of each",
+                         "fusion": f"RRF k={e.rrf_k}, or min-max normalised score fusion (_normalized), over top-{e.depth} of each",
                          "model": f"{chosen}: the best fine-tuned system on validation among {', '.join(candidates)}"},
             "model": scores["test"][chosen],
             "chosen": chosen,
-            "baselines": {n: scores["test"][n] for n in ("bm25", "dense_frozen", "hybrid_frozen")},
+            "baselines": {n: scores["test"][n] for n in ("bm25", "dense_frozen", "hybrid_frozen", "hybrid_frozen_normalized")},
             "systems": scores["test"],
             "val": scores.get("val", {}).get(chosen, {}),
             "val_systems": scores.get("val", {}),
