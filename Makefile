@@ -25,8 +25,12 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/guimo run
 
+# The suite runs one torch thread per process (tests/conftest.py), so its files are spread over the
+# cores (pytest-xdist; a file stays on one worker: its fixtures, server port and database are its own).
+XDIST ?= -n auto --maxprocesses 4 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 	$(MAKE) --no-print-directory test-numerics
 
 test-numerics: $(STAMP)
