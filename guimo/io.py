@@ -95,6 +95,39 @@ def iter_jsonl(path: str | os.PathLike, *, skip_torn_tail: bool = False) -> Iter
         yield i, record
 
 
+def iter_csv(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line, row) pairs of a CSV or TSV file with a header; ``line`` is where the row starts (a quoted
+    text may span lines). A row with the wrong number of fields, bad bytes or broken quoting is a
+    GuimoError naming the file and line."""
+    import csv
+
+    path = Path(path)
+    reader = None
+    try:
+        f = path.open(encoding="utf-8", newline="")
+        with f:
+            sample = f.read(8192)
+            f.seek(0)
+            delimiter = "\t" if path.suffix == ".tsv" or (sample.count("\t") > sample.count(",")) else ","
+            reader = csv.reader(f, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                return
+            header = [h.strip().lstrip("\ufeff") for h in header]
+            start = reader.line_num + 1
+            for values in reader:
+                if values and any(v.strip() for v in values):
+                    if len(values) != len(header):
+                        raise GuimoError(f"{where(path, start)}: {len(values)} fields, the header has {len(header)} "
+                                         f"({', '.join(header)}); quote texts that contain '{delimiter}'")
+                    yield start, dict(zip(header, values))
+                start = reader.line_num + 1
+    except UnicodeDecodeError as e:
+        raise GuimoError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise GuimoError(f"{where(path, reader.line_num if reader else None)}: malformed CSV ({e})") from None
+
+
 def read_text_strict(path: str | os.PathLike) -> str:
     """Read UTF-8 text; a decoding error names the file and the line where it happens."""
     path = Path(path)

@@ -128,36 +128,13 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
     if not path.is_file():
         raise GuimoError(f"{path}: file not found")
     if path.suffix.lower() in (".csv", ".tsv"):
-        yield from _csv_rows(path)
+        from guimo.io import iter_csv
+
+        yield from iter_csv(path)
         return
     from guimo.io import iter_jsonl
 
     yield from iter_jsonl(path)
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    import csv
-
-    from guimo.errors import GuimoError, where
-
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        try:
-            header = next(reader, None)
-            if header is None:
-                return
-            header = [h.strip().lstrip("\ufeff") for h in header]
-            start = reader.line_num + 1
-            for values in reader:
-                if values and any(v.strip() for v in values):
-                    if len(values) != len(header):
-                        raise GuimoError(f"{where(path, start)}: {len(values)} fields, the header has {len(header)} ({', '.join(header)})")
-                    yield start, dict(zip(header, values))
-                start = reader.line_num + 1
-        except UnicodeDecodeError as e:
-            raise GuimoError(f"{path}: not UTF-8 text ({e.reason})") from None
-        except csv.Error as e:
-            raise GuimoError(f"{where(path, reader.line_num)}: malformed CSV ({e})") from None
 
 
 def write_rows(path: str | Path, rows: list[dict]) -> None:

@@ -15,13 +15,13 @@ row is its own group.
 
 from __future__ import annotations
 
-import csv
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
 from guimo.errors import GuimoError, where
+from guimo.io import iter_csv
 
 OOS_LABEL = "out_of_scope"
 OOS_NAMES = ("out_of_scope", "oos", "out-of-scope", "outofscope")  # label names taken to mean "none of the intents"
@@ -227,7 +227,7 @@ def read_labelled(path: str | Path, text_field: str = "auto", label_field: str =
     path = Path(path)
     if not path.is_file():
         raise GuimoError(f"{path}: file not found")
-    rows = list(_jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path))
+    rows = list(_jsonl_rows(path) if path.suffix == ".jsonl" else iter_csv(path))
     if not rows:
         raise GuimoError(f"{path}: no rows")
     columns = list(rows[0][1])
@@ -261,33 +261,6 @@ def _column(path: Path, columns: list[str], wanted: str | None, candidates: tupl
     raise GuimoError(f"{path}: cannot tell which column is meant ({key}); the columns are: {', '.join(columns)}; "
                      f"set {key}=NAME")
 
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line, row) pairs; ``line`` is where the row starts (a quoted text may span lines)."""
-    reader = None
-    try:
-        f = path.open(encoding="utf-8", newline="")
-        with f:
-            sample = f.read(8192)
-            f.seek(0)
-            delimiter = "\t" if path.suffix == ".tsv" or (sample.count("\t") > sample.count(",")) else ","
-            reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader, None)
-            if header is None:
-                return
-            header = [h.strip().lstrip("\ufeff") for h in header]
-            start = reader.line_num + 1
-            for values in reader:
-                if values and any(v.strip() for v in values):
-                    if len(values) != len(header):
-                        raise GuimoError(f"{where(path, start)}: {len(values)} fields, the header has {len(header)} "
-                                         f"({', '.join(header)}); quote texts that contain '{delimiter}'")
-                    yield start, dict(zip(header, values))
-                start = reader.line_num + 1
-    except UnicodeDecodeError as e:
-        raise GuimoError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except csv.Error as e:
-        raise GuimoError(f"{where(path, reader.line_num if reader else None)}: malformed CSV ({e})") from None
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
