@@ -15,19 +15,23 @@ from typing import Any
 
 # intent -> the slots it may carry (required ones are decided by the device layer)
 INTENTS: dict[str, tuple[str, ...]] = {
-    "turn_on": ("room", "device"),
-    "turn_off": ("room", "device"),
-    "set_brightness": ("room", "device", "brightness"),
-    "set_color": ("room", "device", "color"),
+    "turn_on": ("room", "device", "scope"),  # "start the vacuum cleaner" too
+    "turn_off": ("room", "device", "scope"),
+    "set_brightness": ("room", "device", "scope", "brightness"),
+    "set_color": ("room", "device", "scope", "color"),
     "set_temperature": ("room", "device", "temperature"),
     "set_volume": ("room", "device", "volume"),
-    "open": ("room", "device", "position"),  # curtains (position: percent open, optional)
+    "increase": ("room", "device", "scope", "attribute"),  # "turn up the heat", "make the lights brighter"
+    "decrease": ("room", "device", "scope", "attribute"),  # "dim the living room lights", "turn down the volume"
+    "open": ("room", "device", "position"),  # curtains, blinds, a garage door (position: percent open, optional)
     "close": ("room", "device"),
     "lock": ("room", "device"),
     "unlock": ("room", "device"),
     "query_state": ("room", "device", "attribute"),  # "what is the temperature in the bedroom"
 }
-SLOTS: tuple[str, ...] = ("room", "device", "brightness", "color", "temperature", "volume", "position", "attribute")
+# scope: "all" / "every" / "所有" (which devices a plural command covers); attribute: the quantity a
+# relative or query command is about ("heat", "volume", "brighter", "温度"), mapped by the device layer
+SLOTS: tuple[str, ...] = ("room", "device", "scope", "brightness", "color", "temperature", "volume", "position", "attribute")
 OUT_OF_SCOPE = "out_of_scope"  # the label a parse carries when no intent clears the threshold
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
