@@ -95,3 +95,51 @@ class UsageTotal(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     units: Mapped[int] = mapped_column(BigInteger, default=0)
     events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AuditEvent(Base):
+    """Append-only record of key and admin actions (who did what to which key), written in the same
+    transaction as the action itself by ``guimo.serve.keys`` and the console, so the CLI, the API and
+    the console are audited the same way (``guimo.serve.audit``)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))  # "cli", "console:operator gm-xxxxxxxx", "console:acme gm-xxxxxxxx"
+    action: Mapped[str] = mapped_column(String(50))  # key.create, key.revoke, key.rotate, key.limits, admin_key.create, console.sign_in, ...
+    tenant_id: Mapped[int | None] = mapped_column(Integer)  # the tenant acted on (None: platform-wide)
+    target: Mapped[str | None] = mapped_column(String(100))  # a key prefix
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class AdminKey(Base):
+    """An operator key for the console's operator view (``guimo keys admin``): hashed like an API key,
+    never usable on /v1 (it belongs to no tenant)."""
+
+    __tablename__ = "admin_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleSession(Base):
+    """A signed-in console session. The cookie holds a random id; only its SHA-256 is stored, so a copy of
+    the database opens no session. ``key_id`` (tenant view) or ``admin_key_id`` (operator view) is the key
+    the user signed in with: revoking it ends the session."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))  # "tenant" | "operator"
+    tenant_id: Mapped[int | None] = mapped_column(Integer)
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    admin_key_id: Mapped[int | None] = mapped_column(Integer)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
