@@ -1,0 +1,193 @@
+"""FT-Transformer (Gorishniy et al. 2021, "Revisiting Deep Learning Models for Tabular Data") on guimo's
+shared transformer blocks.
+
+Every column becomes one token of width ``d_token``:
+
+- a numeric column j: ``x_j * W_j + b_j`` (the feature tokenizer; the encoder has already scaled x);
+- a categorical column j: ``E_j[x_j] + b_j`` (one embedding table per column, the encoder's unknown bucket included);
+- a learned [CLS] token is appended, the stack of pre-norm, bidirectional blocks (``guimo.models.transformer.Block``,
+  no causal mask, no positions: a table's columns have no order) mixes them, and the head reads the [CLS] state:
+  LayerNorm -> ReLU -> Linear.
+
+Outputs (``n_out``): 1 logit for binary classification (the positive class) and for regression (the
+standardised target), K logits for K classes. One logit for binary keeps the loss a plain BCE whose
+``pos_weight`` is the class-imbalance weight, and a single score is what ROC-AUC, PR-AUC and a cost threshold read.
+
+Opacus-friendly by construction (``guimo.privacy.dp`` trains it with DP-SGD): no BatchNorm, and every parameter
+lives in an ``nn.Linear``, ``nn.Embedding`` or ``nn.LayerNorm``, the layers Opacus computes per-sample gradients
+for. That is why the numeric weights ``W_j``, the biases ``b_j`` and the [CLS] vector are embedding tables looked
+up by column index rather than bare ``nn.Parameter``s: the lookup's output gradient times ``x_j`` is exactly the
+per-sample gradient of ``W_j``, which Opacus's embedding rule computes.
+Shapes: B rows, F = n_num + n_cat feature tokens, C = d_token, K outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn as nn
+
+from guimo.models.transformer import Block, TransformerConfig
+
+
+@dataclass
+class TabularConfig:
+    n_num: int = field(default=0, metadata={"help": "numeric columns (set from the data)"})
+    cat_cardinalities: list[int] = field(default_factory=list, metadata={"help": "per categorical column: its vocabulary incl. the unknown bucket (set from the data)"})
+    n_out: int = field(default=1, metadata={"help": "outputs: 1 for binary (positive-class logit) and regression, K for K classes (set from the data)"})
+    task: Literal["binary", "multiclass", "regression"] = field(default="binary", metadata={"help": "set from the data's target"})
+    d_token: int = field(default=96, metadata={"help": "token width C (FT-Transformer: 96-192 at 1-3 blocks)"})
+    n_layer: int = field(default=3, metadata={"help": "transformer blocks"})
+    n_head: int = field(default=8, metadata={"help": "attention heads; must divide d_token"})
+    ff_mult: float = field(default=4 / 3, metadata={"help": "MLP hidden width = d_token x this (the paper's 4/3 with ReGLU; GELU here)"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout on attention and the residual branches"})
+
+    def __post_init__(self) -> None:
+        if self.n_num < 0:
+            raise ValueError("n_num must be non-negative")
+        if self.n_num + len(self.cat_cardinalities) == 0:
+            raise ValueError("a table model needs at least one feature column")
+        if any(c < 1 for c in self.cat_cardinalities):
+            raise ValueError("every categorical cardinality must be at least 1")
+        if self.d_token % self.n_head:
+            raise ValueError(f"d_token ({self.d_token}) must be divisible by n_head ({self.n_head})")
+        if self.n_out < 1 or (self.task == "multiclass" and self.n_out < 3) or (self.task != "multiclass" and self.n_out != 1):
+            raise ValueError(f"n_out {self.n_out} does not fit task {self.task} (binary and regression: 1; multiclass: K >= 3)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError("dropout must be in [0, 1)")
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_num + len(self.cat_cardinalities) + 1  # + [CLS]
+
+    def block_config(self) -> TransformerConfig:
+        """The shared blocks' config: bidirectional, pre-norm, no vocabulary (the tokenizer embeds)."""
+        return TransformerConfig(vocab_size=1, max_len=self.n_tokens, n_layer=self.n_layer, n_head=self.n_head, d_model=self.d_token,
+                                 d_ff=max(1, round(self.ff_mult * self.d_token)), dropout=self.dropout, causal=False, norm_first=True,
+                                 tie_weights=False, lm_head=False)
+
+
+# Presets as plain data (`--set model=small`): all train in seconds to a minute on the datasets here.
+PRESETS: dict[str, dict] = {
+    "tiny": dict(d_token=32, n_layer=1, n_head=4),
+    "small": dict(d_token=64, n_layer=2, n_head=4),
+    "default": dict(d_token=96, n_layer=3, n_head=8),
+    "wide": dict(d_token=192, n_layer=3, n_head=8),
+}
+
+
+class FeatureTokenizer(nn.Module):
+    """(x_num (B, n_num) float, x_cat (B, n_cat) int64) -> tokens (B, F, C)."""
+
+    def __init__(self, cfg: TabularConfig) -> None:
+        super().__init__()
+        self.n_num, self.n_cat = cfg.n_num, len(cfg.cat_cardinalities)
+        d = cfg.d_token
+        # per numeric column j: W_j and b_j, looked up by column index (see the module docstring: Opacus)
+        # (a table without numeric or without categorical columns gets no such layers: Opacus refuses parameters
+        # that never receive a gradient)
+        self.num_weight = nn.Embedding(self.n_num, d) if self.n_num else None
+        self.num_bias = nn.Embedding(self.n_num, d) if self.n_num else None
+        # every categorical column's table in one embedding, column j's ids offset by the cardinalities before it
+        self.cat_emb = nn.Embedding(sum(cfg.cat_cardinalities), d) if self.n_cat else None
+        self.cat_bias = nn.Embedding(self.n_cat, d) if self.n_cat else None
+        offsets = torch.tensor([0] + list(cfg.cat_cardinalities[:-1]), dtype=torch.long).cumsum(0) if self.n_cat else torch.zeros(0, dtype=torch.long)
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("num_index", torch.arange(self.n_num), persistent=False)
+        self.register_buffer("cat_index", torch.arange(self.n_cat), persistent=False)
+        # the paper's init: uniform(-1/sqrt(C), 1/sqrt(C)) for the tokenizer's weights and biases
+        for emb in (self.num_weight, self.num_bias, self.cat_emb, self.cat_bias):
+            if emb is not None:
+                nn.init.uniform_(emb.weight, -1 / math.sqrt(d), 1 / math.sqrt(d))
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        B = x_num.shape[0] if self.n_num else x_cat.shape[0]
+        parts = []
+        if self.n_num:
+            idx = self.num_index.expand(B, -1)  # (B, n_num)
+            parts.append(x_num.unsqueeze(-1) * self.num_weight(idx) + self.num_bias(idx))  # (B, n_num, C)
+        if self.n_cat:
+            parts.append(self.cat_emb(x_cat + self.offsets) + self.cat_bias(self.cat_index.expand(B, -1)))  # (B, n_cat, C)
+        return torch.cat(parts, dim=1)
+
+
+class FTTransformer(nn.Module):
+    """``forward(x_num, x_cat) -> logits (B, n_out)``; ``x_num`` float32 (B, n_num), ``x_cat`` int64 (B, n_cat)."""
+
+    def __init__(self, cfg: TabularConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        bcfg = cfg.block_config()
+        self.tokenizer = FeatureTokenizer(cfg)
+        self.cls = nn.Embedding(1, cfg.d_token)  # the [CLS] vector, an embedding so Opacus sees it
+        self.blocks = nn.ModuleList(Block(bcfg, i) for i in range(cfg.n_layer))
+        self.norm = nn.LayerNorm(cfg.d_token)
+        self.head = nn.Linear(cfg.d_token, cfg.n_out)
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+                if name.endswith("proj"):  # GPT-2: residual projections scaled by 1/sqrt(2L), as the shared transformer does
+                    nn.init.normal_(module.weight, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        nn.init.uniform_(self.cls.weight, -1 / math.sqrt(cfg.d_token), 1 / math.sqrt(cfg.d_token))
+        self.register_buffer("cls_index", torch.zeros(1, dtype=torch.long), persistent=False)
+
+    def encode(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        """The [CLS] token's final state (B, C)."""
+        tokens = self.tokenizer(x_num, x_cat)  # (B, F - 1, C)
+        cls = self.cls(self.cls_index.expand(tokens.shape[0], -1))  # (B, 1, C)
+        x = torch.cat([tokens, cls], dim=1)  # (B, F, C): [CLS] last, as in the paper
+        for block in self.blocks:
+            x = block(x)
+        return x[:, -1]
+
+    def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.norm(self.encode(x_num, x_cat))))  # (B, n_out)
+
+
+@torch.no_grad()
+def predict_logits(model: FTTransformer, x_num, x_cat, batch_size: int = 1024) -> "np.ndarray":
+    """Logits (N, n_out) as float64 NumPy of encoded arrays, in eval mode, on the model's device."""
+    import numpy as np
+
+    device = next(model.parameters()).device
+    model.eval()
+    n = len(x_num) if x_num is not None and len(x_num) else len(x_cat)
+    out = []
+    for s in range(0, n, batch_size):
+        xn = torch.as_tensor(np.asarray(x_num[s : s + batch_size], dtype=np.float32), device=device)
+        xc = torch.as_tensor(np.asarray(x_cat[s : s + batch_size], dtype=np.int64), device=device)
+        out.append(model(xn, xc).float().cpu().numpy())
+    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, model.cfg.n_out))
+
+
+def imbalance_loss(logits: torch.Tensor, y: torch.Tensor, *, task: str, kind: str, pos_weight: float = 1.0,
+                   class_weight: torch.Tensor | None = None, gamma: float = 2.0) -> torch.Tensor:
+    """The training loss of one batch: logits (B, n_out), y (B,) (0/1, class ids, or the standardised target).
+
+    - binary ``weighted``: BCE with the positive rows weighted ``pos_weight`` (a rare class then moves the
+      gradient as much as it should; the shift it adds to the logit, log pos_weight, is taken off again before
+      calibration); ``focal``: the focal loss (Lin et al. 2017) (1 - p_t)^gamma x BCE, which down-weights the
+      easy majority rows; ``none``: plain BCE.
+    - multiclass: cross-entropy with ``class_weight`` (B-independent (K,)) for ``weighted``, focal likewise.
+    - regression: mean squared error on the standardised target.
+    """
+    import torch.nn.functional as F
+
+    if task == "regression":
+        return F.mse_loss(logits[:, 0], y.float())
+    if task == "binary":
+        z, t = logits[:, 0], y.float()
+        if kind == "focal":
+            bce = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+            p_t = torch.exp(-bce)
+            return ((1 - p_t) ** gamma * bce).mean()
+        w = torch.tensor(pos_weight if kind == "weighted" else 1.0, device=z.device, dtype=z.dtype)
+        return F.binary_cross_entropy_with_logits(z, t, pos_weight=w)
+    if kind == "focal":
+        ce = F.cross_entropy(logits, y, reduction="none")
+        return ((1 - torch.exp(-ce)) ** gamma * ce).mean()
+    return F.cross_entropy(logits, y, weight=class_weight if kind == "weighted" else None)
