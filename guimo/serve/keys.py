@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from guimo.errors import GuimoError
+from guimo.serve import audit
 from guimo.serve.db import write_session
 from guimo.serve.models import ApiKey, Tenant, utcnow
 
@@ -73,6 +74,20 @@ def authenticate(engine: Engine, key: str, *, now: dt.datetime | None = None) ->
     if row is None or not hmac.compare_digest(row[0].key_hash, digest):
         raise AuthError(f"Incorrect API key provided: {key[:PREFIX_LEN]}...", "invalid_api_key")
     k, tenant = row
+    return _principal(k, tenant, now)
+
+
+def principal_by_id(engine: Engine, key_id: int, *, now: dt.datetime | None = None) -> Principal:
+    """The principal of the key with this id, checked as ``authenticate`` checks a key (the console's
+    session holds the id of the key its user signed in with, never the key)."""
+    with Session(engine) as s:
+        row = s.execute(select(ApiKey, Tenant.name).join(Tenant, Tenant.id == ApiKey.tenant_id).where(ApiKey.id == key_id)).first()
+    if row is None:
+        raise AuthError("This API key no longer exists.", "invalid_api_key")
+    return _principal(row[0], row[1], now or utcnow())
+
+
+def _principal(k: ApiKey, tenant: str, now: dt.datetime) -> Principal:
     if k.revoked_at is not None:
         raise AuthError(f"API key {k.prefix}... has been revoked.", "revoked_api_key")
     if k.expires_at is not None and _aware(k.expires_at) <= now:
@@ -95,11 +110,11 @@ def create_key(
     monthly_quota: int | None = None,
     expires_at: dt.datetime | None = None,
     name: str | None = None,
+    actor: str = "cli",
 ) -> tuple[str, ApiKey]:
-    """Create a key (and its tenant on first use). Returns the secret, which is never stored."""
-    for label, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrent", max_concurrent), ("monthly_quota", monthly_quota)):
-        if value is not None and value < 1:
-            raise GuimoError(f"--{label.replace('_', '-')} must be a positive integer, got {value}")
+    """Create a key (and its tenant on first use). Returns the secret, which is never stored.
+    ``actor`` names who did it in the audit log (``guimo.serve.audit``)."""
+    _check_limits(rpm=rpm, tpm=tpm, max_concurrent=max_concurrent, monthly_quota=monthly_quota)
     if not tenant or len(tenant) > 100:
         raise GuimoError("tenant name must have 1 to 100 characters")
     secret = new_secret()
@@ -114,7 +129,32 @@ def create_key(
         s.add(k)
         s.flush()
         k.family_id = k.id
+        audit.add(s, actor=actor, action="key.create", tenant_id=t.id, target=k.prefix, detail=_limits_of(k))
     return secret, k
+
+
+def _check_limits(**limits: int | None) -> None:
+    for label, value in limits.items():
+        if value is not None and value < 1:
+            raise GuimoError(f"--{label.replace('_', '-')} must be a positive integer, got {value}")
+
+
+def _limits_of(k: ApiKey) -> dict:
+    return {"name": k.name, "models": k.models, "rpm": k.rpm, "tpm": k.tpm, "max_concurrent": k.max_concurrent,
+            "monthly_quota": k.monthly_quota}
+
+
+def set_limits(engine: Engine, prefix: str, *, rpm: int | None, tpm: int | None, max_concurrent: int | None,
+               monthly_quota: int | None, actor: str = "cli") -> ApiKey:
+    """Replace a key's limits (None: unlimited / the server's default). The server picks them up when its
+    key cache entry expires (``key_cache_s``)."""
+    _check_limits(rpm=rpm, tpm=tpm, max_concurrent=max_concurrent, monthly_quota=monthly_quota)
+    with write_session(engine) as s:
+        k = _find(s, prefix)
+        before = _limits_of(k)
+        k.rpm, k.tpm, k.max_concurrent, k.monthly_quota = rpm, tpm, max_concurrent, monthly_quota
+        audit.add(s, actor=actor, action="key.limits", tenant_id=k.tenant_id, target=k.prefix, detail={"before": before, "after": _limits_of(k)})
+        return k
 
 
 def list_keys(engine: Engine, *, tenant: str | None = None) -> list[tuple[ApiKey, str]]:
@@ -136,15 +176,16 @@ def key_status(k: ApiKey, now: dt.datetime | None = None) -> str:
     return "active"
 
 
-def revoke_key(engine: Engine, prefix: str) -> ApiKey:
+def revoke_key(engine: Engine, prefix: str, *, actor: str = "cli") -> ApiKey:
     with write_session(engine) as s:
         k = _find(s, prefix)
         if k.revoked_at is None:
             k.revoked_at = utcnow()
+            audit.add(s, actor=actor, action="key.revoke", tenant_id=k.tenant_id, target=k.prefix)
         return k
 
 
-def rotate_key(engine: Engine, prefix: str, *, grace: dt.timedelta) -> tuple[str, ApiKey, ApiKey]:
+def rotate_key(engine: Engine, prefix: str, *, grace: dt.timedelta, actor: str = "cli") -> tuple[str, ApiKey, ApiKey]:
     """A new key with the old one's settings and quota family; the old one expires after ``grace``."""
     secret = new_secret()
     with write_session(engine) as s:
@@ -160,6 +201,8 @@ def rotate_key(engine: Engine, prefix: str, *, grace: dt.timedelta) -> tuple[str
         if old.expires_at is None or _aware(old.expires_at) > deadline:
             old.expires_at = deadline
         old.replaced_by = new.id
+        audit.add(s, actor=actor, action="key.rotate", tenant_id=old.tenant_id, target=old.prefix,
+                  detail={"new": new.prefix, "old_expires_at": _aware(old.expires_at).isoformat(timespec="seconds")})
     return secret, old, new
 
 
