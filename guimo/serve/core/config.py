@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     key_cache_s: float = Field(default=2.0, ge=0, description="how long a checked key is trusted before the ledger is asked again (revocation delay)")
     log_requests: bool = Field(default=True, description="one JSON log line per request on stderr")
     echo_request_id: bool = Field(default=True, description="add X-Request-ID to responses (off behind Ray Serve, whose proxy adds the same id)")
+    console: bool = Field(default=False, description="serve the web console at /console (guimo.serve.console)")
+    console_session_s: float = Field(default=8 * 3600, gt=0, description="how long a console sign-in lasts before the user signs in again")
+    console_runs_dir: str = Field(default="runs", description="where the console's scale page looks for the latest `guimo scale` report")
+    console_throughput: str | None = Field(default=None, description=(
+        "a load benchmark JSON (bench/results/serve_load.json) for the console's serving-cost figures, as `guimo economics --throughput`"))
 
     def collections_path(self) -> Path:
         """The collections folder (not created here): ``collections_dir``; else ``collections`` beside
