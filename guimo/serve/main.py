@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from guimo.errors import GuimoError
 from guimo.serve import errors
-from guimo.serve.api.routes import (classifications, collections, completions, embeddings, health, metrics, models,
+from guimo.serve.api.routes import (assistant, classifications, collections, completions, embeddings, health, metrics, models,
                                     recommendations, search, usage)
 from guimo.serve.batching import Batcher
 from guimo.serve.collections import CollectionStore
@@ -32,7 +32,7 @@ from guimo.serve.state import AppState
 
 log = logging.getLogger("guimo.serve")
 ROUTERS = {"completions": completions, "embeddings": embeddings, "recommendations": recommendations,
-           "classifications": classifications}
+           "classifications": classifications, "assistant": assistant}
 
 
 def create_app(settings: Settings | None = None, *, served: dict[str, ServedModel] | None = None, engine=None) -> FastAPI:

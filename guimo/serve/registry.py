@@ -32,6 +32,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "recommendation": ("recommendations",),
     "classification": ("classifications", "embeddings"),
     "embedding": ("embeddings",),
+    "assistant": ("assistant", "classifications"),  # NLU runs (issue #24): turns per tenant, and their intents as labels
 }
 PACKAGED_ENCODER = "all-minilm-l6-v2"  # `guimo serve --encoder all-minilm-l6-v2`: the encoder the 'text' extra ships
 
@@ -200,6 +201,8 @@ def batch_function(model: ServedModel, endpoint: str) -> Callable[[list], list]:
         return _flat(lambda inputs, opts: p.recommend(inputs, k=opts[0], exclude_seen=opts[1]))
     if endpoint == "classifications":
         return _flat(lambda inputs, _opts: p.classify(inputs))
+    if endpoint == "assistant":  # the NLU parse of /v1/assistant (commands per utterance); devices are acted on in the route
+        return _flat(lambda inputs, _opts: p.parse(inputs))
     raise ValueError(f"no batch function for endpoint {endpoint}")
 
 

@@ -23,6 +23,7 @@ class AppState:
     metrics: Metrics
     prices: Any  # guimo.scale.prices.Prices
     collections: Any = None  # guimo.serve.collections.CollectionStore: the tenants' search collections
+    assistants: Any = None  # guimo.serve.assistants.AssistantHomes: the tenants' homes (made by the first /v1/assistant request)
     ready: bool = False
     writer: Any = None  # guimo.serve.ledger_writer.LedgerWriter while the app runs (started by the lifespan)
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)  # sha256 -> (checked at, Principal)

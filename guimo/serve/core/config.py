@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     collections_dir: str | None = Field(default=None, description=(
         "where tenants' search collections live (<dir>/<tenant id>/<name>); None: 'collections' beside the "
         "SQLite ledger file (by default in the user data directory)"))
+    assistant_dir: str | None = Field(default=None, description=(
+        "where tenants' smart-home device states live for /v1/assistant (<dir>/<tenant id>/state.sqlite, and an optional "
+        "home.toml of the tenant's own); None: 'assistant' beside the SQLite ledger file (by default in the user data directory)"))
     max_documents: int = Field(default=1000, ge=1, description="most documents in one /v1/collections/{name}/documents call (more: 413)")
     db_url: str | None = Field(default=None, description="ledger database URL; None: SQLite in the user data directory")
     host: str = Field(default="127.0.0.1", description="address to bind (loopback by default)")
@@ -64,6 +67,20 @@ class Settings(BaseSettings):
         from platformdirs import user_data_dir
 
         return Path(user_data_dir("guimo", appauthor=False)) / "collections"
+
+    def assistant_path(self) -> Path:
+        """The tenants' homes for /v1/assistant (not created here): ``assistant_dir``; else ``assistant``
+        beside the SQLite ledger file (as the collections), or in the user data directory."""
+        if self.assistant_dir:
+            return Path(self.assistant_dir)
+        from guimo.serve.db import normalise_url
+
+        url = normalise_url(self.db_url)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.split("sqlite:///", 1)[1]).parent / "assistant"
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("guimo", appauthor=False)) / "assistant"
 
     def to_env(self) -> dict[str, str]:
         """The ``GUIMO_SERVE_*`` variables from which ``Settings()`` in another process reads these settings back."""
