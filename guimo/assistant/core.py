@@ -149,9 +149,8 @@ class Assistant:
                     timings_ms={k: round(v, 3) for k, v in timings.items()})
 
     def states(self, turn: Turn) -> dict[str, dict[str, Any]]:
-        """The current state of every device a turn's actions touched (device id -> state)."""
-        ids = dict.fromkeys(a.device for a in turn.actions if a.device)
-        return {d: self.state.get(d) for d in ids}
+        """The current state of every device a turn's actions named (device id -> state), group members included."""
+        return {d: self.state.get(d) for d in touched(turn.actions)}
 
 
 class SharedRecognizer:
@@ -234,11 +233,23 @@ def check_text(text: Any) -> str:
     return text
 
 
+def touched(actions: list[Action]) -> list[str]:
+    """Device ids the actions name, in order, once each (a group action: its members)."""
+    ids: dict[str, None] = {}
+    for a in actions:
+        for member in [a, *a.group]:
+            if member.device:
+                ids[member.device] = None
+    return list(ids)
+
+
 def _as_dry_run(action: Action, state) -> Action:
-    """A planned action marked as not applied; ``state`` is what the device would become."""
-    action.status = "dry_run"
-    if action.device:
-        action.state = {**state.get(action.device), **action.changes}
+    """A planned action marked as not applied; each device's ``state`` is what it would become."""
+    for member in [action, *action.group]:
+        if member.status == "done":
+            member.status = "dry_run"
+        if member.device:
+            member.state = {**state.get(member.device), **member.changes}
     return action
 
 

@@ -139,8 +139,9 @@ def render(turn, states: dict[str, dict]) -> str:
     if turn.actions:
         lines.append("actions")
         for i, a in enumerate(turn.actions, 1):
-            changes = " ".join(f"{k}={_value(v)}" for k, v in a.changes.items())
-            lines.append(f"  {i}  {a.status:<8} {a.device or '-':<20} {changes}".rstrip())
+            for j, member in enumerate([a] if not a.group else a.group):  # a command over several devices: one line each
+                changes = " ".join(f"{k}={_value(v)}" for k, v in member.changes.items())
+                lines.append(f"  {str(i) if j == 0 else '':<2} {member.status:<8} {member.device or '-':<20} {changes}".rstrip())
     if states:
         lines.append("states")
         for device, state in states.items():

@@ -30,14 +30,18 @@ class CommandPublic(BaseModel):
     language: str
 
 
-class ActionPublic(BaseModel):
-    status: Literal["done", "clarify", "rejected", "dry_run"] | str = Field(
-        description="done (applied), dry_run (would be applied), clarify (the reply asks back), rejected (out of scope)")
+class DeviceAction(BaseModel):
+    status: str = Field(description="done (applied), dry_run (would be applied), clarify (the reply asks back), rejected (out of scope)")
     device: str | None = Field(description="the device id in the home, when one was resolved")
     changes: dict[str, Any] = Field(description="attribute -> new value")
     state: dict[str, Any] = Field(description="the device's state after the action (a dry run: what it would be)")
     reply: str
+
+
+class ActionPublic(DeviceAction):
     command: int = Field(description="index of the command in 'commands'")
+    group: list[DeviceAction] = Field(default_factory=list, description=(
+        "a command over several devices ('turn off all the lights'): one entry per device; device is then null"))
 
 
 class AssistantUsage(BaseModel):

@@ -132,8 +132,8 @@ def assistant_homes(state):
 
 
 def public_action(turn, action) -> dict:
-    """An Action without its nested command (the response lists commands once; ``command`` is the index)."""
+    """An Action without its nested command (the response lists commands once; ``command`` is its index)."""
     d = action.to_dict()
-    d.pop("command", None)
     d["command"] = next((i for i, c in enumerate(turn.commands) if c is action.command), -1)
+    d["group"] = [{k: v for k, v in member.items() if k not in ("command", "group")} for member in d.get("group", [])]
     return d
