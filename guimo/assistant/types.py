@@ -23,9 +23,9 @@ INTENTS: dict[str, tuple[str, ...]] = {
     "set_volume": ("room", "device", "volume"),
     "increase": ("room", "device", "scope", "attribute"),  # "turn up the heat", "make the lights brighter"
     "decrease": ("room", "device", "scope", "attribute"),  # "dim the living room lights", "turn down the volume"
-    "open": ("room", "device", "position"),  # curtains, blinds, a garage door (position: percent open, optional)
-    "close": ("room", "device"),
-    "lock": ("room", "device"),
+    "open": ("room", "device", "scope", "position"),  # curtains, blinds, a garage door (position: percent open, optional)
+    "close": ("room", "device", "scope"),
+    "lock": ("room", "device", "scope"),
     "unlock": ("room", "device"),
     "query_state": ("room", "device", "attribute"),  # "what is the temperature in the bedroom"
 }
@@ -88,6 +88,9 @@ class Action:
     changes: dict[str, Any] = field(default_factory=dict)  # attribute -> new value
     state: dict[str, Any] = field(default_factory=dict)  # the device's state after the action
     reply: str = ""  # what the assistant says about this command
+    # a command that covers several devices ("turn off all the lights", "make the lights brighter"): one
+    # Action per device here (each with its device, changes and state), and device None, changes {} above
+    group: list["Action"] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
