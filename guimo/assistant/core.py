@@ -104,12 +104,13 @@ class Assistant:
             raise GuimoError(f"the NLU model returned {len(parses)} parses for {len(texts)} utterances")
         return parses, (time.perf_counter() - t0) * 1000 / len(texts)
 
-    def load_audio(self, wav: str | Path | bytes) -> "Audio":
-        """Read a WAV (path or bytes) into 16 kHz mono samples; a GuimoError names what is wrong with it."""
+    def load_audio(self, wav: str | Path | bytes, *, name: str | None = None, max_seconds: float | None = None) -> "Audio":
+        """Read a WAV (path or bytes, called ``name`` in errors) into 16 kHz mono samples; a GuimoError says
+        what is wrong with it (not 16-bit PCM, empty, longer than ``max_seconds``, ...)."""
         from guimo.assistant.audio import read_wav
 
         t0 = time.perf_counter()
-        samples, info = read_wav(wav)
+        samples, info = read_wav(wav, name=name, max_seconds=max_seconds)
         return Audio(samples, info, (time.perf_counter() - t0) * 1000)
 
     def transcribe(self, wav: "str | Path | bytes | Audio") -> tuple[str, dict[str, Any], dict[str, float]]:
@@ -120,7 +121,7 @@ class Assistant:
         asr_ms = (time.perf_counter() - t0) * 1000
         text = " ".join((tr.text or "").split())
         asr = {"mode": tr.mode, "confidence": _float(tr.confidence), "ms": round(asr_ms, 2),
-               "audio_s": round(len(audio.samples) / 16000, 3)}
+               "audio_s": round(len(audio.samples) / 16000, 3), "notes": list(getattr(audio.info, "notes", []))}
         return text, asr, {"audio": audio.ms, "asr": asr_ms}
 
     def act(self, transcript: str, commands: list[Command], *, dry_run: bool = False, asr: dict[str, Any] | None = None,

@@ -160,13 +160,12 @@ def _value(v: Any) -> str:
 
 def check_say(out: str) -> None:
     """Fail before any device changes when the reply cannot be spoken (espeak-ng missing, not a .wav)."""
-    import shutil
-
+    from guimo.assistant.speech import espeak_binary
     from guimo.errors import GuimoError
 
     if Path(out).suffix.lower() != ".wav":
         raise GuimoError(f"--say {out}: the spoken reply is a WAV file; give a name ending in .wav")
-    if shutil.which("espeak-ng") is None:
+    if espeak_binary() is None:
         raise GuimoError("--say needs espeak-ng, which is not installed (Debian/Ubuntu: apt-get install espeak-ng; "
                          "macOS: brew install espeak-ng); run without --say to get the reply as text")
 

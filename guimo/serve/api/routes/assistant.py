@@ -29,6 +29,7 @@ from guimo.serve.registry import ListJob
 from guimo.serve.service import admit, record, resolve_model, run_jobs
 
 router = APIRouter(tags=["assistant"])
+MAX_AUDIO_S = 30.0  # a spoken command is a few seconds; longer uploads are refused before decoding (400)
 
 _MULTIPART = {"type": "object", "required": ["model", "file"], "properties": {
     "model": {"type": "string", "description": "a served assistant run"},
@@ -45,6 +46,7 @@ class Input:
     dry_run: bool
     text: str | None = None
     wav: bytes | None = None
+    wav_name: str = "<upload>"  # the upload's file name, for errors
 
 
 @router.post("/v1/assistant", response_model=AssistantResponse, responses=ERRORS, openapi_extra=OPENAPI)
@@ -56,7 +58,7 @@ async def create_turn(request: Request, state: StateDep, principal: PrincipalDep
     audio = None
     if body.wav is not None:
         try:  # a bad WAV is the client's: 400 before any quota or rate limit is spent
-            audio = await asyncio.to_thread(assistant.load_audio, body.wav)
+            audio = await asyncio.to_thread(assistant.load_audio, body.wav, name=body.wav_name, max_seconds=MAX_AUDIO_S)
         except GuimoError as e:
             raise ApiError(400, f"file: {e}", code="invalid_audio", param="file") from None
     adm = await admit(state, principal, rs, model_name=body.model, endpoint="assistant", tokens=1)
@@ -117,7 +119,7 @@ async def _read_form(request: Request) -> Input:
         if not data:
             raise ApiError(400, f"file: the uploaded file {upload.filename or ''} is empty.".replace("  ", " "),
                            code="invalid_audio", param="file")
-        return Input(model.strip(), dry_run in ("true", "1"), wav=data)
+        return Input(model.strip(), dry_run in ("true", "1"), wav=data, wav_name=upload.filename or "<upload>")
     finally:
         await form.close()
 
