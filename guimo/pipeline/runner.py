@@ -273,6 +273,7 @@ def train(scenario, ctx: Context) -> dict:
             metric=inputs.metric,
             higher_is_better=inputs.higher_is_better,
             progress=on_step,
+            privacy=getattr(ctx.cfg, "privacy", None),  # the tabular scenarios' DP-SGD section (guimo.privacy.dp)
         )
     info = dataclasses.asdict(result)
     info.pop("history")
@@ -300,6 +301,11 @@ def score(scenario, ctx: Context) -> dict:
     metrics.setdefault("headline", scenario.headline)
     metrics.setdefault("higher_is_better", scenario.higher_is_better)
     metrics["weights"] = evaluated_weights(ctx.run, device.type)
+    from guimo.privacy.dp import read_spent
+
+    spent = read_spent(ctx.run.path)  # a DP-SGD training's (epsilon, delta), shown beside the metrics it bought
+    if spent is not None:
+        metrics["privacy"] = spent
     atomic_write_json(ctx.run / "metrics.json", metrics)
     return metrics
 

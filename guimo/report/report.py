@@ -129,6 +129,7 @@ def render(run: RunDir, metrics: dict, plots: dict[str, str], stage: str) -> str
     if metrics.get("model"):
         lines += _comparison(metrics, plots)
     lines += _calibration(metrics)
+    lines += _privacy(metrics)
     lines += _training(run, metrics, plots)
     for name, breakdown in (metrics.get("breakdown") or {}).items():
         lines += _breakdown(name, breakdown, plots.get(f"breakdown_{name}"), _strongest_baselines(metrics))
@@ -275,6 +276,22 @@ def _calibration(metrics: dict) -> list[str]:
             lines += [f"The test split has no out-of-scope rows; {_num(oos['test_in_scope_kept'])} of its queries are kept."]
         lines.append("")
     return lines
+
+
+def _privacy(metrics: dict) -> list[str]:
+    """DP-SGD runs (guimo.privacy.dp): the privacy spent, how, and what the guarantee does not cover."""
+    p = metrics.get("privacy")
+    if not p:
+        return []
+    return ["## Differential privacy", "",
+            f"The transformer was trained with DP-SGD: ({_num(p['epsilon'])}, {p['delta']:.3g})-differentially private "
+            f"with respect to its {p['train_rows']} training rows ({p['accountant'].upper()} accountant; target epsilon "
+            f"{_num(p['target_epsilon'])}). Each of {p['steps']} steps drew every row with probability {_num(p['sample_rate'])} "
+            f"(about {p['expected_batch_size']:.0f} rows), clipped each row's gradient to norm {_num(p['max_grad_norm'])} "
+            f"and added Gaussian noise of {_num(p['noise_multiplier'])} times that norm.", "",
+            "Not covered: the baselines, the table encoder's statistics (scaling quantiles, category vocabularies) and the "
+            "validation rows (early stopping, calibration) are fitted without noise; ship only the transformer's weights "
+            "where the guarantee must hold.", ""]
 
 
 def _training(run: RunDir, metrics: dict, plots: dict[str, str]) -> list[str]:

@@ -17,15 +17,18 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import torch
 from torch.utils.data import DistributedSampler
 
-from guimo.io import append_jsonl, atomic_save_safetensors, atomic_write_text
+from guimo.io import append_jsonl, atomic_save_safetensors, atomic_write_json, atomic_write_text
 from guimo.train import checkpoint, distributed, plan
 from guimo.train.config import TrainConfig
 from guimo.device import autocast, choose_precision, describe, pick_device
+
+if TYPE_CHECKING:
+    from guimo.privacy.dp import PrivacyConfig
 
 
 class TrainSet(Protocol):
@@ -60,6 +63,7 @@ class TrainResult:
     max_steps: int = 0  # the step count the schedule ran to (chosen once when a time budget set it)
     max_steps_from: str = "max_steps"  # what fixed it: max_steps, max_epochs or max_time_s
     step_s: float | None = None  # with max_time_s: the mean seconds per step the choice was based on
+    privacy: dict | None = None  # DP-SGD runs: the spent (epsilon, delta) and how (guimo.privacy.dp.PrivacySpent)
 
 
 def get_lr(step: int, cfg: TrainConfig, *, max_steps: int | None = None) -> float:
@@ -116,6 +120,7 @@ def fit(
     metric: str = "loss",
     higher_is_better: bool = False,
     progress: Callable[[int, dict], None] | None = None,
+    privacy: "PrivacyConfig | None" = None,
 ) -> TrainResult:
     """Train ``model`` in place and leave the best validated weights in it.
 
@@ -123,6 +128,12 @@ def fit(
     and ``out_dir/train_log.jsonl``. Restarting with the same arguments resumes from the newest
     checkpoint, with the step count recorded there. ``progress(step, info)`` is called after every
     optimizer step (for a progress bar; ``info["max_steps"]`` is the current plan).
+
+    ``privacy`` with an ``epsilon`` trains with DP-SGD (guimo.privacy.dp, which says why its accounting
+    holds): the same loop, with three differences on that path only: each step's rows are a Poisson draw
+    instead of the epoch order, Opacus' optimizer clips per example and adds noise (so the global
+    ``grad_clip`` is not applied), and ``out_dir/privacy.json`` records the spent (epsilon, delta). Without
+    it nothing here changes.
     """
     device = pick_device(cfg.device)
     dist = distributed.init(device.type)
@@ -165,6 +176,14 @@ def fit(
         log_path.unlink()  # no checkpoint to resume: the steps it logged will be taken again
     distributed.barrier()
     timer = plan.StepTimer(cfg.max_time_s) if not steps.decided else None
+    dp, step_optimizer = None, optimizer  # DP-SGD: Opacus' optimizer wraps the AdamW (checkpoints keep the AdamW)
+    if privacy is not None and privacy.enabled:
+        from guimo.privacy.dp import make_private
+
+        # noise calibrated to the planned count (an upper bound under a time budget: fewer steps spend less)
+        dp = make_private(privacy, model, optimizer, n_examples=len(train_set), batch_size=cfg.batch_size, max_steps=steps.max_steps,
+                          seed=seed, world_size=dist.world_size, grad_accum=cfg.grad_accum, compiled=cfg.compile)
+        step_optimizer = dp.optimizer
 
     stop = _StopSignal()
     try:
@@ -176,7 +195,7 @@ def fit(
             if epoch != order_epoch:  # the epoch's order depends only on (seed, epoch)
                 sampler.set_epoch(epoch)
                 order, order_epoch = list(sampler), epoch
-            batch_idx = order[k * per_rank : (k + 1) * per_rank]
+            batch_idx = order[k * per_rank : (k + 1) * per_rank] if dp is None else dp.batch_indices(step)
 
             lr = get_lr(step, cfg, max_steps=steps.max_steps)
             for group in optimizer.param_groups:
@@ -184,20 +203,21 @@ def fit(
             model.train()
             loss_sum = 0.0
             for m in range(cfg.grad_accum):
-                batch = {n: t.to(device, non_blocking=True) for n, t in train_set.batch(batch_idx[m * micro : (m + 1) * micro]).items()}
+                rows = batch_idx[m * micro : (m + 1) * micro] if dp is None else batch_idx  # a Poisson draw is one micro-batch
+                batch = {n: t.to(device, non_blocking=True) for n, t in train_set.batch(rows).items()}
                 sync = m == cfg.grad_accum - 1 or not dist.enabled
                 ctx = ddp_model.no_sync() if not sync else _null()
                 with ctx, autocast(precision, device):
                     loss = loss_fn(step_model, batch) / cfg.grad_accum
                 with ctx:
                     loss.backward()
-                loss_sum += loss.item()
-            if cfg.grad_clip > 0:
+                loss_sum += loss.item() if rows else 0.0  # an empty Poisson draw (DP) has no loss; its step adds noise only
+            if cfg.grad_clip > 0 and dp is None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            step_optimizer.step()
+            step_optimizer.zero_grad(set_to_none=True)
             step += 1
-            state["examples_seen"] += cfg.batch_size
+            state["examples_seen"] += cfg.batch_size if dp is None else len(batch_idx)
             result_loss = distributed.all_reduce_mean(loss_sum, device) if dist.enabled else loss_sum
             state["elapsed_s"] = time.perf_counter() - t0
             record = {"step": step, "epoch": epoch, "loss": result_loss, "lr": lr, "elapsed_s": round(state["elapsed_s"], 3)}
@@ -240,6 +260,13 @@ def fit(
                 break
     finally:
         stop.restore()
+        if dp is not None:
+            dp.close()  # the model leaves without Opacus' hooks
+    spent = dp.spent(step).to_dict() if dp is not None else None
+    if dist.is_main and spent is not None:
+        atomic_write_json(out_dir / "privacy.json", spent)
+    elif dist.is_main:
+        (out_dir / "privacy.json").unlink(missing_ok=True)  # retrained without DP: an earlier DP account no longer applies
 
     if evaluate is not None and (ckpt_dir / "best.safetensors").exists():
         from safetensors.torch import load_file
@@ -261,6 +288,7 @@ def fit(
         max_steps=steps.max_steps,
         max_steps_from=steps.source,
         step_s=steps.step_s,
+        privacy=spent,
     )
 
 
