@@ -18,6 +18,7 @@ SCENARIOS: dict[str, str] = {
     "faq": "guimo.scenarios.faq",
     "support": "guimo.scenarios.support",
     "search": "guimo.scenarios.search",
+    "assistant": "guimo.scenarios.assistant",
 }
 DEFAULT = "recommend"
 
