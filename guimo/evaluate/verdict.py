@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LOWER_IS_BETTER = ("loss", "perplexity", "bits_per_byte", "ece")  # ece: a classifier's calibration error
+LOWER_IS_BETTER = ("loss", "perplexity", "bits_per_byte", "ece", "log_loss", "cost_per_row", "rmse", "mae")  # ece: a classifier's calibration error; cost_per_row, rmse, mae: the tabular scenarios'
 NOT_COMPARED = {"cases", "examples", "eval_tokens"}  # sizes of the evaluation, not quality
 
 
