@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "search collections use (repeatable)")
     p.add_argument("--collections", metavar="DIR", help="where tenants' search collections live, DIR/<tenant id>/<name> "
                                                         "(default: 'collections' beside the SQLite ledger file; with PostgreSQL, in the user data directory)")
+    p.add_argument("--assistant-dir", metavar="DIR", help="where tenants' smart-home states live for /v1/assistant, DIR/<tenant id>/state.sqlite "
+                                                          "(and an optional DIR/<tenant id>/home.toml; default: 'assistant' beside the SQLite ledger file)")
     p.add_argument("--device", default="auto", help="where the models run: auto (the GPU when torch sees one), cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=main)
 
@@ -91,6 +93,10 @@ def main(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         env["GUIMO_SERVE_COLLECTIONS_DIR"] = str(Path(args.collections).resolve())  # workers may start elsewhere
+    if args.assistant_dir:
+        from pathlib import Path
+
+        env["GUIMO_SERVE_ASSISTANT_DIR"] = str(Path(args.assistant_dir).resolve())
     os.environ.update(env)  # workers are fresh processes: the settings travel in the environment
     try:
         from pydantic import ValidationError

@@ -87,7 +87,7 @@ async def create_turn(request: Request, state: StateDep, principal: PrincipalDep
 async def read_input(request: Request) -> Input:
     """The request as text or WAV bytes: JSON (``AssistantRequest``) or a multipart form with ``file``."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "multipart/form-data":
+    if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return await _read_form(request)
     if ctype not in ("application/json", ""):
         raise ApiError(400, f"Send JSON ('Content-Type: application/json') with 'text', or a multipart form with the WAV as 'file'; "
