@@ -55,6 +55,13 @@ class AssistantHomes:
                                                           lock=same[0].lock if same else None)
             return assistant
 
+    def close(self) -> None:
+        """Close every tenant's state file (the server's shutdown; each change is already committed)."""
+        with self._lock:
+            for state in {id(a.state): a.state for a in self._assistants.values()}.values():
+                state.close()
+            self._assistants.clear()
+
     def _home(self, home_key: str):
         from guimo.assistant.home import Home
 

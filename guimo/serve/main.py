@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
             if state.background:
                 await asyncio.wait(list(state.background), timeout=settings.shutdown_timeout_s)
             await asyncio.to_thread(state.collections.close)  # collection writes in progress commit
+            if state.assistants is not None:  # the tenants' device-state files (/v1/assistant)
+                await asyncio.to_thread(state.assistants.close)
             for pool in executors:
                 pool.shutdown(wait=True)
             await asyncio.to_thread(state.writer.close, settings.shutdown_timeout_s)
@@ -105,6 +107,10 @@ def create_app(settings: Settings | None = None, *, served: dict[str, ServedMode
     for name, module in ROUTERS.items():  # the route table follows the served models' kinds
         if name in needed:
             _add_routes(app, module.router)
+    if settings.console:  # the web console's pages at /console (issue #26), over the same state and service functions
+        from guimo.serve.console import install as install_console
+
+        install_console(app)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, metrics=state.metrics, log_requests=settings.log_requests,
                        echo_request_id=settings.echo_request_id)
     return app
