@@ -71,28 +71,43 @@ def top_k(model, histories: list[np.ndarray], k: int, exclude_seen: bool = True,
 
 TopKMode = Literal["auto", "exact", "ann"]
 TOPK_MODES = ("auto", "exact", "ann")
-# auto: the exact path below this many items, the vector index from there on. Measured on Beauty's SASRec (1 thread,
-# bench/recommend_ann.py): at recall@10 >= 0.99 (ef_search 1024) the index ran 0.23x exact's batched rows/s at
-# 54,542 items and 0.46x at 163,626 (the catalogue replicated); exact's cost per row grows with the catalogue and the
-# walk's hardly does, so the two lines cross near 400k items (extrapolated, not measured).
-ANN_MIN_ITEMS = 400_000
-ANN_CACHE = "ann_index"  # RUN/ann_index/<key>/: the built index (DenseIndex's versioned save) and info.json
+ANN_INDEXES = ("pq", "hnsw")
+# auto: the exact path below this many items, the item index from there on. Measured on Beauty's SASRec (54,542
+# items, 64 wide, 1 thread, bench/recommend_ann.py, docs/benchmarks/recommend.md): the PQ fast-scan index with 100
+# candidates rescored exactly kept recall@10 0.995 against exact scoring (test NDCG@10 equal to 4 decimals) and ran
+# 2.7x exact's rows/s at batch 64 (1.7x on real test histories, whose longer forward pass every path pays), 4.4x at
+# 163,626 items (HNSW needed ef_search 1024 for that recall and ran 0.23x). Smaller catalogues were not measured.
+ANN_MIN_ITEMS = 50_000
+ANN_CACHE = "ann_index"  # RUN/ann_index/<key>/: the built index (a versioned atomic save) and info.json
 
 
 @dataclass
 class AnnSettings:
     """How recommendations choose and run approximate top-k: the recommend config's ``serve`` section.
 
-    HNSW settings were measured on Beauty (54,542 items, SASRec 64 wide) by bench/recommend_ann.py
-    (docs/benchmarks/recommend.md, section recommend-ann): recall@10 against exact scoring rises with
-    ``ef_search`` while the speed falls, so both are written beside every figure there.
+    Two item indexes, both followed by exact rescoring of their candidates (so the scores a caller
+    sees are the model's own dot products):
+
+    - ``pq`` (default): FAISS's 4-bit product-quantisation fast-scan (``IndexPQFastScan``, inner
+      product) over every item: a brute-force scan of 4-bit codes held in SIMD registers, so its cost
+      grows with the catalogue like exact scoring's, at a fraction of it; builds in under a second.
+    - ``hnsw``: a graph walk (``guimo.index.dense.DenseIndex``); sub-linear per query, but on SASRec's
+      item vectors it needed ef_search 1024 to reach recall@10 0.99 and then ran slower than exact
+      scoring at 54k items (its build took 85 s).
+
+    Both were measured on Beauty by bench/recommend_ann.py (docs/benchmarks/recommend.md, section
+    recommend-ann): recall@10 against exact scoring rises with ``fetch`` (pq) or ``ef_search`` (hnsw)
+    while the speed falls, so both are written beside every figure there.
     """
 
-    topk: TopKMode = field(default="auto", metadata={"help": "top-k over the catalogue: exact (score every item), ann (HNSW vector index, then exact rescoring of its candidates) or auto (ann from min_items up)"})
-    min_items: int = field(default=ANN_MIN_ITEMS, metadata={"help": "auto: catalogues with at least this many items use the vector index (measured crossover: docs/benchmarks/recommend.md)"})
-    m: int = field(default=32, metadata={"help": "HNSW neighbours per node (memory and recall)"})
-    ef_construction: int = field(default=200, metadata={"help": "HNSW build candidate list: a better graph gives higher recall at the same ef_search"})
-    ef_search: int = field(default=1024, metadata={"help": "HNSW search candidate list (raised to the over-fetched k when larger): recall against speed; on Beauty recall@10 0.9896 at 512, 0.9945 at 1024"})
+    topk: TopKMode = field(default="auto", metadata={"help": "top-k over the catalogue: exact (score every item), ann (the item index, then exact rescoring of its candidates) or auto (ann from min_items up)"})
+    min_items: int = field(default=ANN_MIN_ITEMS, metadata={"help": "auto: catalogues with at least this many items use the item index (measured: docs/benchmarks/recommend.md)"})
+    index: str = field(default="pq", metadata={"help": "the item index of the ann path: pq (4-bit PQ fast-scan over every item) or hnsw (graph)"})
+    pq_m: int = field(default=0, metadata={"help": "pq: sub-quantizers (0: one per 2 dimensions); more = finer codes, slower scan"})
+    fetch: int = field(default=100, metadata={"help": "pq: candidates per row rescored exactly (plus the history's items); on Beauty recall@10 0.9952 at 100, 0.9985 at 200"})
+    m: int = field(default=32, metadata={"help": "hnsw: neighbours per node (memory and recall)"})
+    ef_construction: int = field(default=200, metadata={"help": "hnsw: build candidate list; a better graph gives higher recall at the same ef_search"})
+    ef_search: int = field(default=1024, metadata={"help": "hnsw: search candidate list (raised to the over-fetched k when larger); on Beauty recall@10 0.9896 at 512, 0.9945 at 1024"})
     cache: bool = field(default=True, metadata={"help": "keep the built index in RUN/ann_index/ (atomic, versioned) so the next load reads it instead of rebuilding"})
 
 
@@ -100,6 +115,8 @@ def ann_choice(n_items: int, settings: AnnSettings) -> tuple[str, str]:
     """("exact" | "ann", why) for a catalogue of ``n_items`` under ``settings.topk``."""
     if settings.topk not in TOPK_MODES:
         raise GuimoError(f"serve.topk must be one of {', '.join(TOPK_MODES)}, got {settings.topk!r}")
+    if settings.index not in ANN_INDEXES:
+        raise GuimoError(f"serve.index must be one of {', '.join(ANN_INDEXES)}, got {settings.index!r}")
     if settings.topk != "auto":
         return settings.topk, f"serve.topk={settings.topk}"
     if n_items >= settings.min_items:
@@ -119,51 +136,97 @@ def last_states(model, histories: list[np.ndarray]) -> torch.Tensor:
 
 
 class ItemIndex:
-    """The catalogue's item vectors in a ``guimo.index.dense.DenseIndex`` (HNSW) for approximate top-k.
+    """The catalogue's item vectors in an index for approximate top-k (``AnnSettings.index``).
 
-    SASRec ranks items by the inner product of the history's state with each item vector, and
-    item norms differ (0.30 to 1.19 on Beauty). An HNSW graph over inner products walks less
-    reliably than over distances, so the vectors are stored with one extra coordinate
-    ``sqrt(R^2 - |x|^2)`` (R the largest norm) and queries with 0 there: then the squared L2
-    distance is ``|q|^2 + R^2 - 2 q.x``, and the nearest items are exactly the highest-scoring
-    ones (Bachrach et al., RecSys 2014). On Beauty (FAISS HNSW, M 32, ef_construction 200,
-    ef_search 256, 2,000 test users) this lifted recall@10 against exact scoring from 0.949 to
-    0.981. The candidates the graph returns are rescored exactly, so the scores a caller sees are
-    the model's own dot products, ordered by them.
+    ``pq``: a FAISS ``IndexPQFastScan`` (inner product, 4-bit codes) over the item vectors, padded
+    to an even width; its top ``fetch`` items per row are the candidates. Why PQ fast-scan: SASRec's
+    item vectors are not clustered around the queries, so partitioned indexes (IVF) and graph walks
+    (HNSW) had to visit most of the catalogue to reach recall@10 0.99 on Beauty; a scan of 4-bit
+    codes visits all of it, but at a small fraction of the cost of exact fp32 scoring, and the exact
+    rescoring of 100 candidates repairs the codes' error (recall@10 0.995).
 
-    Ids in the index are the internal item ids as strings ("1".."N"); padding id 0 is never added.
+    ``hnsw``: a ``guimo.index.dense.DenseIndex`` graph. SASRec ranks items by the inner product of
+    the history's state with each item vector, and item norms differ (0.30 to 1.19 on Beauty). A graph
+    over inner products walks less reliably than over distances, so the vectors are stored with one
+    extra coordinate ``sqrt(R^2 - |x|^2)`` (R the largest norm) and queries with 0 there: then the
+    squared L2 distance is ``|q|^2 + R^2 - 2 q.x``, and the nearest items are exactly the
+    highest-scoring ones (Bachrach et al., RecSys 2014). On Beauty (M 32, ef_construction 200,
+    ef_search 256, 2,000 test users) this lifted recall@10 against exact scoring from 0.949 to 0.981.
+
+    Either way the candidates are rescored exactly, so the scores a caller sees are the model's own
+    dot products, ordered by them. Padding id 0 is never indexed.
     """
 
     def __init__(self, vectors: np.ndarray, settings: AnnSettings, index=None, *, key: str | None = None) -> None:
-        """``vectors`` (N + 1, C) fp32, row 0 the padding; ``index`` a loaded DenseIndex over them (else built)."""
-        from guimo.index.dense import DenseIndex, HNSWParams
-
+        """``vectors`` (N + 1, C) fp32, row 0 the padding; ``index`` a loaded index over them (else built)."""
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.settings = settings
         self.key = key or table_key(self.vectors, settings)
-        norms = np.linalg.norm(self.vectors[1:], axis=1)
-        self.radius = float(norms.max()) if len(norms) else 0.0
         self.build_s = 0.0
         if index is None:
             t0 = time.perf_counter()
-            index = DenseIndex(self.vectors.shape[1] + 1, metric="l2", kind="hnsw",
-                               hnsw=HNSWParams(m=settings.m, ef_construction=settings.ef_construction, ef_search=settings.ef_search))
-            extra = np.sqrt(np.maximum(self.radius**2 - norms**2, 0.0))[:, None]
-            index.add([str(i) for i in range(1, len(self.vectors))], np.hstack([self.vectors[1:], extra]))
+            index = self._build_pq() if settings.index == "pq" else self._build_hnsw()
             self.build_s = time.perf_counter() - t0
         self.index = index
+
+    @property
+    def kind(self) -> str:
+        return self.settings.index
 
     @property
     def n_items(self) -> int:
         return len(self.vectors) - 1
 
+    def pq_m(self) -> int:
+        """Sub-quantizers of the pq index: ``settings.pq_m``, or one per 2 dimensions of the padded width."""
+        width = pq_width(self.vectors.shape[1])
+        m = self.settings.pq_m or width // 2
+        if width % m:
+            raise GuimoError(f"serve.pq_m={m} must divide the item vectors' width {width} (padded to even)")
+        return m
+
+    def _build_pq(self):
+        import faiss
+
+        index = faiss.IndexPQFastScan(pq_width(self.vectors.shape[1]), self.pq_m(), 4, faiss.METRIC_INNER_PRODUCT)
+        items = self._padded(self.vectors[1:])
+        index.train(items)  # k-means per sub-quantizer with FAISS's fixed seed: the same codes on every build
+        index.add(items)
+        return index
+
+    def _build_hnsw(self):
+        from guimo.index.dense import DenseIndex, HNSWParams
+
+        s = self.settings
+        norms = np.linalg.norm(self.vectors[1:], axis=1)
+        radius = float(norms.max()) if len(norms) else 0.0
+        index = DenseIndex(self.vectors.shape[1] + 1, metric="l2", kind="hnsw",
+                           hnsw=HNSWParams(m=s.m, ef_construction=s.ef_construction, ef_search=s.ef_search))
+        extra = np.sqrt(np.maximum(radius**2 - norms**2, 0.0))[:, None]
+        index.add([str(i) for i in range(1, len(self.vectors))], np.hstack([self.vectors[1:], extra]))
+        return index
+
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        width = pq_width(x.shape[1])
+        if width == x.shape[1]:
+            return np.ascontiguousarray(x, dtype=np.float32)
+        return np.ascontiguousarray(np.hstack([x, np.zeros((len(x), width - x.shape[1]), np.float32)]))
+
     def info(self) -> dict[str, Any]:
-        return {"items": self.n_items, "hnsw": {"m": self.settings.m, "ef_construction": self.settings.ef_construction,
-                                                 "ef_search": self.settings.ef_search},
-                "transform": "MIPS -> L2 (one extra coordinate)", "build_s": round(self.build_s, 3)}
+        s = self.settings
+        out: dict[str, Any] = {"items": self.n_items, "kind": self.kind, "build_s": round(self.build_s, 3)}
+        if self.kind == "pq":
+            out["pq"] = {"m": self.pq_m(), "bits": 4, "fetch": s.fetch}
+        else:
+            out["hnsw"] = {"m": s.m, "ef_construction": s.ef_construction, "ef_search": s.ef_search}
+            out["transform"] = "MIPS -> L2 (one extra coordinate)"
+        return out
 
     def candidates(self, states: np.ndarray, fetch: int) -> list[np.ndarray]:
-        """Up to ``fetch`` internal item ids per state row, from the graph (unordered by exact score)."""
+        """Up to ``fetch`` internal item ids per state row (unordered by exact score)."""
+        if self.kind == "pq":
+            _, labels = self.index.search(self._padded(states), fetch)
+            return [row[row >= 0] + 1 for row in labels]
         q = np.hstack([states, np.zeros((len(states), 1), np.float32)])
         return [np.fromiter((int(h.id) for h in row), np.int64, len(row)) for row in self.index.search(q, k=fetch)]
 
@@ -171,14 +234,16 @@ class ItemIndex:
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Internal ids (B, k), exact scores (B, k) and a (B,) flag of rows that came back short.
 
-        With ``exclude_seen`` the graph is asked for ``k`` plus the longest history's distinct items,
-        so removing a row's history never leaves it with fewer than ``k`` items while the catalogue has them.
+        The index is asked for ``k`` (pq: at least ``settings.fetch``) plus, with ``exclude_seen``, the
+        longest history's distinct items, so removing a row's history never leaves it with fewer than
+        ``k`` items while the catalogue has them.
         """
         seen = [np.unique(h) if exclude_seen else np.zeros(0, np.int64) for h in histories]
-        fetch = min(self.n_items, k + max((len(s) for s in seen), default=0))
+        want = max(k, self.settings.fetch) if self.kind == "pq" else k
+        fetch = min(self.n_items, want + max((len(s) for s in seen), default=0))
         found = self.candidates(states, fetch)
         b, width = len(states), max(k, max((len(c) for c in found), default=0))
-        cand = np.zeros((b, width), np.int64)  # 0 (padding) where the graph returned fewer
+        cand = np.zeros((b, width), np.int64)  # 0 (padding) where the index returned fewer
         for r, c in enumerate(found):
             cand[r, : len(c)] = c
         valid = cand > 0
@@ -195,13 +260,49 @@ class ItemIndex:
         short = np.isfinite(scores).sum(1) < np.minimum(k, unseen)
         return ids, scores, short
 
+    def save(self, folder: Path) -> None:
+        """A versioned atomic save (``guimo.index.store``): a kill mid-save leaves the last committed index."""
+        if self.kind == "hnsw":
+            self.index.save(folder)
+            return
+        import faiss
+
+        from guimo.index.store import fsync_file, new_version
+
+        with new_version(folder) as version:
+            faiss.write_index(self.index, str(version / "items.faiss"))
+            fsync_file(version / "items.faiss")
+
+    @staticmethod
+    def load_index(folder: Path, settings: AnnSettings):
+        """The index saved by ``save`` for these settings (GuimoError or OSError when it cannot be read)."""
+        if settings.index == "hnsw":
+            from guimo.index.dense import DenseIndex
+
+            index = DenseIndex.load(folder)
+            index.hnsw = dataclasses.replace(index.hnsw, ef_search=settings.ef_search)  # a search setting, not the graph's
+            return index
+        import faiss
+
+        from guimo.index.store import read_version
+
+        return read_version(folder, lambda v: faiss.read_index(str(v / "items.faiss")), what="item index")
+
+
+def pq_width(dim: int) -> int:
+    """The pq index's vector width: the item vectors' padded to even (each sub-quantizer covers whole dimensions)."""
+    return dim + dim % 2
+
 
 def table_key(vectors: np.ndarray, settings: AnnSettings) -> str:
-    """What a cached index must match: the item vectors' bytes and the graph settings."""
+    """What a cached index must match: the item vectors' bytes and the index's build settings."""
     import hashlib
 
     h = hashlib.sha256(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-    h.update(f"m={settings.m};efc={settings.ef_construction};v=1".encode())
+    if settings.index == "pq":
+        h.update(f"pq;m={settings.pq_m};bits=4;v=1".encode())
+    else:
+        h.update(f"m={settings.m};efc={settings.ef_construction};v=1".encode())
     return h.hexdigest()
 
 
@@ -209,12 +310,11 @@ def load_item_index(model, settings: AnnSettings, run_path: Path | None = None) 
     """The model's ``ItemIndex`` and where it came from ("built", "built, cached in ...", "read from ...").
 
     With ``settings.cache`` and a run directory, the index lives in ``RUN/ann_index/<key>/``, the key a
-    hash of the item vectors and the graph settings: an index is only ever read back for the weights it
-    was built from (new weights get a folder of their own), and its save is DenseIndex's versioned
-    atomic one, so a kill mid-save leaves the folder unreadable-as-cache (rebuilt) or complete, never
+    hash of the item vectors and the index's build settings: an index is only ever read back for the
+    weights it was built from (new weights get a folder of their own), and its save is versioned and
+    atomic, so a kill mid-save leaves the folder unreadable-as-cache (rebuilt) or complete, never
     torn. A run directory that cannot be written is not an error: the index is then built on every load.
     """
-    from guimo.index.dense import DenseIndex
     from guimo.index.store import CURRENT
     from guimo.io import atomic_write_json
 
@@ -225,20 +325,20 @@ def load_item_index(model, settings: AnnSettings, run_path: Path | None = None) 
     if folder is not None and (folder / "index" / CURRENT).exists():
         try:
             t0 = time.perf_counter()
-            index = DenseIndex.load(folder / "index")
-            if len(index) == len(vectors) - 1:
-                index.hnsw = dataclasses.replace(index.hnsw, ef_search=settings.ef_search)
+            index = ItemIndex.load_index(folder / "index", settings)
+            size = index.ntotal if settings.index == "pq" else len(index)
+            if size == len(vectors) - 1:
                 item_index = ItemIndex(vectors, settings, index, key=key)
                 item_index.build_s = time.perf_counter() - t0
                 return item_index, f"read from {folder}"
-        except (GuimoError, OSError, ValueError):
-            pass  # a damaged cache: rebuild below
+        except (GuimoError, OSError, RuntimeError, ValueError):
+            pass  # a damaged cache: rebuild below (FAISS reports an unreadable file as RuntimeError)
     item_index = ItemIndex(vectors, settings, key=key)
     if folder is None:
         return item_index, "built"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        item_index.index.save(folder / "index")
+        item_index.save(folder / "index")
         atomic_write_json(folder / "info.json", {"key": key, **item_index.info()})
         return item_index, f"built, cached in {folder}"
     except OSError as e:

@@ -1,8 +1,9 @@
-"""Approximate top-k through the item vector index (HNSW) against the exact path, on a small SASRec.
+"""Approximate top-k through the item index (PQ fast-scan and HNSW) against the exact path, on a small SASRec.
 
-The catalogue is small enough that a search list wider than the catalogue (``ef_search`` >= N)
-walks the whole graph: the index must then return exactly what scoring every item returns, with
-seen items excluded, padding never returned and empty histories answered by popularity as before.
+The catalogue is small enough that a search wider than the catalogue (PQ ``fetch`` >= N, HNSW
+``ef_search`` >= N) returns every item as a candidate: the index must then return exactly what
+scoring every item returns, with seen items excluded, padding never returned and empty histories
+answered by popularity as before.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from guimo.inference.recommend import AnnSettings, RecPredictor, ann_choice, ann
 from guimo.models.sasrec import SASRec, SASRecConfig  # noqa: E402
 
 N_ITEMS = 400
-WIDE = AnnSettings(topk="ann", m=16, ef_construction=100, ef_search=2 * N_ITEMS, cache=False)  # the whole graph
+WIDE = AnnSettings(topk="ann", index="hnsw", m=16, ef_construction=100, ef_search=2 * N_ITEMS, cache=False)  # the whole graph
+WIDE_PQ = AnnSettings(topk="ann", index="pq", fetch=N_ITEMS, cache=False)  # every item a candidate
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +33,9 @@ def model() -> SASRec:
     return m
 
 
-@pytest.fixture(scope="module")
-def index(model):
-    return load_item_index(model, WIDE)[0]
+@pytest.fixture(scope="module", params=["hnsw", "pq"])
+def index(model, request):
+    return load_item_index(model, WIDE if request.param == "hnsw" else WIDE_PQ)[0]
 
 
 def histories(seed: int, count: int = 40) -> list[np.ndarray]:
@@ -50,8 +52,10 @@ def test_a_search_wider_than_the_catalogue_returns_the_exact_top_k(model, index,
     torch.testing.assert_close(ann_scores, exact_scores, rtol=1e-5, atol=1e-5)
 
 
-def test_a_narrow_search_still_excludes_seen_items_and_padding_and_fills_k(model):
-    narrow = load_item_index(model, AnnSettings(topk="ann", m=4, ef_construction=8, ef_search=4, cache=False))[0]
+@pytest.mark.parametrize("narrow", [AnnSettings(topk="ann", index="hnsw", m=4, ef_construction=8, ef_search=4, cache=False),
+                                    AnnSettings(topk="ann", index="pq", pq_m=4, fetch=1, cache=False)], ids=["hnsw", "pq"])
+def test_a_narrow_search_still_excludes_seen_items_and_padding_and_fills_k(model, narrow):
+    narrow = load_item_index(model, narrow)[0]
     hs = histories(2)
     # histories made of each row's own best items: the graph's first answers are all seen ones
     best = top_k(model, hs, 25, exclude_seen=False)[0]
@@ -86,13 +90,16 @@ def test_forced_exact_and_ann_predictors_answer_alike_and_say_which_path_they_to
     info = ann.info()
     assert info["topk"] == "ann" and info["index"]["hnsw"] == {"m": 16, "ef_construction": 100, "ef_search": 800}
     assert info["index"]["source"] == "built"
+    pq = predictor(model, "ann", index="pq", fetch=N_ITEMS)
+    assert pq.info()["index"]["pq"] == {"m": 8, "bits": 4, "fetch": N_ITEMS} and "hnsw" not in pq.info()["index"]
     sessions = [["sku-0003", "ghost", "sku-0150"], [], ["12"], ["sku-0400"] * 3]
-    got, want = ann.recommend(sessions, k=5), exact.recommend(sessions, k=5)
-    for g, w in zip(got, want):  # unknown ids and popularity as before; scores to float rounding
-        assert (g["items"], g["unknown_items"]) == (w["items"], w["unknown_items"])
-        assert g["scores"] == pytest.approx(w["scores"], abs=1e-5)
-    (empty,) = ann.recommend([[]], k=2)
-    assert empty["items"] == ["sku-0400", "sku-0399"]
+    want = exact.recommend(sessions, k=5)
+    for served in (ann, pq):
+        for g, w in zip(served.recommend(sessions, k=5), want):  # unknown ids and popularity as before; scores to float rounding
+            assert (g["items"], g["unknown_items"]) == (w["items"], w["unknown_items"])
+            assert g["scores"] == pytest.approx(w["scores"], abs=1e-5)
+        (empty,) = served.recommend([[]], k=2)
+        assert empty["items"] == ["sku-0400", "sku-0399"]
 
 
 def test_auto_uses_the_index_from_the_threshold_up_and_refuses_an_unknown_mode():
@@ -103,6 +110,8 @@ def test_auto_uses_the_index_from_the_threshold_up_and_refuses_an_unknown_mode()
         ann_choice(10, AnnSettings(topk="fast"))  # type: ignore[arg-type]
     with pytest.raises(GuimoError, match="serve.topk"):
         from_dict(AnnSettings, {"topk": "fast"}, _prefix="serve.")
+    with pytest.raises(GuimoError, match="serve.index must be one of pq, hnsw"):
+        ann_choice(10, AnnSettings(index="ivf"))
 
 
 def test_the_index_is_cached_in_the_run_directory_and_rebuilt_when_the_weights_change(model, tmp_path):
@@ -120,6 +129,20 @@ def test_the_index_is_cached_in_the_run_directory_and_rebuilt_when_the_weights_c
         changed.core.tok_emb.weight[5] += 1.0
     assert load_item_index(changed, AnnSettings(**{**vars(WIDE), "cache": True}), tmp_path)[1].startswith("built, cached")
     assert len(list((tmp_path / "ann_index").iterdir())) == 2  # the first weights' index is never read for the new ones
+
+
+def test_the_pq_index_is_cached_too_and_a_damaged_cache_is_rebuilt_not_trusted(model, tmp_path):
+    first = predictor(model, "ann", index="pq", fetch=N_ITEMS, cache=True, run_path=tmp_path)
+    (folder,) = (tmp_path / "ann_index").iterdir()
+    assert first.index_source == f"built, cached in {folder}"
+    second = predictor(model, "ann", index="pq", fetch=N_ITEMS, cache=True, run_path=tmp_path)
+    assert second.index_source == f"read from {folder}" and second.item_index.index.ntotal == N_ITEMS
+    hs = histories(5)
+    assert torch.equal(second.top_k(hs, 10)[0], first.top_k(hs, 10)[0])
+    (saved,) = (folder / "index").glob("v-*/items.faiss")
+    saved.write_bytes(b"not a faiss index")
+    third = predictor(model, "ann", index="pq", fetch=N_ITEMS, cache=True, run_path=tmp_path)
+    assert third.index_source == f"built, cached in {folder}" and torch.equal(third.top_k(hs, 10)[0], first.top_k(hs, 10)[0])
 
 
 def test_a_run_made_with_serve_topk_ann_serves_through_its_cached_index_and_the_cli_can_force_either(tmp_path, capsys):
