@@ -129,6 +129,8 @@ def _name_tokens(name: str) -> list[str]:
     return [t for t in re.split(r"[^0-9A-Za-z]+", spaced.lower()) if t]
 
 
+ID_MIN_DISTINCT = 50  # an id-named or code-like text column with this many values is a key (accounts), not a category
+_CODE = r"[A-Za-z]{0,4}[-_ ]?\d{5,}"  # C1231006815, ACC-000123: letters then a long number
 _ID_TOKENS = {"id", "ids", "uuid", "guid", "no", "nr", "num", "number", "key", "iban", "account", "acct"}
 _ID_NAMES = {"name", "email", "phone", "ssn", "rowid", "index"}
 
@@ -163,8 +165,10 @@ def _id_reason(s: "pd.Series") -> str | None:
         return None
     if len(values) >= 20 and ratio >= ID_UNIQUE_RATIO:
         return f"text with {unique} distinct values in {len(values)} rows"
-    if id_name and len(values) >= 20 and ratio >= 0.5:
-        return f"named like an id, {unique} distinct values in {len(values)} rows"
+    if unique >= ID_MIN_DISTINCT and id_name:
+        return f"named like an id, {unique} distinct values"
+    if unique >= ID_MIN_DISTINCT and values.astype(str).str.fullmatch(_CODE).mean() > 0.95:
+        return f"account-number-like codes, {unique} distinct values"
     return None
 
 
