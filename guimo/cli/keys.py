@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ro.add_argument("--grace", default="24h", metavar="DURATION", help="how long the old key keeps working (default: 24h)")
     add_db_argument(ro)
     ro.set_defaults(func=rotate_main)
+    ad = ks.add_parser("admin", help="create an admin key for the console's operator view (prints it once); --revoke PREFIX revokes one")
+    ad.add_argument("--name", help="a label for the key")
+    ad.add_argument("--revoke", metavar="PREFIX", help="revoke the admin key with this prefix instead")
+    add_db_argument(ad)
+    ad.set_defaults(func=admin_main)
 
 
 def parse_duration(text: str, what: str = "duration"):
@@ -100,5 +105,20 @@ def rotate_main(args: argparse.Namespace) -> int:
     secret, old, new = rotate_key(_engine(args), args.prefix, grace=parse_duration(args.grace, "--grace"))
     print(f"new key {new.prefix} replaces {old.prefix}, which stops working at {old.expires_at.isoformat(timespec='seconds')}; "
           "the new key is shown only now:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def admin_main(args: argparse.Namespace) -> int:
+    import sys
+
+    from guimo.serve.console.operators import create_admin_key, revoke_admin_key
+
+    if args.revoke:
+        k = revoke_admin_key(_engine(args), args.revoke)
+        print(f"revoked admin key {k.prefix}")
+        return 0
+    secret, key = create_admin_key(_engine(args), name=args.name)
+    print(f"created admin key {key.prefix} (the console's operator view: every tenant); it is shown only now:", file=sys.stderr)
     print(secret)
     return 0

@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                         "(default: 'collections' beside the SQLite ledger file; with PostgreSQL, in the user data directory)")
     p.add_argument("--assistant-dir", metavar="DIR", help="where tenants' smart-home states live for /v1/assistant, DIR/<tenant id>/state.sqlite "
                                                           "(and an optional DIR/<tenant id>/home.toml; default: 'assistant' beside the SQLite ledger file)")
+    p.add_argument("--console", action="store_true",
+                   help="also serve the web console at /console: keys, usage and bills, models, a playground, scale reports "
+                        "(sign in with an API key, or an admin key from `guimo keys admin`; the 'console' extra)")
+    p.add_argument("--console-session", default="8h", metavar="DURATION", help="with --console: how long a sign-in lasts (default: 8h)")
     p.add_argument("--device", default="auto", help="where the models run: auto (the GPU when torch sees one), cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=main)
 
@@ -72,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
 
     if not args.ray:  # Ray replicas may run on other machines: each checks its own device as it starts
         pick_device(args.device)  # a GPU that is not there: one line, before any worker starts
-    runs = args.runs or _default_runs(required=not (args.encoder or args.collections))
+    runs = args.runs or _default_runs(required=not (args.encoder or args.collections or args.console))
     for spec in runs:  # fail fast, in one line, before any worker starts
         from guimo.pipeline.rundir import RunDir
         from guimo.serve.registry import parse_spec
@@ -85,6 +89,16 @@ def main(args: argparse.Namespace) -> int:
         "GUIMO_SERVE_QUEUE_SIZE": str(args.queue_size), "GUIMO_SERVE_MAX_BODY_BYTES": str(args.max_body_bytes),
         "GUIMO_SERVE_MAX_TOKENS_LIMIT": str(args.max_tokens_limit), "GUIMO_SERVE_DEVICE": args.device,
     }
+    if args.console:
+        from guimo.duration import parse_duration
+
+        env["GUIMO_SERVE_CONSOLE"] = "true"
+        env["GUIMO_SERVE_CONSOLE_SESSION_S"] = str(parse_duration(args.console_session, "--console-session"))
+        try:
+            import jinja2  # noqa: F401
+            import markdown_it  # noqa: F401
+        except ModuleNotFoundError as e:
+            raise GuimoError(f"--console needs the 'console' extra: pip install 'guimo[console]' ({e.name} missing)") from None
     if args.db:
         env["GUIMO_SERVE_DB_URL"] = args.db
     if args.encoder:
