@@ -18,6 +18,9 @@ SCENARIOS: dict[str, str] = {
     "faq": "guimo.scenarios.faq",
     "support": "guimo.scenarios.support",
     "search": "guimo.scenarios.search",
+    "fraud": "guimo.scenarios.fraud",
+    "credit": "guimo.scenarios.credit",
+    "health": "guimo.scenarios.health",
     "assistant": "guimo.scenarios.assistant",
 }
 DEFAULT = "recommend"
