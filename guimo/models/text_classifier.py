@@ -133,3 +133,39 @@ def predict_logits(model: TextClassifier, seqs: Sequence[np.ndarray], pad_token:
     finally:
         model.train(was_training)
     return logits, pooled
+
+
+def fit_head(head: nn.Linear, features: np.ndarray, labels: np.ndarray, *, c: float = 10.0, max_iter: int = 200) -> float:
+    """Fit ``head`` in place as a multinomial logistic regression on fixed ``features`` (N, C); returns
+    its training accuracy.
+
+    The objective is sklearn's ``LogisticRegression(C=c)`` scaled by 1/N: mean cross-entropy plus
+    ``||W||^2 / (2 c N)`` (the bias unpenalised), minimised by full-batch L-BFGS in float64 on the CPU,
+    so the same features always give the same head.
+    """
+    x = torch.as_tensor(features, dtype=torch.float64)
+    y = torch.as_tensor(labels, dtype=torch.long)
+    n_classes = head.out_features
+    if len(x) == 0:
+        raise GuimoError("cannot fit the head: no labelled training rows")
+    if int(y.max()) >= n_classes or int(y.min()) < 0:
+        raise GuimoError(f"labels must be in [0, {n_classes}); got {int(y.min())}..{int(y.max())}")
+    w = torch.zeros(n_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    l2 = 1.0 / (2.0 * c * len(x))
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-9, tolerance_change=1e-12)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(x @ w.T + b, y) + l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        head.weight.copy_(w.detach().to(head.weight.dtype))
+        head.bias.copy_(b.detach().to(head.bias.dtype))
+        return float(((x @ w.T + b).argmax(1) == y).double().mean())
+

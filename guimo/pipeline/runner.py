@@ -229,11 +229,13 @@ def init(scenario, ctx: Context) -> dict:
             load_weights(model, read_weights(cfg.init.checkpoint), strict=True)
             source = f"checkpoint:{cfg.init.checkpoint}"
         atomic_write_json(ctx.run / "model_config.json", to_dict(model_cfg))
+        # a scenario may fit part of the model on the loaded weights before training (e.g. a head on a frozen encoder)
+        warm = scenario.warm_start(ctx, model) if hasattr(scenario, "warm_start") else None
         from guimo.train.checkpoint import model_state
 
         atomic_save_safetensors(ctx.run / "checkpoints" / "init.safetensors", model_state(model))
         counts = count_parameters(model_cfg) if isinstance(model_cfg, TransformerConfig) else module_parameter_counts(model)
-        return {"init": source, "parameters": counts}
+        return {"init": source, "parameters": counts, **({"warm_start": warm} if warm else {})}
 
 
 def module_parameter_counts(model) -> dict[str, int]:

@@ -75,6 +75,10 @@ class Scenario(Protocol):
 
     def train_inputs(self, ctx: "Context") -> TrainInputs: ...
 
+    # Optional: ``warm_start(ctx, model) -> dict | None``, called by the init stage after the pretrained
+    # weights (or a checkpoint) are loaded, to fit part of the model before training (the text
+    # classifiers' linear-probe head, ``model.head_init=probe``); what it returns goes into the manifest.
+
     def evaluate(self, ctx: "Context", model: "torch.nn.Module") -> dict[str, Any]:
         """Test metrics: {"model": {...}, "baselines": {name: {...}}, "val": {...}, ...}."""
 

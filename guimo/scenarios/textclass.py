@@ -70,6 +70,8 @@ class TextModelConfig:
     head_dropout: float = field(default=0.1, metadata={"help": "dropout on the pooled vector before the head"})
     pooling: Literal["mean", "cls"] = field(default="mean", metadata={"help": "mean of the tokens (what MiniLM was trained for) or [CLS]"})
     encoder_lr_mult: float = field(default=0.05, metadata={"help": "encoder lr = train.lr x this; the new head trains at train.lr"})
+    head_init: Literal["random", "probe"] = field(default="random", metadata={"help": "probe: fit the head on the frozen pretrained encoder's pooled states before fine-tuning (LP-FT)"})
+    probe_c: float = field(default=10.0, metadata={"help": "head_init=probe: inverse L2 strength of the probe's logistic regression (sklearn's C)"})
 
 
 @dataclass
@@ -327,6 +329,27 @@ class TextClassScenario:
         from guimo.models.text_classifier import TextClassifier
 
         return TextClassifier(model_config)
+
+    def warm_start(self, ctx, model) -> dict[str, Any] | None:
+        """With ``model.head_init=probe``, fit the head on the frozen encoder before fine-tuning (LP-FT).
+
+        Why: a random head's first gradients are large and noisy, and they reach the pretrained
+        encoder before the head has learned anything, distorting the features fine-tuning should
+        start from (Kumar et al., ICLR 2022, "Fine-Tuning can Distort Pretrained Features"). A head
+        that already separates the classes on the frozen features (the same model as the frozen
+        encoder + logistic regression baseline, on this model's own pooled states) lets fine-tuning
+        begin where that baseline ends. Called by the pipeline's init stage, after the pretrained
+        weights are loaded; deterministic (full-batch L-BFGS in float64 on CPU).
+        """
+        if ctx.cfg.model.head_init != "probe" or ctx.cfg.init.checkpoint:
+            return None
+        from guimo.models.text_classifier import fit_head, predict_logits
+
+        seqs, y, _, pad = self._encoded(ctx, "train")
+        keep = y >= 0
+        _, pooled = predict_logits(model, [s for s, k in zip(seqs, keep) if k], pad, ctx.cfg.eval.batch_size, with_pooled=True)
+        accuracy = fit_head(model.classifier, pooled, y[keep], c=ctx.cfg.model.probe_c)
+        return {"head_init": "probe", "probe_train_accuracy": round(accuracy, 4), "probe_rows": int(keep.sum())}
 
     def _encoded(self, ctx, split: str):
         """(token id arrays, label ids (unknown labels -1), texts) of a split, with the run's tokenizer."""

@@ -113,3 +113,15 @@ def test_report_says_calibration_and_out_of_scope(support_run):
     text = (support_run.path / "report.md").read_text()
     assert "## Calibration and out-of-scope rejection" in text
     assert "expected calibration error" in text and "out-of-scope precision" in text
+
+
+def test_a_probe_initialised_head_starts_fine_tuning_from_the_frozen_encoder_baseline(tmp_path):
+    """model.head_init=probe (LP-FT): the init stage fits the head on the frozen encoder's pooled states, so a run
+    with no fine-tuning at all already classifies the unseen paraphrases, and the init stage says so."""
+    out = tmp_path / "probe"
+    run_pipeline("support", tiny_config("model.head_init=probe", "train.max_steps=1", "train.lr=1e-9", "eval.baselines=[]",
+                                        "optimize.quantize=false"), out, quiet=True)
+    run = RunDir.open(out)
+    warm = run.manifest["stages"]["init"]["warm_start"]
+    assert warm["head_init"] == "probe" and warm["probe_train_accuracy"] >= 0.9 and warm["probe_rows"] > 100, warm
+    assert run.metrics()["model"]["accuracy"] >= 0.6, run.metrics()["model"]  # a random head: ~1 / (intents + 1)
