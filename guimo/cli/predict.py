@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", action="store_true", help="include every label's probability")
     p.add_argument("--batch-size", type=int, default=256, help="rows classified per call (default: 256)")
     p.add_argument("--json", action="store_true", help="--text: print one JSON object per text")
+    p.add_argument("--explain", action="store_true", help="tabular runs, --batch: add each row's top attributions (an "
+                   "'explanation' field: the transformer's Integrated Gradients beside LightGBM's TreeSHAP; see guimo explain)")
+    p.add_argument("--top", type=int, default=5, help="--explain: columns per row, largest attributions first (default: 5)")
     p.set_defaults(func=main)
 
 
@@ -63,6 +66,8 @@ def main(args: argparse.Namespace) -> int:
         raise GuimoError("--batch needs --out OUT.jsonl (or OUT.csv)")
     if args.out and not args.batch:
         raise GuimoError("--out goes with --batch")
+    if args.explain and not args.batch:
+        raise GuimoError("--explain goes with --batch (one row: guimo explain RUN --row ROW)")
     predictor = load(args.run)
     kind = getattr(predictor, "input_kind", "text")
     if args.text:
@@ -84,15 +89,22 @@ def main(args: argparse.Namespace) -> int:
                 print(f"{res['label']}\tconfidence {res['confidence']:.3f}\tout_of_scope {str(res.get('out_of_scope', False)).lower()}")
         return 0
     n = classify_file(predictor, args.batch, args.out, kind=kind, text_field=args.text_field, scores=args.scores,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, explain_top=args.top if args.explain else None)
     print(f"wrote {n} predictions to {args.out}")
     return 0
 
 
 def classify_file(predictor, src: str | Path, out: str | Path, *, kind: str = "text", text_field: str = "text",
-                  scores: bool = False, batch_size: int = 256) -> int:
-    """Classify every row of ``src`` into ``out`` (written atomically, in input order); returns the row count."""
+                  scores: bool = False, batch_size: int = 256, explain_top: int | None = None) -> int:
+    """Classify every row of ``src`` into ``out`` (written atomically, in input order); returns the row count.
+
+    ``explain_top`` (records only): each output row gets an ``explanation`` (``guimo.explain.rows``) with that many
+    columns; in a CSV it is one JSON text cell.
+    """
     from guimo.errors import GuimoError, where
+
+    if explain_top is not None and kind != "records":
+        raise GuimoError("--explain explains tabular runs (rows of columns); this run classifies texts")
 
     rows = list(read_rows(src))
     if not rows:
@@ -112,6 +124,13 @@ def classify_file(predictor, src: str | Path, out: str | Path, *, kind: str = "t
     results: list[dict[str, Any]] = []
     for s in range(0, len(inputs), batch_size):
         results += (predictor.answer if hasattr(predictor, "answer") else predictor.classify)(inputs[s : s + batch_size])
+    if explain_top is not None:
+        from guimo.explain.rows import explain_records
+
+        explanations = []
+        for s in range(0, len(inputs), batch_size):
+            explanations += explain_records(predictor, inputs[s : s + batch_size], top=explain_top, strict=False)
+        results = [{**res, "explanation": e} for res, e in zip(results, explanations)]
     merged = []
     for (_, rec), res in zip(rows, results):
         extra = res if scores else {k: v for k, v in res.items() if k != "scores"}

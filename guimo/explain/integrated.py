@@ -72,8 +72,8 @@ def integrated_gradients(model: torch.nn.Module, x_num: torch.Tensor, x_cat: tor
     x_num = torch.as_tensor(x_num, dtype=torch.float32, device=device)
     x_cat = torch.as_tensor(x_cat, dtype=torch.long, device=device)
     n = x_num.shape[0] if x_num.ndim == 2 and x_num.shape[1] else x_cat.shape[0]
-    b_num = torch.as_tensor(baseline[0], dtype=torch.float32, device=device).reshape(-1, x_num.shape[1]).expand(n, -1)
-    b_cat = torch.as_tensor(baseline[1], dtype=torch.long, device=device).reshape(-1, x_cat.shape[1]).expand(n, -1)
+    b_num = _rows(torch.as_tensor(baseline[0], dtype=torch.float32, device=device), x_num.shape[1], n)
+    b_cat = _rows(torch.as_tensor(baseline[1], dtype=torch.long, device=device), x_cat.shape[1], n)
     with torch.no_grad():
         out = clean(x_num, x_cat)  # (N, K)
         base_out = clean(b_num, b_cat)
@@ -93,3 +93,10 @@ def integrated_gradients(model: torch.nn.Module, x_num: torch.Tensor, x_cat: tor
     return Attributions(values=np.concatenate(values), output=out.gather(1, pick)[:, 0].double().cpu().numpy(),
                         baseline_output=base_out.gather(1, pick)[:, 0].double().cpu().numpy(),
                         completeness_error=np.concatenate(deltas), target=target.numpy())
+
+
+def _rows(b: torch.Tensor, width: int, n: int) -> torch.Tensor:
+    """A baseline of one row (width,) or n rows (n, width) as (n, width); a table without such columns has width 0."""
+    if width == 0:
+        return b.reshape(n, 0) if b.numel() == 0 else b.new_zeros((n, 0))
+    return b.reshape(-1, width).expand(n, -1)
