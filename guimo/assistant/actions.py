@@ -28,20 +28,13 @@ Policies (documented here because users meet them):
 from __future__ import annotations
 
 import dataclasses
-import re
 
-from guimo.assistant.home import ATTRIBUTE_WORDS, RELATIVE, TYPES, Device, Home, can_serve, clean
+from guimo.assistant.home import ATTRIBUTE_WORDS, TYPES, Device, Home, can_serve, clean, comparative
 from guimo.assistant.normalize import COLOR_NAMES_ZH, SlotValueError, normalize_slot, spell, stated_unit
 from guimo.assistant.state import HomeState
 from guimo.assistant.types import INTENTS, OUT_OF_SCOPE, Action, Command
 
 STEPS = {"brightness": 20, "position": 20, "volume": 10, "temperature": 1}
-# Comparatives in a command with no device and no attribute word ("make the bedroom warmer", "客厅太冷了").
-COMPARATIVES = {"brighter": "brightness", "dimmer": "brightness", "darker": "brightness", "louder": "volume",
-                "quieter": "volume", "softer": "volume", "warmer": "temperature", "hotter": "temperature",
-                "cooler": "temperature", "colder": "temperature", "heat": "temperature",
-                "冷": "temperature", "热": "temperature", "暖": "temperature", "亮": "brightness", "暗": "brightness",
-                "声音": "volume", "大声": "volume", "小声": "volume"}
 ATTR_NAMES = {"en": {"brightness": "brightness", "temperature": "temperature", "volume": "volume", "position": "position"},
               "zh": {"brightness": "亮度", "temperature": "温度", "volume": "音量", "position": "开合度"}}
 VERBS = {  # what a command does, for "I can't ..." replies
@@ -68,8 +61,8 @@ def plan(command: Command, home: Home, state: HomeState) -> Action:
         attribute = next((t[word] for t in (ATTRIBUTE_WORDS.get(lang, {}), *ATTRIBUTE_WORDS.values()) if word in t), None)
         if attribute is None:
             return _clarify(command, say.unknown_attribute(slots["attribute"]))
-    elif intent in ("increase", "decrease") and not slots.get("device"):
-        attribute = next((a for w, a in COMPARATIVES.items() if re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", command.text.lower())), None)
+    elif intent in ("increase", "decrease"):
+        attribute = comparative(command.text)  # "make the bedroom warmer", "把灯调亮": else the device's main attribute
 
     match = home.match(slots.get("room"), slots.get("device"), lang, slots.get("scope"))
     if match.unknown_room:
@@ -94,16 +87,24 @@ def plan(command: Command, home: Home, state: HomeState) -> Action:
                       state=state.get(candidates[0].id) if len(candidates) == 1 else {},
                       reply=" ".join(say.describe(d, state.get(d.id), attribute) for d in candidates))
     planned: list[Action] = []
+    refused: list[tuple[Device, str]] = []  # in a group, devices that cannot take the value ("all the lights" to a colour)
     for device in candidates:
         try:
             changes, note = _changes(command, intent, slots, attribute, device, state.get(device.id), say)
         except _Ask as ask:
-            return _clarify(command, str(ask))
+            if len(candidates) == 1:
+                return _clarify(command, str(ask))
+            refused.append((device, str(ask)))
+            continue
         new = {**state.get(device.id), **changes}
         planned.append(Action(command, "done", device.id, changes, new, say.done(intent, [device], new, attribute, note)))
-    if len(planned) == 1:
+    if not planned:
+        return _clarify(command, refused[0][1])
+    if len(planned) == 1 and not refused:
         return planned[0]
-    return Action(command, "done", reply=say.done(intent, candidates, planned[0].state, attribute, ""), group=planned)
+    done = [home.devices[a.device] for a in planned]
+    text = say.done(intent, done, planned[0].state, attribute, "") + say.left_out([d for d, _ in refused])
+    return Action(command, "done", reply=text, group=planned)
 
 
 def apply(action: Action, state: HomeState) -> Action:
@@ -326,6 +327,16 @@ class _Say:
         if not self._en():
             return f"{self.name(d)}没有{COLOR_NAMES_ZH.get(color, color)}。可选：{'、'.join(COLOR_NAMES_ZH.get(v, v) for v in values)}。"
         return f"{self.name(d).capitalize()} can't be {color}; it can be {', '.join(values)}."
+
+    def left_out(self, devices: list[Device]) -> str:
+        """The sentence after a group reply that names the devices left as they were."""
+        if not devices:
+            return ""
+        names = [self.name(d) for d in devices]
+        if not self._en():
+            return f"{'、'.join(names)}不支持，保持不变。"
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return f" {listed[0].upper() + listed[1:]} can't do that, so I left {'it' if len(names) == 1 else 'them'} as {'it was' if len(names) == 1 else 'they were'}."
 
     def _what(self, devices: list[Device], everything: bool = False) -> str:
         if len(devices) == 1:

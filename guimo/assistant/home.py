@@ -21,6 +21,7 @@ Name resolution policy (``Home.match``), the one place that decides which device
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,12 +72,20 @@ TYPES: dict[str, DeviceType] = {
 
 # Words for the attribute slot (the quantity a relative or query command is about), per language.
 ATTRIBUTE_WORDS: dict[str, dict[str, str]] = {
-    "en": {"brightness": "brightness", "light": "brightness", "heat": "temperature", "heating": "temperature",
-           "temperature": "temperature", "volume": "volume", "sound": "volume", "music": "volume",
-           "position": "position"},
-    "zh": {"亮度": "brightness", "温度": "temperature", "暖气": "temperature", "音量": "volume", "声音": "volume"},
+    # (no word that also names a device: "light", "music", "暖气" are devices)
+    "en": {"brightness": "brightness", "heat": "temperature", "temperature": "temperature", "volume": "volume",
+           "sound": "volume", "position": "position"},
+    "zh": {"亮度": "brightness", "温度": "temperature", "音量": "volume", "声音": "volume"},
 }
-SCOPE_WORDS: dict[str, tuple[str, ...]] = {"en": ("all", "every", "all of the"), "zh": ("所有", "全部", "所有的")}
+# Comparatives in the words of a relative command ("make the bedroom warmer", "客厅太冷了", "把灯调亮"): the
+# attribute it changes when no attribute word is tagged; the device layer and the generator both read it.
+COMPARATIVES: dict[str, str] = {
+    "brighter": "brightness", "dimmer": "brightness", "darker": "brightness", "dim": "brightness", "brighten": "brightness", "louder": "volume", "quieter": "volume",
+    "softer": "volume", "warmer": "temperature", "hotter": "temperature", "cooler": "temperature", "colder": "temperature",
+    "冷": "temperature", "热": "temperature", "暖": "temperature", "亮": "brightness", "暗": "brightness",
+    "声音": "volume", "大声": "volume", "小声": "volume",
+}
+SCOPE_WORDS: dict[str, tuple[str, ...]] = {"en": ("all",), "zh": ("所有", "全部")}  # before a plural ("all the lights")
 
 
 # intent -> the capability a device needs to carry it out (increase/decrease/query: decided by the attribute)
@@ -97,6 +106,15 @@ def can_serve(device: "Device", intent: str, attribute: str | None = None) -> bo
     if intent == "query_state":
         return attribute is None or attribute in device.capabilities
     return need is not None and need in device.capabilities
+
+
+def comparative(text: str) -> str | None:
+    """The attribute a comparative in ``text`` is about ("make it warmer" -> "temperature"), or None."""
+    lowered = text.lower()
+    for word, attribute in COMPARATIVES.items():
+        if re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", lowered):
+            return attribute
+    return None
 
 
 @dataclass

@@ -174,3 +174,13 @@ def test_plan_changes_nothing_and_reply_joins_in_the_language(home, state):
     applied = [apply(first, state), apply(second, state)]
     assert all(not s["on"] for d, s in state.all().items() if d in LIGHTS) and state.get("front_door")["locked"]
     assert [g.state["on"] for g in applied[0].group] == [False] * 6
+
+
+def test_a_group_acts_on_the_devices_that_can_and_names_the_others(home, state):
+    a = apply(plan(cmd("change all the lights to yellow", "set_color", scope="all", device="lights", color="yellow"), home, state), state)
+    assert a.status == "done" and [g.device for g in a.group] == ["kitchen_light", "living_room_light", "bedroom_light"]
+    assert a.reply == ("Changed 3 lights to yellow. The bathroom light, the porch light and the hallway light can't do that, "
+                       "so I left them as they were.")
+    assert state.get("bathroom_light")["color"] == "white" and state.get("kitchen_light") == {"on": True, "brightness": 80, "color": "yellow"}
+    a = plan(cmd("change the porch light to yellow", "set_color", room="porch", device="light", color="yellow"), home, state)
+    assert a.status == "clarify" and "it can be white" in a.reply

@@ -1,0 +1,109 @@
+"""The smart-home generator: valid BIO per word, seeded, both languages, several commands, values the home can act on."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from guimo.assistant import patterns as P
+from guimo.assistant.actions import plan
+from guimo.assistant.home import Home
+from guimo.assistant.state import HomeState
+from guimo.assistant.types import INTENTS, OUT_OF_SCOPE, Command, bio_spans, words
+from guimo.data.nlu import join_words
+from guimo.data.smarthome import generate
+from guimo.errors import GuimoError
+
+
+@pytest.fixture(scope="module")
+def home() -> Home:
+    return Home.load()
+
+
+@pytest.fixture(scope="module")
+def examples(home):
+    return generate(home, n=1500, multi_command_rate=0.2, seed=11, out_of_scope_rate=0.03)
+
+
+def valid_bio(tags: list[str]) -> bool:
+    prev = "O"
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            return False
+        if tag != "O" and not re.fullmatch(r"[BI]-[a-z_]+", tag):
+            return False
+        prev = tag
+    return True
+
+
+def test_every_example_is_valid_bio_with_its_intents_slots(examples):
+    for e in examples:
+        assert valid_bio(e.tags), e
+        assert words(join_words(e.words)) == e.words, f"not split as types.words splits: {e.words}"
+        for intent, (start, end) in zip(e.intents, e.segments):
+            for slot, _, _ in bio_spans(e.tags[start:end]):
+                assert slot in INTENTS.get(intent, ()), f"{slot} in a {intent} command: {e.words}"
+        covered = {i for s, t in e.segments for i in range(s, t)}
+        assert all(e.tags[i] == "O" for i in range(len(e.words)) if i not in covered), "a connector carries a slot"
+
+
+def test_both_languages_every_intent_several_commands_and_numbers_as_words_and_digits(examples):
+    langs = Counter(e.language for e in examples)
+    assert abs(langs["en"] - langs["zh"]) < 0.1 * len(examples)
+    for lang in ("en", "zh"):
+        seen = {i for e in examples if e.language == lang for i in e.intents}
+        assert set(INTENTS) <= seen, f"{lang} misses {set(INTENTS) - seen}"
+    multi = [e for e in examples if len(e.intents) > 1]
+    assert 0.12 < len(multi) / len(examples) < 0.28
+    connectors = {" ".join(e.words[a[1]:b[0]]) for e in multi for a, b in zip(e.segments, e.segments[1:])}
+    assert {"and", "then", "然 后"} <= connectors
+    temps = [join_words(e.words[s:t]) for e in examples for slot, s, t in bio_spans(e.tags) if slot == "temperature"]
+    assert any(t.isdigit() for t in temps) and any(re.fullmatch(r"[a-z ]+", t) for t in temps) and any("十" in t for t in temps)
+    assert any(w.startswith("百分之") for e in examples if e.language == "zh"
+               for slot, s, t in bio_spans(e.tags) if slot == "brightness" for w in [join_words(e.words[s:t])])
+    ood = [e for e in examples if e.intent == OUT_OF_SCOPE]
+    assert ood and all(set(e.tags) == {"O"} for e in ood)
+
+
+def test_seeded(home):
+    a = generate(home, n=50, seed=3, multi_command_rate=0.3)
+    assert [x.to_dict() for x in a] == [x.to_dict() for x in generate(home, n=50, seed=3, multi_command_rate=0.3)]
+    assert [x.to_dict() for x in a] != [x.to_dict() for x in generate(home, n=50, seed=4, multi_command_rate=0.3)]
+
+
+def test_generated_commands_name_devices_the_home_can_act_on(tmp_path, home, examples):
+    """Each generated single command, read back through its tags, reaches the device layer as a command it can
+    act on: it never names a room or device the home lacks, nor asks a device for what it cannot do. It may ask
+    back only where the generator meant it to (a value out of range, a singular word with several candidates)."""
+    statuses = Counter()
+    with HomeState(tmp_path / "s.sqlite", home) as state:
+        for e in examples:
+            if len(e.intents) > 1 or e.intent == OUT_OF_SCOPE:
+                continue
+            slots = {slot: join_words(e.words[s:t]) for slot, s, t in bio_spans(e.tags)}
+            action = plan(Command(join_words(e.words), e.intent, 1.0, slots, language=e.language), home, state)
+            statuses[action.status] += 1
+            if action.status == "clarify":
+                asks = ("Which one", "您是指哪一个", "out of range", "超出了范围")
+                assert any(a in action.reply for a in asks), f"{join_words(e.words)!r}: {action.reply}"
+    assert statuses["done"] > 0.7 * sum(statuses.values()), statuses
+
+
+def test_held_out_patterns_write_only_their_own_wordings(home):
+    train, held = P.split(seed=0)
+    only = {"en": {"lock": held["en"]["lock"]}}
+    out = generate(home, n=40, languages=("en",), patterns=only, multi_command_rate=0, seed=1)
+    assert {e.intent for e in out} == {"lock"}
+    firsts = {e.words[0] for e in out}
+    heads = {P.sample(P.parse(p), __import__("random").Random(0))[0].split()[0] for p in held["en"]["lock"]}
+    assert firsts <= heads | {"please", "could", "can", "hey", "would", "i'd"}
+
+
+def test_bad_arguments_are_clear_errors(home):
+    with pytest.raises(GuimoError, match="unknown language 'fr'"):
+        generate(home, n=5, languages=("fr",))
+    with pytest.raises(GuimoError, match="shares in"):
+        generate(home, n=5, multi_command_rate=1.5)
+    assert generate(home, n=0) == []
