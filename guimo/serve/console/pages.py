@@ -24,8 +24,11 @@ from sqlalchemy.orm import Session
 from guimo.errors import GuimoError
 from guimo.serve import audit, ledger
 from guimo.serve.billing import price_lines
-from guimo.serve.console import catalog, charts, playground, sessions
-from guimo.serve.console import usage as usage_data
+import guimo.serve.console.catalog as catalog
+import guimo.serve.console.charts as charts
+import guimo.serve.console.playground as playground
+import guimo.serve.console.sessions as sessions
+import guimo.serve.console.usage as usage_data
 from guimo.serve.console.sessions import Viewer
 from guimo.serve.errors import ApiError
 from guimo.serve.keys import AuthError, authenticate, create_key, key_status, list_keys, revoke_key, rotate_key, set_limits
