@@ -169,10 +169,11 @@ class _Writer:
         # plurals without a scope word only for lights ("turn off the kitchen lights"); "unlock the locks" is rare
         type_words = list(kind.words.get(lang, ())) + (list(kind.plural.get(lang, ())) if d.type == "light" else [])
         own = d.names.get(lang, [])
-        if not with_room:
-            return own + type_words
-        # after a room word: its type words, and its own names without a leading room name ("bedroom lamp" -> "lamp")
         room_names = sorted((n for r in self.home.rooms.values() for n in r.names.get(lang, [])), key=len, reverse=True)
+        if not with_room:
+            # a name that starts with a room ("porch light") is always tagged room + device, never as one device
+            return [n for n in own if not any(n.startswith(r) for r in room_names)] + type_words
+        # after a room word: its type words, and its own names without a leading room name ("bedroom lamp" -> "lamp")
         out = list(type_words)
         for name in own:
             prefix = next((r for r in room_names if name.startswith(r)), None)
