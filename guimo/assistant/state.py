@@ -45,6 +45,13 @@ class HomeState:
             for device in home.devices.values():
                 db.execute("INSERT OR IGNORE INTO device_state VALUES (?, ?, julianday('now'))",
                            (device.id, json.dumps(device.default)))
+            # home.toml may have changed since the file was written (a narrower range, a colour less, a device of
+            # another type under the same id): a stored value the device no longer takes returns to its default
+            for device_id, text in db.execute("SELECT device, state FROM device_state").fetchall():
+                if device_id in home.devices:
+                    stored, fixed = json.loads(text), self._repaired(device_id, json.loads(text))
+                    if fixed != stored:
+                        db.execute("UPDATE device_state SET state = ? WHERE device = ?", (json.dumps(fixed), device_id))
 
     def get(self, device_id: str) -> dict[str, Any]:
         """The current state of one device."""
@@ -102,6 +109,17 @@ class HomeState:
     def _known(self, device_id: str) -> None:
         if device_id not in self.home.devices:
             raise GuimoError(f"unknown device {device_id!r} (devices of {self.home.source}: {', '.join(self.home.devices)})")
+
+    def _repaired(self, device_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+        device = self.home.devices[device_id]
+        out = dict(device.default)
+        for attr, value in stored.items():
+            try:
+                self._check(device_id, {attr: value})
+            except GuimoError:
+                continue
+            out[attr] = value
+        return out
 
     def _check(self, device_id: str, change: dict[str, Any]) -> None:
         """A change must name the device's capabilities with values in range: the state file never holds a bad value."""

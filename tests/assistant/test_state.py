@@ -63,6 +63,21 @@ def test_a_new_device_in_home_toml_joins_an_existing_state_file(tmp_path: Path, 
         assert state.get("kettle") == {"on": False} and state.get("kitchen_light")["on"] is True
 
 
+def test_a_narrower_home_toml_brings_out_of_range_values_back_to_defaults(tmp_path: Path, home):
+    db = tmp_path / "s.sqlite"
+    with HomeState(db, home) as state:
+        state.apply("thermostat", {"temperature": 29.5})
+        state.apply("kitchen_light", {"color": "purple", "brightness": 10})
+    raw = {"rooms": {"hallway": {"en": ["hallway"]}, "kitchen": {"en": ["kitchen"]}},
+           "devices": {"thermostat": {"room": "hallway", "type": "thermostat", "en": ["thermostat"],
+                                      "capabilities": {"temperature": {"min": 15, "max": 25}}, "state": {"temperature": 19}},
+                       "kitchen_light": {"room": "kitchen", "type": "light", "en": ["kitchen light"],
+                                         "capabilities": {"color": {"values": ["white", "red"]}}}}}
+    with HomeState(db, Home.from_dict(raw)) as state:
+        assert state.get("thermostat") == {"on": True, "temperature": 19}
+        assert state.get("kitchen_light") == {"on": False, "brightness": 10, "color": "white"}
+
+
 def test_not_a_database_is_a_clear_error(tmp_path: Path, home):
     bad = tmp_path / "state.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
