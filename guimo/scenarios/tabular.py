@@ -266,7 +266,7 @@ class TabularScenario:
                                 source=d.path or src["description"])
         if time_column is not None and time_column not in df.columns:
             raise GuimoError(f"no time column {time_column!r}; columns: {', '.join(map(str, df.columns))} (data.time_column=none: a stratified split)")
-        y_all = _target_strata(df, columns)
+        y_all = target_strata(df, columns)
         parts, how = split_indices(df, y_all, d, time_column, cfg.seed)
         parts["train"] = keep_fraction(y_all, parts["train"], d.fraction, cfg.seed, len(df))
         frames = {s: df.iloc[parts[s]] for s in SPLITS}
@@ -434,7 +434,7 @@ def _summary(report: Any) -> str:
     return str(report)
 
 
-def _target_strata(df: "pd.DataFrame", columns) -> np.ndarray:
+def target_strata(df: "pd.DataFrame", columns) -> np.ndarray:
     """Class indices of every row (what stratified splits keep the shares of), or the float target for regression."""
     if columns.task == "regression":
         return df[columns.target].to_numpy(dtype=np.float64)
