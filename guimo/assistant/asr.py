@@ -7,10 +7,15 @@ Three modes (``Recognizer(mode=...)``):
   domain, but it can only produce in-grammar sentences, or nothing.
 - ``"lm"``: pocketsphinx's general US-English trigram model; hears anything, ~10x slower and far
   less accurate on commands.
-- ``"auto"`` (default): the grammar, and the general model when the grammar heard nothing (no path
-  through the grammar fits the audio: out-of-grammar speech) or heard it with a confidence below
+- ``"auto"`` (default): the grammar, and the general model when the grammar heard nothing, heard
+  only part of a sentence (see below: out-of-grammar speech) or heard it with a confidence below
   ``fallback_below``; then the hypothesis with the higher confidence is kept (so a noisy
   in-grammar command is not replaced by a worse general-model guess).
+
+When no path through the grammar fits the whole utterance, pocketsphinx still returns the best
+partial path ("how cold is the", "dim light and tell" for out-of-domain speech): every grammar
+hypothesis is therefore checked against the grammar's automaton, and one that is not a complete
+sentence of the grammar has ``in_grammar=False`` and confidence 0.
 
 Confidence: the smallest word posterior of the hypothesis (pocketsphinx's lattice posteriors,
 ``Segment.prob``, from its forward-backward pass over the word lattice; ``bestpath`` is on). The
@@ -66,6 +71,7 @@ class Transcript:
     ms: float  # decoding time, milliseconds (both searches when auto fell back)
     words: list[tuple[str, float]] = field(default_factory=list)  # (word, posterior) in order
     fallback: bool = False  # auto decoded with the general model as well
+    in_grammar: bool | None = None  # grammar search: whether text is a whole sentence of the grammar
     audio: dict[str, Any] = field(default_factory=dict)  # AudioInfo of a WAV input (resampling notes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +109,7 @@ class Recognizer:
         self._decoder = pocketsphinx.Decoder(lm=None, logfn=self._log_path, cmn="batch", loglevel="WARN")
         self._searches: set[str] = set()
         self.grammar = None
+        self._fsa = None
         if mode in ("grammar", "auto"):
             if home is None:
                 from guimo.assistant.home import Home
@@ -187,14 +194,20 @@ class Recognizer:
         ms = (time.perf_counter() - start) * 1000.0
         text = hyp.hypstr if hyp is not None else ""
         confidence = min((p for _, p in words), default=0.0) if text else 0.0
-        return Transcript(text=text, mode=search, confidence=confidence, ms=ms, words=words)
+        in_grammar = None
+        if search == "grammar":
+            in_grammar = bool(text) and self._fsa.accepts(text)
+            if not in_grammar:  # a partial path: pocketsphinx found no whole sentence of the grammar
+                confidence = 0.0
+        return Transcript(text=text, mode=search, confidence=confidence, ms=ms, words=words, in_grammar=in_grammar)
 
     def _add_grammar(self, text: str) -> None:
         """Load a JSGF grammar as its minimal automaton (see ``grammar.compile_fsa``: pocketsphinx's own
         JSGF expansion made this home's grammar ~25x larger and decoding ~40x slower)."""
         from guimo.assistant.grammar import compile_fsa
 
-        start, final, transitions = compile_fsa(text).transitions()
+        self._fsa = compile_fsa(text)
+        start, final, transitions = self._fsa.transitions()
         offset = self._log_size()
         try:
             fsg = self._decoder.create_fsg("home", start, final, transitions)

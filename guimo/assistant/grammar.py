@@ -318,6 +318,7 @@ class Fsa:
         return state in self.finals
 
 
+@functools.lru_cache(maxsize=16)  # ~1-2 s per home; a server's tenants often share one home
 def compile_fsa(text: str) -> Fsa:
     """The minimal deterministic word automaton of a grammar written by ``build``.
 
