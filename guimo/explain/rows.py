@@ -195,15 +195,16 @@ def rows_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
     return pd.DataFrame.from_records(rows)
 
 
-def check_columns(encoder, df: "pd.DataFrame", *, target: str | None = None) -> None:
+def check_columns(encoder, columns, *, target: str | None = None) -> None:
     """Refuse columns the model does not know, naming them and the columns it reads (a typo would otherwise be
     silently ignored and the real column reported missing, or worse, filled with the median)."""
     known = set(encoder.columns.features) | set(encoder.columns.dropped) | set(encoder.columns.dropped_ids)
     known |= {encoder.columns.target} | ({target} if target else set())
     if encoder.columns.time_column:
         known.add(encoder.columns.time_column)
-    unknown = [str(c) for c in df.columns if c not in known]
-    missing = [c for c in encoder.columns.features if c not in df.columns]
+    columns = list(columns)
+    unknown = [str(c) for c in columns if c not in known]
+    missing = [c for c in encoder.columns.features if c not in columns]
     if unknown or missing:
         parts = []
         if unknown:
@@ -221,5 +222,5 @@ def explain_records(predictor, rows: list[dict[str, Any]], *, top: int | None = 
         raise GuimoError("top must be at least 1")
     df = rows_frame(rows)
     if strict:
-        check_columns(predictor.encoder, df)
+        check_columns(predictor.encoder, df.columns)
     return [r.to_dict(top) for r in explain_frame(predictor, df, n_steps=n_steps)]

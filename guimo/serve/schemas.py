@@ -130,6 +130,26 @@ class ClassificationRequest(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     input: list[str | dict[str, Any]] = Field(min_length=1, description="texts or feature records, as the model expects")
     top_k: int | None = Field(None, ge=1, description="return only the k most probable labels in scores (all when absent)")
+    explain: bool = Field(False, description="tabular runs: add each row's explanation (the columns pushing its score up or down)")
+    explain_top: int | None = Field(None, ge=1, description="with explain: only the k columns with the largest attributions (all when absent)")
+
+
+class FeatureAttribution(BaseModel):
+    feature: str
+    value: Any = Field(description="the row's value (null when missing)")
+    attribution: float = Field(description="the transformer's Integrated Gradients share of output - baseline_output")
+    tree: float | None = Field(description="the LightGBM baseline's TreeSHAP contribution to its raw score (null: the run saved no booster)")
+
+
+class Explanation(BaseModel):
+    features: list[FeatureAttribution] = Field(description="largest |attribution| first")
+    output: float = Field(description="the explained output (units)")
+    baseline_output: float = Field(description="the same output for the reference row: training medians, unseen categories")
+    completeness_error: float = Field(description="|sum of attributions - (output - baseline_output)|")
+    explained: str | None = Field(description="the class whose score is explained (null for regression)")
+    tree_raw_score: float | None
+    tree_expected: float | None
+    units: str
 
 
 class Classification(BaseModel):
@@ -140,6 +160,7 @@ class Classification(BaseModel):
         "true when the model judges the input to be none of its labels (its confidence is below the threshold "
         "chosen on validation data); label is then still the most probable one"))
     scores: dict[str, float] = Field(description="label -> probability, most probable first")
+    explanation: Explanation | None = Field(None, description="only when the request asked explain: true (tabular runs)")
 
 
 class ClassificationResponse(BaseModel):
