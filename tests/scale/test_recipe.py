@@ -38,7 +38,7 @@ def test_every_shipped_recipe_loads_and_builds_its_sweep(path):
 def test_the_shipped_scenarios_are_the_ones_with_a_default():
     from guimo.scale.recipe import shipped
 
-    assert {p.stem for p in RECIPES.glob("*.toml")} == {"lm", "recommend", "categorize", "support"}
+    assert {p.stem for p in RECIPES.glob("*.toml")} == {"lm", "recommend", "categorize", "support", "credit", "fraud"}
     assert load_recipe("lm").source == str(shipped("lm"))
 
 
