@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guimo.assistant.normalize import COLORS, spell
+from guimo.assistant.normalize import COLORS, spell, squeeze
 from guimo.errors import GuimoError
 
 if sys.version_info >= (3, 11):
@@ -152,7 +152,7 @@ def clean(text: str | None) -> str:
     """Lower case, single spaces, no leading article: how names are compared."""
     if not text:
         return ""
-    text = " ".join(text.lower().split())
+    text = squeeze(text)
     for article in ("the ", "my ", "all the ", "all "):
         if text.startswith(article):
             text = text[len(article):]
@@ -185,7 +185,7 @@ class Home:
         def fail(key: str, message: str) -> GuimoError:
             return GuimoError(f"{source}: {key}: {message}")
 
-        unknown = set(raw) - {"rooms", "devices", "home"}
+        unknown = set(raw) - {"rooms", "devices"}
         if unknown:
             raise fail(sorted(unknown)[0], "unknown section (sections: rooms, devices)")
         rooms: dict[str, Room] = {}

@@ -48,6 +48,14 @@ _MIN = {"en": ("min", "minimum", "lowest", "darkest", "quietest"), "zh": ("最�
 _HALF = {"en": ("half", "half way", "halfway"), "zh": ("一半", "半")}
 
 
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+
+
+def squeeze(text: str) -> str:
+    """Lower case, NFKC, single spaces and none between CJK characters ("客 厅" -> "客厅": the model's words joined)."""
+    return _CJK_GAP.sub("", " ".join(unicodedata.normalize("NFKC", str(text or "")).lower().split()))
+
+
 class SlotValueError(GuimoError):
     """A slot value that cannot be read; ``str(error)`` (also ``.reply``) is what the assistant says back."""
 
@@ -205,7 +213,7 @@ def normalize_slot(slot: str, text: str, lang: str = "en") -> object:
     scope, attribute: the words, cleaned. Raises SlotValueError with a reply in ``lang``.
     """
     raw = text
-    text = " ".join(unicodedata.normalize("NFKC", str(text or "")).lower().split())
+    text = squeeze(text)
     if slot in ("room", "device", "scope", "attribute"):
         return text
     if slot == "color":

@@ -47,6 +47,7 @@ def test_vocabulary_lists_what_a_user_may_say(home):
     (None, "thermostat", "en", ["thermostat"], False),  # its own name beats the type word of the other thermostats
     ("bathroom", "thermostat", "en", ["bathroom_heater"], False),  # in the bathroom only the type word matches
     ("客厅", "灯", "zh", ["living_room_light"], False),
+    ("客 厅", "灯", "zh", ["living_room_light"], False),  # words joined with spaces
     ("bedroom", "灯", "zh", ["bedroom_light"], False),  # mixed languages
     (None, "blinds", "en", ["living_room_blinds"], False),
 ])

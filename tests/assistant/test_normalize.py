@@ -43,6 +43,7 @@ def test_units_said_are_read_apart():
     ("color", "Blue", "en", "blue"), ("color", "warm white", "en", "warm white"), ("color", "蓝色", "zh", "blue"),
     ("color", "红", "zh", "red"), ("color", "violet", "en", "purple"), ("color", "红色", "en", "red"),
     ("room", "  The Kitchen ", "en", "the kitchen"), ("temperature", "21.5", "en", 21.5),
+    ("color", "蓝 色", "zh", "blue"), ("room", "客 厅", "zh", "客厅"), ("temperature", "二 十 一", "zh", 21),  # words joined by spaces
 ])
 def test_normalize_slot(slot, text, lang, value):
     assert normalize_slot(slot, text, lang) == value
