@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "generate": "guimo.cli.generate",
     "recommend": "guimo.cli.recommend",
     "predict": "guimo.cli.predict",
+    "anonymize": "guimo.cli.anonymize",
     "explain": "guimo.cli.explain",
     "assistant": "guimo.cli.assistant",
     "index": "guimo.cli.index",
