@@ -118,6 +118,7 @@ class PrivateTraining:
 
         if not cfg.enabled:
             raise ValueError("PrivateTraining needs privacy.epsilon")
+        model.train()  # the loop trains in train mode anyway; Opacus' validator refuses a model loaded in eval mode
         check_model(model)
         self.cfg, self.n, self.seed, self.planned_steps = cfg, n_examples, seed, max_steps
         self.delta = cfg.delta if cfg.delta is not None else 1.0 / n_examples

@@ -24,6 +24,7 @@ from guimo.errors import GuimoError
 from guimo.scenarios.base import InitConfig, OptimizeConfig
 from guimo.scenarios.tabular import (TableSource, TabularDataConfig, TabularEvalConfig, TabularModelConfig, TabularPreprocessConfig,
                                      TabularScenario, default_train, read_any_table)
+from guimo.privacy.dp import PrivacyConfig
 from guimo.train.config import TrainConfig
 
 GERMAN_HINT = "../shared/data/german_credit/german.csv"
@@ -39,6 +40,7 @@ class CreditConfig:
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
     eval: TabularEvalConfig = field(default_factory=TabularEvalConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD: --set privacy.epsilon=3 (guimo.privacy.dp)
 
 
 def is_german_credit(path: str | Path) -> bool:

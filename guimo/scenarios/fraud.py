@@ -26,6 +26,7 @@ from pathlib import Path
 from guimo.scenarios.base import InitConfig, OptimizeConfig
 from guimo.scenarios.tabular import (TableSource, TabularDataConfig, TabularEvalConfig, TabularModelConfig, TabularPreprocessConfig,
                                      TabularScenario, default_train, read_any_table)
+from guimo.privacy.dp import PrivacyConfig
 from guimo.train.config import TrainConfig
 
 
@@ -54,6 +55,7 @@ class FraudConfig:
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
     eval: TabularEvalConfig = field(default_factory=TabularEvalConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD: --set privacy.epsilon=3 (guimo.privacy.dp)
 
 
 def default_source(cfg: FraudConfig) -> TableSource:

@@ -22,6 +22,7 @@ from typing import Literal
 from guimo.scenarios.base import InitConfig, OptimizeConfig
 from guimo.scenarios.tabular import (TableSource, TabularDataConfig, TabularEvalConfig, TabularModelConfig, TabularPreprocessConfig,
                                      TabularScenario, default_train)
+from guimo.privacy.dp import PrivacyConfig
 from guimo.train.config import TrainConfig
 
 
@@ -41,6 +42,7 @@ class HealthConfig:
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
     eval: TabularEvalConfig = field(default_factory=TabularEvalConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD: --set privacy.epsilon=3 (guimo.privacy.dp)
 
 
 def default_source(cfg: HealthConfig) -> TableSource:

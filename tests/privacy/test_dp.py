@@ -63,7 +63,7 @@ def accuracy(m, data: Rows) -> float:
 def dp_run(tmp_path_factory):
     """One DP training at epsilon 3 (PRV), shared by the tests that read its outcome."""
     out = tmp_path_factory.mktemp("dp")
-    m = model()
+    m = model().eval()  # as the pipeline hands it over: loaded from init.safetensors in eval mode
     result = fit(m, Rows(N_TRAIN, 0), loss_fn, cfg(lr=1e-2), out_dir=out, seed=0, privacy=PrivacyConfig(epsilon=3.0, max_grad_norm=1.0))
     return m, result, out
 
