@@ -296,3 +296,36 @@ def test_sessions_expire_and_end_with_their_key(console, browser):
         page.goto(srv.url + "/console/usage")
         assert page.url.endswith("/console/sign-in")
         ctx.close()
+
+
+def test_assistant_playground_over_a_real_run(console, browser, tmp_path_factory, tmp_path):
+    """A trained (tiny) assistant run (the one tests/assistant train once per test session): its playground acts
+    on the tenant's home, and the models page shows the real run's metrics.json."""
+    pytest.importorskip("pocketsphinx", reason="the assistant needs the 'assistant' extra")
+    from guimo.serve.main import create_app
+    from guimo.serve.registry import load_models
+    from tests.assistant.test_core import tiny_assistant_run
+    from tests.serve.conftest import ThreadServer, settings
+
+    served = load_models([f"home={tiny_assistant_run(tmp_path_factory)}"])
+    app = create_app(settings(console=True, console_runs_dir=str(tmp_path), assistant_dir=str(tmp_path / "assistant")),
+                     served=served, engine=console.engine)
+    with ThreadServer(app) as srv:
+        ctx = browser.new_context(viewport={"width": 1180, "height": 820})
+        page = ctx.new_page()
+        sign_in(page, srv.url, console.keys["beta"])
+        page.goto(srv.url + "/console/playground")
+        form = page.locator('form[data-endpoint="assistant"]')
+        form.get_by_label("Command").fill("turn on the kitchen light")
+        form.get_by_role("button", name="Send").click()
+        page.locator("#assistant-answer[data-done='true']").wait_for()
+        turn = json.loads(page.locator("#assistant-answer").inner_text())
+        assert turn["commands"][0]["intent"] == "turn_on" and turn["states"]["kitchen_light"]["on"] is True
+        assert "/v1/assistant" in page.locator("#assistant-curl").inner_text()
+        page.goto(srv.url + "/console/models")
+        card = page.locator("#model-home")
+        assert "scenario assistant" in card.locator(".meta").inner_text()
+        assert card.locator("table.metrics tbody tr th").first.inner_text() == "model"  # the tiny run has no baselines
+        assert "intent_accuracy" in card.locator("table.metrics thead").inner_text()
+        screenshot(page, "models-assistant")
+        ctx.close()
