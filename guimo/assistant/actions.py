@@ -64,6 +64,8 @@ def plan(command: Command, home: Home, state: HomeState) -> Action:
     elif intent in ("increase", "decrease"):
         attribute = comparative(command.text)  # "make the bedroom warmer", "把灯调亮": else the device's main attribute
 
+    if attribute is None and not set(slots) & {"room", "device", "scope", "brightness", "color", "temperature", "volume", "position"}:
+        return _clarify(command, say.what(intent))  # "turn on": of everything in the home, which? ("set the volume to 30" is clear)
     match = home.match(slots.get("room"), slots.get("device"), lang, slots.get("scope"))
     if match.unknown_room:
         return _clarify(command, say.unknown_room(match.unknown_room))
@@ -302,8 +304,14 @@ class _Say:
         return (f"{rname}里没有可以{VERBS['zh'][intent]}的设备。" if not self._en() else
                 f"There is nothing in the {rname} I can {VERBS['en'][intent]} that way.")
 
+    def what(self, intent: str) -> str:
+        return f"您要{VERBS['zh'][intent]}什么？" if not self._en() else f"What should I {VERBS['en'][intent]}?"
+
     def which(self, devices: list[Device]) -> str:
-        options = self._list([self.where(d) for d in devices])
+        named = [self.where(d) for d in devices[:6]]
+        if len(devices) > 6:
+            named.append(f"其他{len(devices) - 6}个之一" if not self._en() else f"one of {len(devices) - 6} others")
+        options = self._list(named)
         return f"您是指哪一个：{options}？" if not self._en() else f"Which one do you mean: {options}?"
 
     def missing(self, slot: str, d: Device) -> str:
