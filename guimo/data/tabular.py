@@ -61,6 +61,14 @@ def _local(source: str | Path) -> Path:
     return fetch(str(source)) if is_url(str(source)) else Path(source)
 
 
+def csv_error(path: str | Path, e: Exception) -> GuimoError:
+    """pandas' ParserError (``Expected 7 fields in line 6, saw 9``; the line counts from the file's start,
+    also when reading in chunks) as a GuimoError naming the file and line."""
+    m = re.search(r"line (\d+)", str(e))
+    detail = re.sub(r"^Error tokenizing data\. C error: ", "", str(e)).strip()
+    return GuimoError(f"{where(path, int(m.group(1)) if m else None)}: malformed CSV ({detail})")
+
+
 def read_table(path: str | Path, *, header: int | None = 0, names: Sequence[str] | None = None) -> "pd.DataFrame":
     """Read a CSV/TSV (``.csv``, ``.tsv``, ``.txt``, gzip too) or Parquet (``.parquet``, ``.pq``) file.
 
@@ -83,9 +91,7 @@ def read_table(path: str | Path, *, header: int | None = 0, names: Sequence[str]
     try:
         df = pd.read_csv(path, sep=sep, header=header, names=names, skipinitialspace=True, encoding="utf-8")
     except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        detail = re.sub(r"^Error tokenizing data\. C error: ", "", str(e)).strip()
-        raise GuimoError(f"{where(path, int(m.group(1)) if m else None)}: malformed CSV ({detail})") from None
+        raise csv_error(path, e) from None
     except pd.errors.EmptyDataError:
         raise GuimoError(f"{path}: empty file, expected a header row and data rows") from None
     except UnicodeDecodeError as e:
