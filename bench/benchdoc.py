@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "BENCHMARKS.md"  # the generated one-screen index: no script writes a section into it
 PAGES = ROOT / "docs" / "benchmarks"
-AREAS = ("lm", "recommend", "serve", "scale", "device", "index", "text", "assistant")
+AREAS = ("lm", "recommend", "serve", "scale", "device", "index", "text", "assistant", "risk")
 
 
 def page(area: str) -> Path:
