@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from guimo.privacy.anonymize import Anonymizer
+    from typing import Callable
+
+    from guimo.privacy.anonymize import Finding
 
 FIRST = ["Alice", "Bruno", "Chen", "Dana", "Emeka", "Fatima", "Gustav", "Hana", "Ivan", "Jia", "Karin", "Luis", "Mei",
          "Noor", "Olga", "Pedro", "Qiang", "Rosa", "Sven", "Tariq", "Wei", "Xiu", "Yusuf", "Zoe"]
@@ -171,11 +173,12 @@ def planted_table(n_rows: int, seed: int = 0, lookalike_share: float = 0.3) -> t
     return pd.DataFrame(rows, dtype="string"), planted
 
 
-def score_detection(anonymizer: "Anonymizer", df: "pd.DataFrame", planted: list[Planted],
+def score_detection(find: "Callable[[str], list[Finding]]", df: "pd.DataFrame", planted: list[Planted],
                     name_columns: tuple[str, ...] = ("customer",)) -> dict[str, dict[str, float]]:
     """Per kind: ``planted``, ``found`` (a finding of that kind covering the planted value), ``false_alarms``
-    (findings of that kind over anything else: look-alikes, clean text), ``precision``, ``recall``. Names count
-    as found when their column is a name column."""
+    (findings of that kind over anything else: look-alikes, clean text), ``precision``, ``recall``. ``find`` is
+    a detector (``Anonymizer(...).find``, or another tool's findings mapped to these kinds); names count as found
+    when their column is a name column (the anonymiser replaces every value there)."""
     from collections import defaultdict
 
     from guimo.privacy.anonymize import KINDS
@@ -183,7 +186,7 @@ def score_detection(anonymizer: "Anonymizer", df: "pd.DataFrame", planted: list[
     by_cell = defaultdict(list)
     for p in planted:
         by_cell[(p.row, p.column)].append(p)
-    stats = {k: {"planted": 0, "found": 0, "false_alarms": 0} for k in KINDS}
+    stats = {k: {"planted": 0, "found": 0, "false_alarms": 0} for k in (*KINDS, "other")}  # other: kinds we do not plant
     for p in planted:
         if p.kind in stats:
             stats[p.kind]["planted"] += 1
@@ -192,21 +195,15 @@ def score_detection(anonymizer: "Anonymizer", df: "pd.DataFrame", planted: list[
             stats["name"]["found"] += sum(p.kind == "name" for p in items)
             continue
         text = str(df.at[row, column])
-        for f in anonymizer.find(text):
+        for f in find(text):
             hit = any(p.kind == f.kind and (k := text.find(p.value)) >= 0 and f.start <= k + len(p.value) and f.end >= k
                       for p in items)
-            if hit:
-                stats[f.kind]["found"] += 1
-            else:
+            stats[f.kind]["found" if hit else "false_alarms"] += 1
+    for column in [c for c in df.columns if c not in {p.column for p in planted}]:  # clean columns: any finding is false
+        for text in df[column].astype(str):
+            for f in find(text):
                 stats[f.kind]["false_alarms"] += 1
     for s in stats.values():
         s["precision"] = s["found"] / (s["found"] + s["false_alarms"]) if s["found"] + s["false_alarms"] else 1.0
         s["recall"] = s["found"] / s["planted"] if s["planted"] else 1.0
-    # every cell outside the planted columns counts too: a finding in a clean column is a false alarm
-    for column in [c for c in df.columns if c not in {p.column for p in planted}]:
-        for text in df[column].astype(str):
-            for f in anonymizer.find(text):
-                stats[f.kind]["false_alarms"] += 1
-                s = stats[f.kind]
-                s["precision"] = s["found"] / (s["found"] + s["false_alarms"])
     return stats
