@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from typing import Callable
+
+    import pandas as pd
 
     from guimo.privacy.anonymize import Finding
 
