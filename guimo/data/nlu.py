@@ -122,7 +122,7 @@ def detect_format(path: str | Path) -> str:
 
 
 def load_splits(path: str | Path) -> dict[str, list[NluExample]]:
-    """Every split a dataset folder or file has: SNIPS -> train/valid/test, HWU64 -> train/test, jsonl -> train."""
+    """Every split a dataset folder or file has: SNIPS -> train/val/test, HWU64 -> train/test, jsonl -> train."""
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "jsonl":
@@ -131,7 +131,7 @@ def load_splits(path: str | Path) -> dict[str, list[NluExample]]:
         if (path / "seq.in").exists():
             return {"train": read_snips(path)}
         splits = {}
-        for name, alias in (("train", "train"), ("valid", "valid"), ("dev", "valid"), ("test", "test")):
+        for name, alias in (("train", "train"), ("valid", "val"), ("dev", "val"), ("test", "test")):
             if (path / name / "seq.in").exists():
                 splits[alias] = read_snips(path / name)
         return splits

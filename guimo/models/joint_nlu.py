@@ -257,7 +257,9 @@ class JointNlu(Transformer):
         """Intent cross-entropy + ``slot_loss_weight`` x (CRF negative log-likelihood, or per-word cross-entropy)."""
         intent, em = self(batch["ids"], batch["mask"], batch["first"])
         wmask = batch["word_mask"]
-        loss = F.cross_entropy(intent, batch["intent"])
+        y = batch["intent"]  # -1: an utterance with several commands, which trains the slot head only
+        known = y >= 0
+        loss = F.cross_entropy(intent[known], y[known]) if bool(known.any()) else intent.sum() * 0.0
         if self.cfg.crf:
             slot = self.crf.nll(em.float(), batch["tags"], wmask)
         else:

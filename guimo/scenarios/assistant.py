@@ -67,6 +67,8 @@ class SmartHomeGeneratorConfig:
     n: int = field(default=4000, metadata={"help": "generated utterances"})
     languages: list[str] = field(default_factory=lambda: ["en", "zh"], metadata={"help": "languages of the commands (en, zh)"})
     multi_command_rate: float = field(default=0.15, metadata={"help": "share of utterances with two or more commands joined by connectors"})
+    out_of_scope_rate: float = field(default=0.0, metadata={"help": "share of generated requests no device serves, trained as the intent out_of_scope"})
+    holdout_patterns: float = field(default=0.0, metadata={"help": "> 0: test utterances come from this share of the command patterns, which training never sees (new wordings)"})
     home: str | None = field(default=None, metadata={"help": "a home.toml (None: the packaged default home)"})
     ood: int = field(default=600, metadata={"help": "out-of-domain utterances (generated e-commerce support queries) for the out-of-scope threshold and false-accept rate"})
 
@@ -215,7 +217,7 @@ class AssistantScenario:
                 rows += _records([e for part in new.values() for e in part], "train")
             else:
                 for split, examples in new.items():
-                    rows += _records(examples, {"valid": "val"}.get(split, split) if len(new) > 1 else None)
+                    rows += _records(examples, split if len(new) > 1 else None)
             source = (source + " + " if source else "") + d.path
         if cfg.eval.ood_path:
             from guimo.data.nlu import load_splits
@@ -236,7 +238,16 @@ class AssistantScenario:
 
         g = cfg.generator
         home = Home.load(g.home)
-        rows = _records(generate(home, n=g.n, languages=tuple(g.languages), multi_command_rate=g.multi_command_rate, seed=cfg.seed), None)
+        kw = dict(languages=tuple(g.languages), multi_command_rate=g.multi_command_rate, out_of_scope_rate=g.out_of_scope_rate)
+        if g.holdout_patterns > 0:
+            from guimo.assistant.patterns import split
+
+            seen, held = split(holdout=g.holdout_patterns, seed=cfg.seed)
+            n_test = max(1, round(cfg.data.test_fraction * g.n))
+            rows = _records(generate(home, n=g.n - n_test, seed=cfg.seed, patterns=seen, **kw), None)
+            rows += _records(generate(home, n=n_test, seed=cfg.seed + 1, patterns=held, **kw), "test")
+        else:
+            rows = _records(generate(home, n=g.n, seed=cfg.seed, **kw), None)
         if g.ood:
             from guimo.assistant.types import words
 
@@ -335,7 +346,10 @@ class AssistantScenario:
         ood_test = [r for r in ood if r["split"] == "test"]
         write("ood_val", ood_val)
         write("ood_test", ood_test)
-        atomic_write_json(ctx.run.data_dir / LABELS, {"intents": intents, "tags": tags, "oos_label": None, "connectors": connectors})
+        from guimo.assistant.types import OUT_OF_SCOPE
+
+        atomic_write_json(ctx.run.data_dir / LABELS, {"intents": intents, "tags": tags, "connectors": connectors,
+                                                      "oos_label": OUT_OF_SCOPE if OUT_OF_SCOPE in intents else None})
         counts = Counter(r["intent"] for r in rest)
         return {"intents": len(intents), "tags": len(tags), "train_rows": len(rest), "val_rows": len(val), "test_rows": len(test),
                 "ood_val_rows": len(ood_val), "ood_test_rows": len(ood_test),
@@ -427,8 +441,12 @@ class AssistantScenario:
         from guimo.io import read_json
         from guimo.models.joint_nlu import predict
 
-        train = self._examples(ctx, "train")
+        # each command alone (both heads learn from it), and every several-command utterance whole for the
+        # slot head only (intent -1: no single intent), so the tagger learns that connectors are O and the
+        # predictor can cut the whole utterance's tags at them
+        train = self._examples(ctx, "train") + [e for e in self._examples(ctx, "train", cut=False) if len(e.intents) > 1]
         enc, y, tags, tok = self._encoded(ctx, train)
+        y[len(y) - sum(len(e.intents) > 1 for e in train):] = -1
         val = self._examples(ctx, "val")
         venc, vy, vtags, _ = self._encoded(ctx, val)
         pad = tok.token_to_id("[PAD]") or 0
@@ -444,7 +462,7 @@ class AssistantScenario:
             return {"sentence_accuracy": sentence_accuracy(list(vy), list(pred_i), [list(t) for t in vtags], paths),
                     "intent_accuracy": float((pred_i == vy).mean())}
 
-        keep = [i for i in range(len(train)) if y[i] >= 0]
+        keep = [i for i in range(len(train)) if y[i] >= 0 or len(train[i].intents) > 1]
         del labels
         return TrainInputs(train_set=NluBatches([enc[i] for i in keep], y[keep], [tags[i] for i in keep], pad),
                            loss_fn=loss_fn, evaluate=evaluate, metric="sentence_accuracy", higher_is_better=True)
@@ -521,25 +539,30 @@ class AssistantScenario:
         ood_test = self._examples(ctx, "ood_test", cut=False)
 
         def conf_of(exs):
+            """(calibrated confidence, predicted intent id) of utterances outside the data's intents."""
             if not exs:
-                return np.zeros(0)
+                return np.zeros(0), np.zeros(0, int)
             enc, _, _, _ = self._encoded(ctx, exs)
             lg, _, _ = predict(model, enc, pad, e.batch_size)
-            return C.softmax(lg, T_int).max(1)
+            return C.softmax(lg, T_int).max(1), lg.argmax(1)
 
-        vconf = C.softmax(vlogits, T_int).max(1)
-        oconf_val, oconf_test = conf_of(ood_val), conf_of(ood_test)
-        all_conf = np.concatenate([vconf, oconf_val])
-        is_oos = np.concatenate([np.zeros(len(vconf), bool), np.ones(len(oconf_val), bool)])
-        vcorrect = np.concatenate([vlogits.argmax(1) == vy, np.zeros(len(oconf_val), bool)])
-        threshold, how = C.oos_threshold(all_conf, is_oos, correct=vcorrect, target_recall=e.oos_recall)
-        oos: dict[str, Any] = {"threshold": threshold, "chosen": how, "ood_val": len(ood_val), "ood_test": len(ood_test),
-                               "in_scope_kept": float((cal.max(1) >= threshold).mean())}
-        if len(oconf_test):
-            oos["false_accept_rate"] = float((oconf_test >= threshold).mean())
-            oos["test"] = C.oos_metrics(np.concatenate([cal.max(1) < threshold, oconf_test < threshold]),
-                                        np.concatenate([np.zeros(len(ty), bool), np.ones(len(oconf_test), bool)]),
-                                        np.concatenate([correct, np.zeros(len(oconf_test), bool)]))
+        oos_id = intents.index(labels["oos_label"]) if labels.get("oos_label") in intents else -1
+        vpred = vlogits.argmax(1)
+        (oconf_val, opred_val), (oconf_test, opred_test) = conf_of(ood_val), conf_of(ood_test)
+        # out of scope = an utterance of no intent here (out-of-domain rows, or the data's own out_of_scope label)
+        all_conf = np.concatenate([C.softmax(vlogits, T_int).max(1), oconf_val])
+        is_oos = np.concatenate([vy == oos_id if oos_id >= 0 else np.zeros(len(vy), bool), np.ones(len(oconf_val), bool)])
+        pred_oos = np.concatenate([vpred == oos_id, opred_val == oos_id]) if oos_id >= 0 else None
+        vcorrect = np.concatenate([vpred == vy, np.zeros(len(oconf_val), bool)])
+        threshold, how = C.oos_threshold(all_conf, is_oos, predicted_oos=pred_oos, correct=vcorrect, target_recall=e.oos_recall)
+        t_is_oos = np.concatenate([ty == oos_id if oos_id >= 0 else np.zeros(len(ty), bool), np.ones(len(oconf_test), bool)])
+        t_rejected = np.concatenate([(cal.max(1) < threshold) | (pred == oos_id), (oconf_test < threshold) | (opred_test == oos_id)])
+        t_correct = np.concatenate([correct, np.zeros(len(oconf_test), bool)])
+        oos: dict[str, Any] = {"threshold": threshold, "chosen": how, "label": labels.get("oos_label"), "ood_val": len(ood_val),
+                               "ood_test": len(ood_test), "in_scope_kept": float((~t_rejected[~t_is_oos]).mean())}
+        if t_is_oos.any():
+            oos["false_accept_rate"] = float((~t_rejected[t_is_oos]).mean())
+            oos["test"] = C.oos_metrics(t_rejected, t_is_oos, t_correct)
         atomic_write_json(ctx.run / CALIBRATION, {"intent_temperature": T_int, "slot_temperature": T_slot, "oos_threshold": threshold,
                                                   "threshold_chosen": how})
 
@@ -551,7 +574,7 @@ class AssistantScenario:
                          "slot_precision": f1["precision"], "slot_recall": f1["recall"],
                          "intent_ece": calibration["intent_ece_after"], "slot_ece": calibration["slot_ece_after"],
                          "examples": len(texs)}
-        if len(oconf_test):
+        if "false_accept_rate" in oos:
             model_metrics["false_accept_rate"] = oos["false_accept_rate"]
         by_language: dict[str, Any] = {}
         for lang in sorted({ex.language for ex in texs}):
