@@ -127,8 +127,9 @@ class TabularEvalConfig:
 
 def default_train() -> TrainConfig:
     """Batch 64 at 5e-4 (AdamW, tiny weight decay as in the FT-Transformer paper), validated every 25 steps and
-    stopped after 16 validations without a better one; at most 2,000 steps (seconds to a minute on 2 cores)."""
-    return TrainConfig(max_steps=2000, batch_size=64, lr=5e-4, warmup_steps=50, weight_decay=1e-5, eval_every=25, patience=16,
+    stopped after 8 validations (200 steps) without a better one: on breast cancer and German credit the best validation
+    came at step 50-75 and none after; at most 2,000 steps (seconds to a minute on 2 cores)."""
+    return TrainConfig(max_steps=2000, batch_size=64, lr=5e-4, warmup_steps=50, weight_decay=1e-5, eval_every=25, patience=8,
                        checkpoint_every=500, log_every=25, min_lr_ratio=0.1)
 
 
