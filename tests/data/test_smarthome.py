@@ -138,3 +138,19 @@ def test_bad_arguments_are_clear_errors(home):
     with pytest.raises(GuimoError, match="shares in"):
         generate(home, n=5, multi_command_rate=1.5)
     assert generate(home, n=0) == []
+
+
+def test_the_asr_smoke_commands_are_wordings_the_generator_writes(home):
+    """Every in-scope asr_smoke command, with the slots the device layer needs (tests/assistant/test_actions.py),
+    is a path through one of its intent's English patterns, with slot words from the home's vocabulary."""
+    from tests.assistant.test_actions import ASR_SMOKE
+
+    vocab = home.vocabulary("en")
+    for text, (command, _) in ASR_SMOKE.items():
+        if command.intent == OUT_OF_SCOPE:
+            continue
+        shape = text
+        for slot, value in sorted(command.slots.items(), key=lambda kv: -len(kv[1])):
+            assert value in vocab[slot], f"{text!r}: {value!r} is not a {slot} word"
+            shape = re.sub(rf"\b{re.escape(value)}\b", f"{{{slot}}}", shape, count=1)
+        assert any(re.fullmatch(rf"\s*{as_regex(P.parse(p))}\s*", shape) for p in P.PATTERNS["en"][command.intent]), shape
