@@ -176,6 +176,8 @@ class Home:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise GuimoError(f"{path}: home file not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise GuimoError(f"{path}: cannot read the home file ({e.__class__.__name__}: {e})") from None
         except tomllib.TOMLDecodeError as e:
             raise GuimoError(f"{path}: not valid TOML ({e})") from None
         return cls.from_dict(raw, source=str(path))

@@ -32,14 +32,14 @@ class HomeState:
     def __init__(self, db_path: str | Path, home: Home):
         self.path = Path(db_path)
         self.home = home
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one connection shared by a server's threads, used one at a time
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SCHEMA)
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, OSError) as e:
             raise GuimoError(f"{self.path}: not a usable device-state database ({e})") from None
         with self._transaction() as db:
             for device in home.devices.values():

@@ -109,3 +109,9 @@ def test_unreadable_home_files_are_named(tmp_path: Path):
     bad.write_text("[rooms\n", encoding="utf-8")
     with pytest.raises(GuimoError, match=f"{bad}: not valid TOML"):
         Home.load(bad)
+    with pytest.raises(GuimoError, match=f"{tmp_path}: cannot read the home file"):
+        Home.load(tmp_path)  # a folder
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes("[rooms.küche]\n".encode("latin-1"))
+    with pytest.raises(GuimoError, match="cannot read the home file"):
+        Home.load(latin)
