@@ -116,9 +116,11 @@ def _find_ibans(text: str) -> Iterable[Finding]:
 
     for m in _IBAN.finditer(text):
         value = m.group()
-        # the pattern is greedy over spaces; a valid IBAN may end before trailing words ("... 32 paid")
-        for end in range(len(value), 14, -1):
-            candidate = value[:end].rstrip()
+        # The pattern runs on over spaces, so it may have swallowed a following code ("... 7654 32 EUR"): try the
+        # whole match, then each shorter run that ends before a space.
+        ends = [len(value)] + [i for i in range(len(value) - 1, 14, -1) if value[i] == " "]
+        for end in ends:
+            candidate = value[:end]
             if iban.is_valid(candidate):
                 yield Finding("iban", m.start(), m.start() + len(candidate), iban.compact(candidate))
                 break
