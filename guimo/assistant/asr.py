@@ -30,8 +30,9 @@ decoder's log goes to a private file, never the terminal; it is read after the g
 because pocketsphinx reports a broken grammar (an undefined rule, a word missing from the
 dictionary) only there, and then recognises nothing.
 
-Determinism: cepstral mean normalisation is per utterance ("batch": the whole utterance is
-given at once), so a result never depends on what was decoded before; and a fixed half-step of
+Determinism: the feature extractor is reset before every utterance (``reinit_feat``, ~0.1 ms;
+otherwise its cepstral-mean state carries over, and the word posteriors of one WAV moved by up to
+0.1 depending on what was decoded before), so a result depends only on its audio; and a fixed half-step of
 seeded dither is added to the 16-bit samples, because digitally silent pauses (exact zeros, as
 espeak-ng writes) made decodings flip on a one-step difference in rounding (measured on asr_smoke's
 espeak voice: 13% -> 39% WER from truncating instead of rounding; with the dither 7% either way).
@@ -106,7 +107,7 @@ class Recognizer:
         self._lock = threading.Lock()
         self._log_fd, self._log_path = tempfile.mkstemp(prefix="guimo-pocketsphinx-", suffix=".log")
         # lm=None: no search at start; each mode's search is added below and activated per utterance
-        self._decoder = pocketsphinx.Decoder(lm=None, logfn=self._log_path, cmn="batch", loglevel="WARN")
+        self._decoder = pocketsphinx.Decoder(lm=None, logfn=self._log_path, loglevel="WARN")
         self._searches: set[str] = set()
         self.grammar = None
         self._fsa = None
@@ -180,6 +181,7 @@ class Recognizer:
         decoder = self._decoder
         start = time.perf_counter()
         decoder.activate_search(search)
+        decoder.reinit_feat()  # no state from the previous utterance
         decoder.start_utt()
         decoder.process_raw(pcm, full_utt=True)
         decoder.end_utt()
