@@ -45,6 +45,8 @@ PATTERNS: dict[str, dict[str, list[str]]] = {
             "(start | power on) [the] {device}",
             "i want [the] {room} {device} on",
             "(put | get) [the] {room} {device} on",
+            "(turn | switch) [the] {device} on",
+            "{room} {device} on",
         ],
         "turn_off": [
             "(turn | switch) off [the] {device}",
@@ -55,6 +57,8 @@ PATTERNS: dict[str, dict[str, list[str]]] = {
             "(turn | switch) off {scope} [the] {room} {device}",
             "(stop | power off | shut off | kill) [the] {device}",
             "i (want | need) [the] {room} {device} off",
+            "(turn | switch) [the] {device} off",
+            "{room} {device} off",
         ],
         "set_brightness": [
             "set [the] {device} to {brightness} [percent]",
@@ -148,6 +152,7 @@ PATTERNS: dict[str, dict[str, list[str]]] = {
             "is [the] {device} on",
             "is [the] {room} {device} (on | off)",
             "is [the] {device} (locked | open | closed)",
+            "is [the] {room} {device} (locked | open | closed)",
             "what is [the] {attribute} in the {room}",
             "what's [the] {attribute} [in the {room}]",
             "what is [the] {device} set to",
@@ -167,6 +172,7 @@ PATTERNS: dict[str, dict[str, list[str]]] = {
             "(打开 | 开启) {scope}{device}",
             "把{scope}的{device}都打开",
             "启动{device}",
+            "开{device}",
         ],
         "turn_off": [
             "关掉{device}",
@@ -177,6 +183,7 @@ PATTERNS: dict[str, dict[str, list[str]]] = {
             "(关闭 | 关掉) {scope}{device}",
             "把{scope}的{device}都关掉",
             "停止{device}",
+            "关{device}",
         ],
         "set_brightness": [
             "把{device}亮度调到{brightness}",
