@@ -186,7 +186,9 @@ def main() -> None:
     if args.render:
         r = json.loads(RESULT.read_text())
     else:
-        r = {"machine": machine(), "seed": args.seed, "detection_rows": args.rows}
+        r = {"machine": machine(), "seed": args.seed, "detection_rows": args.rows,
+             "command": "OMP_NUM_THREADS=1 python bench/anonymize_bench.py " + " ".join(sys.argv[1:])}
+        r["date"] = r["machine"]["date"]
         r["detection"] = detection(args.rows, args.seed)
         r["speed"] = speed(args.rows, args.seed + 1, args.repeats)
         if args.presidio_python:

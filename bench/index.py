@@ -269,6 +269,7 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
     ("text_categorize.json", "text", "pricerunner", text_part("PriceRunner category accuracy, fine-tuned MiniLM", ">= 0.975")),
     ("text_faq.json", "text", "stackfaq", text_part("StackFAQ answer nDCG@10, fine-tuned hybrid", ">= 0.90")),
     ("encoder_throughput.json", "text", "text_throughput", encoder_throughput),
+    ("anonymize.json", "risk", "anonymize", text_part("PII anonymiser on planted values, 7 kinds", ">= 0.99 precision and recall per kind")),
 ]
 
 
