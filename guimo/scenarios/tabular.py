@@ -7,7 +7,9 @@ its time column, a cost matrix): the embedded default and a recognised file (Pay
 else is here, so the three behave the same way:
 
 - collect: the source into ``data/raw.csv`` and ``data/source.json`` (target, time column, cost matrix);
-- preprocess: anonymisation where asked (``preprocess.anonymize``); column roles (``guimo.data.tabular.infer_columns``:
+- with ``preprocess.anonymize``: personal data replaced before the rows are first written into the run (in collect,
+  so no copy of them ever lands there; ``data/anonymize_report.json`` says what was replaced where);
+- preprocess: column roles (``guimo.data.tabular.infer_columns``:
   id-like columns are left out and named in the report); a time-based split when the table has a time column (train on
   the past, test on the future), else a stratified one; ``data.folds``/``data.fold`` for k-fold (stratified folds, or
   forward-chaining folds in time); ``data.fraction`` keeps a nested, stratified share of the training rows (learning
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "val", "test")
 RAW, SOURCE = "raw.csv", "source.json"  # under data/: the collected table and what collect knew about it
+ANONYMIZE_REPORT = "anonymize_report.json"  # under data/: what preprocess.anonymize replaced, per column (counts only)
 
 
 @dataclass
@@ -106,7 +109,7 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class TabularPreprocessConfig:
-    anonymize: bool = field(default=False, metadata={"help": "replace personal data (e-mails, phones, cards, IBANs, IPs, ID numbers) by keyed pseudonyms before anything else reads the rows"})
+    anonymize: bool = field(default=False, metadata={"help": "replace personal data (e-mails, phones, cards, IBANs, IPs, ID numbers) before the rows are written into the run (keyed pseudonyms with GUIMO_ANONYMIZE_KEY, else masks; done when collect reads the source)"})
 
 
 @dataclass
@@ -239,12 +242,17 @@ class TabularScenario:
         from guimo.io import atomic_write_bytes, atomic_write_json
 
         src = self.default_source(ctx.cfg) if ctx.cfg.data.path is None else self.file_source(ctx.cfg)
-        data = src.frame.to_csv(index=False).encode()
+        frame, info = src.frame, {}
+        if ctx.cfg.preprocess.anonymize:  # before the run holds a copy of the rows: personal data never lands in it
+            frame, report = anonymize(frame, ctx.cfg.data.target or src.target)
+            atomic_write_json(ctx.run.data_dir / ANONYMIZE_REPORT, report)
+            info["anonymized"] = summary_of(report)
+        data = frame.to_csv(index=False).encode()
         atomic_write_bytes(ctx.run.data_dir / RAW, data)
         atomic_write_json(ctx.run.data_dir / SOURCE, {"target": src.target, "time_column": src.time_column, "cost_matrix": src.cost_matrix,
                                                        "task": src.task, "description": src.description})
-        return {"source": src.description, "rows": len(src.frame), "columns": len(src.frame.columns), "bytes": len(data),
-                "fingerprint": fingerprint([("rows", data)])}
+        return {"source": src.description, "rows": len(frame), "columns": len(frame.columns), "bytes": len(data),
+                "fingerprint": fingerprint([("rows", data)]), **info}
 
     def preprocess(self, ctx) -> dict[str, Any]:
         from guimo.data.tabular import TableEncoder, infer_columns, read_table
@@ -253,9 +261,6 @@ class TabularScenario:
         cfg, d = ctx.cfg, ctx.cfg.data
         src = read_json(ctx.run.data_dir / SOURCE)
         df = read_table(ctx.run.data_dir / RAW)
-        anonymized = None
-        if cfg.preprocess.anonymize:
-            df, anonymized = anonymize(df)
         target = d.target or src["target"]
         if target is None:
             raise GuimoError(f"name the column to predict: --set data.target=COLUMN (columns: {', '.join(map(str, df.columns))})")
@@ -305,8 +310,8 @@ class TabularScenario:
         info.update(numeric_columns=len(columns.numeric), categorical_columns=len(columns.categorical),
                     dropped_ids=", ".join(columns.dropped_ids) or "none",
                     dropped=", ".join(f"{k} ({v})" for k, v in columns.dropped.items()) or "none", split=how)
-        if anonymized is not None:
-            info["anonymized"] = anonymized
+        if (ctx.run.data_dir / ANONYMIZE_REPORT).exists():
+            info["anonymized"] = summary_of(read_json(ctx.run.data_dir / ANONYMIZE_REPORT))
         return info
 
     # init / train -----------------------------------------------------------------------------------------------
@@ -421,18 +426,20 @@ def read_any_table(cfg) -> TableSource:
     return TableSource(frame=df, target=cfg.data.target, description=str(cfg.data.path))
 
 
-def anonymize(df: "pd.DataFrame") -> tuple["pd.DataFrame", str]:
-    """Personal data replaced by keyed pseudonyms (``guimo.privacy.anonymize``), and a one-line summary."""
-    from guimo.privacy.anonymize import Anonymizer
+def anonymize(df: "pd.DataFrame", target: str | None) -> tuple["pd.DataFrame", dict]:
+    """Personal data replaced (``guimo.privacy.anonymize.preprocess_anonymize``: keyed pseudonyms with a key, else
+    masks; the target untouched), and the per-column report (counts only, never a raw value)."""
+    from guimo.privacy.anonymize import preprocess_anonymize
 
-    out, report = Anonymizer().anonymize_frame(df)
-    return out, report if isinstance(report, str) else _summary(report)
+    return preprocess_anonymize(df, target=target)
 
 
-def _summary(report: Any) -> str:
-    if isinstance(report, dict):
-        return ", ".join(f"{k}: {v}" for k, v in report.items() if isinstance(v, (int, float, str))) or "nothing found"
-    return str(report)
+def summary_of(report: dict) -> str:
+    """One line for the report: what was replaced where, e.g. ``email: 120 cells (contact); mode mask``."""
+    cols = report.get("columns") or {}
+    if not cols:
+        return f"nothing found ({report.get('mode', '?')} mode)"
+    return "; ".join(f"{c} ({', '.join(f'{k} {n}' for k, n in kinds.items())})" for c, kinds in cols.items()) + f"; {report.get('mode', '?')} mode"
 
 
 def target_strata(df: "pd.DataFrame", columns) -> np.ndarray:

@@ -52,3 +52,24 @@ def test_any_table_needs_its_target_named(tmp_path):
         run_pipeline("credit", config(f"data.path={csv}"), tmp_path / "run", quiet=True)
     with pytest.raises(GuimoError, match="no target column 'default'.*income, debt, defaulted"):
         run_pipeline("credit", config(f"data.path={csv}", "data.target=default"), tmp_path / "run2", quiet=True)
+
+
+def test_anonymized_rows_never_reach_the_run(tmp_path):
+    """preprocess.anonymize=true: planted e-mails and phone numbers are replaced before the table is written into
+    the run, the report says where, and the replaced column is left out of the features."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 300
+    income = rng.normal(50, 15, n).round(1)
+    lines = [f"{i},client{i}@example.com,+86 138{i:08d},{income[i]},{int(income[i] + rng.normal(0, 10) < 45)}" for i in range(n)]
+    csv = tmp_path / "loans.csv"
+    csv.write_text("row,email,phone,income,defaulted\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    run_pipeline("credit", config(f"data.path={csv}", "data.target=defaulted", "preprocess.anonymize=true"), out, quiet=True)
+    raw = (out / "data" / "raw.csv").read_text()
+    assert "client7@example.com" not in raw and "13800000007" not in raw
+    report = json.loads((out / "data" / "anonymize_report.json").read_text())
+    assert report["columns"]["email"] == {"email": n}
+    prep = RunDir.open(out).manifest["stages"]["preprocess"]
+    assert "email" in prep["anonymized"] and "email" in prep["dropped"] and prep["numeric_columns"] == 1
