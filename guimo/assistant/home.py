@@ -156,7 +156,7 @@ def clean(text: str | None) -> str:
     for article in ("the ", "my ", "all the ", "all "):
         if text.startswith(article):
             text = text[len(article):]
-    return text.replace(" 的", "的").strip()
+    return text.strip()
 
 
 class Home:
@@ -220,7 +220,9 @@ class Home:
             names = _names({k: v for k, v in spec.items() if k in LANGUAGES}, key, fail, allowed=set(LANGUAGES))
             caps = _capabilities(spec.get("capabilities") or {}, kind, f"{key}.capabilities", fail)
             default = _default_state(spec.get("state") or {}, caps, f"{key}.state", fail)
-            devices[did] = Device(did, spec["room"], kind, names, caps, default, bool(spec.get("primary", False)))
+            if not isinstance(spec.get("primary", False), bool):
+                raise fail(f"{key}.primary", f"must be true or false (got {spec['primary']!r})")
+            devices[did] = Device(did, spec["room"], kind, names, caps, default, spec.get("primary", False))
         if not devices:
             raise fail("devices", "a home needs at least one device")
         for room in rooms.values():  # two devices of one room must not share a name

@@ -92,6 +92,8 @@ en = ["lamp"]
     ('[devices.x]\nroom = "kitchen"\ntype = "thermostat"\nen = ["x"]\nstate = { temperature = 99 }\n', "devices.x.state.temperature", "in 10..30"),
     ('[devices.x]\nroom = "kitchen"\ntype = "light"\nen = ["x"]\nstate = { color = "blue" }\n', "devices.x.state.color", "not one of its colours"),
     ('[devices.x]\nroom = "kitchen"\ntype = "light"\nzh = ["灯"]\n', "devices.x.en", "at least one English name"),
+    ('[devices.x]\nroom = "kitchen"\ntype = "light"\nen = ["x"]\nprimary = "yes"\n', "devices.x.primary", "true or false"),
+    ('[devices.x]\nroom = "kitchen"\ntype = "light"\nen = ["x"]\nbrightness = 5\n', "devices.x.brightness", "unknown key"),
     ('[devices.x]\nroom = "kitchen"\ntype = "thermostat"\nen = ["x"]\ncapabilities = { temperature = { min = 30, max = 10 } }\n', "devices.x.capabilities.temperature", "min < max"),
 ])
 def test_bad_home_files_name_the_file_and_key(tmp_path: Path, extra, key, message):
