@@ -179,7 +179,11 @@ def main() -> int:
                       f"({res['seconds']:.0f} s, load {res['load_avg']})", flush=True)
                 folds.append(res)
             summary = summarize(folds)
-            record["sets"][name] = {"folds": folds, "summary": summary, "verdict": verdict(name, summary), "settings": SETS[name][1] + args.extra}
+            # read again: another `bench/risk.py --sets ...` may have recorded its sets meanwhile (each writes only its own)
+            on_disk = json.loads(RESULT.read_text()) if RESULT.exists() else {"sets": {}}
+            record["sets"] = {**on_disk.get("sets", {}), **record["sets"]}
+            record["sets"][name] = {"folds": folds, "summary": summary, "verdict": verdict(name, summary), "settings": SETS[name][1] + args.extra,
+                                    "date": dt.date.today().isoformat(), "machine": record["machine"]}
             record["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
             record["headline"] = headline(record)
             from guimo.io import atomic_write_json
