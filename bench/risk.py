@@ -150,11 +150,14 @@ bench/risk_privacy.py.
 
 
 def write_page(record: dict) -> None:
-    doc = page("risk")
-    if not doc.exists():
-        from guimo.io import atomic_write_text
+    """The page's header (this script's), then its section; other scripts' sections stay as they are."""
+    from guimo.io import atomic_write_text
 
-        atomic_write_text(doc, HEADER)
+    doc = page("risk")
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    if not text.startswith(HEADER):
+        body = text.split("\n", 1)[1] if text.startswith("# ") else text  # another script's placeholder title
+        atomic_write_text(doc, HEADER + "\n" + body.lstrip("\n"))
     write_section("risk", render(record), heading="## Accuracy: transformer vs baselines, 5-fold", doc=doc)
 
 
