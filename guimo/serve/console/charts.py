@@ -12,7 +12,7 @@ from html import escape
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
-W, H = 720, 240
+W, H = 560, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 40
 
 
@@ -45,7 +45,7 @@ def stacked_bars(chart_id: str, title: str, days: list[str], series: dict[str, l
     total = sum(totals)
     desc = f"{title}: {fmt(total)}{' ' + unit if unit else ''} in total" + "".join(
         f"; {escape(m)} {fmt(sum(v))}" for m, v in series.items())
-    out = [f'<svg class="chart" id="{chart_id}" viewBox="0 0 {W} {H + 22 * math.ceil(len(series) / 4)}" role="img" '
+    out = [f'<svg class="chart" id="{chart_id}" viewBox="0 0 {W} {H + 22 * math.ceil(len(series) / 3)}" role="img" '
            f'aria-labelledby="{chart_id}-t {chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
            f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{desc}</desc>']
     for k in range(5):  # grid lines and y ticks
@@ -66,8 +66,8 @@ def stacked_bars(chart_id: str, title: str, days: list[str], series: dict[str, l
     out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" class="axis"/>')
     if unit:
         out.append(f'<text x="12" y="{TOP + plot_h / 2:.0f}" transform="rotate(-90 12 {TOP + plot_h / 2:.0f})" text-anchor="middle" class="tick">{escape(unit)}</text>')
-    for j, model in enumerate(series):  # legend, four per row
-        lx, ly = LEFT + (j % 4) * 165, H + 4 + 22 * (j // 4)
+    for j, model in enumerate(series):  # legend, three per row
+        lx, ly = LEFT + (j % 3) * 160, H + 4 + 22 * (j // 3)
         out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{PALETTE[j % len(PALETTE)]}"/>'
                    f'<text x="{lx + 18}" y="{ly + 11}" class="legend">{escape(model[:22])}</text>')
     if not series:

@@ -135,4 +135,5 @@ def screenshot(page, name: str) -> None:
     folder = os.environ.get("GUIMO_CONSOLE_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        page.evaluate("() => window.scrollTo(0, 0)")
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)

@@ -122,6 +122,7 @@ def test_usage_changes_after_api_calls(console, page_for):
     assert model_requests(page, "fake-lm") == before + 3  # beta's request is not acme's
     assert float(page.locator('table.bill[data-tenant="acme"] .bill-total').inner_text().split()[0]) > total_before
     assert page.locator("#chart-requests rect").count() >= 1
+    screenshot(page, "usage")
     assert "fake-lm" in page.locator("#chart-requests desc").text_content()
     with page.expect_download() as dl:
         page.get_by_role("link", name="Download CSV").click()
@@ -329,3 +330,19 @@ def test_assistant_playground_over_a_real_run(console, browser, tmp_path_factory
         assert "intent_accuracy" in card.locator("table.metrics thead").inner_text()
         screenshot(page, "models-assistant")
         ctx.close()
+
+
+def test_cookies_are_secure_behind_tls(console):
+    """Behind a TLS proxy on the same host (uvicorn trusts X-Forwarded-Proto from 127.0.0.1) the cookies get Secure."""
+    with httpx.Client(base_url=console.url, headers={"X-Forwarded-Proto": "https"}) as c:
+        page = c.get("/console/sign-in")
+        assert "secure" in page.headers["set-cookie"].lower()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        c.cookies.set("guimo_console_signin", token)  # httpx keeps a Secure cookie from plain http: hand it over
+        r = c.post("/console/sign-in", data={"key": console.keys["beta"], "csrf_token": token})
+        assert r.status_code == 303
+        session = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("guimo_console="))
+        assert {"httponly", "secure", "samesite=strict", "path=/console"} <= {p.strip().lower() for p in session.split(";")}
+        assert r.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    with httpx.Client(base_url=console.url) as c:  # plain http on loopback: no Secure flag (the browser would drop the cookie)
+        assert "secure" not in c.get("/console/sign-in").headers["set-cookie"].lower()
