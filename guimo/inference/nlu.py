@@ -142,7 +142,7 @@ class NluPredictor:
         for text, ws, a in zip(texts, sentences, whole):
             lang = language_of(text)
             cuts = self._cuts(ws, a, lang)
-            pieces = self._split(ws, cuts) if cuts else [a]
+            pieces = self._split(ws, cuts, a.confidence) if cuts else [a]
             out.append([self._command(p, lang) for p in pieces])
         return out
 
@@ -162,13 +162,19 @@ class NluPredictor:
             i += 1
         return cuts
 
-    def _split(self, ws: list[str], cuts: list[tuple[int, int]]) -> list[Analysis]:
-        """Pieces between cuts; a piece out of scope joins the one before (or after, for the first)."""
+    def _split(self, ws: list[str], cuts: list[tuple[int, int]], whole: float) -> list[Analysis]:
+        """Pieces between cuts; a piece that is no command joins the one before (or after, for the first).
+
+        A piece stands when its intent is in scope and its confidence clears the out-of-scope threshold
+        or beats the whole utterance's (the model, trained on single commands, is less sure of two
+        commands read as one than of each alone; "the fan" alone is less sure than "turn on the
+        lights and the fan")."""
         bounds = [0, *[x for c in cuts for x in c], len(ws)]
         pieces = [(bounds[k], bounds[k + 1]) for k in range(0, len(bounds), 2)]  # (start, end) between cuts
         while True:
             parsed = self.analyse([ws[s:e] for s, e in pieces])
-            bad = next((k for k, p in enumerate(parsed) if p.out_of_scope), None)
+            bad = next((k for k, p in enumerate(parsed)
+                        if p.intent == self.oos_label or (p.out_of_scope and p.confidence <= whole)), None)
             if bad is None or len(pieces) == 1:
                 return parsed
             k = bad - 1 if bad > 0 else 0  # merge pieces k and k+1, connector included
