@@ -303,6 +303,18 @@ class Home:
                  if (found_room is None or d.room == found_room.id) and self._type_word(d.type, device_word, lang)]
         if typed:
             return Match(typed, found_room, plural=plural)
+        if found_room is None:  # the room inside the device words: "kitchen lights", "客厅的灯"
+            for r in self.rooms.values():
+                for rn in sorted((clean(n) for items in r.names.values() for n in items), key=len, reverse=True):
+                    rest = device_word[len(rn):].strip().removeprefix("的") if device_word.startswith(rn) else ""
+                    if rest:
+                        inner = self.match(rn, rest, lang, scope)
+                        if inner.devices:
+                            return inner
+        if lang == "en" and device_word.endswith("s"):  # "kitchen lights" for the "kitchen light", "fans"
+            inner = self.match(room, device_word[:-1], lang, scope)
+            if inner.devices:
+                return Match(inner.devices, inner.room, plural=True)
         return Match([], found_room, unknown_device=device or device_word)
 
     def resolve(self, room: str | None, device: str | None, intent: str, lang: str = "en") -> list[Device]:

@@ -50,6 +50,9 @@ def test_vocabulary_lists_what_a_user_may_say(home):
     ("客 厅", "灯", "zh", ["living_room_light"], False),  # words joined with spaces
     ("bedroom", "灯", "zh", ["bedroom_light"], False),  # mixed languages
     (None, "blinds", "en", ["living_room_blinds"], False),
+    (None, "kitchen lights", "en", ["kitchen_light"], True),  # a room inside the device words
+    (None, "客厅的灯", "zh", ["living_room_light"], False),
+    ("bedroom", "ceiling fans", "en", ["ceiling_fan"], True),  # a plural of an own name
 ])
 def test_match_follows_the_documented_policy(home, room, device, lang, expected, plural):
     m = home.match(room, device, lang)
