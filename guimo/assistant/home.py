@@ -12,7 +12,8 @@ Name resolution policy (``Home.match``), the one place that decides which device
 2. A device word matches the devices that carry it as one of their own names ("thermostat",
    "ceiling fan"); only when none does, it matches the devices whose *type* answers to it ("lights",
    "lamp", "灯"). A room narrows both, and a device name that starts with the room's name also
-   matches without it ("bedroom" + "lamp" -> "bedroom lamp").
+   matches without it ("bedroom" + "lamp" -> "bedroom lamp"). Device words that hold a room ("kitchen
+   lights", "客厅的灯") are read as room + device, and an English plural of an own name as that name.
 3. A plural type word ("lights", "doors") or a scope word ("all", "所有") covers every matching
    device; a singular word with several candidates asks back (the device layer does that).
 4. No device word: the devices of the room (or of the home) that can serve the command's
