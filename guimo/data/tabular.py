@@ -137,6 +137,7 @@ def _name_tokens(name: str) -> list[str]:
 
 ID_MIN_DISTINCT = 50  # an id-named or code-like text column with this many values is a key (accounts), not a category
 _CODE = r"[A-Za-z]{0,4}[-_ ]?\d{5,}"  # C1231006815, ACC-000123: letters then a long number
+_DATE = r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"  # 2026-12-07, 07/12/2026, 7.12.26 (with or without a time)
 _ID_TOKENS = {"id", "ids", "uuid", "guid", "no", "nr", "num", "number", "key", "iban", "account", "acct"}
 _ID_NAMES = {"name", "email", "phone", "ssn", "rowid", "index"}
 
@@ -164,16 +165,22 @@ def _id_reason(s: "pd.Series") -> str | None:
         integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
         if not integral:
             return None  # measured quantities (amounts, lab values) are features even when every value differs
-        if unique == len(values) and len(values) >= 20 and (id_name or values.is_monotonic_increasing or len(values) >= 200):
-            return f"integer with a different value in each of the {len(values)} rows"
+        if unique == len(values) and len(values) >= 20:
+            span = float(values.max()) - float(values.min()) + 1
+            if id_name or values.is_monotonic_increasing or span <= 1.5 * len(values):  # a key, or row numbers
+                return f"integer with a different value in each of the {len(values)} rows"
+            # else: a wide-ranging quantity (salaries in whole euros) that happens not to repeat in this sample
         if id_name and ratio >= ID_UNIQUE_RATIO and len(values) >= 20:
             return f"named like an id, {unique} distinct integers in {len(values)} rows"
         return None
+    text = values.astype(str)
+    if len(values) >= 20 and text.str.match(_DATE).mean() > 0.95:
+        return None  # dates: infer_columns reports them as such
     if len(values) >= 20 and ratio >= ID_UNIQUE_RATIO:
         return f"text with {unique} distinct values in {len(values)} rows"
     if unique >= ID_MIN_DISTINCT and id_name:
         return f"named like an id, {unique} distinct values"
-    if unique >= ID_MIN_DISTINCT and values.astype(str).str.fullmatch(_CODE).mean() > 0.95:
+    if unique >= ID_MIN_DISTINCT and text.str.fullmatch(_CODE).mean() > 0.95:
         return f"account-number-like codes, {unique} distinct values"
     return None
 
@@ -247,6 +254,10 @@ def infer_columns(df: "pd.DataFrame", target: str, *, drop: Sequence[str] = (), 
         s = df[c]
         if s.nunique(dropna=False) <= 1:
             dropped[c] = "constant"
+            continue
+        if pd.api.types.is_datetime64_any_dtype(s) or (
+                not pd.api.types.is_numeric_dtype(s) and s.dropna().astype(str).str.match(_DATE).mean() > 0.95):
+            dropped[c] = "date or time (as text it cannot generalise: pass it as time_column, or derive features from it)"
             continue
         if (reason := _id_reason(s)):
             dropped[c] = f"id-like: {reason}"

@@ -24,6 +24,9 @@ def _frame(n=300, seed=0):
         "age": rng.integers(18, 80, n),
         "city": city,
         "country": ["fr"] * n,
+        "signup": [f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)],  # dates: reported, not a category
+        "salary": rng.permutation(np.arange(20_000, 20_000 + 400 * n, 400))[:n],  # integers, unique, a real feature
+        "row": rng.permutation(n),  # row numbers under another name
         "churn": y,
     })
 
@@ -36,7 +39,7 @@ def test_read_table_csv_parquet_and_a_malformed_line(tmp_path):
     lines = (tmp_path / "t.csv").read_text().splitlines()
     lines[5] += ",extra,fields"  # line 6 of the file has two fields too many
     (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(GuimoError, match=r"bad\.csv:6: malformed CSV.*Expected 7 fields"):
+    with pytest.raises(GuimoError, match=r"bad\.csv:6: malformed CSV.*Expected 10 fields in line 6, saw 12"):
         read_table(tmp_path / "bad.csv")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(GuimoError, match="empty.csv: empty file"):
@@ -48,15 +51,16 @@ def test_read_table_csv_parquet_and_a_malformed_line(tmp_path):
 def test_infer_columns_drops_planted_ids_and_keeps_real_features():
     cols = infer_columns(_frame(), "churn")
     assert cols.task == "binary" and cols.classes == [0, 1]
-    assert sorted(cols.dropped_ids) == ["customer_id", "email"]
-    assert cols.numeric == ["income", "age"] and cols.categorical == ["city"]
+    assert sorted(cols.dropped_ids) == ["customer_id", "email", "row"]
+    assert cols.numeric == ["income", "age", "salary"] and cols.categorical == ["city"]
     assert cols.dropped["country"] == "constant" and "id-like" in cols.dropped["customer_id"]
+    assert cols.dropped["signup"].startswith("date or time")
     assert Columns.from_json(json.loads(json.dumps(cols.to_json()))) == cols
 
 
 def test_target_errors_and_task_detection():
     df = _frame(60)
-    with pytest.raises(GuimoError, match=r"no target column 'label'.*customer_id, email, income, age, city, country, churn"):
+    with pytest.raises(GuimoError, match=r"no target column 'label'.*customer_id, email, income, age, city, country, signup"):
         infer_columns(df, "label")
     with pytest.raises(GuimoError, match="one value only"):
         infer_columns(df.assign(churn=1), "churn")
@@ -80,12 +84,12 @@ def test_encoder_fits_on_train_only_handles_missing_unknown_and_round_trips():
     test.loc[test.index[1], "age"] = np.nan
     x_num, x_cat, y = enc.transform(test)
     assert x_num.dtype == np.float32 and x_cat.dtype == np.int64 and y.dtype == np.int64
-    assert enc.feature_names == ["income", "age", "income__missing", "city"]
-    assert x_num.shape == (100, 3) and x_cat.shape == (100, 1) and enc.cardinalities == [4]
+    assert enc.feature_names == ["income", "age", "salary", "income__missing", "city"]
+    assert x_num.shape == (100, 4) and x_cat.shape == (100, 1) and enc.cardinalities == [4]
     assert x_cat[0, 0] == 0 and (x_cat[1:, 0] > 0).all()
-    assert np.isfinite(x_num).all() and (x_num[:, 2] == 0).all()  # test rows have their income
+    assert np.isfinite(x_num).all() and (x_num[:, 3] == 0).all()  # test rows have their income
     xt, _, _ = enc.transform(train)
-    assert (xt[:30, 2] == 1).all() and abs(float(np.median(xt[30:, 0]))) < 0.1  # quantile scaling centres the median
+    assert (xt[:30, 3] == 1).all() and abs(float(np.median(xt[30:, 0]))) < 0.1  # quantile scaling centres the median
     assert abs(float(xt[30:, 0].std()) - 1) < 0.15
     again = TableEncoder.from_json(json.loads(json.dumps(enc.to_json())))
     for a, b in zip(again.transform(test), (x_num, x_cat, y)):
