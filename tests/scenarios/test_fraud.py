@@ -57,3 +57,17 @@ def test_calibration_takes_off_the_imbalance_weight(fraud_run):
     assert table["pos_weight"] > 3 and cal["shift"] == pytest.approx(np.log(table["pos_weight"]))
     m = fraud_run.metrics()
     assert m["calibration"]["nll_after"] < m["calibration"]["nll_before"]
+
+
+def test_paysim_is_recognised_with_and_without_its_leaking_balances():
+    from guimo.scenarios.fraud import file_source, is_paysim
+    from tests.conftest import shared_data
+
+    path = shared_data("paysim_sample", "paysim_sample.csv")
+    assert is_paysim(path)
+    clean = file_source(tiny_config(f"data.path={path}"))
+    leaky = file_source(tiny_config(f"data.path={path}", "data.leaky=true"))
+    assert clean.target == leaky.target == "isFraud" and clean.time_column == "step"
+    balances = {"oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest"}
+    assert not balances & set(clean.frame.columns) and balances <= set(leaky.frame.columns)
+    assert "without the balance columns" in clean.description and "leak" in leaky.description
