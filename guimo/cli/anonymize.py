@@ -121,6 +121,7 @@ def _stream_csv(src, dst, anonymizer, chunk_rows: int, *, quiet: bool) -> dict:
     import tempfile
 
     import pandas as pd
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from guimo.data.tabular import csv_error
@@ -135,7 +136,7 @@ def _stream_csv(src, dst, anonymizer, chunk_rows: int, *, quiet: bool) -> dict:
     report: dict = {}
     total = None if quiet else _count_lines(src)
     progress = Progress(TextColumn("anonymizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        disable=quiet, transient=True)
+                        console=Console(stderr=True), disable=quiet, transient=True)  # stdout is for the summary
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f, progress:
             task = progress.add_task("rows", total=total)
