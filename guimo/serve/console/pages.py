@@ -59,7 +59,7 @@ def _env():
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v: "—" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:,.4g}"
     env.filters["money"] = lambda v: f"{v:,.4f}"
-    env.filters["bytes"] = lambda v: "—" if v is None else f"{v / 1e6:,.1f} MB"
+    env.filters["bytes"] = lambda v: "—" if v is None else f"{v / 1e6:,.1f} MB" if v >= 1e6 else f"{v / 1e3:,.1f} kB"
     env.filters["when"] = lambda t: "—" if t is None else t.strftime("%Y-%m-%d %H:%M")
     return env
 
