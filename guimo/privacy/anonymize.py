@@ -52,15 +52,19 @@ MODES = ("pseudonym", "mask")
 KEY_ENV = "GUIMO_ANONYMIZE_KEY"
 MIN_KEY_BYTES = 16
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?![\w-])")
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
-_CARD = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?!\w)")  # not inside a word (an IBAN) or after "+" (a phone)
-_CN_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])")
-_IPV4 = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")  # a sentence's full stop may follow
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
-_CN_MOBILE = re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)")
+# Boundaries are ASCII classes, not \w: in Chinese text a number follows a character ("手机13812345678"), and \w
+# (Unicode) would count that character as part of the same word.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9_.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?![A-Za-z0-9_-])", re.ASCII)
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])", re.ASCII)
+_CARD = re.compile(r"(?<![A-Za-z0-9_+-])\d(?:[ -]?\d){12,18}(?![A-Za-z0-9_])", re.ASCII)  # not inside a code (an IBAN) or after "+" (a phone)
+_CN_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])", re.ASCII)
+_IPV4 = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)", re.ASCII)  # a sentence's full stop may follow
+_IPV6 = re.compile(r"(?<![A-Za-z0-9_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![A-Za-z0-9_:])", re.ASCII)
+_CN_MOBILE = re.compile(r"(?<![A-Za-z0-9+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)", re.ASCII)
+# Fullwidth forms ("１３８１２３４５６７８", common in Chinese text) to ASCII, one character for one, so positions hold.
+_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 # A cheap test that a value may hold anything at all: '@', a run of 7+ digits (allowing separators), or an address.
-_MAYBE = re.compile(r"@|\d(?:[ ().+-]{0,2}\d){6,}|[0-9A-Fa-f]*:[0-9A-Fa-f]*:|\d\.\d{1,3}\.\d")
+_MAYBE = re.compile(r"@|\d(?:[ ().+-]{0,2}\d){6,}|[0-9A-Fa-f]*:[0-9A-Fa-f]*:|\d\.\d{1,3}\.\d", re.ASCII)
 # Card networks: leading digits (IIN ranges) and the lengths their numbers have. Checking both, and not the
 # Luhn digit alone (which one random number in ten passes), keeps order numbers and IBAN tails out.
 CARD_NETWORKS = [
@@ -224,6 +228,7 @@ class Anonymizer:
     def find(self, text: str) -> list[Finding]:
         """Non-overlapping findings in ``text``, earlier detectors in ``KINDS`` winning an overlap (an
         IBAN's digits are not also a phone number)."""
+        text = text.translate(_FULLWIDTH)
         if not _MAYBE.search(text):
             return []
         taken: list[Finding] = []

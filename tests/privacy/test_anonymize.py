@@ -35,6 +35,14 @@ def test_each_detector_finds_its_kind(text, kind):
     assert [(f.kind, f.start, f.end) for f in found] == [(kind, 4, 4 + len(text))]
 
 
+def test_values_inside_chinese_text():
+    anon = Anonymizer(mode="mask")
+    text = "客户手机13812345678，卡号4111111111111111，邮箱wei.li@example.com，身份证11010519491231002X。"
+    assert anon.anonymize_text(text)[0] == "客户手机[PHONE]，卡号[CREDIT_CARD]，邮箱[EMAIL]，身份证[CN_RESIDENT_ID]。"
+    assert anon.find("ACC13812345678") == []  # an account code, not a phone
+    assert anon.anonymize_text("电话：１３８１２３４５６７８")[0] == "电话：[PHONE]"  # fullwidth digits
+
+
 @pytest.mark.parametrize("text", [
     "4111 1111 1111 1112",  # 16 digits failing Luhn
     "1234567812345678",  # no card network starts with 1
