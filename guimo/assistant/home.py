@@ -13,7 +13,8 @@ Name resolution policy (``Home.match``), the one place that decides which device
    "ceiling fan"); only when none does, it matches the devices whose *type* answers to it ("lights",
    "lamp", "灯"). A room narrows both, and a device name that starts with the room's name also
    matches without it ("bedroom" + "lamp" -> "bedroom lamp"). Device words that hold a room ("kitchen
-   lights", "客厅的灯") are read as room + device, and an English plural of an own name as that name.
+   lights", "客厅的灯") are read as room + device, and an English plural of an own name as that name;
+   last, a word that is part of own names ("ceiling" of "ceiling fan") names those devices.
 3. A plural type word ("lights", "doors") or a scope word ("all", "所有") covers every matching
    device; a singular word with several candidates asks back (the device layer does that).
 4. No device word: the devices of the room (or of the home) that can serve the command's
@@ -316,6 +317,12 @@ class Home:
             inner = self.match(room, device_word[:-1], lang, scope)
             if inner.devices:
                 return Match(inner.devices, inner.room, plural=True)
+        # a part of an own name ("ceiling" of "ceiling fan" and "ceiling light", as a recogniser may cut it):
+        # candidates, so that one acts and several are asked about, rather than "I don't know"
+        part = [d for d in self.devices.values() if (found_room is None or d.room == found_room.id)
+                and any(_has_part(clean(n), device_word) for items in d.names.values() for n in items)]
+        if part:
+            return Match(part, found_room, plural=plural)
         return Match([], found_room, unknown_device=device or device_word)
 
     def resolve(self, room: str | None, device: str | None, intent: str, lang: str = "en") -> list[Device]:
@@ -357,6 +364,15 @@ class Home:
             room = self.room_name(device.room, "zh")
             return name if name.startswith(room) else f"{room}的{name}"
         return name
+
+
+def _has_part(name: str, word: str) -> bool:
+    """Whether ``word`` is whole words of ``name`` (EN) or a run of its characters (ZH), and not all of it."""
+    if name == word or not word:
+        return False
+    if re.search(r"[\u3400-\u9fff]", word):
+        return len(word) >= 2 and word in name
+    return re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", name) is not None
 
 
 def _names(spec: dict[str, Any], key: str, fail, allowed: set[str]) -> dict[str, list[str]]:

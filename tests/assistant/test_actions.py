@@ -117,6 +117,7 @@ def test_fahrenheit_policy_and_out_of_range_values_ask_back(home, state):
     (cmd("turn up the heat in the garage", "increase", attribute="heat", room="garage"), "There is nothing in the garage I can turn up"),
     (cmd("turn up the spin", "increase", attribute="spin"), "I don't know what 'spin' is"),
     (cmd("turn on", "turn_on"), "What should I turn on?"),
+    (cmd("turn on the ceiling fan", "turn_on", device="ceiling"), "Which one do you mean: the kitchen light or the ceiling fan in the bedroom?"),
     (cmd("关掉", "turn_off", "zh"), "您要关闭什么？"),
 ])
 def test_unknown_ambiguous_or_impossible_commands_ask_back(command, expected, home, state):

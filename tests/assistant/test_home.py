@@ -53,6 +53,9 @@ def test_vocabulary_lists_what_a_user_may_say(home):
     (None, "kitchen lights", "en", ["kitchen_light"], True),  # a room inside the device words
     (None, "客厅的灯", "zh", ["living_room_light"], False),
     ("bedroom", "ceiling fans", "en", ["ceiling_fan"], True),  # a plural of an own name
+    (None, "ceiling", "en", ["kitchen_light", "ceiling_fan"], False),  # part of own names: the device layer asks which
+    ("bedroom", "ceiling", "en", ["ceiling_fan"], False),
+    (None, "扫地", "zh", ["vacuum"], False),
 ])
 def test_match_follows_the_documented_policy(home, room, device, lang, expected, plural):
     m = home.match(room, device, lang)
