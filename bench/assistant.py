@@ -86,8 +86,8 @@ def train(name: str, out: Path, overrides: list[str], max_time_s: float | None) 
 def snips(args) -> dict[str, Any]:
     init = args.init
     out = Path(args.out or f"runs/bench-assistant-snips-{init}")
-    rec = train(f"snips_{init}", out, [f"data.path={DATA / 'snips'}", *SNIPS_RECIPE, *(SCRATCH if init == "scratch" else [])],
-                args.max_time_s)
+    rec = train(f"snips_{init}", out, [f"data.path={DATA / 'snips'}", *SNIPS_RECIPE, *(SCRATCH if init == "scratch" else []),
+                                       *args.set], args.max_time_s)
     m = rec["model"]
     met = all(m[k] >= v for k, v in TARGETS.items())
     rec["headline"] = {"text": f"intent {m['intent_accuracy']:.2%}, slot F1 {m['slot_f1']:.2%}, sentence {m['sentence_accuracy']:.2%}"
@@ -98,8 +98,8 @@ def snips(args) -> dict[str, Any]:
 def hwu64(args) -> dict[str, Any]:
     out = Path(args.out or ("runs/bench-assistant-hwu64-iot" if args.iot_only else "runs/bench-assistant-hwu64"))
     extra = ['data.intents=["iot_*"]'] if args.iot_only else []
-    rec = train("hwu64_iot" if args.iot_only else "hwu64", out, [f"data.path={DATA / 'hwu64' / 'kfold1'}", *HWU64_RECIPE, *extra],
-                args.max_time_s)
+    rec = train("hwu64_iot" if args.iot_only else "hwu64", out, [f"data.path={DATA / 'hwu64' / 'kfold1'}", *HWU64_RECIPE, *extra,
+                                                                 *args.set], args.max_time_s)
     per = rec["per_intent_accuracy"] or {}
     iot = {k: v for k, v in per.items() if k.startswith("iot_")}
     if not args.iot_only and iot:  # the iot intents' accuracy over their test utterances
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="the run directory (default runs/bench-assistant-<part>)")
     ap.add_argument("--run", help="footprint: the finished run to measure")
     ap.add_argument("--utterances", type=int, default=200, help="footprint: test utterances timed")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a guimo config override after the recipe's")
     ap.add_argument("--max-time-s", type=float, default=None, help="training time budget (fixes the step count after 10 timed steps)")
     args = ap.parse_args(argv)
     from guimo.io import atomic_write_json
