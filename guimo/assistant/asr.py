@@ -146,7 +146,7 @@ class Recognizer:
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1 or samples.size == 0:
             raise GuimoError(f"audio must be non-empty mono samples (got shape {samples.shape})")
-        pcm = _dithered_pcm16(samples)
+        pcm = decoder_pcm(samples)
         with self._lock:
             if self.mode == "lm":
                 result = self._decode("lm", pcm)
@@ -240,7 +240,7 @@ class Recognizer:
         return " | ".join(lines)
 
 
-def _dithered_pcm16(samples: np.ndarray) -> bytes:
+def decoder_pcm(samples: np.ndarray) -> bytes:
     """Samples as 16-bit PCM bytes with a fixed, seeded half-step of dither (see the module docstring)."""
     noise = np.random.default_rng(0).normal(0.0, DITHER / 32768.0, samples.shape[0])
     return to_pcm16(samples.astype(np.float64) + noise).tobytes()
