@@ -140,7 +140,7 @@ def _stream_csv(src, dst, anonymizer, chunk_rows: int, *, quiet: bool) -> dict:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f, progress:
             task = progress.add_task("rows", total=total)
-            reader = pd.read_csv(src, sep=sep_in, dtype=str, keep_default_na=False, chunksize=chunk_rows, encoding="utf-8")
+            reader = pd.read_csv(src, sep=sep_in, dtype=str, keep_default_na=False, chunksize=chunk_rows, encoding="utf-8-sig")
             first = True
             try:
                 for chunk in reader:
@@ -160,7 +160,7 @@ def _stream_csv(src, dst, anonymizer, chunk_rows: int, *, quiet: bool) -> dict:
             except UnicodeDecodeError as e:
                 raise GuimoError(f"{src}: not UTF-8 text ({e.reason})") from None
             if first:  # a header and no rows: write the header back
-                f.write(sep_out.join(pd.read_csv(src, sep=sep_in, nrows=0).columns) + "\n")
+                f.write(sep_out.join(pd.read_csv(src, sep=sep_in, nrows=0, encoding="utf-8-sig").columns) + "\n")
                 report = {"rows": 0, "mode": anonymizer.mode, "columns": {}, "cells_changed": 0}
             f.flush()
             os.fsync(f.fileno())

@@ -79,6 +79,8 @@ def read_table(path: str | Path, *, header: int | None = 0, names: Sequence[str]
     path = _local(path)
     if not path.exists():
         raise GuimoError(f"{path}: file not found")
+    if path.is_dir():
+        raise GuimoError(f"{path}: a folder; give the CSV or Parquet file inside it")
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in (".parquet", ".pq"):
         try:
@@ -89,7 +91,7 @@ def read_table(path: str | Path, *, header: int | None = 0, names: Sequence[str]
             raise GuimoError(f"{path}: not a readable Parquet file ({e})") from None
     sep = "\t" if ".tsv" in suffixes else ","
     try:
-        df = pd.read_csv(path, sep=sep, header=header, names=names, skipinitialspace=True, encoding="utf-8")
+        df = pd.read_csv(path, sep=sep, header=header, names=names, skipinitialspace=True, encoding="utf-8-sig")  # -sig: a spreadsheet's byte-order mark is not part of the first name
     except pd.errors.ParserError as e:
         raise csv_error(path, e) from None
     except pd.errors.EmptyDataError:

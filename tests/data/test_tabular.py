@@ -46,6 +46,8 @@ def test_read_table_csv_parquet_and_a_malformed_line(tmp_path):
         read_table(tmp_path / "empty.csv")
     with pytest.raises(GuimoError, match="not found"):
         read_table(tmp_path / "absent.csv")
+    (tmp_path / "bom.csv").write_bytes("\ufeffname,n\nx,1\n".encode())  # as spreadsheets save it
+    assert list(read_table(tmp_path / "bom.csv").columns) == ["name", "n"]
 
 
 def test_infer_columns_drops_planted_ids_and_keeps_real_features():
