@@ -111,9 +111,11 @@ def create_key(
     expires_at: dt.datetime | None = None,
     name: str | None = None,
     actor: str = "cli",
+    family_id: int | None = None,
 ) -> tuple[str, ApiKey]:
     """Create a key (and its tenant on first use). Returns the secret, which is never stored.
-    ``actor`` names who did it in the audit log (``guimo.serve.audit``)."""
+    ``actor`` names who did it in the audit log (``guimo.serve.audit``); ``family_id`` puts the key in an
+    existing key's quota family (it then shares that family's monthly quota) instead of a new one."""
     _check_limits(rpm=rpm, tpm=tpm, max_concurrent=max_concurrent, monthly_quota=monthly_quota)
     if not tenant or len(tenant) > 100:
         raise GuimoError("tenant name must have 1 to 100 characters")
@@ -128,7 +130,7 @@ def create_key(
                    rpm=rpm, tpm=tpm, max_concurrent=max_concurrent, monthly_quota=monthly_quota, expires_at=expires_at)
         s.add(k)
         s.flush()
-        k.family_id = k.id
+        k.family_id = family_id or k.id
         audit.add(s, actor=actor, action="key.create", tenant_id=t.id, target=k.prefix, detail=_limits_of(k))
     return secret, k
 

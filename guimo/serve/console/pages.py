@@ -213,14 +213,49 @@ async def create_key_action(request: Request, state: StateDep, viewer: ViewerDep
         from guimo.duration import parse_duration
 
         expires = utcnow() + dt.timedelta(seconds=_guimo(parse_duration, form["expires_in"], "expires in"))
+    limits = {f: _int_or_none(form, f) for f in LIMITS}
+    family = None
+    if not viewer.is_operator:
+        models, limits = within_own_grant(viewer.principal, models, limits)
+        family = viewer.principal.key_family if viewer.principal.monthly_quota is not None else None
     secret, k = await asyncio.to_thread(
-        _guimo, create_key, state.engine, tenant=tenant, models=models, rpm=_int_or_none(form, "rpm"), tpm=_int_or_none(form, "tpm"),
-        max_concurrent=_int_or_none(form, "max_concurrent"), monthly_quota=_int_or_none(form, "monthly_quota"), expires_at=expires,
-        name=form.get("name", "").strip() or None, actor=actor(viewer))
+        _guimo, create_key, state.engine, tenant=tenant, models=models, **limits, expires_at=expires,
+        name=form.get("name", "").strip() or None, actor=actor(viewer), family_id=family)
     ctx = await asyncio.to_thread(_keys_context, state, viewer, None)
     resp = render(request, "keys.html", viewer=viewer, page="keys", created={"secret": secret, "prefix": k.prefix, "tenant": tenant},
                   message=None, **ctx)
     return resp
+
+
+LIMITS = ("rpm", "tpm", "max_concurrent", "monthly_quota")
+
+
+def within_own_grant(principal, models: list[str] | None, limits: dict[str, int | None]) -> tuple[list[str] | None, dict]:
+    """A tenant's console grants no more than the key it signed in with: its models at most (none ticked: its
+    models), and each limit at most its own (left blank: its own). An operator sets anything (`guimo keys`).
+    A new key of a key with a monthly quota joins that key's quota family (the caller passes ``family_id``),
+    so creating keys never multiplies the quota."""
+    if principal.models is not None:
+        extra = sorted(set(models or principal.models) - set(principal.models))
+        if extra:
+            raise ConsoleError(403, f"Your key may use only {', '.join(principal.models)}; it cannot grant {', '.join(extra)}.")
+        models = models or list(principal.models)
+    out = {}
+    for name in LIMITS:
+        own, asked = getattr(principal, name), limits.get(name)
+        if own is not None and asked is not None and asked > own:
+            raise ConsoleError(403, f"{name.replace('_', ' ')} {asked} is above your own key's {own}; an operator can raise it.")
+        out[name] = asked if asked is not None else own
+    return models, out
+
+
+def no_broader(principal, k: ApiKey) -> None:
+    """Rotating hands out a key with ``k``'s grants: a tenant may do it only for keys no broader than its own."""
+    broader = principal.models is not None and (k.models is None or set(k.models) - set(principal.models))
+    broader = broader or any(getattr(principal, n) is not None and (getattr(k, n) is None or getattr(k, n) > getattr(principal, n))
+                             for n in LIMITS)
+    if broader:
+        raise ConsoleError(403, f"Key {k.prefix} grants more than the key you signed in with; an operator can rotate it.")
 
 
 def request_list(form, name: str) -> list[str]:
@@ -257,6 +292,8 @@ async def rotate_action(request: Request, key_id: int, state: StateDep, viewer: 
     from guimo.duration import parse_duration
 
     k = await asyncio.to_thread(_own_key, state, viewer, key_id)
+    if not viewer.is_operator:
+        no_broader(viewer.principal, k)
     grace = dt.timedelta(seconds=_guimo(parse_duration, form.get("grace", "24h") or "24h", "grace"))
     secret, old, new = await asyncio.to_thread(_guimo, rotate_key, state.engine, k.prefix, grace=grace, actor=actor(viewer))
     state.key_cache.clear()
@@ -269,9 +306,10 @@ async def rotate_action(request: Request, key_id: int, state: StateDep, viewer: 
 @router.post("/keys/{key_id}/limits", response_class=HTMLResponse)
 async def limits_action(request: Request, key_id: int, state: StateDep, viewer: ViewerDep, form: FormDep):
     k = await asyncio.to_thread(_own_key, state, viewer, key_id)
-    await asyncio.to_thread(_guimo, set_limits, state.engine, k.prefix, rpm=_int_or_none(form, "rpm"), tpm=_int_or_none(form, "tpm"),
-                            max_concurrent=_int_or_none(form, "max_concurrent"), monthly_quota=_int_or_none(form, "monthly_quota"),
-                            actor=actor(viewer))
+    limits = {f: _int_or_none(form, f) for f in LIMITS}
+    if not viewer.is_operator:
+        _, limits = within_own_grant(viewer.principal, None, limits)
+    await asyncio.to_thread(_guimo, set_limits, state.engine, k.prefix, **limits, actor=actor(viewer))
     state.key_cache.clear()
     return RedirectResponse(request.url_for("keys_page").path, status_code=303)
 

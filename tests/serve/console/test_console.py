@@ -346,3 +346,22 @@ def test_cookies_are_secure_behind_tls(console):
         assert r.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
     with httpx.Client(base_url=console.url) as c:  # plain http on loopback: no Secure flag (the browser would drop the cookie)
         assert "secure" not in c.get("/console/sign-in").headers["set-cookie"].lower()
+
+
+def test_a_tenant_grants_no_more_than_its_own_key(console, page_for):
+    from guimo.serve.keys import list_keys
+
+    page = page_for("acme_lm_only")  # signed in with a key limited to fake-lm
+    page.goto(console.url + "/console/keys")
+    csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    r = page.request.post(console.url + "/console/keys", multipart={"csrf_token": csrf, "name": "wider", "models": "fake-cls"})
+    assert r.status == 403 and "cannot grant fake-cls" in r.text()
+    page.locator("#create-form").get_by_label("Name").fill("narrow")
+    page.get_by_role("button", name="Create key").click()
+    narrow = page.locator("#secret").inner_text().strip()
+    assert [m["id"] for m in api(console, narrow, "/v1/models").json()["data"]] == ["fake-lm"]  # none ticked: its own models
+    # rotating the tenant's unrestricted key would hand out a wider key
+    main_id = next(k.id for k, _ in list_keys(console.engine, tenant="acme") if k.name == "main")
+    r = page.request.post(console.url + f"/console/keys/{main_id}/rotate", form={"csrf_token": csrf, "grace": "1h"})
+    assert r.status == 403 and "grants more than the key you signed in with" in r.text()
+    assert all(k.replaced_by is None for k, _ in list_keys(console.engine, tenant="acme") if k.name == "main")

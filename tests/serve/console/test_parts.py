@@ -106,3 +106,23 @@ def test_report_markdown_and_plot_lookup(tmp_path):
     assert plot_file(run / "plots", "baselines.png") == run / "plots" / "baselines.png"
     for bad in ("../metrics.json", "/etc/passwd", "..", "model.safetensors"):
         assert plot_file(run / "plots", bad) is None
+
+
+def test_a_tenant_session_grants_within_its_key_and_shares_its_quota(engine):
+    from guimo.serve import ledger
+    from guimo.serve.console.pages import ConsoleError, within_own_grant
+    from guimo.serve.keys import authenticate, create_key
+
+    secret, _ = create_key(engine, tenant="acme", models=["a", "b"], rpm=10, monthly_quota=100)
+    p = authenticate(engine, secret)
+    assert within_own_grant(p, None, {"rpm": None, "tpm": 50, "max_concurrent": None, "monthly_quota": 60}) == (
+        ["a", "b"], {"rpm": 10, "tpm": 50, "max_concurrent": None, "monthly_quota": 60})
+    for models, limits in ((["c"], {}), (None, {"rpm": 11}), (None, {"monthly_quota": 101})):
+        with pytest.raises(ConsoleError) as e:
+            within_own_grant(p, models, limits)
+        assert e.value.status == 403
+    # a key made in the sign-in key's family draws on the same monthly quota
+    other, k = create_key(engine, tenant="acme", monthly_quota=100, family_id=p.key_family)
+    _event(engine, secret, "a", "completions", dt.datetime.now(dt.timezone.utc), 3, 4, "q1")
+    month = ledger.month_of(dt.datetime.now(dt.timezone.utc))
+    assert authenticate(engine, other).key_family == p.key_family and ledger.used_units(engine, k.family_id, month) == 7
