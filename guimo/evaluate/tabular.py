@@ -37,6 +37,12 @@ def _binary_inputs(y_true, p_pos) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
+def _probabilities(p: np.ndarray) -> np.ndarray:
+    if p.min() < 0 or p.max() > 1:
+        raise GuimoError(f"expected probabilities in [0, 1], got values in [{p.min():.3g}, {p.max():.3g}] (logits? apply a sigmoid)")
+    return p
+
+
 def recall_at_fpr(y_true, scores, fpr: float = 0.01) -> float:
     """True-positive rate at false-positive rate ``fpr``, read off the ROC curve.
 
@@ -113,6 +119,7 @@ def binary_metrics(y_true, p_pos, *, cost_matrix: Sequence[Sequence[float]] | No
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y, p = _binary_inputs(y_true, p_pos)
+    _probabilities(p)
     if y.min() == y.max():
         raise GuimoError(f"ROC-AUC and PR-AUC need both classes among the labels; all {len(y)} rows are {y[0]}")
     if threshold is None:

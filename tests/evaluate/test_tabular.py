@@ -35,6 +35,8 @@ def test_binary_metrics_match_sklearn_and_perfect_scores():
     assert perfect["ece"] == 0.0
     with pytest.raises(GuimoError, match="need both classes"):
         binary_metrics([1, 1], [0.2, 0.9])
+    with pytest.raises(GuimoError, match="logits"):
+        binary_metrics([0, 1], [-2.0, 3.0])
 
 
 def test_ece_of_calibrated_and_overconfident_scores():
