@@ -51,6 +51,11 @@ def make_run(folder: Path) -> Path:
 
 
 def make_scale_report(root: Path) -> Path:
+    """A scale report folder as `guimo scale` leaves it (report.md, fit.json, plots/). ``GUIMO_CONSOLE_SCALE_REPORT=DIR``
+    (a folder holding scale/, which ``bench/console_screenshots.py`` builds from real runs) copies that one instead."""
+    real = os.environ.get("GUIMO_CONSOLE_SCALE_REPORT")
+    if real:
+        return Path(shutil.copytree(Path(real) / "scale", root / "scale-recommend" / "scale"))
     folder = root / "scale-recommend-20261207" / "scale"
     (folder / "plots").mkdir(parents=True)
     (folder / "fit.json").write_text(json.dumps({"metric": "ndcg@10", "verdict": {"kind": "curve"}}))
