@@ -60,6 +60,7 @@ MODES = ("grammar", "lm", "auto")
 FALLBACK_BELOW = 0.3  # auto: below this grammar confidence, also decode with the general model
 DITHER = 0.5  # standard deviation of the added noise, in 16-bit steps
 FILLER_WORDS = ("<s>", "</s>", "<sil>")  # segments that are not words
+LOG_LIMIT = 1 << 20  # bytes of pocketsphinx log kept before it is emptied
 
 
 @dataclass
@@ -158,6 +159,8 @@ class Recognizer:
                     if general.text and general.confidence > result.confidence:
                         result = general
                     result.ms, result.fallback = spent, True
+            if self._log_size() > LOG_LIMIT:  # "Final result does not match the grammar" lines, on a long-lived server
+                os.truncate(self._log_path, 0)  # pocketsphinx appends (O_APPEND), so it writes on from the start
         result.audio = info
         return result
 
