@@ -142,6 +142,7 @@ _CODE = r"[A-Za-z]{0,4}[-_ ]?\d{5,}"  # C1231006815, ACC-000123: letters then a 
 _DATE = r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"  # 2026-12-07, 07/12/2026, 7.12.26 (with or without a time)
 _ID_TOKENS = {"id", "ids", "uuid", "guid", "no", "nr", "num", "number", "key", "iban", "account", "acct"}
 _ID_NAMES = {"name", "email", "phone", "ssn", "rowid", "index"}
+_ID_WORDS = {"uid", "pid", "cid", "sid", "oid", "userid", "custid", "customerid", "clientid", "accountid", "msisdn"}
 
 
 def looks_like_id_name(name: str) -> bool:
@@ -150,7 +151,7 @@ def looks_like_id_name(name: str) -> bool:
     tokens = _name_tokens(name)
     if not tokens:
         return False
-    return tokens[-1] in _ID_TOKENS or tokens[0] in _ID_NAMES or (len(tokens) == 1 and tokens[0].endswith("id") and len(tokens[0]) <= 6 and tokens[0] != "paid")
+    return tokens[-1] in _ID_TOKENS or tokens[0] in _ID_NAMES or (len(tokens) == 1 and tokens[0] in _ID_WORDS)
 
 
 def _id_reason(s: "pd.Series") -> str | None:
@@ -176,8 +177,6 @@ def _id_reason(s: "pd.Series") -> str | None:
             return f"named like an id, {unique} distinct integers in {len(values)} rows"
         return None
     text = values.astype(str)
-    if len(values) >= 20 and text.str.match(_DATE).mean() > 0.95:
-        return None  # dates: infer_columns reports them as such
     if len(values) >= 20 and ratio >= ID_UNIQUE_RATIO:
         return f"text with {unique} distinct values in {len(values)} rows"
     if unique >= ID_MIN_DISTINCT and id_name:
