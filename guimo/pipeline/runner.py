@@ -256,6 +256,11 @@ def train(scenario, ctx: Context) -> dict:
     from guimo.train import distributed
     from guimo.train.loop import fit
 
+    privacy = getattr(ctx.cfg, "privacy", None)  # the tabular scenarios' DP-SGD section (guimo.privacy.dp)
+    if privacy is not None and privacy.enabled and getattr(getattr(ctx.cfg, "optimize", None), "trials", 0):
+        raise GuimoError("privacy.epsilon with optimize.trials > 0: the search's trials train without DP-SGD, and a winning "
+                         "trial would replace the private weights (each private trial would also spend the budget again); "
+                         "set optimize.trials=0")
     model = load_model(scenario, ctx.run, weights=ctx.run / "checkpoints" / "init.safetensors")
     inputs = scenario.train_inputs(ctx)
     tcfg = ctx.cfg.train
@@ -275,7 +280,7 @@ def train(scenario, ctx: Context) -> dict:
             metric=inputs.metric,
             higher_is_better=inputs.higher_is_better,
             progress=on_step,
-            privacy=getattr(ctx.cfg, "privacy", None),  # the tabular scenarios' DP-SGD section (guimo.privacy.dp)
+            privacy=privacy,
         )
     info = dataclasses.asdict(result)
     info.pop("history")

@@ -161,3 +161,22 @@ def test_dp_refuses_what_it_cannot_do(tmp_path):
 def test_bad_privacy_settings_are_refused(bad):
     with pytest.raises(ValueError, match="privacy"):
         PrivacyConfig(**bad)
+
+
+def test_a_health_run_reports_the_privacy_spent_and_refuses_a_search(tmp_path):
+    """`guimo run health --set privacy.epsilon=3`: metrics.json and the report carry the spent budget; a hyperparameter
+    search (whose trials train without DP) is refused rather than allowed to replace the private weights."""
+    from guimo.config import apply_overrides
+    from guimo.pipeline.runner import run_pipeline
+    from guimo.scenarios import get
+
+    sc = get("health")
+    base = ["model=tiny", "train.max_steps=20", "train.eval_every=10", "train.checkpoint_every=0", "privacy.epsilon=3"]
+    run = run_pipeline("health", apply_overrides(sc.config_cls(), base, sc.presets), tmp_path / "run", quiet=True)
+    spent = json.loads((run.path / "metrics.json").read_text())["privacy"]
+    assert spent["steps"] == 20 and 2.95 <= spent["epsilon"] <= 3.0 and spent["train_rows"] == 398
+    report = (run.path / "report.md").read_text()
+    assert "## Differential privacy" in report and f"({spent['epsilon']:.4f}," in report and "Not covered" in report
+    searching = apply_overrides(sc.config_cls(), [*base, "optimize.trials=2"], sc.presets)
+    with pytest.raises(GuimoError, match="optimize.trials"):
+        run_pipeline("health", searching, tmp_path / "run", quiet=True, from_stage="train")
