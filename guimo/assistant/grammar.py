@@ -114,12 +114,12 @@ def build(home: Any, patterns: Mapping[str, Mapping[str, list[str]]] | None = No
             phrases = [p for p in phrases if not set(str(p).lower().split()) <= _NUMBER_WORDS | {"and"}
                        and not str(p).replace(".", "", 1).isdigit()]
         words_ = alternatives(phrases, slot)
-        if slot in NUMBER_SLOTS:
-            words_ = ["<number>", *words_]
+        if slot in NUMBER_SLOTS:  # thermostats step by halves: "twenty one point five"
+            words_ = ["<number> [point (zero | <digit>)]" if slot == "temperature" else "<number>", *words_]
         if words_:
             slot_rules[slot] = words_
     for slot in NUMBER_SLOTS:
-        slot_rules.setdefault(slot, ["<number>"])
+        slot_rules.setdefault(slot, ["<number> [point (zero | <digit>)]" if slot == "temperature" else "<number>"])
 
     intent_rules: dict[str, list[str]] = {}
     for intent, items in patterns[lang].items():

@@ -116,3 +116,14 @@ def test_words_missing_from_the_dictionary_are_warned_about(tmp_path: Path, capl
         recognizer = Recognizer(Home.load(path), "grammar")
     assert recognizer.missing_words == ["roomba"]
     assert any("roomba" in r.message and "home.toml" in r.message for r in caplog.records)
+
+
+def test_one_recognizer_serves_threads(recognizer):
+    """The server shares a recognizer between request threads: decoding is serialised, results unchanged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [path for path, _ in smoke("festival_slt_hts")[:4]]
+    alone = [recognizer.transcribe(p).text for p in paths]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda p: recognizer.transcribe(p).text, paths * 2))
+    assert together == alone * 2

@@ -50,7 +50,8 @@ def test_grammar_covers_the_asr_smoke_commands_and_joined_commands(fsa, jsgf_fsg
     assert not fsa.accepts("make me a cup of coffee")
     sentences += ["turn off the kitchen light and set the bedroom to twenty one degrees",
                   "please lock the front door and then turn off all the lights",
-                  "set the thermostat to two hundred degrees"]  # out of range, but must be heard to be refused
+                  "set the thermostat to two hundred degrees",  # out of range, but must be heard to be refused
+                  "set the thermostat to twenty one point five degrees"]
     assert [s for s in sentences if not fsa.accepts(s)] == []
     assert all(jsgf_fsg.accept(s) for s in sentences)
     for nonsense in ["turn on", "the kitchen lights", "turn on the the tv", "lock the front door and", "make me a sandwich"]:
