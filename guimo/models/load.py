@@ -87,21 +87,28 @@ def load_int8(model: "torch.nn.Module", path: str | Path) -> "torch.nn.Module":
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.ao.quantization import float_qparams_weight_only_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if meta.get("format") != INT8_FORMAT:
         raise GuimoError(f"{path}: not a {INT8_FORMAT} file")
     names = json.loads(meta["quantized"])
+    tables = set(json.loads(meta.get("embeddings", "[]")))  # 8-bit embedding rows (optimize.quantize_embeddings)
     tensors = load_file(str(path))
     floats = {k: v for k, v in tensors.items() if not any(k.startswith(n + ".") for n in names)}
     model.load_state_dict(floats, strict=False)
+    spec = {n: float_qparams_weight_only_qconfig if n in tables else per_channel_dynamic_qconfig for n in names}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        q = quantize_dynamic(model.to("cpu").eval(), {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8)
+        q = quantize_dynamic(model.to("cpu").eval(), spec, dtype=torch.qint8)
     modules = dict(q.named_modules())
     for n in names:
+        if n in tables:
+            w = torch._make_per_channel_quantized_tensor(tensors[f"{n}.weight"], tensors[f"{n}.weight_scale"].double(),
+                                                         tensors[f"{n}.weight_zero_point"].double(), 0)
+            modules[n].set_weight(w)
+            continue
         scale = tensors[f"{n}.weight_scale"].double()
         w = torch._make_per_channel_quantized_tensor(tensors[f"{n}.weight"], scale, torch.zeros_like(scale, dtype=torch.long), 0)
         modules[n].set_weight_bias(w, tensors.get(f"{n}.bias"))

@@ -116,7 +116,7 @@ def _quantize(ctx: Context, kept: Kept, evaluate, metric: str, hib: bool) -> tup
 
     opt, run = ctx.cfg.optimize, ctx.run
     model = kept.model.to("cpu").eval()
-    qmodel, names = q8.quantize(model)
+    qmodel, names = q8.quantize(model, embeddings=opt.quantize_embeddings)
     int8_value = evaluate(qmodel)[metric]
     change = (int8_value - kept.value) / abs(kept.value) if kept.value else 0.0
     accepted = (-change if hib else change) <= opt.quantize_tolerance
@@ -125,7 +125,8 @@ def _quantize(ctx: Context, kept: Kept, evaluate, metric: str, hib: bool) -> tup
     if not accepted:
         int8_path.unlink()
     report = {
-        "scheme": "int8 dynamic, per-channel symmetric weights, Linear layers (tied ones stay float)",
+        "scheme": "int8 dynamic, per-channel symmetric weights, Linear layers (tied ones stay float)"
+                  + ("; untied embedding tables as 8-bit rows" if opt.quantize_embeddings else ""),
         "modules": names, "fp32_bytes": q8.float_bytes(model), "int8_bytes": int8_bytes,
         "value_before": kept.value, "value_int8": int8_value, "relative_change": change,
         "tolerance": opt.quantize_tolerance, "kept": accepted,

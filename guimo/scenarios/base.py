@@ -33,6 +33,7 @@ class OptimizeConfig:
     search_weight_decay: bool = field(default=True, metadata={"help": "search train.weight_decay in [0, 0.3]"})
     search_width: bool = field(default=False, metadata={"help": "search model.d_model among 0.5x, 1x, 2x"})
     quantize: bool = field(default=False, metadata={"help": "int8 dynamic quantization of Linear layers for CPU serving"})
+    quantize_embeddings: bool = field(default=False, metadata={"help": "with quantize: also store untied embedding tables as 8-bit rows (a small encoder's word-piece table is half its bytes)"})
     quantize_tolerance: float = field(default=0.01, metadata={"help": "keep the int8 model if its validation metric is at most this much worse (relative)"})
     prune: bool = field(default=True, metadata={"help": "median pruning of unpromising trials"})
 
