@@ -149,6 +149,8 @@ class Recognizer:
             raise GuimoError(f"audio must be non-empty mono samples (got shape {samples.shape})")
         pcm = decoder_pcm(samples)
         with self._lock:
+            if self._decoder is None:
+                raise GuimoError("this speech recognizer was closed; build a new Recognizer")
             if self.mode == "lm":
                 result = self._decode("lm", pcm)
             else:
