@@ -154,3 +154,25 @@ def test_tiny_model_learns_intents_and_slots(crf):
     assert (logits.argmax(1) == np.array([d[1] for d in data[:50]])).mean() == 1.0
     assert all(p == d[2] for p, d in zip(paths, data[:50]))
     assert all(np.allclose(m.sum(1), 1.0, atol=1e-4) for m in margs)
+
+
+def test_int8_with_8bit_embedding_rows_round_trips(tmp_path):
+    """optimize.quantize_embeddings: the word-piece table as 8-bit rows shrinks the file and reloads to the same outputs."""
+    from guimo.models.load import load_int8
+    from guimo.optimize import quantize as q8
+
+    torch.manual_seed(0)
+    cfg = JointNluConfig(vocab_size=3000, max_len=16, n_layer=2, n_head=2, d_model=32, n_intents=3, tags=["O", "B-a", "I-a"], extra_vocab=5)
+    model = JointNlu(cfg).eval()
+    batch = pad_batch([(np.array([2, 5, 7, 3004, 3], np.int32), np.array([1, 2, 3], np.int32))], 0)
+    sizes = {}
+    for emb in (False, True):
+        q, names = q8.quantize(model, embeddings=emb)
+        assert ("tok_emb" in names) == emb and ("extra_emb" in names) == emb
+        sizes[emb] = q8.save_int8(tmp_path / f"m{emb}.safetensors", q, model, names)
+        back = load_int8(JointNlu(cfg), tmp_path / f"m{emb}.safetensors")
+        for a, b, f in zip(q(batch["ids"], batch["mask"], batch["first"]), back(batch["ids"], batch["mask"], batch["first"]),
+                           model(batch["ids"], batch["mask"], batch["first"])):
+            torch.testing.assert_close(a, b)
+            assert (a - f).abs().max() < 0.05
+    assert sizes[True] < 0.5 * sizes[False]  # the 3000 x 32 table dominates this model
