@@ -19,6 +19,7 @@ The two models and their references differ, so compare which columns lead and th
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +64,18 @@ class RowExplanation:
         return d
 
 
+_BASELINES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # encoder -> its baseline row (encoding it is pandas work)
+
+
 def baseline_inputs(encoder) -> tuple[np.ndarray, np.ndarray]:
     """The reference row (x_num (n_num,), x_cat (n_cat,)): training medians, nothing missing, unknown categories."""
+    cached = _BASELINES.get(encoder)
+    if cached is None:
+        cached = _BASELINES[encoder] = _baseline_inputs(encoder)
+    return cached
+
+
+def _baseline_inputs(encoder) -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
 
     from guimo.data.tabular import UNKNOWN_INDEX
