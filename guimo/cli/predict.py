@@ -49,9 +49,9 @@ def load(run_path: str):
 
     run = RunDir.open(run_path)
     scenario = scenarios.get(run.scenario)
-    if getattr(scenario, "serve_kind", None) not in ("classification", "faq"):
+    if getattr(scenario, "serve_kind", None) not in ("classification", "faq", "assistant"):  # assistant: its NLU run's intents
         raise GuimoError(f"{run.path} is a '{run.scenario}' run; guimo predict classifies with classification runs "
-                         f"(scenarios whose serve_kind is classification) and answers with faq runs")
+                         f"(scenarios whose serve_kind is classification) and assistant runs (intents), and answers with faq runs")
     return scenario.load_predictor(run)
 
 
