@@ -162,7 +162,7 @@ def render(r: dict) -> str:
     m = r["machine"]
     cpu = m["cpu"]
     lines = [
-        f"`OMP_NUM_THREADS=1 python bench/anonymize_bench.py --rows {r['detection_rows']}` on {m['date'][:10]}, "
+        f"`{r.get('command') or 'OMP_NUM_THREADS=1 python bench/anonymize_bench.py'}` on {m['date'][:10]}, "
         f"{cpu['model']} ({cpu['cores']} cores; flags {', '.join(cpu['flags']) or 'none'}), "
         f"load average {m['load_before'][0]:.1f} before and {r['load_after'][0]:.1f} after (a machine shared with other jobs).",
         "",
