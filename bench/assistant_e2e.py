@@ -83,8 +83,9 @@ CASES: dict[str, Case] = {
     "cmd_02.wav": Case({"kitchen_light": {"on": False}}, pre={"kitchen_light": {"on": True}}),  # turn off the kitchen lights
     "cmd_03.wav": Case({"bedroom_light": {"on": False}}),  # switch off the bedroom lamp (on at first)
     "cmd_04.wav": Case({"living_room_light": {"brightness": below(70)}}),  # dim the living room lights (70 at first)
-    # set the thermostat to seventy two degrees: the thermostat is in C (10-30), so 72 is out of its range: ask back
-    "cmd_05.wav": Case(outcome="clarify"),
+    # set the thermostat to seventy two degrees: 72 is outside the Celsius thermostat's 10-30 and inside 50-86 F, so
+    # the device layer reads it as Fahrenheit: 22.2 C, rounded to the thermostat's 0.5 step (20 C at first)
+    "cmd_05.wav": Case({"thermostat": {"temperature": 22}}),
     "cmd_06.wav": Case({"bathroom_heater": {"temperature": above(22)}}),  # turn up the heat in the bathroom (22 C at first)
     "cmd_07.wav": Case({"front_door": {"locked": True}}),  # lock the front door (unlocked at first)
     "cmd_08.wav": Case({"back_door": {"locked": False}}),  # unlock the back door (locked at first)
@@ -92,14 +93,14 @@ CASES: dict[str, Case] = {
     "cmd_10.wav": Case({"living_room_blinds": {"position": 0}}),  # close the living room blinds (open at first)
     "cmd_11.wav": Case({"ceiling_fan": {"on": True}}),  # turn on the ceiling fan
     "cmd_12.wav": Case({"tv": {"on": False}}, pre={"tv": {"on": True}}),  # turn off the tv
-    # make the lights brighter: every light that is on (living room 70, bedroom 60 at first)
+    # make the lights brighter: every light that is on (living room 70, bedroom 60 at first; the others are off)
     "cmd_13.wav": Case({"living_room_light": {"brightness": above(70)}, "bedroom_light": {"brightness": above(60)}}),
     "cmd_14.wav": Case({"bedroom_light": {"color": "blue"}}),  # change the bedroom lights to blue
     "cmd_15.wav": Case({"vacuum": {"on": True}}),  # start the vacuum cleaner
     "cmd_16.wav": Case(outcome="rejected"),  # make me a cup of coffee: out of scope
     "cmd_17.wav": Case({"porch_light": {"on": True}}),  # turn on the porch light
-    # set the lights to fifty percent: every light that is on
-    "cmd_18.wav": Case({"living_room_light": {"brightness": 50}, "bedroom_light": {"brightness": 50}}),
+    # set the lights to fifty percent: every light, switched on at 50 (the device layer's policy for a plural with a value)
+    "cmd_18.wav": Case({d: {"brightness": 50, "on": True} for d in LIGHTS}),
     # turn off all the lights (three on first)
     "cmd_19.wav": Case({d: {"on": False} for d in ("kitchen_light", "living_room_light", "bedroom_light")},
                        pre={"kitchen_light": {"on": True}}),
