@@ -25,18 +25,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", help="run directory of a finished tabular run (guimo run fraud|credit|health)")
     p.add_argument("--row", required=True, metavar="FILE_OR_JSON", help='the row: \'{"age": 41, ...}\' or a file holding one row')
+    p.add_argument("--index", type=int, metavar="N", help="explain row N (from 0) of a file of several rows (a .jsonl or .csv, e.g. "
+                   "the run's own data/raw.csv); without it the file must hold exactly one row")
     p.add_argument("--top", type=int, default=10, help="show the N columns with the largest attributions (default: 10; 0: all)")
     p.add_argument("--json", action="store_true", help="print the prediction and explanation as one JSON object")
     p.set_defaults(func=main)
 
 
-def read_row(arg: str) -> dict[str, Any]:
-    """The one row named by ``--row``: inline JSON, or a .json/.jsonl/.csv/.tsv file."""
+def read_row(arg: str, index: int | None = None) -> dict[str, Any]:
+    """The one row named by ``--row``: inline JSON, or a .json/.jsonl/.csv/.tsv file (row ``index`` of several)."""
     import json
 
     from guimo.errors import GuimoError
 
     text = arg.strip()
+    if index is not None and index < 0:
+        raise GuimoError("--index counts rows from 0")
     if text.startswith("{"):
         try:
             row = json.loads(text)
@@ -52,8 +56,8 @@ def read_row(arg: str) -> dict[str, Any]:
         from guimo.io import read_json
 
         row = read_json(path)
-        if isinstance(row, list) and len(row) == 1:
-            row = row[0]
+        if isinstance(row, list) and (len(row) == 1 or (index is not None and index < len(row))):
+            row = row[index or 0]
         if not isinstance(row, dict):
             raise GuimoError(f"{path}: expected one JSON object (column: value), got {type(row).__name__}"
                              + (f" of {len(row)} items" if isinstance(row, list) else ""))
@@ -61,8 +65,13 @@ def read_row(arg: str) -> dict[str, Any]:
     from guimo.cli.predict import read_rows
 
     rows = list(read_rows(path))
+    if index is not None:
+        if index >= len(rows):
+            raise GuimoError(f"{path}: --index {index}, but the file has {len(rows)} rows")
+        return rows[index][1]
     if len(rows) != 1:
-        raise GuimoError(f"{path}: {len(rows)} rows; --row explains one (guimo predict RUN --batch {path} --out OUT --explain explains many)")
+        raise GuimoError(f"{path}: {len(rows)} rows; --row explains one: pick it with --index N "
+                         f"(guimo predict RUN --batch {path} --out OUT --explain explains them all)")
     return rows[0][1]
 
 
@@ -85,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.top < 0:
         raise GuimoError("--top must be 0 (all) or more")
-    row = read_row(args.row)
+    row = read_row(args.row, args.index)
     predictor = load_tabular(args.run)
     explanation = explain_records(predictor, [row], top=args.top or None)[0]
     prediction = predictor.classify([row])[0]

@@ -76,6 +76,13 @@ def test_rows_from_json_and_csv_files_explain_the_same(run_path, rows, tmp_path,
         outs.append(json.loads(capsys.readouterr().out)["explanation"])
     assert [x["feature"] for x in outs[0]["features"]] == [x["feature"] for x in outs[1]["features"]]
     assert outs[0]["output"] == pytest.approx(outs[1]["output"], abs=1e-6)
+    rows.to_csv(tmp_path / "three.csv", index=False)  # --index picks one row of several (e.g. the run's data/raw.csv)
+    assert main(["explain", str(run_path), "--row", str(tmp_path / "three.csv"), "--index", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["explanation"]["output"] == pytest.approx(outs[0]["output"], abs=1e-6)
+    assert main(["explain", str(run_path), "--row", str(run_path / "data" / "raw.csv"), "--index", "7", "--top", "3"]) == 0
+    assert "IG completeness" in capsys.readouterr().out
+    assert main(["explain", str(run_path), "--row", str(tmp_path / "three.csv"), "--index", "3"]) == 2
+    assert "--index 3, but the file has 3 rows" in capsys.readouterr().err
 
 
 def test_bad_rows_are_named(run_path, rows, tmp_path, capsys):
@@ -84,7 +91,7 @@ def test_bad_rows_are_named(run_path, rows, tmp_path, capsys):
         ({**_row(rows), "tumour size": 3.0}, "unknown columns tumour size"),
         ({k: v for k, v in _row(rows).items() if k != "mean area"}, "missing columns mean area"),
         ('{"mean radius": ', "not a JSON object"),
-        (str(tmp_path / "three.csv"), "3 rows; --row explains one"),
+        (str(tmp_path / "three.csv"), "3 rows; --row explains one: pick it with --index N"),
         (str(tmp_path / "absent.csv"), "neither a JSON object nor a file"),
     ]
     for row, words in cases:
