@@ -286,6 +286,8 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
     ("anonymize.json", "risk", "anonymize", text_part("PII anonymiser on planted values, 7 kinds", ">= 0.99 precision and recall per kind")),
     ("risk.json", "risk", "risk", risk),
     ("risk_privacy.json", "risk", "privacy", text_part("DP-SGD (Opacus) accuracy at epsilon 3, breast cancer", "within 0.02 of non-private")),
+    ("assistant_snips_pretrained.json", "assistant", "assistant", text_part("SNIPS test, joint NLU (MiniLM + CRF)", ">= 98.5 / 96.5 / 91 %")),
+    ("assistant_footprint.json", "assistant", "assistant", text_part("Assistant NLU on device, int8", "<= 25 MB, <= 20 ms p50")),
 ]
 
 
