@@ -44,6 +44,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from guimo.errors import GuimoError
 
+try:  # the privacy extra; imported here, not per value (this module is only imported to anonymise)
+    from stdnum import iban, luhn
+    from stdnum.cn import ric
+    from stdnum.exceptions import ValidationError
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise GuimoError(f'anonymisation needs python-stdnum and phonenumbers: pip install "guimo[privacy]" ({e})') from None
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -63,6 +70,8 @@ _IPV6 = re.compile(r"(?<![A-Za-z0-9_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]
 _CN_MOBILE = re.compile(r"(?<![A-Za-z0-9+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)", re.ASCII)
 # Fullwidth forms ("１３８１２３４５６７８", common in Chinese text) to ASCII, one character for one, so positions hold.
 _FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# _MAYBE before the fullwidth translation, for a vectorised first pass over a column (pandas/pyarrow regex).
+_MAYBE_WIDE = r"[@＠]|[0-9０-９](?:[ ().+\-]{0,2}[0-9０-９]){6,}|[0-9A-Fa-f]*[:：][0-9A-Fa-f]*[:：]|[0-9０-９][.．][0-9０-９]{1,3}[.．][0-9０-９]"
 # A cheap test that a value may hold anything at all: '@', a run of 7+ digits (allowing separators), or an address.
 _MAYBE = re.compile(r"@|\d(?:[ ().+-]{0,2}\d){6,}|[0-9A-Fa-f]*:[0-9A-Fa-f]*:|\d\.\d{1,3}\.\d", re.ASCII)
 # Card networks: leading digits (IIN ranges) and the lengths their numbers have. Checking both, and not the
@@ -105,19 +114,17 @@ class Finding:
 
 
 def _luhn_ok(digits: str) -> bool:
-    from stdnum import luhn
-
     return luhn.is_valid(digits)
 
 
 def _find_emails(text: str) -> Iterable[Finding]:
+    if "@" not in text:
+        return
     for m in _EMAIL.finditer(text):
         yield Finding("email", m.start(), m.end(), m.group().lower())
 
 
 def _find_ibans(text: str) -> Iterable[Finding]:
-    from stdnum import iban
-
     for m in _IBAN.finditer(text):
         value = m.group()
         # The pattern runs on over spaces, so it may have swallowed a following code ("... 7654 32 EUR"): try the
@@ -142,9 +149,6 @@ def _find_cn_ids(text: str) -> Iterable[Finding]:
     ``ric.is_valid``, which also wants the county code to have existed in the birth year: the county is
     where the number was issued, so a real ID of someone born in 1963 in Shenzhen's Nanshan district
     (created 1990) fails it."""
-    from stdnum.cn import ric
-    from stdnum.exceptions import ValidationError
-
     for m in _CN_ID.finditer(text):
         value = m.group().upper()
         if not 11 <= int(value[:2]) <= 82 or ric.calc_check_digit(value) != value[-1]:
@@ -157,7 +161,7 @@ def _find_cn_ids(text: str) -> Iterable[Finding]:
 
 
 def _find_ips(text: str) -> Iterable[Finding]:
-    for pattern in (_IPV4, _IPV6):
+    for pattern in (_IPV4,) * ("." in text) + (_IPV6,) * (":" in text):
         for m in pattern.finditer(text):
             try:
                 address = ipaddress.ip_address(m.group())
@@ -292,7 +296,9 @@ class Anonymizer:
             text = s[present].astype(str)
             counts: dict[str, int] = {}
             mapping = {}
-            for v in text.unique():
+            candidates = pd.Series(text.unique(), dtype="string")
+            candidates = candidates[candidates.str.contains(_MAYBE_WIDE, regex=True)]  # vectorised first pass
+            for v in candidates:
                 new, found = self.anonymize_text(v)
                 if found:
                     mapping[v] = (new, {f.kind for f in found})
