@@ -58,6 +58,7 @@ KINDS = ("email", "iban", "cn_resident_id", "credit_card", "ip", "phone", "name"
 MODES = ("pseudonym", "mask")
 KEY_ENV = "GUIMO_ANONYMIZE_KEY"
 MIN_KEY_BYTES = 16
+MEMO_SIZE = 500_000  # distinct values whose outcome an Anonymizer remembers (then it starts over): bounded memory
 
 # Boundaries are ASCII classes, not \w: in Chinese text a number follows a character ("手机13812345678"), and \w
 # (Unicode) would count that character as part of the same word.
@@ -226,6 +227,8 @@ class Anonymizer:
         finders = {"email": _find_emails, "iban": _find_ibans, "credit_card": _find_cards, "cn_resident_id": _find_cn_ids,
                    "ip": _find_ips, "phone": _phone_finder(self.phone_region)}
         self._finders = [finders[k] for k in KINDS if k in self.kinds and k in finders]
+        # value -> (replacement, kinds) or None, kept across calls: a log streamed in chunks repeats its customers
+        self._memo: dict[str, tuple[str, frozenset] | None] = {}
 
     # ------------------------------------------------------------------------------------ values
 
@@ -298,10 +301,15 @@ class Anonymizer:
             mapping = {}
             candidates = pd.Series(text.unique(), dtype="string")
             candidates = candidates[candidates.str.contains(_MAYBE_WIDE, regex=True)]  # vectorised first pass
+            memo = self._memo
             for v in candidates:
-                new, found = self.anonymize_text(v)
-                if found:
-                    mapping[v] = (new, {f.kind for f in found})
+                if v not in memo:
+                    if len(memo) >= MEMO_SIZE:
+                        memo.clear()
+                    new, found = self.anonymize_text(v)
+                    memo[v] = (new, frozenset(f.kind for f in found)) if found else None
+                if memo[v] is not None:
+                    mapping[v] = memo[v]
             if not mapping:
                 continue
             hit = text.isin(mapping.keys())
