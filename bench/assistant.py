@@ -145,7 +145,8 @@ def footprint(args) -> dict[str, Any]:
         int8_bytes = q8.save_int8(Path(tmp) / "model.int8.safetensors", qmodel, fp32.model, names)
         linear_only_bytes = q8.save_int8(Path(tmp) / "linear.int8.safetensors", lin_model, fp32.model, lin_names)
     int8 = NluPredictor(qmodel, fp32.tokenizer, fp32.intents, fp32.tags, intent_temperature=fp32.intent_temperature,
-                        slot_temperature=fp32.slot_temperature, threshold=fp32.threshold, connectors=None)
+                        slot_temperature=fp32.slot_temperature, threshold=fp32.threshold, oos_label=fp32.oos_label,
+                        connectors={k: [" ".join(c) for c in v] for k, v in fp32.connectors.items()})
     tests = [rec for _, rec in iter_jsonl(run.data_dir / "test.jsonl")]
     texts = [join_words(r["words"]) for r in tests]
     load0 = os.getloadavg()
@@ -161,15 +162,18 @@ def footprint(args) -> dict[str, Any]:
 
     quality = {"fp32": exact(fp32), "int8": exact(int8)}
     times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    cpu: dict[str, list[float]] = {"fp32": [], "int8": []}  # this thread's CPU time: what a busy shared machine does not inflate
     sample = texts[: args.utterances]
     for p in (fp32, int8):  # warm up
         p.parse(sample[:5])
     for i, t in enumerate(sample):  # interleaved, one utterance at a time, as a device hears them
         for name, p in (("fp32", fp32), ("int8", int8)) if i % 2 == 0 else (("int8", int8), ("fp32", fp32)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             p.parse([t])
             times[name].append((time.perf_counter() - t0) * 1000)
-    lat = {k: {"p50_ms": statistics.median(v), "p95_ms": sorted(v)[int(0.95 * (len(v) - 1))], "n": len(v)} for k, v in times.items()}
+            cpu[name].append((time.thread_time() - c0) * 1000)
+    lat = {k: {"p50_ms": statistics.median(v), "p95_ms": sorted(v)[int(0.95 * (len(v) - 1))], "n": len(v),
+               "cpu_p50_ms": statistics.median(cpu[k]), "cpu_p95_ms": sorted(cpu[k])[int(0.95 * (len(v) - 1))]} for k, v in times.items()}
     rec = {
         "part": "footprint", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python bench/assistant.py", *sys.argv[1:]]), "run": str(args.run), "machine": machine(),
@@ -180,10 +184,12 @@ def footprint(args) -> dict[str, Any]:
         "quality": quality, "latency": lat,
     }
     mb = int8_bytes / 1e6
+    quiet = load0[0] < 2.5  # 2 cores: a wall-clock latency means something only when the machine is not shared
     rec["headline"] = {"text": f"int8 {mb:.1f} MB, p50 {lat['int8']['p50_ms']:.1f} ms / p95 {lat['int8']['p95_ms']:.1f} ms per utterance "
-                               f"(1 thread); fp32 sentence accuracy {quality['fp32']['sentence_accuracy']:.2%}, int8 "
-                               f"{quality['int8']['sentence_accuracy']:.2%}",
-                       "met": bool(mb <= FOOTPRINT["int8_mb"] and lat["int8"]["p50_ms"] <= FOOTPRINT["p50_ms"])}
+                               f"(1 thread, load {load0[0]:.1f}; CPU time p50 {lat['int8']['cpu_p50_ms']:.1f} ms); fp32 sentence accuracy "
+                               f"{quality['fp32']['sentence_accuracy']:.2%}, int8 {quality['int8']['sentence_accuracy']:.2%}",
+                       "met": bool(mb <= FOOTPRINT["int8_mb"] and lat["int8"]["p50_ms"] <= FOOTPRINT["p50_ms"]) if quiet or lat["int8"]["p50_ms"] <= FOOTPRINT["p50_ms"]
+                       else None}
     return rec
 
 
@@ -225,13 +231,18 @@ def render() -> None:
         rows.append(f"| {label}{extra}{far} | {pct(m['intent_accuracy'])} | {pct(m['slot_f1'])} | {pct(m['sentence_accuracy'])} | "
                     f"reported | {r['date'][:16]}, load {r['load_avg_start'][0]}-{r['load_avg_end'][0]} |")
     f = load("footprint")
-    foot = ["", "| footprint (1 thread, batch 1) | size on disk | p50 ms | p95 ms | sentence acc. % | target |", "|---|---|---|---|---|---|"]
+    foot = ["", "| footprint (1 thread, batch 1) | size on disk | p50 ms | p95 ms | CPU-time p50 / p95 ms | sentence acc. % | target |",
+            "|---|---|---|---|---|---|---|"]
     if f is None:
-        foot.append("| int8 NLU | not measured yet | | | | <= 25 MB, <= 20 ms p50 |")
+        foot.append("| int8 NLU | not measured yet | | | | | <= 25 MB, <= 20 ms p50 |")
     else:
         for k, size in (("fp32", f["fp32_bytes"]), ("int8", f["int8_bytes"])):
-            foot.append(f"| {k} | {size / 1e6:.1f} MB | {f['latency'][k]['p50_ms']:.1f} | {f['latency'][k]['p95_ms']:.1f} | "
-                        f"{pct(f['quality'][k]['sentence_accuracy'])} | {'<= 25 MB, <= 20 ms p50: ' + ('met' if f['headline']['met'] else 'NOT met') if k == 'int8' else ''} |")
+            met = f["headline"]["met"]
+            verdict = "met" if met else "NOT met" if met is False else f"size {'met' if f['int8_bytes'] <= 25e6 else 'NOT met'}, latency needs a quiet machine"
+            L = f["latency"][k]
+            foot.append(f"| {k} | {size / 1e6:.1f} MB | {L['p50_ms']:.1f} | {L['p95_ms']:.1f} | {L.get('cpu_p50_ms', float('nan')):.1f} / "
+                        f"{L.get('cpu_p95_ms', float('nan')):.1f} | {pct(f['quality'][k]['sentence_accuracy'])} | "
+                        f"{'<= 25 MB, <= 20 ms p50: ' + verdict if k == 'int8' else ''} |")
         foot.append(f"\nMeasured {f['date'][:16]} on {f['machine']['cpu'].get('model', '?')}, load {f['load_avg_start'][0]}-{f['load_avg_end'][0]}, "
                     f"on the run `{f['run']}`; int8 = {f['int8_scheme']}. With the embeddings ({f['embedding_bytes'] / 1e6:.1f} MB in float32) "
                     f"left float, the int8 file is {f['int8_linear_only_bytes'] / 1e6:.1f} MB.")
