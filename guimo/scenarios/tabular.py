@@ -373,7 +373,7 @@ class TabularScenario:
         train, val, test = (load_split(ctx.run, s) for s in SPLITS)
         z_val = predict_logits(model, val[0], val[1], e.batch_size)
         z_test = predict_logits(model, test[0], test[1], e.batch_size)
-        calibration = fit_calibration(task, z_val, val[2], table)
+        calibration = fit_calibration(task, z_val, val[2], table, fit_shift=(ctx.run / "privacy.json").exists())
         atomic_write_json(ctx.run / CALIBRATION, {k: calibration[k] for k in ("temperature", "shift", "threshold", "fitted_on")})
         score = lambda z: apply_calibration(task, z, calibration, table)  # noqa: E731
         out: dict[str, Any] = {"split": "test", "task": task, "headline": HEADLINES[task], "higher_is_better": True,
@@ -481,10 +481,12 @@ def quick_metric(task: str, y: np.ndarray, z: np.ndarray) -> float:
     return float(1 - np.mean((z[:, 0] - y) ** 2) / max(np.var(y), 1e-12))
 
 
-def fit_calibration(task: str, z_val: np.ndarray, y_val: np.ndarray, table: dict) -> dict[str, Any]:
+def fit_calibration(task: str, z_val: np.ndarray, y_val: np.ndarray, table: dict, *, fit_shift: bool = False) -> dict[str, Any]:
     """Temperature scaling on validation (Guo et al. 2017). Binary: the weighted loss's shift log(pos_weight) is taken
     off first (weighting positives by w moves the optimal logit by log w), then one temperature on the positive-class
-    logit; the decision threshold is the Bayes-optimal one of the cost matrix (c_fp / (c_fp + c_fn)) or 0.5."""
+    logit; the decision threshold is the Bayes-optimal one of the cost matrix (c_fp / (c_fp + c_fn)) or 0.5.
+    ``fit_shift`` (a DP-SGD run): the shift is fitted on validation with the temperature (Platt scaling,
+    ``guimo.privacy.dp.fit_shift_and_temperature`` says why clipping leaves the logit offset)."""
     from guimo.evaluate.classification import fit_temperature
 
     out: dict[str, Any] = {"fitted_on": "val", "temperature": 1.0, "shift": 0.0, "threshold": None}
@@ -495,6 +497,11 @@ def fit_calibration(task: str, z_val: np.ndarray, y_val: np.ndarray, table: dict
         zz = z_val[:, 0] - shift
         out.update(shift=shift, temperature=fit_temperature(np.stack([np.zeros_like(zz), zz], 1), y_val),
                    threshold=bayes_threshold(table.get("cost_matrix")))
+        if fit_shift:
+            from guimo.privacy.dp import fit_shift_and_temperature
+
+            out["shift"], out["temperature"] = fit_shift_and_temperature(z_val[:, 0], y_val)
+            out["fitted"] = "shift and temperature (Platt scaling: a DP-SGD run)"
         return out
     out["temperature"] = fit_temperature(z_val, y_val)
     return out

@@ -180,3 +180,20 @@ def test_a_health_run_reports_the_privacy_spent_and_refuses_a_search(tmp_path):
     searching = apply_overrides(sc.config_cls(), [*base, "optimize.trials=2"], sc.presets)
     with pytest.raises(GuimoError, match="optimize.trials"):
         run_pipeline("health", searching, tmp_path / "run", quiet=True, from_stage="train")
+
+
+def test_platt_scaling_recovers_an_offset_logit():
+    """A DP model's logits shifted off the class prior (clipping's majority pull) and squeezed: a temperature alone
+    keeps every row on one side of 0.5; the fitted shift puts the boundary back where the labels are."""
+    import numpy as np
+
+    from guimo.privacy.dp import fit_shift_and_temperature
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.37).astype(float)
+    z = -2.3 + 0.05 * (2 * y - 1) + 0.02 * rng.normal(size=400)  # separable, but every logit far below 0
+    assert ((z > 0) == y).mean() == pytest.approx(1 - y.mean())  # as served with a temperature only: all negative
+    shift, temperature = fit_shift_and_temperature(z, y)
+    assert shift == pytest.approx(-2.3, abs=0.02) and 0 < temperature < 0.05
+    assert (((z - shift) / temperature > 0) == y).mean() > 0.95
+    assert fit_shift_and_temperature(z, np.zeros(400)) == (0.0, 1.0)  # one class: nothing to fit
