@@ -288,7 +288,8 @@ def _privacy(metrics: dict) -> list[str]:
             f"with respect to its {p['train_rows']} training rows ({p['accountant'].upper()} accountant; target epsilon "
             f"{_num(p['target_epsilon'])}). Each of {p['steps']} steps drew every row with probability {_num(p['sample_rate'])} "
             f"(about {p['expected_batch_size']:.0f} rows), clipped each row's gradient to norm {_num(p['max_grad_norm'])} "
-            f"and added Gaussian noise of {_num(p['noise_multiplier'])} times that norm.", "",
+            f"and added Gaussian noise of {_num(p['noise_multiplier'])} times that norm. Calibration fits the logit's shift "
+            "with the temperature on validation (Platt scaling): clipping pulls a DP model's logit toward the majority class.", "",
             "Not covered: the baselines, the table encoder's statistics (scaling quantiles, category vocabularies) and the "
             "validation rows (early stopping, calibration) are fitted without noise; ship only the transformer's weights "
             "where the guarantee must hold.", ""]
