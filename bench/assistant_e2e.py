@@ -215,13 +215,21 @@ def render(rec: dict) -> str:
     fails = [(key, r) for key in ("typed", *VOICES) for r in rec["rows"][key] if not r["ok"]]
     if fails:
         lines += ["", "Failures:", ""]
-        lines += [f"- {key} {r['file']}: heard \"{r['transcript']}\"; {r['why']}" for key, r in fails]
+        lines += [f"- {key} {r['file']}: heard \"{r['transcript']}\", parsed {parsed(r['commands'])}; {r['why']}" for key, r in fails]
     lines += ["",
               f"Measured {rec['date']} on {cpu.get('model')} ({cpu.get('cores')} cores; flags {', '.join(cpu.get('flags', [])) or 'none'}), "
               f"torch threads {rec['torch_threads']} (OMP_NUM_THREADS={rec['omp_num_threads']}), load average "
               f"{rec['load_avg_start'][0]} at the start, {rec['load_avg_end'][0]} at the end (a machine shared with other jobs).",
-              f"Command: `{rec['command']}` (the run: `guimo run assistant`{' ' + ' '.join('--set ' + x for x in rec.get('train_settings', [])) if rec.get('train_settings') else ''})."]
+              f"Command: `{rec['command']}`; the run: `{rec.get('run_command') or 'guimo run assistant'}`"
+              + (f" (its generated test set: intent accuracy {rec['run_metrics']['intent_accuracy']:.3f}, sentence accuracy "
+                 f"{rec['run_metrics']['sentence_accuracy']:.3f})." if rec.get("run_metrics") else ".")]
     return "\n".join(lines)
+
+
+def parsed(commands: list[dict]) -> str:
+    """The NLU's reading of a turn, short: intent (or out_of_scope) with its confidence and slots."""
+    return "; ".join(f"{'out_of_scope' if c['out_of_scope'] else c['intent']} {c['confidence']:.2f} "
+                     + " ".join(f"{k}={v}" for k, v in c["slots"].items()) for c in commands) or "nothing"
 
 
 def train(out: Path, settings: list[str]) -> Path:
@@ -249,8 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.train == bool(args.run):
             sys.exit("give --run RUN or --train")
         run = Path(args.run) if args.run else train(ROOT / "runs" / f"bench-assistant-{dt.datetime.now():%Y%m%d-%H%M%S}", args.set)
+        if not (run / "metrics.json").is_file():
+            sys.exit(f"{run}: not a finished run (no metrics.json)")
         rec = measure(run)
-        rec["train_settings"] = list(args.set)
+        argv = json.loads((run / "manifest.json").read_text(encoding="utf-8")).get("environment", {}).get("argv", [])
+        rec["run_command"] = " ".join(["guimo", *argv[1:]]) if argv else None
+        rec["run_metrics"] = {k: v for k, v in json.loads((run / "metrics.json").read_text(encoding="utf-8"))["model"].items()
+                              if k in ("intent_accuracy", "slot_f1", "sentence_accuracy", "false_accept_rate")}
         from guimo.io import atomic_write_json
 
         atomic_write_json(RECORD, rec)

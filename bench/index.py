@@ -288,6 +288,7 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
     ("risk_privacy.json", "risk", "privacy", text_part("DP-SGD (Opacus) accuracy at epsilon 3, breast cancer", "within 0.02 of non-private")),
     ("assistant_snips_pretrained.json", "assistant", "assistant", text_part("SNIPS test, joint NLU (MiniLM + CRF)", ">= 98.5 / 96.5 / 91 %")),
     ("assistant_footprint.json", "assistant", "assistant", text_part("Assistant NLU on device, int8", "<= 25 MB, <= 20 ms p50")),
+    ("assistant_e2e.json", "assistant", "e2e", text_part("Assistant end to end, asr_smoke commands (Festival voice)", ">= 95% command success")),
 ]
 
 
