@@ -52,7 +52,7 @@ def test_models_page_metrics_report_and_plots(console, page_for):
     rows = card.locator("table.metrics tbody tr")
     assert [rows.nth(i).locator("th").inner_text() for i in range(rows.count())] == ["model", "logistic_regression", "lightgbm"]
     assert "0.91" in rows.nth(0).inner_text() and "0.89" in rows.nth(2).inner_text()
-    assert "scenario fraud" in card.locator(".meta").inner_text() and "MB" in card.locator(".meta").inner_text()
+    assert "scenario fraud" in card.locator(".meta").inner_text() and "size 4.1 kB" in card.locator(".meta").inner_text()
     screenshot(page, "models")
     card.get_by_role("link", name="Report").click()
     assert page.get_by_role("heading", name="Report of the fraud run").is_visible()
