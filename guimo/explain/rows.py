@@ -11,7 +11,8 @@ For each row, every input column gets two numbers:
   categorical column in the unknown bucket (a category the model never saw). A column's missing-value
   indicator, when the encoder made one, is added into that column.
 - ``tree``: the run's LightGBM baseline's exact TreeSHAP contribution to its raw score (``guimo.explain.trees``),
-  relative to its average training row, for the same class; None when the run saved no booster.
+  relative to its average training row, for the same class (its own log-odds, or for regression the prediction in
+  the target's units); None when the run saved no booster.
 
 The two models and their references differ, so compare which columns lead and their directions, not sizes.
 """
@@ -180,6 +181,9 @@ def explain_frame(predictor, df: "pd.DataFrame", *, n_steps: int = N_STEPS, tree
                 vals, exp, raw_score = vals[k], exp[k], raw_score[k]
             t_values = _by_column(vals, owner, len(columns))
             t_raw, t_expected = float(raw_score), float(exp)
+            if task == "regression":  # LightGBM fitted the standardised target too: back to the target's units
+                t_values = t_values * scale
+                t_raw, t_expected = float(out(np.float64(t_raw))), float(out(np.float64(t_expected)))
         feats = [FeatureAttribution(feature=c, value=_plain(raw[c]) if c in raw.index else None, attribution=float(attributions[i, j]),
                                     tree=None if t_values is None else float(t_values[j])) for j, c in enumerate(columns)]
         feats.sort(key=lambda f: -abs(f.attribution))
