@@ -3,7 +3,7 @@
 Detectors (each a candidate pattern, then a validator, so a look-alike with a wrong checksum stays):
 
 - ``email``: addresses with a dotted domain;
-- ``phone``: international numbers written with ``+`` (phonenumbers, ``Leniency.VALID``), Chinese mobile
+- ``phone``: international numbers written with ``+`` or ``00`` (phonenumbers, ``Leniency.VALID``), Chinese mobile
   numbers ``1[3-9]`` + 9 digits with an optional ``+86``, and national numbers of ``phone_region``
   when one is given (e.g. ``GB``);
 - ``credit_card``: 13-19 digits (spaces or dashes allowed) with a card network's prefix and length
@@ -71,6 +71,10 @@ _IPV6 = re.compile(r"(?<![A-Za-z0-9_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]
 _CN_MOBILE = re.compile(r"(?<![A-Za-z0-9+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)", re.ASCII)
 # Fullwidth forms ("１３８１２３４５６７８", common in Chinese text) to ASCII, one character for one, so positions hold.
 _FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# 00 + a country code set off by a space or dash ("call 0044 20 7946 0958"): the "+" of a dialled number. Not inside
+# a number ("+81 90-1234-0035"), not a group of a longer code ("DE37 5557 0092 3080 ...", "RABO 0049 ..."), and not a
+# zero-padded id ("0012345678"), which has no separator.
+_DIAL_00 = re.compile(r"(?<![A-Za-z0-9_.+/-])(?<![0-9A-Z] )00(?=[1-9][0-9]{0,2}[ -][0-9])", re.ASCII)
 # _MAYBE before the fullwidth translation, for a vectorised first pass over a column (pandas/pyarrow regex).
 _MAYBE_WIDE = r"[@＠]|[0-9０-９](?:[ ().+\-]{0,2}[0-9０-９]){6,}|[0-9A-Fa-f]*[:：][0-9A-Fa-f]*[:：]|[0-9０-９][.．][0-9０-９]{1,3}[.．][0-9０-９]"
 # A cheap test that a value may hold anything at all: '@', a run of 7+ digits (allowing separators), or an address.
@@ -178,9 +182,13 @@ def _phone_finder(region: str | None) -> Callable[[str], Iterable[Finding]]:
         for m in _CN_MOBILE.finditer(text):
             digits = re.sub(r"\D", "", m.group())[-11:]
             yield Finding("phone", m.start(), m.end(), "+86" + digits)
-        if "+" in text or region:
-            for m in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.VALID):
-                yield Finding("phone", m.start, m.end, pn.format_number(m.number, pn.PhoneNumberFormat.E164))
+        # "0044 20 7946 0958": the international call prefix 00 written instead of "+". Read it as " +" (two
+        # characters for two, so positions hold) and give the finding back its "00".
+        dialled = _DIAL_00.sub(" +", text)
+        if "+" in dialled or region:
+            for m in pn.PhoneNumberMatcher(dialled, region, leniency=pn.Leniency.VALID):
+                start = m.start - 1 if dialled[m.start] == "+" and text[m.start] == "0" else m.start
+                yield Finding("phone", start, m.end, pn.format_number(m.number, pn.PhoneNumberFormat.E164))
 
     return find
 

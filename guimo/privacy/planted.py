@@ -108,7 +108,8 @@ class _Maker:
             candidate = pn.PhoneNumber(country_code=example.country_code,
                                        national_number=int(national[:-4] + self.digits(4)))
             if pn.is_valid_number(candidate):
-                return pn.format_number(candidate, pn.PhoneNumberFormat.INTERNATIONAL)
+                written = pn.format_number(candidate, pn.PhoneNumberFormat.INTERNATIONAL)
+                return "00" + written[1:] if self.r.random() < 0.2 else written  # "0044 ...": dialled, not "+44"
 
     def ip(self, valid: bool = True) -> str:
         if not valid:

@@ -20,6 +20,7 @@ def planted():
 @pytest.mark.parametrize("text,kind", [
     ("alice.smith@example.com", "email"),
     ("+44 20 7946 0958", "phone"),
+    ("0044 20 7946 0958", "phone"),
     ("13812345678", "phone"),
     ("+86 138 1234 5678", "phone"),
     ("4111 1111 1111 1111", "credit_card"),
@@ -45,13 +46,14 @@ def test_values_inside_chinese_text():
 
 @pytest.mark.parametrize("text", [
     "4111 1111 1111 1112",  # 16 digits failing Luhn
+    "4708 0032 1696 0411",  # a Luhn-failing card whose second group starts with 00
     "1234567812345678",  # no card network starts with 1
     "110105194912310021",  # resident ID with a wrong check digit
     "110105194913310027",  # month 13
     "GB82 WEST 1234 5698 7654 33",  # IBAN failing mod-97
     "256.1.2.3", "v1.2.3", "12:30:45",  # not IP addresses
     "alice@localhost", "@alice_42",  # no dotted domain
-    "ORD-1234567", "2024-01-05", "order 159179533", "12345678901",  # numbers that are no one's phone
+    "ORD-1234567", "2024-01-05", "order 159179533", "12345678901", "0044207946095",  # no one's phone (a padded id)
 ])
 def test_checksum_invalid_lookalikes_are_left_alone(text):
     assert Anonymizer(mode="mask").find(text) == []
@@ -91,6 +93,7 @@ def test_pseudonyms_are_keyed_stable_across_files_and_normalised():
     assert x.at[0, "phone"] == y.at[0, "phone"]
     other, _ = Anonymizer(key=KEY[::-1], name_columns=["who"]).anonymize_frame(a)
     assert other.at[0, "contact"] != x.at[0, "contact"]
+    assert anon.anonymize_text("0044 20 7946 0958")[0] == anon.anonymize_text("+44 20 7946 0958")[0]
     masked, _ = Anonymizer(mode="mask", name_columns=["who"]).anonymize_frame(b)
     assert masked.iloc[0].tolist() == ["[NAME]", "mail [EMAIL] now", "[PHONE]"]
 
