@@ -4,7 +4,7 @@ Detectors (each a candidate pattern, then a validator, so a look-alike with a wr
 
 - ``email``: addresses with a dotted domain;
 - ``phone``: international numbers written with ``+`` or ``00`` (phonenumbers, ``Leniency.VALID``), Chinese mobile
-  numbers ``1[3-9]`` + 9 digits with an optional ``+86``, and national numbers of ``phone_region``
+  numbers ``1[3-9]`` + 9 digits with an optional ``+86`` or ``0086``, and national numbers of ``phone_region``
   when one is given (e.g. ``GB``);
 - ``credit_card``: 13-19 digits (spaces or dashes allowed) with a card network's prefix and length
   (``CARD_NETWORKS``) and a valid Luhn check digit;
@@ -68,7 +68,7 @@ _CARD = re.compile(r"(?<![A-Za-z0-9_+-])\d(?:[ -]?\d){12,18}(?![A-Za-z0-9_])", r
 _CN_ID = re.compile(r"(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])", re.ASCII)
 _IPV4 = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)", re.ASCII)  # a sentence's full stop may follow
 _IPV6 = re.compile(r"(?<![A-Za-z0-9_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![A-Za-z0-9_:])", re.ASCII)
-_CN_MOBILE = re.compile(r"(?<![A-Za-z0-9+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)", re.ASCII)
+_CN_MOBILE = re.compile(r"(?<![A-Za-z0-9+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}(?!\d)", re.ASCII)
 # Fullwidth forms ("１３８１２３４５６７８", common in Chinese text) to ASCII, one character for one, so positions hold.
 _FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 # 00 + a country code set off by a space or dash ("call 0044 20 7946 0958"): the "+" of a dialled number. Not inside
