@@ -60,7 +60,8 @@ def integrated_gradients(model: torch.nn.Module, x_num: torch.Tensor, x_cat: tor
     """IG of ``model(x_num, x_cat)[:, target]`` for each row, relative to ``baseline``, per feature token.
 
     ``model`` is an ``FTTransformer`` (anything with a ``tokenizer`` submodule whose output is (B, F, C) and a
-    ``cfg``); it is copied clean first (:func:`clean_copy`). ``x_num`` float (N, n_num), ``x_cat`` int64
+    ``cfg``); it is copied clean first (:func:`clean_copy`), on every call: Captum hooks the copy's tokenizer while
+    it attributes, so two requests explained at once in the server's worker threads must not share one. ``x_num`` float (N, n_num), ``x_cat`` int64
     (N, n_cat); ``baseline`` is one row ``(b_num (n_num,), b_cat (n_cat,))`` or N rows. ``target``: the output
     explained: None picks output 0 for one output (binary logit, regression) and each row's argmax otherwise.
     ``n_steps`` Gauss-Legendre points; rows go through Captum ``batch_rows`` at a time (memory: rows x n_steps).
