@@ -289,6 +289,7 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
     ("assistant_snips_pretrained.json", "assistant", "assistant", text_part("SNIPS test, joint NLU (MiniLM + CRF)", ">= 98.5 / 96.5 / 91 %")),
     ("assistant_footprint.json", "assistant", "assistant", text_part("Assistant NLU on device, int8", "<= 25 MB, <= 20 ms p50")),
     ("assistant_e2e.json", "assistant", "e2e", text_part("Assistant end to end, asr_smoke commands (Festival voice)", ">= 95% command success")),
+    ("assistant_asr.json", "assistant", "asr", text_part("Grammar speech recognition (pocketsphinx), asr_smoke Festival voice", "<= 100 ms per utterance")),
 ]
 
 
