@@ -120,7 +120,12 @@ async def home(request: Request, state: StateDep):
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-async def sign_in_page(request: Request, error: str | None = None, status: int = 200):
+async def sign_in_page(request: Request):
+    return sign_in_form(request)
+
+
+def sign_in_form(request: Request, error: str | None = None, status: int = 200) -> HTMLResponse:
+    """The form with a fresh sign-in CSRF token (also in a cookie: the POST must bring both)."""
     token = sessions.new_signin_token()
     resp = render(request, "sign_in.html", status=status, viewer=None, csrf=token, error=error)
     set_cookie(request, resp, sessions.SIGNIN_COOKIE, token, max_age=3600)
@@ -146,7 +151,7 @@ async def sign_in(request: Request, state: StateDep, key: Annotated[str, Form()]
             await asyncio.to_thread(audit.record, state.engine, actor=audit.console_actor("tenant", p.prefix, p.tenant),
                                     action="console.sign_in", tenant_id=p.tenant_id, target=p.prefix)
     except AuthError as e:
-        return await sign_in_page(request, error=str(e), status=401)
+        return sign_in_form(request, error=str(e), status=401)
     resp = RedirectResponse("/console/usage", status_code=303)
     set_cookie(request, resp, sessions.COOKIE, token, max_age=int(ttl))
     resp.delete_cookie(sessions.SIGNIN_COOKIE, path=sessions.PATH)
@@ -383,7 +388,7 @@ async def usage_csv(state: StateDep, viewer: ViewerDep, month: str | None = None
     month = _month(month)
     tid = await asyncio.to_thread(_scope, state, viewer, tenant)
     lines = await asyncio.to_thread(usage_data.daily, state.engine, state.prices, month=month, tenant_id=tid)
-    name = f"usage-{viewer.tenant or tenant or 'all'}-{month}.csv"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"usage-{viewer.tenant or tenant or 'all'}-{month}.csv")  # a tenant name is free text
     return Response(usage_data.to_csv(lines, state.prices.currency), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
