@@ -126,3 +126,19 @@ def test_a_tenant_session_grants_within_its_key_and_shares_its_quota(engine):
     _event(engine, secret, "a", "completions", dt.datetime.now(dt.timezone.utc), 3, 4, "q1")
     month = ledger.month_of(dt.datetime.now(dt.timezone.utc))
     assert authenticate(engine, other).key_family == p.key_family and ledger.used_units(engine, k.family_id, month) == 7
+
+
+def test_guimo_keys_admin_creates_and_revokes_operator_keys(ledger_url, engine, capsys):
+    from guimo.cli import main
+    from guimo.serve.console.operators import find_admin
+    from guimo.serve.keys import AuthError
+
+    assert main(["keys", "admin", "--name", "ops", "--db", ledger_url]) == 0
+    secret = capsys.readouterr().out.strip()
+    op = find_admin(engine, secret)
+    assert secret.startswith("gm-") and op.prefix == secret[:11]
+    assert main(["keys", "admin", "--revoke", op.prefix, "--db", ledger_url]) == 0
+    with pytest.raises(AuthError):
+        find_admin(engine, secret)
+    assert main(["keys", "admin", "--revoke", "gm-nosuch", "--db", ledger_url]) == 2  # one line on stderr, no traceback
+    assert "matches 0 admin keys" in capsys.readouterr().err
