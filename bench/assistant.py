@@ -37,6 +37,7 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {"intent_accuracy": 0.985, "slot_f1": 0.965, "sentence_accuracy": 0.91}
 FOOTPRINT = {"int8_mb": 25.0, "p50_ms": 20.0}
+FROM_STAGE: str | None = None  # --from: re-run a finished part from this stage (e.g. evaluate after a metric changed)
 
 # SNIPS: 13,084 training utterances at batch 32 = 409 steps an epoch
 SNIPS_RECIPE = ["model.max_len=64", "train.batch_size=32", "train.lr=1e-3", "train.warmup_steps=60", "train.max_steps=1230",
@@ -65,7 +66,7 @@ def train(name: str, out: Path, overrides: list[str], max_time_s: float | None) 
     overrides = [*overrides, *([f"train.max_time_s={max_time_s:g}"] if max_time_s else [])]
     cfg = apply_overrides(sc.config_cls(), overrides, sc.presets)
     load0, t0 = os.getloadavg(), time.perf_counter()
-    run_pipeline("assistant", cfg, out, quiet=False, set_keys=[o.split("=")[0] for o in overrides])
+    run_pipeline("assistant", cfg, out, quiet=False, set_keys=[o.split("=")[0] for o in overrides], from_stage=FROM_STAGE)
     run = RunDir.open(out)
     m, stages = run.metrics(), run.manifest["stages"]
     return {
@@ -266,11 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="the run directory (default runs/bench-assistant-<part>)")
     ap.add_argument("--run", help="footprint: the finished run to measure")
     ap.add_argument("--utterances", type=int, default=200, help="footprint: test utterances timed")
+    ap.add_argument("--from", dest="from_stage", help="re-run a finished part from this stage (e.g. evaluate)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a guimo config override after the recipe's")
     ap.add_argument("--max-time-s", type=float, default=None, help="training time budget (fixes the step count after 10 timed steps)")
     args = ap.parse_args(argv)
     from guimo.io import atomic_write_json
 
+    global FROM_STAGE
+    FROM_STAGE = args.from_stage
     if args.part != "render":
         rec = {"snips": snips, "hwu64": hwu64, "footprint": footprint}[args.part](args)
         name = {"snips": f"snips_{args.init}", "hwu64": "hwu64_iot" if args.iot_only else "hwu64", "footprint": "footprint"}[args.part]

@@ -553,7 +553,10 @@ class AssistantScenario:
         is_oos = np.concatenate([vy == oos_id if oos_id >= 0 else np.zeros(len(vy), bool), np.ones(len(oconf_val), bool)])
         pred_oos = np.concatenate([vpred == oos_id, opred_val == oos_id]) if oos_id >= 0 else None
         vcorrect = np.concatenate([vpred == vy, np.zeros(len(oconf_val), bool)])
-        threshold, how = C.oos_threshold(all_conf, is_oos, predicted_oos=pred_oos, correct=vcorrect, target_recall=e.oos_recall)
+        if is_oos.any() and (~is_oos).any():
+            threshold, how = N.balanced_oos_threshold(all_conf, is_oos, vcorrect, pred_oos)
+        else:
+            threshold, how = C.oos_threshold(all_conf, is_oos, predicted_oos=pred_oos, correct=vcorrect, target_recall=e.oos_recall)
         t_is_oos = np.concatenate([ty == oos_id if oos_id >= 0 else np.zeros(len(ty), bool), np.ones(len(oconf_test), bool)])
         t_rejected = np.concatenate([(cal.max(1) < threshold) | (pred == oos_id), (oconf_test < threshold) | (opred_test == oos_id)])
         t_correct = np.concatenate([correct, np.zeros(len(oconf_test), bool)])

@@ -55,3 +55,16 @@ def test_lexicon_baseline_matches_the_longest_phrase_seen():
     assert intents[0] == "turn_on"
     assert pred[0] == tags[0]
     assert pred[1] == ["O", "B-device", "O"]  # "living" alone and "room" alone were never slot values
+
+
+def test_balanced_threshold_is_not_decided_by_the_larger_group():
+    from guimo.evaluate.nlu import balanced_oos_threshold
+
+    rng = np.random.default_rng(0)
+    ins = rng.uniform(0.6, 1.0, 100)  # 100 in-scope rows, all right
+    far = np.concatenate([rng.uniform(0.0, 0.7, 9000), rng.uniform(0.9, 1.0, 100)])  # 9,100 strangers, 100 of them confident
+    conf = np.concatenate([ins, far])
+    oos = np.concatenate([np.zeros(100, bool), np.ones(9100, bool)])
+    t, how = balanced_oos_threshold(conf, oos, ~oos)
+    assert 0.6 < t <= 0.75 and "balanced" in how  # keeps the commands above ~0.7, gives up the few confident strangers
+    assert np.mean(ins >= t) > 0.85
