@@ -223,6 +223,8 @@ def render(rec: dict) -> str:
               f"Command: `{rec['command']}`; the run: `{rec.get('run_command') or 'guimo run assistant'}`"
               + (f" (its generated test set: intent accuracy {rec['run_metrics']['intent_accuracy']:.3f}, sentence accuracy "
                  f"{rec['run_metrics']['sentence_accuracy']:.3f})." if rec.get("run_metrics") else ".")]
+    if rec.get("note"):
+        lines += ["", rec["note"]]
     return "\n".join(lines)
 
 
@@ -248,9 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", action="store_true", help="train `guimo run assistant` first (into runs/bench-assistant-<time>)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="settings for --train (default: none)")
     ap.add_argument("--render", action="store_true", help="rewrite the section from the record, run nothing")
+    ap.add_argument("--note", help="a sentence for the section (what was not measured and why); kept in the record")
     args = ap.parse_args(argv)
     if args.render:
         rec = json.loads(RECORD.read_text(encoding="utf-8"))
+        if args.note:
+            rec["note"] = args.note
+            from guimo.io import atomic_write_json
+
+            atomic_write_json(RECORD, rec)
     else:
         if not DATA.exists():
             sys.exit(f"{DATA} not found (the shared datasets live beside the project as ../shared/data)")
@@ -262,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         rec = measure(run)
         argv = json.loads((run / "manifest.json").read_text(encoding="utf-8")).get("environment", {}).get("argv", [])
         rec["run_command"] = " ".join(["guimo", *argv[1:]]) if argv else None
+        rec["note"] = args.note
         rec["run_metrics"] = {k: v for k, v in json.loads((run / "metrics.json").read_text(encoding="utf-8"))["model"].items()
                               if k in ("intent_accuracy", "slot_f1", "sentence_accuracy", "false_accept_rate")}
         from guimo.io import atomic_write_json
