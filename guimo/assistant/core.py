@@ -24,6 +24,7 @@ from guimo.assistant.types import Action, Command, Turn
 from guimo.errors import GuimoError
 
 NOT_HEARD = {"en": "Sorry, I didn't catch that.", "zh": "抱歉，我没听清。"}
+DRY_RUN = {"en": "Dry run, nothing was changed: ", "zh": "演练模式，未作任何改动："}  # before a dry run's reply
 
 
 class Parser(Protocol):
@@ -147,6 +148,8 @@ class Assistant:
                 done.append(action)
         language = commands[0].language if commands else _language(transcript)
         reply = device_layer.reply(done, language) if done else NOT_HEARD.get(language, NOT_HEARD["en"])
+        if dry_run and any(m.status == "dry_run" for a in done for m in [a, *a.group]):
+            reply = DRY_RUN.get(language, DRY_RUN["en"]) + reply  # the device layer words it as done
         timings["device"] = (time.perf_counter() - t0) * 1000
         timings["total"] = sum(v for k, v in timings.items() if k != "total")
         return Turn(transcript=transcript, commands=list(commands), actions=done, reply=reply, asr=dict(asr or {}),

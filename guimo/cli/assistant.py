@@ -127,8 +127,9 @@ def render(turn, states: dict[str, dict]) -> str:
     """Transcript, commands (intent, confidence, slots with their confidences), actions, states, reply, timings."""
     lines = [f"transcript  {turn.transcript or '(nothing heard)'}"]
     if turn.asr:
-        conf = turn.asr.get("confidence")
-        lines[-1] += f"   [asr {turn.asr.get('mode')}{'' if conf is None else f', confidence {conf:.2f}'}]"
+        conf, ms = turn.asr.get("confidence"), turn.asr.get("ms")
+        lines[-1] += (f"   [asr {turn.asr.get('mode')}{'' if conf is None else f', confidence {conf:.2f}'}"
+                      f"{'' if ms is None else f', {ms:.0f} ms decoding'}]")
     if turn.commands:
         lines.append("commands")
         for i, c in enumerate(turn.commands, 1):
@@ -147,7 +148,8 @@ def render(turn, states: dict[str, dict]) -> str:
         for device, state in states.items():
             lines.append(f"  {device:<20} " + " ".join(f"{k}={_value(v)}" for k, v in state.items()))
     lines.append(f"reply       {turn.reply}")
-    lines.append("ms          " + "  ".join(f"{k} {v:.1f}" for k, v in turn.timings_ms.items()))
+    lines.append("ms          " + "  ".join(f"{k} {v:.1f}" for k, v in turn.timings_ms.items())
+                 + ("   (the first audio also starts the recogniser)" if turn.asr and turn.timings_ms.get("asr", 0) > 2 * (turn.asr.get("ms") or 0) + 500 else ""))
     return "\n".join(lines)
 
 

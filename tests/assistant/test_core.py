@@ -84,6 +84,7 @@ def test_a_dry_run_plans_but_changes_nothing(assistant):
     turn = assistant.handle_text("open the garage door", dry_run=True)
     assert [(a.status, a.device) for a in turn.actions] == [("dry_run", "garage_door")]
     assert turn.actions[0].state["position"] == 100  # what it would become
+    assert turn.reply.startswith("Dry run, nothing was changed")
     assert assistant.state.all() == before
 
 
