@@ -87,6 +87,34 @@ def test_an_uploaded_wav_acts(make_server, new_key, served, engine, tmp_path):
     assert tenant_state(tmp_path, tenant_id(engine, key))["garage_door"]["position"] == 100
 
 
+def test_a_tenants_own_home_toml_replaces_the_packaged_home_for_that_tenant(make_server, new_key, served, engine, tmp_path):
+    from guimo.assistant.home import Home
+
+    key = new_key("smallflat")
+    folder = tmp_path / "assistant" / str(tenant_id(engine, key))
+    folder.mkdir(parents=True)
+    (folder / "home.toml").write_text('''
+[rooms.kitchen]
+en = ["kitchen"]
+zh = ["厨房"]
+
+[devices.kitchen_light]
+room = "kitchen"
+type = "light"
+en = ["kitchen light"]
+capabilities = { brightness = { min = 0, max = 100 } }
+state = { on = false, brightness = 80 }
+''', encoding="utf-8")
+    srv = make_server(served=served, assistant_dir=str(tmp_path / "assistant"))
+    r = post(srv, key, {"model": "home", "text": "lock the front door"})  # a device this home does not have
+    assert r.status_code == 200 and [a["status"] for a in r.json()["actions"]] == ["clarify"] and not r.json()["states"]
+    states = post(srv, key, {"model": "home", "text": "turn on the kitchen light"}).json()["states"]
+    assert list(states) == ["kitchen_light"] and states["kitchen_light"]["on"] is True
+    other = new_key("bigflat")  # without a home.toml of its own: the packaged home
+    assert post(srv, other, {"model": "home", "text": "lock the front door"}).json()["states"]["front_door"]["locked"] is True
+    assert len(Home.load(folder / "home.toml").devices) == 1
+
+
 def test_bad_requests_are_4xx_json_errors(make_server, new_key, served, tmp_path):
     srv = make_server(served=served, assistant_dir=str(tmp_path / "assistant"), max_body_bytes=64 * 1024)
     key = new_key()
