@@ -89,6 +89,13 @@ def snips(args) -> dict[str, Any]:
     out = Path(args.out or f"runs/bench-assistant-snips-{init}")
     rec = train(f"snips_{init}", out, [f"data.path={DATA / 'snips'}", *SNIPS_RECIPE, *(SCRATCH if init == "scratch" else []),
                                        *args.set], args.max_time_s)
+    ck = next((o.split("=", 1)[1] for o in args.set if o.startswith("init.checkpoint=")), None)
+    if ck:  # a warm start (init.checkpoint=RUN): training continued from RUN on the same data
+        from guimo.pipeline.rundir import RunDir
+
+        prior = RunDir.open(ck).manifest["stages"]["train"].get("steps")
+        rec["continued_from"] = {"run": ck, "steps": prior}
+        rec["train"]["steps_total"] = (prior or 0) + (rec["train"]["steps"] or 0)
     m = rec["model"]
     met = all(m[k] >= v for k, v in TARGETS.items())
     rec["headline"] = {"text": f"intent {m['intent_accuracy']:.2%}, slot F1 {m['slot_f1']:.2%}, sentence {m['sentence_accuracy']:.2%}"
@@ -215,7 +222,9 @@ def render() -> None:
             continue
         m = r["model"]
         tgt = "98.5 / 96.5 / 91: " + ("met" if r["headline"]["met"] else "NOT met") if part.endswith("pretrained") else "reported"
-        rows.append(f"| {label} ({r['train']['steps']} steps) | {pct(m['intent_accuracy'])} | {pct(m['slot_f1'])} | "
+        steps = (f"{r['continued_from']['steps']} + {r['train']['steps']} steps, warm start" if r.get("continued_from")
+                 else f"{r['train']['steps']} steps")
+        rows.append(f"| {label} ({steps}, batch 32) | {pct(m['intent_accuracy'])} | {pct(m['slot_f1'])} | "
                     f"{pct(m['sentence_accuracy'])} | {tgt} | {r['date'][:16]}, load {r['load_avg_start'][0]}-{r['load_avg_end'][0]} |")
         b = r["baselines"].get("lexicon")
         if b:
