@@ -237,7 +237,8 @@ def render() -> None:
             continue
         m = r["model"]
         extra = f"; iot intents {pct(r['iot_intent_accuracy'])} % ({r['iot_test_utterances']} test utterances)" if "iot_intent_accuracy" in r else ""
-        far = f"; false accepts of non-iot test utterances {pct(m['false_accept_rate'])} %" if "false_accept_rate" in m else ""
+        far = (f"; non-iot test utterances accepted {pct(m['false_accept_rate'])} %, iot ones kept {pct(r['out_of_scope']['in_scope_kept'])} % "
+               f"(threshold {r['out_of_scope']['threshold']:.3f} on val)" if "false_accept_rate" in m else "")
         rows.append(f"| {label}{extra}{far} | {pct(m['intent_accuracy'])} | {pct(m['slot_f1'])} | {pct(m['sentence_accuracy'])} | "
                     f"reported | {r['date'][:16]}, load {r['load_avg_start'][0]}-{r['load_avg_end'][0]} |")
     f = load("footprint")
