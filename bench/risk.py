@@ -111,10 +111,13 @@ def fmt(s: dict | None) -> str:
 def render(record: dict) -> str:
     m = record.get("machine", {})
     cpu = m.get("cpu", {})
+    loads = [x for v in record["sets"].values() for f in v.get("folds", []) for x in f.get("load_avg", [])]
+    load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "?"
     lines = [f"Measured {record['date']} with `{record['command']}` on {cpu.get('model', '?')} "
              f"(flags: {', '.join(cpu.get('flags', [])) or 'none recorded'}), {m.get('torch_threads')} torch thread(s), "
-             f"OMP_NUM_THREADS={m.get('omp_num_threads')}, load average (1, 5, 15 min) {record['load_avg_start']} at the start and "
-             f"{record['load_avg_end']} at the end (a shared machine: other jobs ran beside it). Each fold is one `guimo run` with the scenario's defaults; mean ± sample sd over the folds.", ""]
+             f"OMP_NUM_THREADS={m.get('omp_num_threads')}, 1-minute load average {load} at the folds' starts and ends (a shared 2-core "
+             "machine: other jobs ran beside it, so the run times are those of a busy machine). Each fold is one `guimo run` with the "
+             "scenario's defaults; mean ± sample sd over the folds.", ""]
     lines += ["| set | target | transformer | best baseline | met |", "|---|---|---:|---:|:---:|"]
     for name, v in record["sets"].items():
         if "verdict" not in v:
@@ -129,8 +132,12 @@ def render(record: dict) -> str:
             continue
         s = v["summary"]
         secs = [f["seconds"] for f in v["folds"]]
-        lines += [f"**{TITLES.get(name, name)}** ({len(v['folds'])} folds; {v['folds'][0]['split']}; test rows per fold "
-                  f"{v['folds'][0]['test_rows']:,}; ids left out: {v['folds'][0]['dropped_ids']}; run time {min(secs):.0f}-{max(secs):.0f} s per run)", "",
+        k = len(v["folds"])
+        how = (f"forward-chaining folds in time: fold i trains on the time blocks before block i+2 of {k + 1} and tests on it"
+               if str(v["folds"][0]["split"]).startswith("forward") else f"stratified {k}-fold")
+        tests = [f["test_rows"] for f in v["folds"]]
+        lines += [f"**{TITLES.get(name, name)}** ({how}; test rows per fold {min(tests):,}-{max(tests):,}; ids left out: "
+                  f"{v['folds'][0]['dropped_ids']}; run time {min(secs):.0f}-{max(secs):.0f} s per run)", "",
                   "| metric | transformer | logistic regression | LightGBM |", "|---|---:|---:|---:|"]
         for metric in METRICS:
             if metric in s["model"]:
@@ -158,7 +165,7 @@ def write_page(record: dict) -> None:
     if not text.startswith(HEADER):
         body = text.split("\n", 1)[1] if text.startswith("# ") else text  # another script's placeholder title
         atomic_write_text(doc, HEADER + "\n" + body.lstrip("\n"))
-    write_section("risk", render(record), heading="## Accuracy: transformer vs baselines, 5-fold", doc=doc)
+    write_section("risk", render(record), heading="Accuracy: transformer vs baselines, 5-fold", doc=doc)
 
 
 def main() -> int:
