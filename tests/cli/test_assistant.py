@@ -62,16 +62,16 @@ def test_wav_input(guimo, tmp_path):
 
 
 def test_interactive_reads_lines_until_quit(guimo, tmp_path, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("turn on the kettle\n\nopen the garage door\nquit\nturn off the kettle\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("turn on the kettle\n\nclose the blinds\nquit\nturn off the kettle\n"))
     rc, out, _ = guimo("--interactive", "--json")
     turns = [json.loads(line) for line in out.splitlines()]
     assert rc == 0 and len(turns) == 2  # the blank line skipped, nothing after quit
     s = state(tmp_path)
-    assert s["kettle"]["on"] is True and s["garage_door"]["position"] == 100
+    assert s["kettle"]["on"] is True and s["living_room_blinds"]["position"] == 0
 
 
 def test_batch_applies_in_order_dry_run_changes_nothing_and_a_bad_line_stops_it_all(guimo, tmp_path):
-    wav = shared_data("asr_smoke", "festival_slt_hts", "cmd_15.wav")  # "start the vacuum cleaner"
+    wav = shared_data("asr_smoke", "festival_slt_hts", "cmd_11.wav")  # "turn on the ceiling fan"
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in [{"text": "turn on the kettle"}, {"wav": str(wav)},
                                                        {"text": "make me a cup of coffee"}]) + "\n")
@@ -79,10 +79,10 @@ def test_batch_applies_in_order_dry_run_changes_nothing_and_a_bad_line_stops_it_
     rows = [json.loads(x) for x in (tmp_path / "dry.jsonl").read_text().splitlines()]
     assert rc == 0 and [r["line"] for r in rows] == [1, 2, 3] and all(r["dry_run"] for r in rows)
     assert rows[0]["actions"][0]["status"] == "dry_run" and rows[2]["actions"][0]["status"] == "rejected"
-    assert state(tmp_path)["kettle"]["on"] is False and state(tmp_path)["vacuum"]["on"] is False
+    assert state(tmp_path)["kettle"]["on"] is False and state(tmp_path)["ceiling_fan"]["on"] is False
     rc, _, _ = guimo("--batch", str(src), "--out", str(tmp_path / "out.jsonl"))
     assert rc == 0 and len((tmp_path / "out.jsonl").read_text().splitlines()) == 3
-    assert state(tmp_path)["kettle"]["on"] is True and state(tmp_path)["vacuum"]["on"] is True
+    assert state(tmp_path)["kettle"]["on"] is True and state(tmp_path)["ceiling_fan"]["on"] is True
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "turn off the kettle"}) + "\n" + json.dumps({"txt": "oops"}) + "\n")

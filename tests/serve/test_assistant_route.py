@@ -64,9 +64,9 @@ def test_text_acts_on_the_callers_home_only(make_server, new_key, served, engine
     sa, sb = tenant_state(tmp_path, tenant_id(engine, a)), tenant_state(tmp_path, tenant_id(engine, b))
     assert sb["kitchen_light"]["on"] is False and sa["front_door"]["locked"] is False
 
-    r = post(srv, a, {"model": "home", "text": "open the garage door", "dry_run": True})
+    r = post(srv, a, {"model": "home", "text": "close the blinds", "dry_run": True})
     assert r.json()["actions"][0]["status"] == "dry_run" and r.json()["dry_run"] is True
-    assert tenant_state(tmp_path, tenant_id(engine, a))["garage_door"]["position"] == 0
+    assert tenant_state(tmp_path, tenant_id(engine, a))["living_room_blinds"]["position"] == 100
     r = post(srv, a, {"model": "home", "text": "make me a cup of coffee"})
     assert r.status_code == 200 and [x["status"] for x in r.json()["actions"]] == ["rejected"] and r.json()["reply"]
 
@@ -78,13 +78,13 @@ def test_text_acts_on_the_callers_home_only(make_server, new_key, served, engine
 def test_an_uploaded_wav_acts(make_server, new_key, served, engine, tmp_path):
     srv = make_server(served=served, assistant_dir=str(tmp_path / "assistant"))
     key = new_key()
-    wav = shared_data("asr_smoke", "festival_slt_hts", "cmd_09.wav")  # "open the garage door"
-    r = post(srv, key, data={"model": "home"}, files={"file": ("cmd_09.wav", wav.read_bytes(), "audio/wav")})
+    wav = shared_data("asr_smoke", "festival_slt_hts", "cmd_08.wav")  # "unlock the back door"
+    r = post(srv, key, data={"model": "home"}, files={"file": ("cmd_08.wav", wav.read_bytes(), "audio/wav")})
     assert r.status_code == 200, r.text
     turn = r.json()
-    assert "garage door" in turn["transcript"] and turn["asr"]["mode"] in ("grammar", "lm")
+    assert "back door" in turn["transcript"] and turn["asr"]["mode"] in ("grammar", "lm")
     assert turn["usage"]["audio_seconds"] > 0.5 and {"asr", "nlu", "device"} <= set(turn["timings_ms"])
-    assert tenant_state(tmp_path, tenant_id(engine, key))["garage_door"]["position"] == 100
+    assert tenant_state(tmp_path, tenant_id(engine, key))["back_door"]["locked"] is False  # locked at first
 
 
 def test_a_tenants_own_home_toml_replaces_the_packaged_home_for_that_tenant(make_server, new_key, served, engine, tmp_path):
