@@ -14,7 +14,7 @@ from guimo.pipeline.runner import run_pipeline
 from guimo.scenarios import get
 
 TINY = ["data.rows=6000", "data.fraud_rate=0.03", "model=tiny", "train.max_steps=200", "train.eval_every=25", "train.patience=0",
-        "train.checkpoint_every=0", "train.lr=2e-3", "train.batch_size=128"]
+        "train.checkpoint_every=0", "train.lr=2e-3", "train.batch_size=128", "eval.select_on=pr_auc"]
 
 
 def tiny_config(*extra: str):
@@ -48,6 +48,10 @@ def test_model_and_baselines_detect_fraud(fraud_run):
     assert m["model"]["roc_auc"] > 0.75, m["model"]
     assert m["model"]["pr_auc"] > 2 * rate  # PR-AUC of a random ranking is the base rate
     assert m["baselines"]["lightgbm"]["roc_auc"] > 0.8
+    # eval.select_on=pr_auc: early stopping and the kept checkpoint follow validation PR-AUC
+    evals = [json.loads(line)["eval"] for line in (fraud_run.path / "train_log.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert evals and all(set(e) == {"pr_auc"} for e in evals)
+    assert fraud_run.manifest["stages"]["train"]["metric"] == "pr_auc"
 
 
 def test_calibration_takes_off_the_imbalance_weight(fraud_run):
