@@ -36,9 +36,9 @@ def seeded_table(n: int, seed: int):
 def test_shapes_per_task():
     x_num, x_cat = torch.randn(5, 3), torch.randint(0, 2, (5, 2))
     for task, n_out in (("binary", 1), ("regression", 1), ("multiclass", 4)):
-        model = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[2, 2], n_out=n_out, task=task, d_token=16, n_layer=1, n_head=2))
+        model = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[2, 2], n_out=n_out, task=task, d_model=16, n_layer=1, n_head=2))
         assert model(x_num, x_cat).shape == (5, n_out)
-    only_cat = FTTransformer(TabularConfig(n_num=0, cat_cardinalities=[4], d_token=16, n_layer=1, n_head=2))
+    only_cat = FTTransformer(TabularConfig(n_num=0, cat_cardinalities=[4], d_model=16, n_layer=1, n_head=2))
     assert only_cat(torch.zeros(5, 0), torch.randint(0, 4, (5, 1))).shape == (5, 1)
     with pytest.raises(ValueError, match="n_out"):
         TabularConfig(n_num=2, n_out=2, task="binary")
@@ -50,7 +50,7 @@ def test_opacus_accepts_the_model_and_computes_per_sample_grads():
     from opacus import GradSampleModule
     from opacus.validators import ModuleValidator
 
-    model = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[2, 5], d_token=16, n_layer=1, n_head=2))
+    model = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[2, 5], d_model=16, n_layer=1, n_head=2))
     assert ModuleValidator.validate(model, strict=False) == []
     gsm = GradSampleModule(model, loss_reduction="sum")  # a summed loss: per-sample gradients sum to the batch gradient
     gsm(torch.randn(6, 3), torch.randint(0, 2, (6, 2))).sum().backward()
@@ -69,7 +69,7 @@ def test_learns_beyond_the_majority_vote(tmp_path):
     torch.manual_seed(0)
     x_num, x_cat, y = seeded_table(1500, seed=0)
     tx_num, tx_cat, ty = seeded_table(600, seed=1)
-    model = FTTransformer(TabularConfig(n_num=4, cat_cardinalities=[3, 5], d_token=32, n_layer=2, n_head=4, dropout=0.0))
+    model = FTTransformer(TabularConfig(n_num=4, cat_cardinalities=[3, 5], d_model=32, n_layer=2, n_head=4, dropout=0.0))
     cfg = TrainConfig(max_steps=300, batch_size=64, lr=3e-3, warmup_steps=20, eval_every=0, checkpoint_every=0, weight_decay=1e-4)
     fit(model, Rows(x_num, x_cat, y), lambda m, b: imbalance_loss(m(b["x_num"], b["x_cat"]), b["y"], task="binary", kind="none"),
         cfg, out_dir=tmp_path, seed=0)
