@@ -87,8 +87,9 @@ def train(name: str, out: Path, overrides: list[str], max_time_s: float | None) 
 def snips(args) -> dict[str, Any]:
     init = args.init
     out = Path(args.out or f"runs/bench-assistant-snips-{init}")
-    rec = train(f"snips_{init}", out, [f"data.path={DATA / 'snips'}", *SNIPS_RECIPE, *(SCRATCH if init == "scratch" else []),
-                                       *args.set], args.max_time_s)
+    warm = any(o.startswith("init.checkpoint=") for o in args.set)  # continue a run: replay its splits, add no data
+    data = [] if warm else [f"data.path={DATA / 'snips'}"]
+    rec = train(f"snips_{init}", out, [*data, *SNIPS_RECIPE, *(SCRATCH if init == "scratch" else []), *args.set], args.max_time_s)
     ck = next((o.split("=", 1)[1] for o in args.set if o.startswith("init.checkpoint=")), None)
     if ck:  # a warm start (init.checkpoint=RUN): training continued from RUN on the same data
         from guimo.pipeline.rundir import RunDir
