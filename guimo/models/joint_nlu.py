@@ -164,7 +164,7 @@ class CRF(nn.Module):
             betas[t] = torch.where((t + 1 < lengths).unsqueeze(1), nxt, end.expand(B, S))
         a, b = torch.stack(alphas, 1), torch.stack(betas, 1)  # (B, W, S)
         log_z = torch.logsumexp(a[torch.arange(B), lengths - 1] + end, dim=1)
-        p = torch.exp(a + b - log_z[:, None, None])
+        p = torch.exp(a + b - log_z[:, None, None]).clamp(max=1.0)  # float rounding can leave 1 + 1e-5
         return p * mask.unsqueeze(2)
 
     def viterbi(self, em: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:

@@ -196,6 +196,7 @@ class AssistantScenario:
 
         cfg, d = ctx.cfg, ctx.cfg.data
         rows: list[dict] = []
+        dropped = 0
         base = self._checkpoint_run(cfg)
         if base is not None and d.replay:
             from guimo.io import iter_jsonl
@@ -216,8 +217,15 @@ class AssistantScenario:
             from guimo.data.nlu import load_splits
 
             new = load_splits(d.path)
-            if base is not None:  # new examples go to training; val/test stay the checkpoint's
-                rows += _records([e for part in new.values() for e in part], "train")
+            if base is not None:  # new examples go to training; val/test stay the checkpoint's, and stay unseen
+                held = {" ".join(r["words"]).lower() for r in rows if r["split"] in ("val", "test")}
+                examples = [e for part in new.values() for e in part]
+                kept = [e for e in examples if " ".join(e.words).lower() not in held]
+                dropped = len(examples) - len(kept)
+                if dropped:
+                    ctx.progress.log(f"{dropped} new example(s) are utterances of {base.path}'s val/test splits: left out of "
+                                     "training, or the retrained model's test scores would be measured on what it learned")
+                rows += _records(kept, "train")
             else:
                 for split, examples in new.items():
                     rows += _records(examples, split if len(new) > 1 else None)
@@ -232,7 +240,8 @@ class AssistantScenario:
             raise GuimoError(f"{d.path or 'the generator'}: no utterances")
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         atomic_write_text(ctx.run.data_dir / "raw.jsonl", text)
-        return {"source": source, "rows": len(rows), "bytes": len(text.encode()), "fingerprint": fingerprint([("rows", text.encode())])}
+        return {"source": source, "rows": len(rows), "bytes": len(text.encode()), "fingerprint": fingerprint([("rows", text.encode())]),
+                "new_examples_in_val_test": dropped if base is not None and d.path is not None else 0}
 
     def _generated(self, cfg: AssistantConfig) -> list[dict]:
         from guimo.assistant.home import Home

@@ -109,13 +109,17 @@ def test_retrain_from_checkpoint_learns_new_examples(run, tmp_path):
         ws = ["blackout", *room, "please"]
         new.append(NluExample(ws, ["O", "B-room", *(["I-room"] * (len(room) - 1)), "O"], "turn_off"))
     before = [c[0].intent for c in p.parse(["blackout hall please", "blackout bedroom please"])]
-    write_jsonl(tmp_path / "more.jsonl", new)
+    leaked = [NluExample.from_dict(json.loads(l)) for l in (run.data_dir / "test.jsonl").read_text().splitlines()[:3]]
+    write_jsonl(tmp_path / "more.jsonl", new + leaked)  # test utterances among the new ones must not be trained on
     out = tmp_path / "retrained"
     cfg = config(f"init.checkpoint={run.path}", f"data.path={tmp_path / 'more.jsonl'}", "train.max_steps=60", "train.warmup_steps=5",
                  "train.eval_every=60", "train.lr=1e-3")
     run_pipeline("assistant", cfg, out, quiet=True)
     new_run = RunDir.open(out)
     assert new_run.manifest["stages"]["init"]["init"].startswith("checkpoint:")
+    assert new_run.manifest["stages"]["collect"]["new_examples_in_val_test"] == 3
+    old_train = (run.data_dir / "train.jsonl").read_text().splitlines()
+    assert len((new_run.data_dir / "train.jsonl").read_text().splitlines()) == len(old_train) + len(new)
     assert (new_run.data_dir / "test.jsonl").read_text() == (run.data_dir / "test.jsonl").read_text()
     old_labels, new_labels = (json.loads((r.data_dir / "labels.json").read_text()) for r in (run, new_run))
     assert old_labels == new_labels
