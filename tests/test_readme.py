@@ -53,6 +53,12 @@ SMALL_TEXT = ("--set train.max_steps=36 --set train.batch_size=16 --set train.wa
 SMALL_SUPPORT = f"--set generator.per_intent=24 --set generator.out_of_scope=60 --set model.max_len=24 {SMALL_TEXT}"
 SMALL_CATEGORIZE = f"--set generator.products=80 {SMALL_TEXT}"
 SMALL_SEARCH = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_length=64"
+# the assistant's NLU from scratch on 2,000 generated commands (tests/assistant's tiny run: ~45 s of one core)
+SMALL_ASSISTANT = ("--set init.pretrained=none --set model=scratch_small --set model.max_len=32 --set generator.n=2000 "
+                   "--set generator.ood=200 --set train.max_steps=650 --set train.lr=2e-3 --set train.warmup_steps=20 "
+                   "--set train.eval_every=325 --set train.checkpoint_every=0 --set optimize.quantize_tolerance=0.5")
+# the tabular scenarios' tiny preset for a few dozen steps (seconds)
+SMALL_TABULAR = "--set model=tiny --set train.max_steps=60 --set train.eval_every=20"
 SMALL_FAQ = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_len=64"
 
 
@@ -77,7 +83,7 @@ class Rule:
     slow_only: str | None = None
     too_long: str | None = None
     skip: str | None = None
-    expect: Callable[[str], None] | None = None
+    expect: Callable[..., None] | None = None  # (stdout) or (stdout, the tour's folder)
     matched: list[Command] = field(default_factory=list)
 
 
@@ -147,6 +153,20 @@ def expect_refund_first(out: str) -> None:
     assert json.dumps(body).count('"id": "1"') >= 1 and '"id": "2"' not in json.dumps(body), body  # k=1: the refund document
 
 
+def expect_turn(out: str) -> None:
+    assert "Traceback" not in out and out.strip(), out  # a table of commands, actions, states and the reply
+
+
+def expect_json_turn(out: str) -> None:
+    (turn,) = _json_lines(out)
+    assert turn["transcript"] and turn["reply"] and turn["asr"]["mode"], turn
+
+
+def expect_assistant(out: str) -> None:
+    body = json.loads(out)
+    assert "error" not in body and body.get("reply"), body
+
+
 RULES: list[Rule] = [
     Rule(r"guimo run --out runs/recommend", small=SMALL_RECOMMEND),
     Rule(r"guimo recommend runs/recommend --history \S+ --k 10", expect=expect_known_history),
@@ -205,8 +225,39 @@ RULES: list[Rule] = [
     Rule(r"guimo predict runs/categorize --text .*"),
     Rule(r"guimo scale support --data-fractions \S+ --out runs/scale-support",
          skip="four fine-tunings of MiniLM: 29.6 min at a load average of 14 (bench/scale_labels.py; tests/scale/test_text_curves.py runs a small one)"),
+    Rule(r"guimo run assistant --out runs/assistant", small=SMALL_ASSISTANT),  # as written (make test-slow): MiniLM fine-tuned
+    Rule(r'guimo assistant runs/assistant --text "turn off the kitchen lights and set the bedroom to 21 degrees"', expect=expect_turn),
+    Rule(r'guimo assistant runs/assistant --text "打开客厅的灯"', expect=expect_turn),
+    Rule(r"guimo assistant runs/assistant --wav \.\./shared/data/asr_smoke/\S+ --json", expect=expect_json_turn),
+    Rule(r'guimo assistant runs/assistant --text "close the blinds" --dry-run --say reply\.wav',
+         expect=lambda out, cwd: "Dry run" in out and (cwd / "reply.wav").stat().st_size > 1000),
+    Rule(r"printf .* > cmds\.jsonl"),
+    Rule(r"guimo assistant runs/assistant --batch cmds\.jsonl --out turns\.jsonl"),
+    Rule(r"printf .* \| guimo assistant runs/assistant --interactive"),
+    Rule(r"guimo run assistant --data \.\./shared/data/snips --out runs/snips",
+         skip="SNIPS's 13,084 training utterances: a MiniLM fine-tuning of many minutes (bench/assistant.py)"),
+    Rule(r"guimo run health --out runs/health", small=SMALL_TABULAR),
+    Rule(r"guimo run health --set data\.dataset=diabetes --out runs/diabetes", small=SMALL_TABULAR,
+         slow_only="a second tabular training; tests/scenarios/test_health.py runs the regression task"),
+    Rule(r"guimo run fraud --out runs/fraud", small=f"--set data.rows=3000 --set data.fraud_rate=0.05 --set train.batch_size=64 {SMALL_TABULAR}",
+         slow_only="a 200 s training budget as written; tests/scenarios/test_fraud.py runs a small one"),
+    Rule(r"guimo run credit --data \.\./shared/data/german_credit/german\.csv --out runs/credit", small=SMALL_TABULAR,
+         slow_only="tests/scenarios/test_credit.py runs German credit small"),
+    Rule(r"guimo run health --set privacy\.epsilon=3 --out runs/health-dp", small=SMALL_TABULAR),
+    Rule(r"head -n 6 runs/health/data/raw\.csv > rows\.csv"),
+    Rule(r"guimo explain runs/health --row rows\.csv --index 0"),
+    Rule(r"guimo predict runs/health --batch rows\.csv --out scored\.csv --explain --top 3"),
+    Rule(r"guimo scale credit --data \S+ --data-fractions \S+ --out runs/scale-credit",
+         skip="four trainings per share and size (tests/scale/test_tabular_curves.py runs a small curve)"),
+    Rule(r"printf .* > customers\.csv"),
+    Rule(r"guimo anonymize customers\.csv customers\.anon\.csv --names name --new-key anon\.key",
+         expect=lambda out, cwd: "alice.smith@example.com" not in (cwd / "customers.anon.csv").read_text()),
+    Rule(r"guimo anonymize customers\.csv customers\.masked\.csv --names name --mode mask",
+         expect=lambda out, cwd: "4111 1111 1111 1112" in (cwd / "customers.masked.csv").read_text()  # fails Luhn: not a card
+         and "4111 1111 1111 1111" not in (cwd / "customers.masked.csv").read_text()),
     Rule(r"KEY=\$\(guimo keys create .*\)"),
-    Rule(r"guimo serve runs/my-lm runs/recommend runs/support --encoder all-minilm-l6-v2 --port 8000 2> serve\.log &"),
+    Rule(r"ADMIN=\$\(guimo keys admin --name ops\)"),
+    Rule(r"guimo serve runs/my-lm runs/recommend runs/support runs/assistant --encoder all-minilm-l6-v2 --console --port 8000 2> serve\.log &"),
     Rule(r"until curl -sf localhost:8000/readyz; do sleep 1; done"),
     Rule(r"curl -s localhost:8000/v1/completions .*", expect=expect_answer),
     Rule(r"curl -s localhost:8000/v1/recommendations .*", expect=expect_recommendations),
@@ -215,6 +266,9 @@ RULES: list[Rule] = [
     Rule(r"curl -s localhost:8000/v1/collections -H .*", expect=expect_answer),
     Rule(r"curl -s localhost:8000/v1/collections/help/documents .*", expect=expect_answer),
     Rule(r"curl -s localhost:8000/v1/search .*", expect=expect_refund_first),
+    Rule(r"curl -s localhost:8000/v1/assistant -H \S+ \S+ \S+ --json .*", expect=expect_assistant),
+    Rule(r"curl -s localhost:8000/v1/assistant -H \S+ \S+ \S+ -F model=assistant -F file=@\S+", expect=expect_assistant),
+    Rule(r'curl -s -o /dev/null -w "%\{http_code\}\\n" localhost:8000/console/sign-in', expect=lambda out: out.strip() == "200"),
     Rule(r"guimo usage --tenant acme", expect=expect_usage),
     Rule(r"kill %1"),
     Rule(r"guimo serve runs/my-lm --ray .*", skip="needs the 'ray' extra and a PostgreSQL server (tests/serve/test_ray.py runs Ray Serve)"),
@@ -544,7 +598,7 @@ def run_tour(tmp_path: Path, *, small: bool) -> dict[str, float]:
                            log=cwd / "serve.log" if server is not None else None)
                 if rule.expect is not None:
                     try:
-                        rule.expect(out)
+                        rule.expect(*((out, cwd) if rule.expect.__code__.co_argcount == 2 else (out,)))  # (stdout[, the tour's folder])
                     except (AssertionError, ValueError, KeyError) as e:
                         raise AssertionError(f"README.md:{cmd.line}: {text}\nunexpected output ({e!r}):\n{out[-3000:]}") from None
             seconds[cmd.text] = round(time.monotonic() - started, 1)
