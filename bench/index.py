@@ -293,8 +293,30 @@ HEADLINES: list[tuple[str, str, str, Extractor]] = [
 ]
 
 
+# sections whose several rows the index folds into one, so that the page stays one screen (tests/test_benchdoc.py)
+FOLDED = {"lm_throughput", "device_bf16", "scale_lm", "scale_recommend", "risk"}
+
+
+def fold(rows: list[Row]) -> Row:
+    """One row for several of one section: what they share, then each one's figure and comparison by what sets it apart."""
+    import os.path
+
+    whats = [r.what for r in rows]
+    head = os.path.commonprefix(whats)
+    head = head[: max(head.rfind(" "), head.rfind(",")) + 1] if head and head[-1] not in " ,:" else head  # whole words
+    tail = os.path.commonprefix([w[len(head):][::-1] for w in whats])[::-1]
+    tail = tail[tail.find(" "):] if " " in tail and tail[0] not in " ,:" else tail if not tail or tail[0] in " ,:" else ""
+    parts = [w[len(head): len(w) - len(tail)].strip(" ,:") for w in whats]
+    what = head.rstrip(" ,:") + (f" ({tail.strip(' ,:')})" if tail.strip(" ,:") else "")
+    figure = "; ".join(f"{p}: {r.figure}" for p, r in zip(parts, rows))
+    versus = rows[0].versus if len({r.versus for r in rows}) == 1 else "; ".join(f"{p}: {r.versus}" for p, r in zip(parts, rows))
+    cpus = {r.cpu for r in rows}
+    return Row(rows[0].area, rows[0].section, what, figure, versus, rows[0].command, max(r.date for r in rows),
+               rows[0].cpu if len(cpus) == 1 else "; ".join(sorted(cpus)))
+
+
 def headline_rows() -> tuple[list[Row], list[str]]:
-    """The index's rows, and the headline records not written yet."""
+    """The index's rows (a FOLDED section's rows as one), and the headline records not written yet."""
     rows, missing = [], []
     for name, area, section, extract in HEADLINES:
         path = RESULTS / name
@@ -306,7 +328,15 @@ def headline_rows() -> tuple[list[Row], list[str]]:
         cpu = cpu_label(cpu_of(record, path))
         for what, figure, versus in extract(record):
             rows.append(Row(area, section, what, figure, versus, command, date_of(record, path), cpu))
-    return rows, missing
+    out: list[Row] = []
+    for row in rows:
+        if row.section not in FOLDED or any(r.section == row.section for r in out):
+            if row.section not in FOLDED:
+                out.append(row)
+            continue
+        same = [r for r in rows if (r.area, r.section) == (row.area, row.section)]
+        out.append(fold(same) if len(same) > 1 else row)
+    return out, missing
 
 
 # -- anchors ------------------------------------------------------------------------------------
