@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 
 from guimo.models.text_encoder import mean_pool
+from guimo.models.text_classifier import load_tokenizer  # noqa: F401  (the one tokenizer loader; callers import it from here)
 from guimo.models.transformer import TransformerConfig
 
 
@@ -25,21 +26,6 @@ class FaqModelConfig(TransformerConfig):
     lm_head: bool = field(default=False, metadata={"help": "an encoder has no vocabulary head"})
     max_len: int = field(default=128, metadata={"help": "tokens kept per text (entries are question + answer; longer ones are cut)"})
     temperature: float = field(default=0.05, metadata={"help": "InfoNCE temperature on cosines (0.05: sentence-transformers' MNRL scale 20)"})
-
-
-def load_tokenizer(path: str | Path, max_len: int):
-    """A ``tokenizers`` tokenizer from ``path`` (tokenizer.json) that truncates to ``max_len`` and does not pad."""
-    from tokenizers import Tokenizer
-
-    from guimo.errors import GuimoError
-
-    path = Path(path)
-    if not path.is_file():
-        raise GuimoError(f"{path}: tokenizer file not found")
-    tok = Tokenizer.from_file(str(path))
-    tok.no_padding()
-    tok.enable_truncation(max_len)
-    return tok
 
 
 def pad_batch(tokenizer, texts: Sequence[str], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,7 +26,6 @@ Shapes: B batch, T word pieces, W words, C = d_model, K intents, S slot tags.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
@@ -35,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from guimo.errors import GuimoError
+from guimo.models.text_classifier import load_tokenizer  # noqa: F401  (the one tokenizer loader; callers import it from here)
 from guimo.models.transformer import Transformer, TransformerConfig
 
 NEG_INF = float("-inf")
@@ -278,19 +278,6 @@ class JointNlu(Transformer):
 
 
 # -- tokens and words -----------------------------------------------------------------------------
-
-
-def load_tokenizer(path: str | Path, max_len: int):
-    """The run's tokenizer (a tokenizer.json), truncating to ``max_len`` pieces, no padding."""
-    from tokenizers import Tokenizer
-
-    path = Path(path)
-    if not path.is_file():
-        raise GuimoError(f"{path}: tokenizer file not found")
-    tok = Tokenizer.from_file(str(path))
-    tok.no_padding()
-    tok.enable_truncation(max_len)
-    return tok
 
 
 def is_cjk(ch: str) -> bool:
