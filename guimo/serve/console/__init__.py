@@ -26,7 +26,7 @@ def install(app) -> None:
     from fastapi.responses import HTMLResponse, RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
-    from guimo.serve.console import pages
+    import guimo.serve.console.pages as pages
 
     app.router.routes.extend(pages.router.routes)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
