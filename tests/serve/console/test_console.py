@@ -108,6 +108,7 @@ def test_create_use_rotate_and_revoke_a_key(console, page_for):
     for action in ("key.create", "key.limits", "key.rotate", "key.revoke", "console.sign_in"):
         assert action in audit
     assert "console:acme" in audit
+    screenshot(page, "audit")
 
 
 def test_usage_changes_after_api_calls(console, page_for):
