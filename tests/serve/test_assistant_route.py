@@ -68,7 +68,7 @@ def test_text_acts_on_the_callers_home_only(make_server, new_key, served, engine
     assert r.json()["actions"][0]["status"] == "dry_run" and r.json()["dry_run"] is True
     assert tenant_state(tmp_path, tenant_id(engine, a))["living_room_blinds"]["position"] == 100
     r = post(srv, a, {"model": "home", "text": "make me a cup of coffee"})
-    assert r.status_code == 200 and [x["status"] for x in r.json()["actions"]] == ["rejected"] and r.json()["reply"]
+    assert r.status_code == 200 and [x["status"] for x in r.json()["actions"]] in (["rejected"], ["clarify"]) and r.json()["reply"]
 
     usage = httpx.get(srv.url + "/v1/usage", headers={"Authorization": f"Bearer {a}"}).json()
     (row,) = [d for d in usage["data"] if d["endpoint"] == "assistant"]
