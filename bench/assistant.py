@@ -155,7 +155,7 @@ def footprint(args) -> dict[str, Any]:
         int8_bytes = q8.save_int8(Path(tmp) / "model.int8.safetensors", qmodel, fp32.model, names)
         linear_only_bytes = q8.save_int8(Path(tmp) / "linear.int8.safetensors", lin_model, fp32.model, lin_names)
     int8 = NluPredictor(qmodel, fp32.tokenizer, fp32.intents, fp32.tags, intent_temperature=fp32.intent_temperature,
-                        slot_temperature=fp32.slot_temperature, threshold=fp32.threshold, oos_label=fp32.oos_label,
+                        slot_temperature=fp32.slot_temperature, oos_log_odds=fp32.oos_log_odds, oos_label=fp32.oos_label,
                         connectors={k: [" ".join(c) for c in v] for k, v in fp32.connectors.items()})
     tests = [rec for _, rec in iter_jsonl(run.data_dir / "test.jsonl")]
     texts = [join_words(r["words"]) for r in tests]

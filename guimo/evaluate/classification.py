@@ -34,6 +34,51 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def top_log_odds(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """log(p / (1 - p)) of each row's top calibrated probability p, computed from the logits so that it never saturates.
+
+    Out-of-scope thresholds are chosen on this score, not on p: a sharpening temperature puts a confident
+    model's top probability at exactly 1.0 (a margin over ~37 nats) on commands and strangers alike, and a
+    threshold on p can then no longer tell them apart. The assistant's small test model chose p >= 1.0 and let
+    67% of out-of-domain requests through; on log-odds, the same model's threshold let 12% through.
+    """
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    rows = np.arange(len(z))
+    rest = z - z.max(axis=1, keepdims=True)  # <= 0, so exp never overflows
+    rest[rows, z.argmax(axis=1)] = -np.inf
+    with np.errstate(divide="ignore"):  # every other class 745+ nats below (or none): +inf
+        return -np.log(np.exp(rest).sum(axis=1))
+
+
+def log_odds_to_probability(t: float) -> float:
+    """The probability a log-odds threshold stands for (for reading; decisions compare log-odds)."""
+    return float(0.5 * (1.0 + np.tanh(0.5 * t))) if np.isfinite(t) else (1.0 if t > 0 else 0.0)
+
+
+def probability_to_log_odds(p: float) -> float:
+    """A probability threshold as log-odds: 0 -> -inf (reject nothing), 1 -> +inf."""
+    p = float(p)
+    if p <= 0:
+        return float("-inf")
+    if p >= 1:
+        return float("inf")
+    return float(np.log(p) - np.log1p(-p))
+
+
+def oos_calibration(log_odds: float) -> dict[str, float | None]:
+    """The out-of-scope threshold as calibration.json stores it: the decision on log-odds (None: reject
+    nothing on confidence, JSON has no -inf) and, for reading, the probability it stands for."""
+    return {"oos_log_odds": float(log_odds) if np.isfinite(log_odds) else None, "oos_threshold": log_odds_to_probability(log_odds)}
+
+
+def oos_log_odds_of(calibration: dict) -> float:
+    """The log-odds threshold of a calibration.json (older runs stored only a probability threshold)."""
+    if "oos_log_odds" in calibration:
+        t = calibration["oos_log_odds"]
+        return float("-inf") if t is None else float(t)
+    return probability_to_log_odds(calibration.get("oos_threshold", 0.0))
+
+
 def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> list[dict]:
     """Equal-width bins of the top-class confidence: count, mean confidence and accuracy of each
     non-empty bin (what a reliability diagram draws)."""
@@ -81,6 +126,10 @@ def oos_threshold(confidence: np.ndarray, is_oos: np.ndarray, predicted_oos: np.
                   correct: np.ndarray | None = None, target_recall: float = 0.95) -> tuple[float, str]:
     """The confidence below which a query is called out of scope, chosen on validation data.
 
+    ``confidence``: any score that grows with the model's belief that the row is in scope, a
+    probability or better ``top_log_odds``; the threshold comes back on the same scale, -inf when
+    nothing should be rejected on confidence.
+
     With out-of-scope rows (``is_oos`` any): the threshold maximising joint accuracy, where an
     in-scope row counts when it is kept and ``correct`` and an out-of-scope row when it is
     rejected (``predicted_oos`` rows are rejected whatever the threshold). Without: the largest
@@ -88,15 +137,14 @@ def oos_threshold(confidence: np.ndarray, is_oos: np.ndarray, predicted_oos: np.
     """
     confidence, is_oos = np.asarray(confidence, float), np.asarray(is_oos, bool)
     if not len(confidence):
-        return 0.0, "no validation rows: nothing is rejected"
+        return float("-inf"), "no validation rows: nothing is rejected"
     if not is_oos.any():
         t = float(np.quantile(confidence, 1.0 - target_recall, method="lower"))
         return t, f"keeps {target_recall:.0%} of the in-scope validation queries (no out-of-scope rows to tune on)"
     pre = np.zeros_like(is_oos) if predicted_oos is None else np.asarray(predicted_oos, bool)
     ok = np.ones_like(is_oos) if correct is None else np.asarray(correct, bool)
-    candidates = np.unique(np.concatenate([[0.0], confidence]))
-    best_t, best = 0.0, -1.0
-    for t in candidates:  # reject when confidence < t
+    best_t, best = float("-inf"), -1.0
+    for t in np.concatenate([[-np.inf], np.unique(confidence)]):  # reject when confidence < t
         rejected = pre | (confidence < t)
         score = np.mean(np.where(is_oos, rejected, ~rejected & ok))
         if score > best + 1e-12:

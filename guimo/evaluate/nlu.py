@@ -92,7 +92,8 @@ def fit_slot_temperature(score: Callable[[float], tuple[np.ndarray, np.ndarray]]
 def balanced_oos_threshold(confidence: np.ndarray, is_oos: np.ndarray, correct: np.ndarray,
                            predicted_oos: np.ndarray | None = None) -> tuple[float, str]:
     """The confidence below which an utterance is rejected, maximising the mean of the in-scope rate (kept and
-    right) and the out-of-scope rate (rejected), each over its own rows.
+    right) and the out-of-scope rate (rejected), each over its own rows. ``confidence`` is any score that
+    grows with belief in scope (best ``classification.top_log_odds``); -inf means reject nothing.
 
     Joint accuracy over all rows (``guimo.evaluate.classification.oos_threshold``) lets the larger group decide:
     with HWU64's 8,851 non-iot validation utterances against 113 iot ones it rejected half the real commands to
@@ -101,8 +102,8 @@ def balanced_oos_threshold(confidence: np.ndarray, is_oos: np.ndarray, correct: 
     conf, oos = np.asarray(confidence, float), np.asarray(is_oos, bool)
     ok = np.asarray(correct, bool)
     pre = np.zeros_like(oos) if predicted_oos is None else np.asarray(predicted_oos, bool)
-    best_t, best = 0.0, -1.0
-    for t in np.unique(np.concatenate([[0.0], conf])):
+    best_t, best = float("-inf"), -1.0
+    for t in np.concatenate([[-np.inf], np.unique(conf)]):
         rejected = pre | (conf < t)
         score = 0.5 * np.mean(~rejected[~oos] & ok[~oos]) + 0.5 * np.mean(rejected[oos])
         if score > best + 1e-12:

@@ -30,18 +30,19 @@ class TextClassPredictor:
 
     input_kind = "text"  # `guimo predict` feeds it strings (a tabular predictor takes records)
 
-    def __init__(self, model, tokenizer, labels: list[str], *, temperature: float = 1.0, threshold: float = 0.0,
+    def __init__(self, model, tokenizer, labels: list[str], *, temperature: float = 1.0, oos_log_odds: float = float("-inf"),
                  oos_label: str | None = None, batch_size: int = 64, calibrated: bool = False) -> None:
         from guimo.models.text_classifier import pad_id
 
         if len(labels) != model.cfg.n_classes:
             raise GuimoError(f"{len(labels)} labels for a head of {model.cfg.n_classes} classes")
         self.model, self.tokenizer, self.labels = model, tokenizer, list(labels)
-        self.temperature, self.threshold, self.oos_label = float(temperature), float(threshold), oos_label
+        self.temperature, self.oos_log_odds, self.oos_label = float(temperature), float(oos_log_odds), oos_label
         self.batch_size, self.calibrated, self.pad = batch_size, calibrated, pad_id(tokenizer)
 
     @classmethod
     def from_run(cls, run, device: str = "cpu", batch_size: int = 64) -> "TextClassPredictor":
+        from guimo.evaluate.classification import oos_log_odds_of
         from guimo.io import read_json
         from guimo.models.load import load_run_model
         from guimo.models.text_classifier import TextClassifier, TextClassifierConfig, load_tokenizer
@@ -54,7 +55,7 @@ class TextClassPredictor:
         tokenizer = load_tokenizer(path / TOKENIZER, model.cfg.max_len)
         labels = read_json(path / "data" / LABELS)
         cal = read_json(path / CALIBRATION) if (path / CALIBRATION).exists() else {}
-        return cls(model, tokenizer, labels["labels"], temperature=cal.get("temperature", 1.0), threshold=cal.get("oos_threshold", 0.0),
+        return cls(model, tokenizer, labels["labels"], temperature=cal.get("temperature", 1.0), oos_log_odds=oos_log_odds_of(cal),
                    oos_label=labels.get("oos_label"), batch_size=batch_size, calibrated=bool(cal))
 
     def _tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
@@ -71,27 +72,32 @@ class TextClassPredictor:
                 raise GuimoError(f"input {i}: {len(t)} characters; at most {MAX_TEXT_CHARS}")
         return tokenize(self.tokenizer, texts)
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated class probabilities (N, K) in ``self.labels`` order."""
-        from guimo.evaluate.classification import softmax
+    def _logits(self, texts: Sequence[str]) -> np.ndarray:
         from guimo.models.text_classifier import predict_logits
 
         if not len(texts):
             return np.zeros((0, len(self.labels)))
-        logits, _ = predict_logits(self.model, self._tokens(texts), self.pad, self.batch_size)
-        return softmax(logits, self.temperature)
+        return predict_logits(self.model, self._tokens(texts), self.pad, self.batch_size)[0]
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated class probabilities (N, K) in ``self.labels`` order."""
+        from guimo.evaluate.classification import softmax
+
+        return softmax(self._logits(texts), self.temperature)
 
     def classify(self, inputs: list[str]) -> list[dict[str, Any]]:
         """For each text: the top label, its calibrated probability, whether it is out of scope (the
-        top label is the out-of-scope label, or the confidence is below the validated threshold) and
+        top label is the out-of-scope label, or its log-odds are below the validated threshold) and
         every label's probability."""
-        probs = self.probabilities(inputs)
+        from guimo.evaluate.classification import softmax, top_log_odds
+
+        logits = self._logits(inputs)
         out = []
-        for row in probs:
+        for row, lo in zip(softmax(logits, self.temperature), top_log_odds(logits, self.temperature)):
             top = int(row.argmax())
             label, conf = self.labels[top], float(row[top])
             out.append({"label": label, "confidence": conf,
-                        "out_of_scope": bool(label == self.oos_label or conf < self.threshold),
+                        "out_of_scope": bool(label == self.oos_label or lo < self.oos_log_odds),
                         "scores": {l: float(p) for l, p in zip(self.labels, row)}})
         return out
 
@@ -107,5 +113,7 @@ class TextClassPredictor:
         return pooled.tolist(), [int(len(s)) for s in seqs]
 
     def describe(self) -> dict[str, Any]:
+        from guimo.evaluate.classification import oos_calibration
+
         return {"labels": len(self.labels), "oos_label": self.oos_label, "temperature": self.temperature,
-                "oos_threshold": self.threshold, "calibrated": self.calibrated}
+                **oos_calibration(self.oos_log_odds), "calibrated": self.calibrated}

@@ -43,6 +43,7 @@ class Analysis:
     tags: list[str]
     spans: list[tuple[str, int, int, float]]  # (slot, start, end, confidence)
     out_of_scope: bool
+    log_odds: float  # log(confidence / (1 - confidence)), from the logits: unlike confidence, it never saturates at 1.0
 
 
 def language_of(text: str) -> str:
@@ -58,7 +59,7 @@ class NluPredictor:
     input_kind = "text"
 
     def __init__(self, model, tokenizer, intents: list[str], tags: list[str], *, intent_temperature: float = 1.0,
-                 slot_temperature: float = 1.0, threshold: float = 0.0, oos_label: str | None = None,
+                 slot_temperature: float = 1.0, oos_log_odds: float = float("-inf"), oos_label: str | None = None,
                  connectors: dict[str, list[str]] | None = None, batch_size: int = 64, calibrated: bool = False) -> None:
         if len(intents) != model.cfg.n_intents or list(tags) != list(model.cfg.tags):
             raise GuimoError(f"{len(intents)} intents / {len(tags)} tags do not fit the model's heads "
@@ -67,7 +68,7 @@ class NluPredictor:
         self.intents, self.tags = list(intents), list(tags)
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
         self.intent_temperature, self.slot_temperature = float(intent_temperature), float(slot_temperature)
-        self.threshold, self.oos_label, self.calibrated = float(threshold), oos_label, calibrated
+        self.oos_log_odds, self.oos_label, self.calibrated = float(oos_log_odds), oos_label, calibrated
         self.connectors = {lang: sorted((split_words(c.lower()) for c in cs), key=len, reverse=True)
                            for lang, cs in (connectors or {}).items()}
         self.batch_size = batch_size
@@ -75,6 +76,7 @@ class NluPredictor:
 
     @classmethod
     def from_run(cls, run, device: str = "cpu", batch_size: int = 64) -> "NluPredictor":
+        from guimo.evaluate.classification import oos_log_odds_of
         from guimo.io import read_json
         from guimo.models.joint_nlu import JointNlu, JointNluConfig, load_tokenizer
         from guimo.models.load import load_run_model
@@ -91,14 +93,14 @@ class NluPredictor:
         cal = read_json(path / CALIBRATION) if (path / CALIBRATION).exists() else {}
         return cls(model, load_tokenizer(path / TOKENIZER, model.cfg.max_len), labels["intents"], labels["tags"],
                    intent_temperature=cal.get("intent_temperature", 1.0), slot_temperature=cal.get("slot_temperature", 1.0),
-                   threshold=cal.get("oos_threshold", 0.0), oos_label=labels.get("oos_label"),
+                   oos_log_odds=oos_log_odds_of(cal), oos_label=labels.get("oos_label"),
                    connectors=labels.get("connectors"), batch_size=batch_size, calibrated=bool(cal))
 
     # -- reading word sequences ------------------------------------------------------------------
 
     def analyse(self, sentences: Sequence[Sequence[str]]) -> list[Analysis]:
         """Model outputs for pre-split word sequences, calibrated, with slot spans and their confidences."""
-        from guimo.evaluate.classification import softmax
+        from guimo.evaluate.classification import softmax, top_log_odds
         from guimo.evaluate.nlu import span_confidences
         from guimo.models.joint_nlu import encode_words, predict
 
@@ -106,15 +108,15 @@ class NluPredictor:
             return []
         encoded = encode_words(self.tokenizer, sentences, self.model.cfg.max_len)
         logits, paths, margs = predict(self.model, encoded, self.pad, self.batch_size, self.slot_temperature)
-        probs = softmax(logits, self.intent_temperature)
+        probs, log_odds = softmax(logits, self.intent_temperature), top_log_odds(logits, self.intent_temperature)
         out = []
-        for ws, p, path, marg in zip(sentences, probs, paths, margs):
+        for ws, p, lo, path, marg in zip(sentences, probs, log_odds, paths, margs):
             top = int(p.argmax())
             intent, conf = self.intents[top], float(p[top])
             tags = [self.tags[t] for t in path]
             spans = [(slot, s, e, c) for (slot, s, e), c in span_confidences(tags, marg, self.tag_index)]
-            oos = intent == self.oos_label or conf < self.threshold
-            out.append(Analysis(list(ws), intent, conf, p, tags, spans, oos))
+            oos = bool(intent == self.oos_label or lo < self.oos_log_odds)
+            out.append(Analysis(list(ws), intent, conf, p, tags, spans, oos, float(lo)))
         return out
 
     def _check(self, texts: Sequence[str]) -> list[list[str]]:
@@ -142,7 +144,7 @@ class NluPredictor:
         for text, ws, a in zip(texts, sentences, whole):
             lang = language_of(text)
             cuts = self._cuts(ws, a, lang)
-            pieces = self._split(ws, cuts, a.confidence) if cuts else [a]
+            pieces = self._split(ws, cuts, a.log_odds) if cuts else [a]
             out.append([self._command(p, lang) for p in pieces])
         return out
 
@@ -162,7 +164,7 @@ class NluPredictor:
             i += 1
         return cuts
 
-    def _split(self, ws: list[str], cuts: list[tuple[int, int]], whole: float) -> list[Analysis]:
+    def _split(self, ws: list[str], cuts: list[tuple[int, int]], whole_log_odds: float) -> list[Analysis]:
         """Pieces between cuts; a piece that is no command joins the one before (or after, for the first).
 
         A piece stands when its intent is in scope and its confidence clears the out-of-scope threshold
@@ -174,7 +176,7 @@ class NluPredictor:
         while True:
             parsed = self.analyse([ws[s:e] for s, e in pieces])
             bad = next((k for k, p in enumerate(parsed)
-                        if p.intent == self.oos_label or (p.out_of_scope and p.confidence <= whole)), None)
+                        if p.intent == self.oos_label or (p.out_of_scope and p.log_odds <= whole_log_odds)), None)
             if bad is None or len(pieces) == 1:
                 return parsed
             k = bad - 1 if bad > 0 else 0  # merge pieces k and k+1, connector included
@@ -203,9 +205,11 @@ class NluPredictor:
         return out
 
     def describe(self) -> dict[str, Any]:
+        from guimo.evaluate.classification import oos_calibration
+
         return {"intents": len(self.intents), "slots": sorted({t[2:] for t in self.tags if t != "O"}),
                 "intent_temperature": self.intent_temperature, "slot_temperature": self.slot_temperature,
-                "oos_threshold": self.threshold, "calibrated": self.calibrated,
+                **oos_calibration(self.oos_log_odds), "calibrated": self.calibrated,
                 "connectors": {k: [" ".join(c) for c in v] for k, v in self.connectors.items()}}
 
 

@@ -267,7 +267,10 @@ def _calibration(metrics: dict) -> list[str]:
              f"test expected calibration error {_num(cal['ece_before'])} before, {_num(cal['ece_after'])} after "
              f"({cal.get('bins', '?')} bins), NLL {_num(cal['nll_before'])} -> {_num(cal['nll_after'])}.", ""]
     if oos:
-        lines += [f"Out-of-scope threshold {_num(oos['threshold'])} on the calibrated confidence: {oos['chosen']}."]
+        lo = oos.get("threshold_log_odds", "absent")
+        on = (f" (log-odds {_num(lo)}: decisions compare log-odds, which unlike a probability never round to 1.0)" if lo not in (None, "absent")
+              else " (nothing is rejected on confidence)" if lo is None else "")
+        lines += [f"Out-of-scope threshold {_num(oos['threshold'])} on the calibrated confidence{on}: {oos['chosen']}."]
         test = oos.get("test")
         if test:
             lines += [f"On test: out-of-scope precision {_num(test['oos_precision'])}, recall {_num(test['oos_recall'])}; "

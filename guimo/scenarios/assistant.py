@@ -547,18 +547,19 @@ class AssistantScenario:
         ood_test = self._examples(ctx, "ood_test", cut=False)
 
         def conf_of(exs):
-            """(calibrated confidence, predicted intent id) of utterances outside the data's intents."""
+            """(calibrated top log-odds, predicted intent id) of utterances outside the data's intents."""
             if not exs:
                 return np.zeros(0), np.zeros(0, int)
             enc, _, _, _ = self._encoded(ctx, exs)
             lg, _, _ = predict(model, enc, pad, e.batch_size)
-            return C.softmax(lg, T_int).max(1), lg.argmax(1)
+            return C.top_log_odds(lg, T_int), lg.argmax(1)
 
         oos_id = intents.index(labels["oos_label"]) if labels.get("oos_label") in intents else -1
         vpred = vlogits.argmax(1)
         (oconf_val, opred_val), (oconf_test, opred_test) = conf_of(ood_val), conf_of(ood_test)
-        # out of scope = an utterance of no intent here (out-of-domain rows, or the data's own out_of_scope label)
-        all_conf = np.concatenate([C.softmax(vlogits, T_int).max(1), oconf_val])
+        # out of scope = an utterance of no intent here (out-of-domain rows, or the data's own out_of_scope label);
+        # decided on log-odds, which unlike the probability never saturate (C.top_log_odds says why)
+        all_conf = np.concatenate([C.top_log_odds(vlogits, T_int), oconf_val])
         is_oos = np.concatenate([vy == oos_id if oos_id >= 0 else np.zeros(len(vy), bool), np.ones(len(oconf_val), bool)])
         pred_oos = np.concatenate([vpred == oos_id, opred_val == oos_id]) if oos_id >= 0 else None
         vcorrect = np.concatenate([vpred == vy, np.zeros(len(oconf_val), bool)])
@@ -567,14 +568,16 @@ class AssistantScenario:
         else:
             threshold, how = C.oos_threshold(all_conf, is_oos, predicted_oos=pred_oos, correct=vcorrect, target_recall=e.oos_recall)
         t_is_oos = np.concatenate([ty == oos_id if oos_id >= 0 else np.zeros(len(ty), bool), np.ones(len(oconf_test), bool)])
-        t_rejected = np.concatenate([(cal.max(1) < threshold) | (pred == oos_id), (oconf_test < threshold) | (opred_test == oos_id)])
+        t_rejected = np.concatenate([(C.top_log_odds(tlogits, T_int) < threshold) | (pred == oos_id), (oconf_test < threshold) | (opred_test == oos_id)])
         t_correct = np.concatenate([correct, np.zeros(len(oconf_test), bool)])
-        oos: dict[str, Any] = {"threshold": threshold, "chosen": how, "label": labels.get("oos_label"), "ood_val": len(ood_val),
+        stored = C.oos_calibration(threshold)
+        oos: dict[str, Any] = {"threshold": stored["oos_threshold"], "threshold_log_odds": stored["oos_log_odds"], "chosen": how,
+                               "label": labels.get("oos_label"), "ood_val": len(ood_val),
                                "ood_test": len(ood_test), "in_scope_kept": float((~t_rejected[~t_is_oos]).mean())}
         if t_is_oos.any():
             oos["false_accept_rate"] = float((~t_rejected[t_is_oos]).mean())
             oos["test"] = C.oos_metrics(t_rejected, t_is_oos, t_correct)
-        atomic_write_json(ctx.run / CALIBRATION, {"intent_temperature": T_int, "slot_temperature": T_slot, "oos_threshold": threshold,
+        atomic_write_json(ctx.run / CALIBRATION, {"intent_temperature": T_int, "slot_temperature": T_slot, **stored,
                                                   "threshold_chosen": how})
 
         gold_tags = [ex.tags for ex in texs]
@@ -617,7 +620,7 @@ class AssistantScenario:
             result["multi_command"] = self._multi(ctx, model, multi, T_int, T_slot, threshold, labels)
         return result
 
-    def _multi(self, ctx, model, examples, T_int: float, T_slot: float, threshold: float, labels: dict) -> dict[str, Any]:
+    def _multi(self, ctx, model, examples, T_int: float, T_slot: float, oos_log_odds: float, labels: dict) -> dict[str, Any]:
         """Several-command utterances parsed whole by the predictor: all commands (intent and slot words) right."""
         from guimo.inference.nlu import NluPredictor, gold_commands
         from guimo.io import read_json
@@ -625,7 +628,7 @@ class AssistantScenario:
 
         tok = load_tokenizer(ctx.run / TOKENIZER, read_json(ctx.run / "model_config.json")["max_len"])
         p = NluPredictor(model, tok, labels["intents"], labels["tags"], intent_temperature=T_int, slot_temperature=T_slot,
-                         threshold=threshold, connectors=labels.get("connectors"))
+                         oos_log_odds=oos_log_odds, connectors=labels.get("connectors"))
         from guimo.data.nlu import join_words
 
         parsed = p.parse([join_words(x.words) for x in examples])

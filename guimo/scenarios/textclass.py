@@ -417,12 +417,15 @@ class TextClassScenario:
         }
         val_cal = C.softmax(val_logits, T)
         val_pred = val_cal.argmax(1)
-        threshold, how = C.oos_threshold(val_cal.max(1), val_y == oos_id if oos is not None else np.zeros(len(val_y), bool),
+        # chosen on log-odds, which unlike the probability never saturate (C.top_log_odds says why)
+        threshold, how = C.oos_threshold(C.top_log_odds(val_logits, T), val_y == oos_id if oos is not None else np.zeros(len(val_y), bool),
                                          predicted_oos=val_pred == oos_id, correct=val_pred == val_y, target_recall=e.oos_recall)
-        atomic_write_json(ctx.run / CALIBRATION, {"temperature": T, "oos_threshold": threshold, "oos_label": oos, "threshold_chosen": how})
+        stored = C.oos_calibration(threshold)
+        atomic_write_json(ctx.run / CALIBRATION, {"temperature": T, **stored, "oos_label": oos, "threshold_chosen": how})
         is_oos = test_y == oos_id if oos is not None else np.zeros(len(test_y), bool)
-        rejected = (pred == oos_id) | (cal.max(1) < threshold)
-        oos_report: dict[str, Any] = {"threshold": threshold, "chosen": how, "label": oos}
+        rejected = (pred == oos_id) | (C.top_log_odds(test_logits, T) < threshold)
+        oos_report: dict[str, Any] = {"threshold": stored["oos_threshold"], "threshold_log_odds": stored["oos_log_odds"],
+                                      "chosen": how, "label": oos}
         if is_oos.any():
             oos_report["test"] = C.oos_metrics(rejected, is_oos, pred == test_y)
         else:

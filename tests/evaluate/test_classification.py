@@ -68,3 +68,35 @@ def test_oos_metrics_by_hand():
     assert m["in_scope_kept"] == pytest.approx(2 / 4)
     assert m["in_scope_accuracy"] == pytest.approx(1 / 4)  # row 3 only: kept and right
     assert m["joint_accuracy"] == pytest.approx(2 / 6)  # row 0 rejected (oos), row 3 kept and right
+
+
+def test_top_log_odds_match_the_probability_and_keep_ordering_where_it_saturates():
+    logits = np.random.default_rng(0).normal(size=(50, 6)) * 3
+    p = C.softmax(logits, 0.7).max(1)
+    np.testing.assert_allclose(C.top_log_odds(logits, 0.7), np.log(p / (1 - p)), rtol=1e-9)
+    # margins of 60 and 80 nats at T=0.5: both probabilities are exactly 1.0, the log-odds still order them
+    sharp = np.array([[60.0, 0.0, 0.0], [80.0, 0.0, 0.0]])
+    assert (C.softmax(sharp, 0.5).max(1) == 1.0).all()
+    lo = C.top_log_odds(sharp, 0.5)
+    assert lo[0] == pytest.approx(120 - np.log(2)) and lo[1] == pytest.approx(160 - np.log(2))
+    assert C.top_log_odds(np.zeros((1, 1)))[0] == np.inf  # one class: certain
+
+
+def test_oos_threshold_separates_saturated_confidences_on_log_odds():
+    # in-scope commands 40-60 nats ahead, strangers 20-30 at T=0.5: every probability is 1.0, the log-odds tell them apart
+    ins = np.array([[m, 0, 0] for m in (40.0, 45.0, 50.0, 60.0)])
+    far = np.array([[m, 0, 0] for m in (20.0, 25.0, 30.0)])
+    is_oos = np.array([0, 0, 0, 0, 1, 1, 1], bool)
+    both = np.concatenate([ins, far])
+    assert (C.softmax(both, 0.5).max(1) == 1.0).all()
+    t, _ = C.oos_threshold(C.top_log_odds(both, 0.5), is_oos)
+    assert 60 < t <= 80
+    stored = C.oos_calibration(t)
+    assert C.oos_log_odds_of(stored) == t and stored["oos_threshold"] == 1.0  # the probability it stands for rounds to 1
+    assert C.oos_log_odds_of(C.oos_calibration(float("-inf"))) == float("-inf")  # nothing rejected survives JSON as null
+    assert C.oos_log_odds_of({"oos_threshold": 0.5}) == 0.0  # an older run's probability threshold
+
+
+def test_nothing_is_rejected_when_rejecting_only_hurts():
+    t, _ = C.oos_threshold(np.array([3.0, 2.0, -1.0, 0.5]), np.array([0, 0, 0, 1], bool), correct=np.array([1, 1, 1, 0], bool))
+    assert t == float("-inf") or t <= -1.0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from guimo.evaluate.classification import probability_to_log_odds
 from guimo.errors import GuimoError
 from guimo.inference.nlu import NluPredictor, gold_commands, language_of
 from guimo.models.joint_nlu import JointNlu, JointNluConfig, load_tokenizer
@@ -34,7 +35,7 @@ def predictor(tokenizer, threshold: float = 0.5) -> NluPredictor:
         model.slot_head.bias.copy_(torch.tensor([5.0, 0, 0, 0, 0]))
         model.intent_head.weight.zero_()
         model.intent_head.bias.copy_(torch.tensor([1.0, 0.0]))
-    return NluPredictor(model, tokenizer, INTENTS, TAGS, threshold=threshold, connectors=CONNECTORS)
+    return NluPredictor(model, tokenizer, INTENTS, TAGS, oos_log_odds=probability_to_log_odds(threshold), connectors=CONNECTORS)
 
 
 def test_language_and_gold_commands():
