@@ -183,6 +183,7 @@ KEY_STAGES: dict[str, str] = {
     "eval": "train",
     "eval.sampled": "evaluate",
     "eval.baselines": "evaluate",
+    "rerank": "evaluate",  # search: its cross-encoder is trained and applied inside evaluate
     "optimize": "optimize",
 }
 

@@ -20,6 +20,8 @@ def test_config_changes_and_key_stages():
     assert config_changes(old, new) == {"eval.sampled": (100, 0), "extra": (ABSENT, 1), "train.lr": (0.01, 0.02)}
     assert [key_stage(k) for k in ("data.path", "seed", "model.d_model", "train.lr", "eval.ks", "eval.sampled", "optimize.trials", "new")] == \
         ["collect", "init", "init", "train", "train", "evaluate", "optimize", "collect"]
+    # search's cross-encoder reranker is trained inside evaluate: `--from evaluate --set rerank.enabled=true` adds it to a trained run
+    assert key_stage("rerank.enabled") == key_stage("rerank.train.max_steps") == "evaluate"
 
 
 @pytest.fixture(scope="module")
