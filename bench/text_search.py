@@ -2,6 +2,8 @@
 
     python bench/text_search.py                       # train + evaluate (about 20-40 min on 2 busy cores)
     python bench/text_search.py --rerank              # also the cross-encoder reranker
+    python bench/text_search.py --rerank --from-run /tmp/guimo-bench/scifact-norm --out /tmp/guimo-bench/scifact-rerank
+                                                      # add the reranker to a copy of a trained run (evaluate only)
     python bench/text_search.py --render              # rewrite the section from bench/results/text_search.json
 
 Runs the command a user would (`guimo run search --data ../shared/data/scifact --set ...`, the
@@ -19,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -57,14 +60,20 @@ def machine() -> dict:
     return {"cpu": cpu["model"], "flags": cpu["flags"], "cores": cpu["cores"], "torch_threads": torch.get_num_threads()}
 
 
-def run(out: Path, rerank: bool, data: Path) -> dict:
+def run(out: Path, rerank: bool, data: Path, from_run: Path | None = None) -> dict:
+    """A fresh run into ``out``; or, with ``from_run``, a copy of that trained run re-evaluated (``--from evaluate``:
+    the fine-tuned encoder is kept, every system is scored again and, with ``rerank``, the cross-encoder is trained)."""
     sets = SETTINGS + (RERANK if rerank else [])
-    cmd = [str(ROOT / ".venv" / "bin" / "guimo"), "run", "search", "--data", str(data), "--out", str(out), "--quiet"]
+    again = ["--from", "evaluate"] if from_run else []
+    if from_run:
+        shutil.copytree(from_run, out)
+    cmd = [str(ROOT / ".venv" / "bin" / "guimo"), "run", "search", "--data", str(data), "--out", str(out), *again, "--quiet"]
     for s in sets:
         cmd += ["--set", s]
-    shown = "guimo run search --data ../shared/data/scifact " + " ".join(f"--set {s}" for s in sets)
+    shown = "guimo run search --data ../shared/data/scifact " + (f"--out COPY-OF-{from_run.name} --from evaluate " if from_run else "") \
+        + " ".join(f"--set {s}" for s in sets)
     load0, t0 = loadavg(), time.time()
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
     wall = time.time() - t0
     manifest = json.loads((out / "manifest.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
@@ -76,6 +85,7 @@ def run(out: Path, rerank: bool, data: Path) -> dict:
         "train_steps": train_info.get("steps"), "train_s": train_info.get("wall_time_s"), "precision": train_info.get("precision"),
         "chosen": metrics.get("chosen"), "systems": metrics["systems"], "val_systems": metrics.get("val_systems"),
         "model": metrics["model"], "reranker": metrics.get("reranker"), "run": str(out),
+        "from_run": str(from_run) if from_run else None,
     }
 
 
@@ -86,10 +96,15 @@ NAMES = {"bm25": "BM25 (bm25s, baseline)", "dense_frozen": "MiniLM frozen (basel
 
 def markdown(r: dict) -> str:
     m = r["machine"]
-    lines = [
+    t = r.get("trained")  # the run this one re-evaluated (--from-run): its training's own command, date and load
+    lines = [f"Fine-tuned encoder from: `{t['command']}` — {t['date']}, 1-minute load average {t['load_start'][0]} at the start, "
+             f"{t['load_end'][0]} at the end; training {t['train_s'] or 0:.0f} s ({t['train_steps']} steps)."] if t else []
+    lines += [
         f"Command: `{r['command']}` — {r['date']} — {m['cpu']} ({', '.join(m['flags']) or 'no listed ISA flags'}), "
         f"{m['cores']} cores, torch threads {m['torch_threads']}; 1-minute load average {r['load_start'][0]} at the start, "
-        f"{r['load_end'][0]} at the end (the machine was shared). Training {r['train_s'] or 0:.0f} s ({r['train_steps']} steps); whole run {r['wall_s']:.0f} s.",
+        f"{r['load_end'][0]} at the end (the machine was shared). "
+        + (f"Evaluate stage re-run (with the reranker's training) {r['stages'].get('evaluate', 0):.0f} s; command {r['wall_s']:.0f} s." if t else
+           f"Training {r['train_s'] or 0:.0f} s ({r['train_steps']} steps); whole run {r['wall_s']:.0f} s."),
         f"Test: the 300 SciFact test queries over 5,183 abstracts. The final system is chosen on validation (held-out train queries): "
         f"**{r['chosen']}**. Issue baselines: {ISSUE_BASELINES}; target >= {TARGET}.",
         "",
@@ -107,8 +122,17 @@ def markdown(r: dict) -> str:
         lines.append(f"Fine-tuning took {r['train_steps']} steps of 16 queries ({r['train_s'] / r['train_steps']:.0f} s per step at this load): "
                      "the time budget (train.max_time_s=480) fixes the step count from the measured step time, so a busier machine "
                      "trains less. The run overshot the budget because the count is fixed only after the first timed steps.")
-    if r.get("reranker"):
-        lines.append(f"Reranker: {json.dumps(r['reranker'])}.")
+    rr = r.get("reranker")
+    if rr and "steps" in rr:
+        sets = dict(x.split("=", 1) for x in RERANK)
+        lines.append(f"Cross-encoder reranker (`rerank.enabled=true`): the same MiniLM core with a scoring head, trained by the shared "
+                     f"loop on the training qrels ({rr['train_examples']:,} query-positive pairs, each against BM25 negatives; listwise "
+                     f"loss): {rr['steps']} steps in {rr['wall_time_s']:.0f} s (time budget rerank.train.max_time_s="
+                     f"{sets.get('rerank.train.max_time_s', '?')}), best validation nDCG@10 {rr['best_val'] or 0:.4f}; it reorders the "
+                     f"top {sets.get('rerank.depth', '?')} of the fine-tuned RRF hybrid's list. Validation chooses among it and the "
+                     "other fine-tuned systems.")
+    elif rr:
+        lines.append(f"Reranker: {json.dumps(rr)}.")
     return "\n".join(lines)
 
 
@@ -117,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--out", type=Path, default=Path("/tmp/guimo-bench/scifact-search"))
     p.add_argument("--rerank", action="store_true", help="also train and apply the cross-encoder reranker")
+    p.add_argument("--from-run", type=Path, help="copy this trained search run to --out and re-run only its evaluate stage")
     p.add_argument("--render", action="store_true", help="only rewrite the section from the saved JSON")
     a = p.parse_args(argv)
     from benchdoc import page, write_section
@@ -128,7 +153,14 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{a.data}: SciFact not found (see ../shared/data/scifact/SOURCE.md)")
         if a.out.exists():
             raise SystemExit(f"{a.out} exists; remove it or pass another --out (a fresh run is measured)")
-        r = run(a.out, a.rerank, a.data)
+        before = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
+        r = run(a.out, a.rerank, a.data, a.from_run)
+        if a.from_run:  # keep the training's own record (its command, date and load) beside the re-evaluation
+            trained = before.get("trained") or before
+            same = Path(trained.get("run", "")).resolve() == a.from_run.resolve()
+            r["trained"] = {k: trained.get(k) for k in ("command", "date", "load_start", "load_end", "train_s", "train_steps", "wall_s", "run")} \
+                if same else {"command": f"(the run at {a.from_run})", "date": "?", "load_start": ["?"], "load_end": ["?"],
+                              "train_s": r.get("train_s"), "train_steps": r.get("train_steps"), "run": str(a.from_run)}
         RESULT.write_text(json.dumps(r, indent=2) + "\n")
     body = markdown(r)
     print(body)
