@@ -3,7 +3,8 @@
     python bench/text.py                          # every part, in the order of the issue's table (hours on 2 cores)
     python bench/text.py --only banking77 scifact # some parts
     python bench/text.py --dry-run                # the commands it would run
-    python bench/text.py --render                 # the page's header and summary again from bench/results (no run)
+    python bench/text.py --render                 # the page's header and summary again from bench/results (no run;
+                                                  # without a whole run, the header lists each part's own date and load)
 
 Each part is its own bench script, which measures one benchmark against its baselines in the same process,
 writes its record to bench/results/ and its own section of docs/benchmarks/text.md (``benchdoc.write_section``):
@@ -178,6 +179,50 @@ def header(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _load(record: dict[str, Any]) -> str:
+    """A part record's 1-minute load average at its start and end, whichever shape the script wrote it in."""
+    pairs = (("load_start", "load_end"), ("load_avg_start", "load_avg_end"))
+    for a, b in pairs:
+        if a in record and b in record:
+            x, y = record[a], record[b]
+            x, y = (x[0] if isinstance(x, list) else x), (y[0] if isinstance(y, list) else y)
+            return f"{x:.2f} -> {y:.2f}"
+    if "load_avg_1_start_end" in record:
+        x, y = record["load_avg_1_start_end"]
+        return f"{x:.2f} -> {y:.2f}"
+    vals = [x for r in record.get("rows", []) for x in (r.get("load_1min") or [])]  # bench/encoder_throughput.py: per round
+    if vals:
+        return f"{min(vals):.2f}-{max(vals):.2f} over its rounds"
+    return "see its section"
+
+
+def parts_header(results: Path = RESULTS) -> str:
+    """The page's header when `bench/text.py` has not run whole: how each section was in fact measured (its own
+    script, its date, its load), so the page never claims one run it did not have."""
+    from guimo.device import cpu_info
+
+    cpu = cpu_info()
+    flags = ", ".join(cpu.get("flags", [])) or "none of avx2/avx512f/avx512_bf16/amx"
+    lines = [f"`python bench/text.py` (every part below in one invocation, rewriting this header) has not run whole. Each section "
+             f"was measured by its own script on a {cpu.get('cores', '?')}-core {cpu['model']} (ISA flags: {flags}; "
+             "no GPU) shared with other work; each section gives its command, its date and the load average while it ran:", "",
+             "| section | script | record | measured (UTC) | 1-minute load average, start -> end |", "| --- | --- | --- | --- | --- |"]
+    extra = [(f"labels: {p.stem.removeprefix('text_labels_')}", "text_labels", p.name) for p in sorted(results.glob("text_labels_*.json"))]
+    for key, script, rec in [(p.key, p.script, p.record) for p in PARTS] + extra:
+        path = results / rec
+        if not path.exists():
+            lines.append(f"| {key} | bench/{script}.py | — | not measured | — |")
+            continue
+        record = json.loads(path.read_text(encoding="utf-8"))
+        lines.append(f"| {key} | bench/{script}.py | bench/results/{rec} | {str(record.get('date', '?'))[:16].replace('T', ' ')} | {_load(record)} |")
+    lines += ["", "Times are the shared machine's at that load. The quality figures (accuracy, nDCG) do not depend on the load "
+              "as such, but a fine-tuning whose step count comes from a time budget (train.max_time_s) trains fewer steps on a "
+              "busier machine: each section gives its step count. Rerun: `python bench/text.py` (every part, "
+              "one after the other), `python bench/text.py --only PART ...`, or a part's own script (it rewrites only its section); "
+              "`python bench/text.py --render` rewrites this header and the table from `bench/results/` without measuring."]
+    return "\n".join(lines)
+
+
 def write_page(record: dict[str, Any]) -> None:
     write_section("text_header", header(record), heading="How these were measured", doc=page("text"))
     write_section("text_summary", summary(), heading="The issue's numbers", doc=page("text"))
@@ -194,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         if RUN_RECORD.exists():
             write_page(json.loads(RUN_RECORD.read_text(encoding="utf-8")))
-        else:  # the parts ran on their own: the table from their records, the header left as it is
+        else:  # the parts ran on their own: the header says so, part by part, and the table comes from their records
+            write_section("text_header", parts_header(), heading="How these were measured", doc=page("text"))
             write_section("text_summary", summary(), heading="The issue's numbers", doc=page("text"))
-            print(f"{RUN_RECORD.relative_to(ROOT)} not found (bench/text.py itself has not run): rewrote the table only")
+            print(f"{RUN_RECORD.relative_to(ROOT)} not found (bench/text.py itself has not run): rewrote the header from each part's record, and the table")
         return 0
     keys = args.only or list(BY_KEY)
     record = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "only": args.only or [],
