@@ -39,10 +39,16 @@ TARGETS = {"intent_accuracy": 0.985, "slot_f1": 0.965, "sentence_accuracy": 0.91
 FOOTPRINT = {"int8_mb": 25.0, "p50_ms": 20.0}
 FROM_STAGE: str | None = None  # --from: re-run a finished part from this stage (e.g. evaluate after a metric changed)
 
-# SNIPS: 13,084 training utterances at batch 32 = 409 steps an epoch
-SNIPS_RECIPE = ["model.max_len=64", "train.batch_size=32", "train.lr=1e-3", "train.warmup_steps=60", "train.max_steps=1230",
-                "train.eval_every=205", "train.checkpoint_every=205", "train.log_every=25"]
-SCRATCH = ["init.pretrained=none", "model=scratch", "train.lr=5e-4"]
+# SNIPS: 13,084 training utterances at batch 32 = 409 steps an epoch. One schedule of ~4.9 epochs: 10% warmup, cosine decay
+# to 0; heads at 1e-3, the encoder at 1e-4 (model.encoder_lr_mult=0.1, chosen over 0.05 on SNIPS validation: see SCREEN_NOTE);
+# the checkpoint kept is the best on validation sentence accuracy; the fp32 model is measured (the footprint part measures int8)
+SNIPS_RECIPE = ["model.max_len=64", "train.batch_size=32", "train.lr=1e-3", "model.encoder_lr_mult=0.1", "train.warmup_steps=200",
+                "train.max_steps=2000", "train.min_lr_ratio=0", "train.eval_every=400", "train.checkpoint_every=400", "train.log_every=25",
+                "optimize.quantize=false"]
+SCREEN_NOTE = ("400 steps, warmup 40, validation sentence accuracy: encoder 1e-4 0.844, 5e-5 0.813; "
+               "2026-12-07, AMD EPYC, 1 thread, load 4.3-5.3")
+# from scratch: MiniLM's shape (6 blocks, 12 heads, width 384, MLP 1536) with random weights, every weight at train.lr
+SCRATCH = ["init.pretrained=none", "model.n_layer=6", "model.n_head=12", "model.d_model=384", "model.d_ff=1536", "train.lr=5e-4"]
 HWU64_RECIPE = ["model.max_len=64", "train.batch_size=32", "train.lr=1e-3", "train.warmup_steps=60", "train.max_steps=930",
                 "train.eval_every=155", "train.checkpoint_every=155", "train.log_every=25"]
 
@@ -227,21 +233,45 @@ def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.2f}"
 
 
+def snips_note() -> list[str]:
+    """Below the table: how far the pretrained SNIPS record is from each target, what was tried and what is next."""
+    r, chain = load("snips_pretrained"), load("snips_pretrained_chain")
+    if r is None or r["headline"]["met"]:
+        return []
+    m = r["model"]
+    gaps = ", ".join(f"{k.replace('_', ' ')} {100 * (m[k] - v):+.2f} points" for k, v in TARGETS.items())
+    lines = ["", f"**SNIPS targets not met** by the MiniLM-initialised model: {gaps} from the targets."]
+    if chain is not None:
+        c = chain["model"]
+        lines.append(f"Tried: (1) warm-started continuations ({' + '.join(map(str, chain['step_chain']))} steps, each with a fresh short warmup "
+                     f"and decay; heads 1e-3, encoder 1e-4): {pct(c['intent_accuracy'])} / {pct(c['slot_f1'])} / {pct(c['sentence_accuracy'])}; "
+                     f"(2) one schedule from MiniLM, {r['train']['steps']} steps (~{r['train']['steps'] * 32 / 13084:.1f} epochs), "
+                     "the encoder's lr chosen on SNIPS validation by 400-step screens (`" + SCREEN_NOTE + "`): the first row.")
+    lines.append("Next, each chosen on validation: a longer schedule (JointBERT fine-tunes 10 epochs; one MiniLM epoch on SNIPS is 7-12 "
+                 "minutes on one thread of this shared 2-core machine, so 10 epochs is a quiet-machine or GPU job), the encoder at 2e-4 "
+                 "(only 5e-5 and 1e-4 were screened; the higher one won), several seeds with their checkpoints averaged, and layer-wise lr "
+                 "decay. A larger encoder than MiniLM would break the on-device footprint (int8 <= 25 MB).")
+    return lines
+
+
 def render() -> None:
     rows = ["| what | intent acc. % | slot F1 % | sentence acc. % | target | measured |", "|---|---|---|---|---|---|"]
-    for part, label in (("snips_pretrained", "SNIPS test, MiniLM-initialised"), ("snips_scratch", "SNIPS test, from scratch")):
+    for part, label in (("snips_pretrained", "SNIPS test, MiniLM-initialised"), ("snips_pretrained_chain", "↳ first attempt, MiniLM-initialised"),
+                        ("snips_scratch", "SNIPS test, from scratch (MiniLM's shape, random weights)")):
         r = load(part)
+        if r is None and part.endswith("_chain"):
+            continue
         if r is None:
             rows.append(f"| {label} | not measured yet | | | {'98.5 / 96.5 / 91' if part.endswith('pretrained') else 'reported'} | |")
             continue
         m = r["model"]
-        tgt = "98.5 / 96.5 / 91: " + ("met" if r["headline"]["met"] else "NOT met") if part.endswith("pretrained") else "reported"
+        tgt = "98.5 / 96.5 / 91: " + ("met" if r["headline"]["met"] else "NOT met") if "pretrained" in part else "reported"
         chain = r.get("step_chain") or [r["train"]["steps"]]
         steps = f"{' + '.join(map(str, chain))} steps, warm starts" if len(chain) > 1 else f"{chain[0]} steps"
         rows.append(f"| {label} ({steps}, batch 32) | {pct(m['intent_accuracy'])} | {pct(m['slot_f1'])} | "
                     f"{pct(m['sentence_accuracy'])} | {tgt} | {r['date'][:16]}, load {r['load_avg_start'][0]}-{r['load_avg_end'][0]} |")
         b = r["baselines"].get("lexicon")
-        if b:
+        if b and part == "snips_pretrained":
             rows.append(f"| ↳ lexicon baseline (TF-IDF+SVM intents, longest-match slot values) | {pct(b['intent_accuracy'])} | "
                         f"{pct(b['slot_f1'])} | {pct(b['sentence_accuracy'])} | | same run |")
     for part, label in (("hwu64", "HWU64 fold 1, 64 intents"), ("hwu64_iot", "HWU64 fold 1, trained on the 9 iot intents")):
@@ -255,6 +285,7 @@ def render() -> None:
                f"(threshold {r['out_of_scope']['threshold']:.3f} on val)" if "false_accept_rate" in m else "")
         rows.append(f"| {label}{extra}{far} | {pct(m['intent_accuracy'])} | {pct(m['slot_f1'])} | {pct(m['sentence_accuracy'])} | "
                     f"reported | {r['date'][:16]}, load {r['load_avg_start'][0]}-{r['load_avg_end'][0]} |")
+    rows += snips_note()
     f = load("footprint")
     foot = ["", "| footprint (1 thread, batch 1) | size on disk | p50 ms | p95 ms | CPU-time p50 / p95 ms | sentence acc. % | target |",
             "|---|---|---|---|---|---|---|"]
