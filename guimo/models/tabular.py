@@ -44,6 +44,7 @@ class TabularConfig:
     n_head: int = field(default=4, metadata={"help": "attention heads; must divide d_model"})
     ff_mult: float = field(default=4 / 3, metadata={"help": "MLP hidden width = d_model x this (the paper's 4/3 with ReGLU; GELU here)"})
     dropout: float = field(default=0.1, metadata={"help": "dropout on attention and the residual branches"})
+    n_members: int = field(default=1, metadata={"help": "an ensemble of this many FT-Transformers in one module (own tokenizer channels, blocks and head each; logits averaged)"})
 
     def __post_init__(self) -> None:
         if self.n_num < 0:
@@ -58,6 +59,8 @@ class TabularConfig:
             raise ValueError(f"n_out {self.n_out} does not fit task {self.task} (binary and regression: 1; multiclass: K >= 3)")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+        if self.n_members < 1:
+            raise ValueError("n_members must be at least 1")
 
     @property
     def n_tokens(self) -> int:
@@ -71,12 +74,15 @@ class TabularConfig:
 
 
 class FeatureTokenizer(nn.Module):
-    """(x_num (B, n_num) float, x_cat (B, n_cat) int64) -> tokens (B, F, C)."""
+    """(x_num (B, n_num) float, x_cat (B, n_cat) int64) -> tokens (B, F, M x C): the M ensemble members' tokenizers side
+    by side in the channels (member m reads channels m*C .. (m+1)*C - 1), so one layer holds every member's feature
+    tokens, and an attribution through its output (``guimo.explain.integrated``) covers the whole ensemble."""
 
     def __init__(self, cfg: TabularConfig) -> None:
         super().__init__()
         self.n_num, self.n_cat = cfg.n_num, len(cfg.cat_cardinalities)
-        d = cfg.d_model
+        d = cfg.d_model * cfg.n_members
+        scale = 1 / math.sqrt(cfg.d_model)  # per member's width, as in the paper
         # per numeric column j: W_j and b_j, looked up by column index (see the module docstring: Opacus)
         # (a table without numeric or without categorical columns gets no such layers: Opacus refuses parameters
         # that never receive a gradient)
@@ -92,7 +98,7 @@ class FeatureTokenizer(nn.Module):
         # the paper's init: uniform(-1/sqrt(C), 1/sqrt(C)) for the tokenizer's weights and biases
         for emb in (self.num_weight, self.num_bias, self.cat_emb, self.cat_bias):
             if emb is not None:
-                nn.init.uniform_(emb.weight, -1 / math.sqrt(d), 1 / math.sqrt(d))
+                nn.init.uniform_(emb.weight, -scale, scale)
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         B = x_num.shape[0] if self.n_num else x_cat.shape[0]
@@ -105,18 +111,42 @@ class FeatureTokenizer(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class _Stack(nn.Module):
+    """One member's blocks and head: tokens (B, F, C) with [CLS] last -> logits (B, n_out)."""
+
+    def __init__(self, cfg: TabularConfig) -> None:
+        super().__init__()
+        bcfg = cfg.block_config()
+        self.blocks = nn.ModuleList(Block(bcfg, i) for i in range(cfg.n_layer))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(torch.relu(self.norm(x[:, -1])))
+
+
 class FTTransformer(nn.Module):
-    """``forward(x_num, x_cat) -> logits (B, n_out)``; ``x_num`` float32 (B, n_num), ``x_cat`` int64 (B, n_cat)."""
+    """``forward(x_num, x_cat) -> logits (B, n_out)``; ``x_num`` float32 (B, n_num), ``x_cat`` int64 (B, n_cat).
+
+    With ``cfg.n_members`` = M > 1 the module is a deep ensemble (Lakshminarayanan et al. 2017) of M FT-Transformers
+    that differ by their initialisation: ``member_logits`` gives each one's logits (the training loss averages the
+    members' own losses, so each learns on its own), ``forward`` their mean. Averaging a few models cancels much of
+    what one small-data training run owes to its seed (on a few hundred rows the validation pick of one run is
+    noisy). M = 1 is the plain model, with the parameter names of runs saved before ensembles existed.
+    """
 
     def __init__(self, cfg: TabularConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        bcfg = cfg.block_config()
         self.tokenizer = FeatureTokenizer(cfg)
-        self.cls = nn.Embedding(1, cfg.d_model)  # the [CLS] vector, an embedding so Opacus sees it
-        self.blocks = nn.ModuleList(Block(bcfg, i) for i in range(cfg.n_layer))
-        self.norm = nn.LayerNorm(cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, cfg.n_out)
+        self.cls = nn.Embedding(1, cfg.d_model * cfg.n_members)  # the [CLS] vector(s), an embedding so Opacus sees it
+        if cfg.n_members == 1:
+            stack = _Stack(cfg)
+            self.blocks, self.norm, self.head = stack.blocks, stack.norm, stack.head
+        else:
+            self.members = nn.ModuleList(_Stack(cfg) for _ in range(cfg.n_members))
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, std=0.02)
@@ -126,17 +156,24 @@ class FTTransformer(nn.Module):
         nn.init.uniform_(self.cls.weight, -1 / math.sqrt(cfg.d_model), 1 / math.sqrt(cfg.d_model))
         self.register_buffer("cls_index", torch.zeros(1, dtype=torch.long), persistent=False)
 
-    def encode(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
-        """The [CLS] token's final state (B, C)."""
-        tokens = self.tokenizer(x_num, x_cat)  # (B, F - 1, C)
-        cls = self.cls(self.cls_index.expand(tokens.shape[0], -1))  # (B, 1, C)
-        x = torch.cat([tokens, cls], dim=1)  # (B, F, C): [CLS] last, as in the paper
-        for block in self.blocks:
-            x = block(x)
-        return x[:, -1]
+    def tokens(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        """Feature tokens with [CLS] last, as in the paper: (B, F, M x C)."""
+        tokens = self.tokenizer(x_num, x_cat)  # (B, F - 1, M x C)
+        cls = self.cls(self.cls_index.expand(tokens.shape[0], -1))  # (B, 1, M x C)
+        return torch.cat([tokens, cls], dim=1)
+
+    def member_logits(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        """Every member's logits (M, B, n_out)."""
+        x = self.tokens(x_num, x_cat)
+        if self.cfg.n_members == 1:
+            for block in self.blocks:
+                x = block(x)
+            return self.head(torch.relu(self.norm(x[:, -1])))[None]
+        c = self.cfg.d_model
+        return torch.stack([m(x[..., i * c:(i + 1) * c]) for i, m in enumerate(self.members)])
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.norm(self.encode(x_num, x_cat))))  # (B, n_out)
+        return self.member_logits(x_num, x_cat).mean(0)  # (B, n_out)
 
 
 @torch.no_grad()

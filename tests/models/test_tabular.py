@@ -91,3 +91,29 @@ def test_imbalance_losses():
     logits, labels = torch.tensor([[3.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), torch.tensor([0, 1])
     w = torch.tensor([1.0, 4.0, 1.0])
     assert imbalance_loss(logits, labels, task="multiclass", kind="weighted", class_weight=w) > imbalance_loss(logits, labels, task="multiclass", kind="none")
+
+
+def test_ensemble_averages_members_that_differ_and_opacus_sees_every_one():
+    from opacus import GradSampleModule
+    from opacus.validators import ModuleValidator
+
+    torch.manual_seed(0)
+    cfg = TabularConfig(n_num=3, cat_cardinalities=[2, 5], d_model=16, n_layer=1, n_head=2, dropout=0.0, n_members=3)
+    model = FTTransformer(cfg).eval()
+    x_num, x_cat = torch.randn(6, 3), torch.randint(0, 2, (6, 2))
+    members = model.member_logits(x_num, x_cat)
+    assert members.shape == (3, 6, 1)
+    torch.testing.assert_close(model(x_num, x_cat), members.mean(0))
+    assert not torch.allclose(members[0], members[1])  # own initialisations: an ensemble, not three copies
+    assert model.tokenizer(x_num, x_cat).shape == (6, 5, 3 * 16)  # every member's tokens in one layer's output
+    model.train()
+    assert ModuleValidator.validate(model, strict=False) == []
+    gsm = GradSampleModule(model, loss_reduction="sum")
+    gsm(x_num, x_cat).sum().backward()
+    for name, p in gsm.named_parameters():
+        assert p.grad_sample is not None and p.grad_sample.shape[0] == 6, name
+    # one member keeps the parameter names runs were saved with before ensembles existed
+    single = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[2, 5], d_model=16, n_layer=1, n_head=2))
+    assert {k.split(".")[0] for k in single.state_dict()} == {"tokenizer", "cls", "blocks", "norm", "head"}
+    with pytest.raises(ValueError, match="n_members"):
+        TabularConfig(n_num=2, n_members=0)

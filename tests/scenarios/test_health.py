@@ -76,10 +76,13 @@ def test_k_fold_splits_cover_the_rows_once(tmp_path):
     assert set.union(*tests) == set(range(len(df))) and sum(map(len, tests)) == len(df)
 
 
-def test_diabetes_is_a_regression(tmp_path):
+def test_diabetes_is_a_regression_learned_by_an_ensemble(tmp_path):
+    """Also the ensemble's path through the scenario (model.members=2: members trained side by side, logits averaged)."""
     out = tmp_path / "run"
-    run_pipeline("health", tiny_config("data.dataset=diabetes"), out, quiet=True)
-    m = RunDir.open(out).metrics()
+    run_pipeline("health", tiny_config("data.dataset=diabetes", "model.members=2"), out, quiet=True)
+    run = RunDir.open(out)
+    assert json.loads((run.path / "model_config.json").read_text())["n_members"] == 2
+    m = run.metrics()
     assert m["task"] == "regression" and m["headline"] == "r2"
     assert {"r2", "rmse", "mae"} <= set(m["model"]) and set(m["baselines"]) == {"logistic_regression", "lightgbm"}
     assert m["model"]["r2"] > 0.2  # the mean predictor scores 0
