@@ -76,3 +76,35 @@ def tiny_lm_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny-lm"
     run_pipeline("lm", tiny_lm_config(), out, quiet=True)
     return out
+
+
+# The assistant's NLU from scratch (a 2-layer, width-128 model on 2,000 generated EN + ZH commands; ~45 s of one core;
+# the served weights are its int8 model): tests/scenarios/test_assistant.py measures it, the CLI, server and console
+# tests serve it. README's tour trains the same settings through the CLI (tests/test_readme.py's SMALL_ASSISTANT).
+TINY_ASSISTANT = ["init.pretrained=none", "model=scratch_small", "model.max_len=32", "generator.n=2000", "generator.ood=200",
+                  "train.max_steps=650", "train.lr=2e-3", "train.warmup_steps=20", "train.eval_every=325", "train.checkpoint_every=0",
+                  "train.batch_size=32", "optimize.quantize_tolerance=0.5"]  # int8 kept: the metrics and the predictor are the int8 model's
+
+
+def tiny_assistant_run(tmp_path_factory) -> Path:
+    """A finished `assistant` run with ``TINY_ASSISTANT``, trained once per test session.
+
+    Under pytest-xdist each worker is its own process, so a session fixture alone would train once per worker:
+    the run lives in the session's shared temporary folder instead, and a file lock lets the first worker train
+    it while the others wait."""
+    import os
+
+    from filelock import FileLock
+
+    from guimo.cli.run import resolve_config
+    from guimo.pipeline.runner import run_pipeline
+    from guimo.scenarios import get
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's folder, shared by workers
+    out = root / "assistant-tiny-run"
+    with FileLock(str(root / "assistant-tiny-run.lock")):
+        if not (out / "metrics.json").is_file():
+            cfg = resolve_config(get("assistant"), None, TINY_ASSISTANT, None)
+            run_pipeline("assistant", cfg, out, quiet=True, set_keys={s.split("=")[0] for s in TINY_ASSISTANT})
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.assistant.test_core import tiny_assistant_run
+from tests.conftest import tiny_assistant_run
 from tests.conftest import shared_data
 
 

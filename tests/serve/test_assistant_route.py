@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.assistant.test_core import tiny_assistant_run
+from tests.conftest import tiny_assistant_run
 from tests.conftest import shared_data
 from tests.serve.conftest import FakeClassifier
 

@@ -307,7 +307,7 @@ def test_assistant_playground_over_a_real_run(console, browser, tmp_path_factory
     pytest.importorskip("pocketsphinx", reason="the assistant needs the 'assistant' extra")
     from guimo.serve.main import create_app
     from guimo.serve.registry import load_models
-    from tests.assistant.test_core import tiny_assistant_run
+    from tests.conftest import tiny_assistant_run
     from tests.serve.conftest import ThreadServer, settings
 
     served = load_models([f"home={tiny_assistant_run(tmp_path_factory)}"])
