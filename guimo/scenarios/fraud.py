@@ -54,9 +54,7 @@ class FraudConfig:
     train: TrainConfig = field(default_factory=lambda: fraud_train())
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
-    # early stopping on validation ROC-AUC, as measured in bench/risk.py: the log-loss pick that the small tables
-    # default to was not tried on the transaction sets
-    eval: TabularEvalConfig = field(default_factory=lambda: TabularEvalConfig(select_on="roc_auc"))
+    eval: TabularEvalConfig = field(default_factory=TabularEvalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD: --set privacy.epsilon=3 (guimo.privacy.dp)
 
 

@@ -18,8 +18,8 @@ else is here, so the three behave the same way:
   ``model.imbalance`` (default ``weighted``: BCE with positives weighted sqrt(negatives / positives), a compromise
   between no weight, which lets a 1% class barely move the gradient, and the full ratio, which makes every step's
   gradient hinge on a handful of rows); below 5,000 training rows an ensemble of 5 such models trained side by side
-  (``model.members``; ``ensemble_members`` says why); early stopping on validation log-loss (``eval.select_on``; the
-  fraud scenario keeps ROC-AUC), accuracy for K classes, R^2 for regression;
+  (``model.members``; ``ensemble_members`` says why); early stopping on validation ROC-AUC (``eval.select_on``),
+  accuracy for K classes, R^2 for regression;
 - evaluate: calibration on validation (``calibration.json``: the weight's logit shift log(pos_weight) taken off, then
   one temperature; for K classes the temperature alone), test metrics of ``guimo.evaluate.tabular`` for the
   transformer and the baselines (``guimo.evaluate.baselines_tab``: logistic regression and LightGBM, always run, on
@@ -128,9 +128,9 @@ class TabularEvalConfig:
     lgb_learning_rate: float = field(default=0.05, metadata={"help": "LightGBM's shrinkage (trees chosen by early stopping on validation)"})
     lgb_num_leaves: int = field(default=31, metadata={"help": "LightGBM's leaves per tree"})
     batch_size: int = field(default=2048, metadata={"help": "rows per forward pass when scoring"})
-    select_on: Literal["loss", "roc_auc", "pr_auc"] = field(default="loss", metadata={
-        "help": "binary: what early stopping and the kept checkpoint follow on validation: loss (the log-loss with the weight's "
-                "shift taken off; smooth on a few hundred rows, where a ranking metric jumps on one pair), roc_auc or pr_auc"})
+    select_on: Literal["roc_auc", "pr_auc", "loss"] = field(default="roc_auc", metadata={
+        "help": "binary: what early stopping and the kept checkpoint follow on validation: roc_auc, pr_auc (for rare positives, "
+                "where the top of the ranking matters) or loss (the log-loss with the weight's shift taken off)"})
 
     def __post_init__(self) -> None:
         from guimo.evaluate.baselines_tab import BASELINES

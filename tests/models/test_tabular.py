@@ -117,3 +117,19 @@ def test_ensemble_averages_members_that_differ_and_opacus_sees_every_one():
     assert {k.split(".")[0] for k in single.state_dict()} == {"tokenizer", "cls", "blocks", "norm", "head"}
     with pytest.raises(ValueError, match="n_members"):
         TabularConfig(n_num=2, n_members=0)
+
+
+def test_an_ensembles_attributions_are_complete():
+    """Integrated Gradients through the shared tokenizer's output covers every member (guimo.explain.integrated)."""
+    from guimo.explain.integrated import integrated_gradients
+
+    torch.manual_seed(1)
+    model = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[4], d_model=16, n_layer=1, n_head=2, dropout=0.0, n_members=3))
+    with torch.no_grad():  # a head that outputs more than noise, so there is a difference to explain
+        for member in model.members:
+            member.head.weight.mul_(50)
+    x_num, x_cat = torch.randn(20, 3) * 2, torch.randint(1, 4, (20, 1))
+    a = integrated_gradients(model, x_num, x_cat, (torch.zeros(3), torch.zeros(1, dtype=torch.long)), n_steps=64)
+    diff = a.output - a.baseline_output
+    assert a.values.shape == (20, 4) and np.abs(diff).max() > 0.01
+    assert np.allclose(a.values.sum(axis=1), diff, atol=0.02 * np.abs(diff).max())
