@@ -133,6 +133,13 @@ def markdown(r: dict) -> str:
                      "other fine-tuned systems.")
     elif rr:
         lines.append(f"Reranker: {json.dumps(rr)}.")
+    else:
+        lines.append("Not in this table: the cross-encoder reranker (issue part 3, `rerank.enabled=true`) was not part of this run. "
+                     "To run (it keeps this run's fine-tuned encoder, re-runs evaluate with the reranker trained by the shared loop, "
+                     f"and adds its row; the evaluate stage alone took {r.get('stages', {}).get('evaluate', 0) / 60:.0f} min at this run's load, "
+                     "and the reranker's training budget is 8 min): "
+                     f"`python bench/text_search.py --rerank --from-run {r.get('run', 'RUN')} --out /tmp/guimo-bench/scifact-rerank`, "
+                     "or `python bench/text_search.py --rerank` for a fresh run of both.")
     return "\n".join(lines)
 
 
