@@ -9,19 +9,28 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from guimo.errors import GuimoError, where
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Iterator[IO]:
+    """Write ``path`` through a temporary file beside it, fsynced and renamed over it when the block ends.
+
+    For output streamed in pieces (``guimo anonymize`` writes a large CSV chunk by chunk): an error or a
+    kill inside the block leaves the old file (or none), never half of the new one. ``kwargs`` go to
+    ``open`` (``encoding``, ``newline``)."""
+    if not mode.startswith("w"):
+        raise ValueError(f"atomic_open writes a whole new file: mode must start with 'w', not {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -30,7 +39,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

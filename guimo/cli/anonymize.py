@@ -117,57 +117,43 @@ def _count_lines(path) -> int:
 def _stream_csv(src, dst, anonymizer, chunk_rows: int, *, quiet: bool) -> dict:
     """Read ``src`` in chunks of text cells, anonymise each, append it to a temporary file beside ``dst``
     and rename that over ``dst`` at the end (a failure leaves no half-written output)."""
-    import os
-    import tempfile
-
     import pandas as pd
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from guimo.data.tabular import csv_error
     from guimo.errors import GuimoError
-    from guimo.io import fsync_dir
+    from guimo.io import atomic_open
     from guimo.privacy.anonymize import merge_reports
 
     sep_in = "\t" if src.suffix.lower() == ".tsv" else ","
     sep_out = "\t" if dst.suffix.lower() == ".tsv" else ","
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     report: dict = {}
     total = None if quiet else _count_lines(src)
     progress = Progress(TextColumn("anonymizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), disable=quiet, transient=True)  # stdout is for the summary
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f, progress:
-            task = progress.add_task("rows", total=total)
-            reader = pd.read_csv(src, sep=sep_in, dtype=str, keep_default_na=False, chunksize=chunk_rows, encoding="utf-8-sig")
-            first = True
-            try:
-                for chunk in reader:
-                    if first:
-                        missing = [c for c in list(anonymizer.columns or []) + list(anonymizer.name_columns) if c not in chunk.columns]
-                        if missing:
-                            raise GuimoError(f"{src}: no columns {', '.join(missing)}; the columns are: {', '.join(chunk.columns)}")
-                    out, part = anonymizer.anonymize_frame(chunk)
-                    out.to_csv(f, header=first, index=False, sep=sep_out)
-                    report = merge_reports(report, part) if report else part
-                    first = False
-                    progress.update(task, advance=len(chunk))
-            except pd.errors.ParserError as e:
-                raise csv_error(src, e) from None
-            except pd.errors.EmptyDataError:
-                raise GuimoError(f"{src}: empty file, expected a header row") from None
-            except UnicodeDecodeError as e:
-                raise GuimoError(f"{src}: not UTF-8 text ({e.reason})") from None
-            if first:  # a header and no rows: write the header back
-                f.write(sep_out.join(pd.read_csv(src, sep=sep_in, nrows=0, encoding="utf-8-sig").columns) + "\n")
-                report = {"rows": 0, "mode": anonymizer.mode, "columns": {}, "cells_changed": 0}
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(dst.parent)
+    with atomic_open(dst, "w", encoding="utf-8", newline="") as f, progress:
+        task = progress.add_task("rows", total=total)
+        reader = pd.read_csv(src, sep=sep_in, dtype=str, keep_default_na=False, chunksize=chunk_rows, encoding="utf-8-sig")
+        first = True
+        try:
+            for chunk in reader:
+                if first:
+                    missing = [c for c in list(anonymizer.columns or []) + list(anonymizer.name_columns) if c not in chunk.columns]
+                    if missing:
+                        raise GuimoError(f"{src}: no columns {', '.join(missing)}; the columns are: {', '.join(chunk.columns)}")
+                out, part = anonymizer.anonymize_frame(chunk)
+                out.to_csv(f, header=first, index=False, sep=sep_out)
+                report = merge_reports(report, part) if report else part
+                first = False
+                progress.update(task, advance=len(chunk))
+        except pd.errors.ParserError as e:
+            raise csv_error(src, e) from None
+        except pd.errors.EmptyDataError:
+            raise GuimoError(f"{src}: empty file, expected a header row") from None
+        except UnicodeDecodeError as e:
+            raise GuimoError(f"{src}: not UTF-8 text ({e.reason})") from None
+        if first:  # a header and no rows: write the header back
+            f.write(sep_out.join(pd.read_csv(src, sep=sep_in, nrows=0, encoding="utf-8-sig").columns) + "\n")
+            report = {"rows": 0, "mode": anonymizer.mode, "columns": {}, "cells_changed": 0}
     return report
