@@ -124,9 +124,13 @@ def render_one(r: dict) -> list[str]:
                 f"{r['subsample']['rows']} offers, seed {r['subsample']['seed']}, sha256 {r['subsample']['sha256'][:12]}...), "
                 "written by the script's `--clusters`; the scenario splits it by cluster as it does the whole file.", ""]
               if r.get("subsample") else []),
-             f"{r['date'][:16]} UTC — {cpu['model']} ({cpu['cores']} cores; ISA flags: {', '.join(cpu['flags']) or 'none'}), one torch "
-             f"thread per point; 1-minute load average {r['load_avg_1_start_end'][0]:.1f} at the start, {r['load_avg_1_start_end'][1]:.1f} at "
-             f"the end (a shared machine); the sweep trained for {r['sweep_minutes']:.1f} min. {lab['classes']} classes, "
+             f"{r['date'][:16].replace('T', ' ')} UTC — {cpu['model']} ({cpu['cores']} cores; ISA flags: {', '.join(cpu['flags']) or 'none'}), "
+             "one torch thread per point; "
+             + (f"1-minute load average {r['sweep_load'][0]:.1f}-{r['sweep_load'][1]:.1f} while the sweep trained (sampled about once a "
+                "minute; a machine shared with other jobs)" if r.get("sweep_load") else
+                f"1-minute load average {r['load_avg_1_start_end'][0]:.1f} at the start, {r['load_avg_1_start_end'][1]:.1f} at the end "
+                "(a shared machine)")
+             + f"; the sweep trained for {r['sweep_minutes']:.1f} min. {lab['classes']} classes, "
              f"{lab['labelled']:,.0f} labelled training examples at the full share ({lab['per_class']:.1f} per class); every share "
              "is scored on the same test split.", "",
              "| labels per class | " + " | ".join(label.get(n, n) for n in names) + " |",
@@ -182,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clusters", type=float, help="sweep a seeded subsample keeping this share of PriceRunner's product clusters")
     ap.add_argument("--set", action="append", default=[], dest="extra", help="one more --set for the sweep (repeatable)")
     ap.add_argument("--note", default="", help="a paragraph for the record (what the figures show, how it was sized)")
+    ap.add_argument("--sweep-load", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                    help="the 1-minute load average's range while the sweep trained, when it trained before this invocation (which then only refits)")
     ap.add_argument("--render", action="store_true", help="only rewrite the section from bench/results/text_labels_*.json")
     args = ap.parse_args(argv)
     from guimo.io import atomic_write_json
@@ -195,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             subsample = cluster_subsample(Path(args.data), args.clusters, 0, Path(data))
         record = measure(args.name, args.scenario, data, args.out or str(ROOT / "runs" / f"text-labels-{args.name}"), args.extra)
         record["note"], record["subsample"] = args.note, subsample
+        if args.sweep_load:
+            record["sweep_load"] = args.sweep_load
         atomic_write_json(RESULTS / f"text_labels_{args.name}.json", record)
     records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("text_labels_*.json"))]
     write_section("text_labels", render(records), heading=HEADING, doc=page("text"))
