@@ -104,6 +104,15 @@ def headline(record: dict) -> dict[str, Any]:
     return {"text": "FT-Transformer vs best baseline, 5-fold: " + "; ".join(parts), "met": met}
 
 
+LIMIT_S = 300  # issue #25: every run under 5 minutes on 2 cores
+
+
+def slowest(v: dict) -> str:
+    """The slowest fold's run and the load it met, e.g. ``182 s (load 4.4)``."""
+    f = max(v["folds"], key=lambda f: f["seconds"])
+    return f"{f['seconds']:.0f} s (load {max(f.get('load_avg', [0])):.1f})"
+
+
 def fmt(s: dict | None) -> str:
     return "—" if not s else f"{s['mean']:.3f} ± {s['std']:.3f}"
 
@@ -113,19 +122,22 @@ def render(record: dict) -> str:
     cpu = m.get("cpu", {})
     loads = [x for v in record["sets"].values() for f in v.get("folds", []) for x in f.get("load_avg", [])]
     load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "?"
-    lines = [f"Measured {record['date']} with `{record['command']}` on {cpu.get('model', '?')} "
+    lines = [f"Measured on {cpu.get('model', '?')} "
              f"(flags: {', '.join(cpu.get('flags', [])) or 'none recorded'}), {m.get('torch_threads')} torch thread(s), "
              f"OMP_NUM_THREADS={m.get('omp_num_threads')}, 1-minute load average {load} at the folds' starts and ends (a shared 2-core "
-             "machine: other jobs ran beside it, so the run times are those of a busy machine). Each fold is one `guimo run` with the "
-             "scenario's defaults; mean ± sample sd over the folds.", ""]
-    lines += ["| set | target | transformer | best baseline | met |", "|---|---|---:|---:|:---:|"]
+             "machine: other jobs ran beside it, so the run times are those of a busy machine; each set below says its own command, "
+             "date and load). Each fold is one `guimo run` with the scenario's defaults; mean ± sample sd over the folds. "
+             f"Run time: the issue asks for every run under {LIMIT_S // 60} minutes on 2 cores; the table gives the slowest fold's run "
+             "(all six stages, the baselines included) at the load it met.", ""]
+    lines += ["| set | target | transformer | best baseline | met | slowest run |", "|---|---|---:|---:|:---:|---:|"]
     for name, v in record["sets"].items():
         if "verdict" not in v:
             continue
         vd = v["verdict"]
         s = v["summary"]
         lines.append(f"| {TITLES.get(name, name)} | {vd['metric']} within {vd['tolerance']} | {fmt(s['model'][vd['metric']])} | "
-                     f"{vd['best_baseline']} {fmt(s[vd['best_baseline']][vd['metric']])} | {'yes' if vd['met'] else 'no'} |")
+                     f"{vd['best_baseline']} {fmt(s[vd['best_baseline']][vd['metric']])} | {'yes' if vd['met'] else 'no'} (gap {vd['gap']:+.3f}) | "
+                     f"{slowest(v)} |")
     lines.append("")
     for name, v in record["sets"].items():
         if "summary" not in v:
@@ -136,8 +148,10 @@ def render(record: dict) -> str:
         how = (f"forward-chaining folds in time: fold i trains on the time blocks before block i+2 of {k + 1} and tests on it"
                if str(v["folds"][0]["split"]).startswith("forward") else f"stratified {k}-fold")
         tests = [f["test_rows"] for f in v["folds"]]
+        fl = [x for f in v["folds"] for x in f.get("load_avg", [])]
         lines += [f"**{TITLES.get(name, name)}** ({how}; test rows per fold {min(tests):,}-{max(tests):,}; ids left out: "
-                  f"{v['folds'][0]['dropped_ids']}; run time {min(secs):.0f}-{max(secs):.0f} s per run)", "",
+                  f"{v['folds'][0]['dropped_ids']}; run time {min(secs):.0f}-{max(secs):.0f} s per run at load {min(fl):.1f}-{max(fl):.1f}; "
+                  f"measured {v.get('date', record['date'])} with `{v.get('command', record['command'])}`)", "",
                   "| metric | transformer | logistic regression | LightGBM |", "|---|---:|---:|---:|"]
         for metric in METRICS:
             if metric in s["model"]:
@@ -146,6 +160,37 @@ def render(record: dict) -> str:
         lines.append("")
     return "\n".join(lines)
 
+
+# What the second attempt at the unmet targets tried (2026-12-07), rendered under the table. Recipes were chosen on
+# inner validation (bench/risk_recipes.py: each fold's training rows split into fitting and early-stopping rows, scored
+# on the fold's validation rows; test folds never read), then measured once by this script.
+NOTES = """**Second attempt (2026-12-07) at the three unmet targets.** Recipes were compared on inner validation, never on
+the test folds: `bench/risk_recipes.py` splits each fold's training rows 80/20 into fitting and early-stopping rows and
+scores ROC-AUC on the fold's validation rows (mean of 5 folds; logistic regression on the same rows for scale).
+
+- German credit, inner validation (LR 0.758): the default single model 0.735; early stopping on validation log-loss
+  instead of ROC-AUC 0.704; a smaller, more regularised model (d_model 32, 2 blocks, dropout 0.2, weight decay 1e-4)
+  0.725; 3 separately trained models averaged 0.748 (log-loss stopping: 0.742). Breast cancer (LR 0.992): single model
+  0.982, log-loss stopping 0.986.
+- Adopted: an ensemble of 5 FT-Transformers in one module below 5,000 training rows (`model.members`, trained side by
+  side on their own losses, logits averaged, one early-stopping point; `model=tiny`, DP-SGD runs and larger tables keep
+  one model). Early stopping stays on ROC-AUC (`eval.select_on=loss` is an option). The transaction sets (5,153 or more
+  training rows in every fold) are untouched by it: one model, the same code path, so their rows above stand.
+- Measured on the test folds (the rows above): breast cancer 0.983 -> 0.986 ± 0.011 against LR 0.995 (gap 0.009:
+  inside the 0.01 target, by less than a fold's spread); German credit 0.760 -> 0.761 ± 0.029 against LR 0.784 (gap
+  0.023: NOT met; the ensemble's inner-validation gain did not show on the test folds). Run time went up 5x on these
+  small sets: 40-184 s per run at load 3-5.6, under the 5-minute limit.
+- Generated payments (PR-AUC gap 0.112) was not worked on again: both contenders already see the same columns (the
+  generator's stream features: amount, account age, prior transactions, amount over the account's mean, new
+  destination, the destination's distinct senders, hours since and amount over the last incoming money, and the type),
+  so the gap is the model's, not the features'. Folds 3-4 ended at the 1,500-step cap with their best validation at
+  the last steps (under-trained), folds 0-1 stopped early on a noisy validation PR-AUC.
+- Next, in order: periodic / PLR numeric embeddings (Gorishniy et al. 2022), which give a transformer the sharp
+  thresholds trees find in such stream features; for payments a longer step budget where the machine allows it and
+  early stopping on validation log-loss (smoother than a PR-AUC over a few dozen frauds); for German credit a linear
+  skip from the tokens to the output (the task is close to linear: LR leads every other contender) and members that
+  each stop at their own best step (what the 0.748 above did).
+"""
 
 HEADER = """# Risk: fraud, credit and health (issue #25)
 
@@ -165,7 +210,7 @@ def write_page(record: dict) -> None:
     if not text.startswith(HEADER):
         body = text.split("\n", 1)[1] if text.startswith("# ") else text  # another script's placeholder title
         atomic_write_text(doc, HEADER + "\n" + body.lstrip("\n"))
-    write_section("risk", render(record), heading="Accuracy: transformer vs baselines, 5-fold", doc=doc)
+    write_section("risk", render(record) + "\n" + NOTES, heading="Accuracy: transformer vs baselines, 5-fold", doc=doc)
 
 
 def main() -> int:
@@ -193,7 +238,7 @@ def main() -> int:
             on_disk = json.loads(RESULT.read_text()) if RESULT.exists() else {"sets": {}}
             record["sets"] = {**on_disk.get("sets", {}), **record["sets"]}
             record["sets"][name] = {"folds": folds, "summary": summary, "verdict": verdict(name, summary), "settings": SETS[name][1] + args.extra,
-                                    "date": dt.date.today().isoformat(), "machine": record["machine"]}
+                                    "date": dt.date.today().isoformat(), "machine": record["machine"], "command": record["command"]}
             record["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
             record["headline"] = headline(record)
             from guimo.io import atomic_write_json

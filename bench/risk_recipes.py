@@ -1,0 +1,89 @@
+"""Recipe search for the tabular transformer on inner validation, never on test folds (issue #25's second attempt).
+
+    OMP_NUM_THREADS=1 python bench/risk_recipes.py german_credit '{"base": {}, "ens3": {"ens": 3}, "members5": {"members": 5}}'
+
+Reads the encoded folds of a finished `python bench/risk.py --sets SET --out runs/bench-risk-2` (RUNS below). For each
+of the 5 folds it splits the fold's *training* rows 80/20 (stratified, seeded) into fitting rows and early-stopping
+rows, trains the FT-Transformer with a variant's settings and scores ROC-AUC on the fold's *validation* rows, which
+neither the fitting nor the stopping saw; the fold's test rows are never read. Logistic regression fitted on the fold's
+training rows, scored on the same validation rows, is printed beside it for scale. The schedule mirrors the scenario's
+defaults (AdamW, warmup 50, cosine to 2,000 steps, validation every 10 steps, patience 20, best weights restored).
+
+Variant keys: d (d_model), L (n_layer), h (heads), drop, wd, lr, bs, steps, warm, ee (validate every), pat (patience),
+sel ("roc" or "loss": what early stopping follows), ens (separately trained models, each stopped on its own, logits
+averaged), members (one model of n_members trained jointly, one stopping point: what `model.members` does).
+"""
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np, torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from guimo.models.tabular import FTTransformer, TabularConfig, imbalance_loss
+from guimo.data.tabular import stratified_split
+from guimo.evaluate.baselines_tab import fit_logistic
+from sklearn.metrics import roc_auc_score, average_precision_score, log_loss
+torch.set_num_threads(1)
+SET = sys.argv[1]; variants = json.loads(sys.argv[2]); folds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+RUNS = Path(__file__).resolve().parents[1] / "runs" / "bench-risk-2"
+base = f"{RUNS}/{SET}"
+def load(k, s):
+    z = np.load(f"{base}/fold{k}/data/{s}.npz"); return z["x_num"], z["x_cat"], z["y"]
+def card(k):
+    e = json.load(open(f"{base}/fold{k}/data/encoder.json"))
+    from guimo.data.tabular import TableEncoder
+    return TableEncoder.from_json(e)
+
+def train_one(tr, es, v, seed, enc, pos_weight):
+    torch.manual_seed(seed); rng = np.random.default_rng(seed)
+    cfg = TabularConfig(n_num=enc.n_num, cat_cardinalities=enc.cardinalities, d_model=v.get("d", 64), n_layer=v.get("L", 3),
+                        n_head=v.get("h", 4), dropout=v.get("drop", 0.1), n_members=v.get("members", 1))
+    m = FTTransformer(cfg)
+    ps = [p for p in m.parameters()]
+    groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": v.get("wd", 1e-5)}, {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=v.get("lr", 5e-4), betas=(0.9, 0.98))
+    bs, maxs, warm, ee, pat = v.get("bs", 64), v.get("steps", 2000), v.get("warm", 50), v.get("ee", 10), v.get("pat", 20)
+    xn, xc, y = [torch.from_numpy(a) for a in tr]
+    en, ec, ey = [torch.from_numpy(a) for a in es]
+    best, best_state, bad, order, pos = None, None, 0, rng.permutation(len(y)), 0
+    sel = v.get("sel", "roc")
+    for step in range(maxs):
+        lr = v.get("lr", 5e-4) * ((step + 1) / warm if step < warm else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warm) / (maxs - warm))))
+        for g in opt.param_groups: g["lr"] = lr
+        if pos + bs > len(y): order, pos = rng.permutation(len(y)), 0
+        idx = order[pos:pos + bs]; pos += bs
+        m.train(); loss = torch.stack([imbalance_loss(z, y[idx], task="binary", kind="weighted", pos_weight=pos_weight) for z in m.member_logits(xn[idx], xc[idx])]).mean()
+        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
+        if (step + 1) % ee == 0:
+            m.eval()
+            with torch.no_grad(): z = m(en, ec)[:, 0].numpy() - np.log(pos_weight)
+            if sel == "roc": val = roc_auc_score(ey.numpy(), z)
+            else: val = -float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(z), ey.float()))
+            if best is None or val > best: best, best_state, bad, bstep = val, copy.deepcopy(m.state_dict()), 0, step + 1
+            else:
+                bad += 1
+                if bad >= pat: break
+    m.load_state_dict(best_state); m.eval()
+    return m, bstep
+
+res = {}
+for name, v in variants.items():
+    rocs, lrs, steps, t0 = [], [], [], time.time()
+    for k in range(folds):
+        tr, va = load(k, "train"), load(k, "val"); enc = card(k)
+        y = tr[2]; a, b = stratified_split(y, (0.8, 0.2), seed=100 + k)
+        fit_ = tuple(x[a] for x in tr); es = tuple(x[b] for x in tr)
+        pw = float(np.sqrt((y[a] == 0).sum() / max(1, (y[a] == 1).sum())))
+        zs = []
+        for s in range(v.get("ens", 1)):
+            m, bs_ = train_one(fit_, es, v, s, enc, pw); steps.append(bs_)
+            with torch.no_grad(): zs.append(m(torch.from_numpy(va[0]), torch.from_numpy(va[1]))[:, 0].numpy())
+        z = np.mean(zs, 0)
+        rocs.append(roc_auc_score(va[2], z))
+        lr_ = fit_logistic("binary", enc.cardinalities, tr, c=1.0)
+        lrs.append(roc_auc_score(va[2], lr_.predict(va[0], va[1])))
+    res[name] = dict(roc=float(np.mean(rocs)), lr=float(np.mean(lrs)), folds=[round(r, 4) for r in rocs], steps=steps, s=round(time.time() - t0))
+    print(name, json.dumps(res[name]), flush=True)
