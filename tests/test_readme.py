@@ -55,8 +55,8 @@ SMALL_CATEGORIZE = f"--set generator.products=80 {SMALL_TEXT}"
 SMALL_SEARCH = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_length=64"
 # the assistant's NLU from scratch on 2,000 generated commands (tests/assistant's tiny run: ~45 s of one core)
 SMALL_ASSISTANT = ("--set init.pretrained=none --set model=scratch_small --set model.max_len=32 --set generator.n=2000 "
-                   "--set generator.ood=200 --set train.max_steps=650 --set train.lr=2e-3 --set train.warmup_steps=20 "
-                   "--set train.eval_every=325 --set train.checkpoint_every=0 --set optimize.quantize_tolerance=0.5")
+                   "--set generator.ood=200 --set train.max_steps=1000 --set train.lr=2e-3 --set train.warmup_steps=20 "
+                   "--set train.eval_every=500 --set train.checkpoint_every=0 --set optimize.quantize_tolerance=0.5")
 # the tabular scenarios' tiny preset for a few dozen steps (seconds)
 SMALL_TABULAR = "--set model=tiny --set train.max_steps=60 --set train.eval_every=20"
 SMALL_FAQ = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_len=64"

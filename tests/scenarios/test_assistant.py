@@ -35,8 +35,9 @@ def run(tmp_path_factory):
 def test_held_out_generated_commands_are_parsed_exactly(run):
     m = run.metrics()
     model = m["model"]
-    # intent and every slot tag right: 0.946-0.973 over seeds 0-3 of these settings (and 0.948 on a CI machine)
-    assert model["sentence_accuracy"] > 0.93, model
+    # intent and every slot tag right (the issue's > 95%): 1000 steps gave 0.969-0.989 over seeds 0-2 on one core; 650
+    # steps gave 0.963-0.983 over seeds 0-3 there but 0.948 on a CI machine, inside the noise of a short run
+    assert model["sentence_accuracy"] > 0.95, model
     assert model["intent_accuracy"] > 0.97 and model["slot_f1"] > 0.95, model
     assert model["sentence_accuracy"] > m["baselines"]["lexicon"]["sentence_accuracy"] + 0.1, m["baselines"]
     assert set(m["by_language"]) == {"en", "zh"} and m["by_language"]["zh"]["sentence_accuracy"] > 0.9, m["by_language"]
