@@ -48,7 +48,8 @@ SNIPS_RECIPE = ["model.max_len=64", "train.batch_size=32", "train.lr=1e-3", "mod
 SCREEN_NOTE = ("400 steps, warmup 40, validation sentence accuracy: encoder 1e-4 0.844, 5e-5 0.813; "
                "2026-12-07, AMD EPYC, 1 thread, load 4.3-5.3")
 # from scratch: MiniLM's shape (6 blocks, 12 heads, width 384, MLP 1536) with random weights, every weight at train.lr
-SCRATCH = ["init.pretrained=none", "model.n_layer=6", "model.n_head=12", "model.d_model=384", "model.d_ff=1536", "train.lr=5e-4"]
+SCRATCH = ["init.pretrained=none", "model.n_layer=6", "model.n_head=12", "model.d_model=384", "model.d_ff=1536", "train.lr=5e-4",
+           "model.encoder_lr_mult=1"]
 HWU64_RECIPE = ["model.max_len=64", "train.batch_size=32", "train.lr=1e-3", "train.warmup_steps=60", "train.max_steps=930",
                 "train.eval_every=155", "train.checkpoint_every=155", "train.log_every=25"]
 
