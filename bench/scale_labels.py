@@ -132,6 +132,18 @@ def render(records: list[dict], intro: str) -> str:
     return "\n".join([intro, "", *(line for r in records for line in render_one(r))]).rstrip() + "\n"
 
 
+def publish(prefix: str, doc: str, heading: str, intro: str, record: dict | None = None) -> None:
+    """Write ``record`` (if any) as bench/results/<prefix>_<name>.json, then rewrite the ``prefix`` section of
+    docs/benchmarks/<doc>.md from every such record."""
+    from guimo.io import atomic_write_json
+
+    if record is not None:
+        atomic_write_json(RESULTS / f"{prefix}_{record['name']}.json", record)
+    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{prefix}_*.json"))]
+    write_section(prefix, render(records, intro), heading=heading, doc=page(doc))
+    print(f"wrote docs/benchmarks/{doc}.md ({len(records)} record(s))")
+
+
 INTRO = ("What more labels buy a classifier, measured by `guimo scale support|categorize` itself with the scenario's shipped "
          "recipe: accuracy against labelled examples per class for the fine-tuned MiniLM and its baselines, each fitted with "
          "err(n) = alpha n^(-beta) + gamma, 2x and 4x the labels predicted with 95% bootstrap bands and priced at "
@@ -147,16 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render", action="store_true", help="rewrite the docs section from bench/results/scale_labels_*.json")
     ap.add_argument("--note", default="", help="a sentence for the section (what the figures show, how busy the machine was)")
     args = ap.parse_args(argv)
-    from guimo.io import atomic_write_json
-
+    record = None
     if not args.render:
         name = args.scenario if not args.data else f"{args.scenario}-{Path(args.data).name}"
         record = measure(name, args.scenario, args.out or f"runs/scale-labels-{name}", args.data)
         record["note"] = args.note
-        atomic_write_json(RESULTS / f"scale_labels_{name}.json", record)
-    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("scale_labels_*.json"))]
-    write_section("scale_labels", render(records, INTRO), heading=HEADING, doc=page("scale"))
-    print(f"wrote docs/benchmarks/scale.md ({len(records)} record(s))")
+    publish("scale_labels", "scale", HEADING, INTRO, record)
     return 0
 
 

@@ -24,17 +24,14 @@ docs/benchmarks/text.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path when run as a script)
-from scale_labels import measure, render  # noqa: E402
+from scale_labels import measure, publish  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-RESULTS = ROOT / "bench" / "results"
 HEADING = "Learning curves of labels (bench/text_labels.py)"
 FRACTIONS = "0.1,0.25,0.5,1"
 # The shortened recipe (see the docstring): one pass per share, LP-FT head, BANKING77's validated lr pair.
@@ -88,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the 1-minute load average's range while the sweep trained, when it trained before this invocation (which then only refits)")
     ap.add_argument("--render", action="store_true", help="only rewrite the section from bench/results/text_labels_*.json")
     args = ap.parse_args(argv)
-    from guimo.io import atomic_write_json
-
+    record = None
     if not args.render:
         if not (args.name and args.data):
             ap.error("--name and --data are required to measure")
@@ -102,10 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         record["note"], record["subsample"] = args.note, subsample
         if args.sweep_load:
             record["sweep_load"] = args.sweep_load
-        atomic_write_json(RESULTS / f"text_labels_{args.name}.json", record)
-    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("text_labels_*.json"))]
-    write_section("text_labels", render(records, INTRO), heading=HEADING, doc=page("text"))
-    print(f"wrote docs/benchmarks/text.md ({len(records)} record(s))")
+    publish("text_labels", "text", HEADING, INTRO, record)
     return 0
 
 
