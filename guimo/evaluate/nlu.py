@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from guimo.assistant.types import bio_spans
+from guimo.evaluate.classification import rejection_threshold
 
 
 def span_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
@@ -102,12 +103,12 @@ def balanced_oos_threshold(confidence: np.ndarray, is_oos: np.ndarray, correct: 
     conf, oos = np.asarray(confidence, float), np.asarray(is_oos, bool)
     ok = np.asarray(correct, bool)
     pre = np.zeros_like(oos) if predicted_oos is None else np.asarray(predicted_oos, bool)
-    best_t, best = float("-inf"), -1.0
-    for t in np.concatenate([[-np.inf], np.unique(conf)]):
-        rejected = pre | (conf < t)
-        score = 0.5 * np.mean(~rejected[~oos] & ok[~oos]) + 0.5 * np.mean(rejected[oos])
-        if score > best + 1e-12:
-            best_t, best = float(t), float(score)
+
+    def balanced(rejected: np.ndarray) -> float:
+        rejected = pre | rejected
+        return 0.5 * np.mean(~rejected[~oos] & ok[~oos]) + 0.5 * np.mean(rejected[oos])
+
+    best_t, best = rejection_threshold(conf, balanced)
     return best_t, (f"maximises balanced accuracy on validation ({best:.4f}: the mean of in-scope kept and right, "
                     f"{int((~oos).sum())} rows, and out-of-scope rejected, {int(oos.sum())} rows)")
 

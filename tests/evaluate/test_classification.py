@@ -58,6 +58,16 @@ def test_oos_threshold_with_oos_rows_separates_them():
     assert m["oos_precision"] == m["oos_recall"] == m["joint_accuracy"] == 1.0
 
 
+def test_oos_threshold_sits_in_the_middle_of_the_validation_gap():
+    # strangers at log-odds 1 and 2, commands at 5-7: every threshold in (2, 5] cuts validation the same way; the middle
+    # keeps a new command at 4 (less sure than any validation command) and still rejects a stranger at 3
+    t, _ = C.oos_threshold(np.array([5.0, 6.0, 7.0, 1.0, 2.0]), np.array([0, 0, 0, 1, 1], bool))
+    assert t == pytest.approx(3.5)
+    assert 4.0 >= t > 3.0
+    t, best = C.rejection_threshold(np.array([1.0, 2.0, 3.0]), lambda rejected: float(rejected[0]))  # only the first rejected
+    assert (t, best) == (1.5, 1.0)
+
+
 def test_oos_metrics_by_hand():
     rejected = np.array([1, 1, 0, 0, 1, 0], bool)
     is_oos = np.array([1, 0, 1, 0, 0, 0], bool)
