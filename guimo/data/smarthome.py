@@ -158,37 +158,41 @@ class _Writer:
             return False
         if "color" in slots and not any(c in d.capabilities.get("color", {}).get("values", []) for c in COLORS[lang].values()):
             return False
-        if "device" in slots and not self._device_words(d, "room" in slots, "scope" in slots, lang):
+        if "device" in slots and not any(self._device_words(d, "room" in slots, "scope" in slots, lang)):
             return False
         return True
 
-    def _device_words(self, d: Device, with_room: bool, plural: bool, lang: str) -> list[str]:
+    def _device_words(self, d: Device, with_room: bool, plural: bool, lang: str) -> tuple[list[str], list[str]]:
+        """(the device's own names, its type's words) that can name ``d`` here. They are drawn as two halves
+        (``_value``): pooled, a garage door's one name "door" lost to its type's four ("curtains", "shades", ...),
+        so a trained assistant had seen "open the garage door" 5 times and "open the garage blinds" 37."""
         kind = TYPES[d.type]
         if plural:
-            return list(kind.plural.get(lang) or kind.words.get(lang, ()))
+            return [], list(kind.plural.get(lang) or kind.words.get(lang, ()))
         # plurals without a scope word only for lights ("turn off the kitchen lights"); "unlock the locks" is rare
         type_words = list(kind.words.get(lang, ())) + (list(kind.plural.get(lang, ())) if d.type == "light" else [])
         own = d.names.get(lang, [])
         room_names = sorted((n for r in self.home.rooms.values() for n in r.names.get(lang, [])), key=len, reverse=True)
         if not with_room:
             # a name that starts with a room ("porch light") is always tagged room + device, never as one device
-            return [n for n in own if not any(n.startswith(r) for r in room_names)] + type_words
+            return [n for n in own if not any(n.startswith(r) for r in room_names)], type_words
         # after a room word: its type words, and its own names without a leading room name ("bedroom lamp" -> "lamp")
-        out = list(type_words)
+        names = []
         for name in own:
             prefix = next((r for r in room_names if name.startswith(r)), None)
             if prefix is None:
-                out.append(name)
+                names.append(name)
             elif prefix in self.home.rooms[d.room].names.get(lang, []) and name[len(prefix):].strip():
-                out.append(name[len(prefix):].strip())
-        return out
+                names.append(name[len(prefix):].strip())
+        return names, type_words
 
     def _value(self, slot: str, d: Device, slots: set[str], lang: str) -> str:
         rng = self.rng
         if slot == "room":
             return rng.choice(self.home.rooms[d.room].names[lang])
         if slot == "device":
-            return rng.choice(self._device_words(d, "room" in slots, "scope" in slots, lang))
+            own, kind = self._device_words(d, "room" in slots, "scope" in slots, lang)
+            return rng.choice(own if own and (not kind or rng.random() < 0.5) else kind)
         if slot == "scope":
             return rng.choice(SCOPE_WORDS[lang])
         if slot == "color":
