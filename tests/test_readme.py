@@ -54,7 +54,7 @@ SMALL_SUPPORT = f"--set generator.per_intent=24 --set generator.out_of_scope=60 
 SMALL_CATEGORIZE = f"--set generator.products=80 {SMALL_TEXT}"
 SMALL_SEARCH = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkpoint_every=6 --set train.warmup_steps=2 --set model.max_length=64"
 # the assistant's NLU from scratch on 2,000 generated commands (tests/assistant's tiny run: ~45 s of one core)
-SMALL_ASSISTANT = ("--set init.pretrained=none --set model=scratch_small --set model.max_len=32 --set generator.n=2000 "
+SMALL_ASSISTANT = ("--set init.pretrained=none --set model=scratch_small --set model.max_len=32 --set generator.n=3000 "
                    "--set generator.ood=200 --set train.max_steps=1000 --set train.lr=2e-3 --set train.warmup_steps=20 "
                    "--set train.eval_every=500 --set train.checkpoint_every=0 --set optimize.quantize_tolerance=0.5")
 # the tabular scenarios' tiny preset for a few dozen steps (seconds)
