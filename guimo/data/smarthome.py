@@ -16,6 +16,7 @@ and ``generate(..., patterns=held_out)`` writes utterances in wordings training 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from functools import lru_cache
 
 from guimo.assistant.home import ATTRIBUTE_WORDS, RELATIVE, SCOPE_WORDS, TYPES, Device, Home, can_serve, comparative
@@ -113,7 +114,9 @@ class _Writer:
 
     def fill(self, intent: str, pattern: str, lang: str) -> tuple[list[str], list[str]] | None:
         path = sample(_parsed(pattern), self.rng)
-        slots = {p.name for p in path if isinstance(p, Slot)}
+        # in the pattern's order: iterating a set of strings follows PYTHONHASHSEED, which differs between processes,
+        # and the values below draw from the seeded rng in this order (the same seed gave other data in another process)
+        slots = list(dict.fromkeys(p.name for p in path if isinstance(p, Slot)))
         attribute = None
         if "attribute" in slots:
             wanted = RELATIVE if intent in ("increase", "decrease") else ("brightness", "temperature", "volume", "position")
@@ -152,7 +155,7 @@ class _Writer:
                 tags += ["O"] * len(part)
         return ws, tags
 
-    def _fits(self, d: Device, slots: set[str], lang: str) -> bool:
+    def _fits(self, d: Device, slots: Collection[str], lang: str) -> bool:
         """Whether every slot of the pattern can be said about device ``d`` in ``lang``."""
         if "room" in slots and not self.home.rooms[d.room].names.get(lang):
             return False
@@ -186,7 +189,7 @@ class _Writer:
                 names.append(name[len(prefix):].strip())
         return names, type_words
 
-    def _value(self, slot: str, d: Device, slots: set[str], lang: str) -> str:
+    def _value(self, slot: str, d: Device, slots: Collection[str], lang: str) -> str:
         rng = self.rng
         if slot == "room":
             return rng.choice(self.home.rooms[d.room].names[lang])
