@@ -155,9 +155,8 @@ def rejection_threshold(confidence: np.ndarray, score: Callable[[np.ndarray], fl
 
     Every threshold between two neighbouring validation confidences cuts validation the same way; this one sits in
     the middle of that gap (on the scale given: log-odds are the one to give), the widest margin to the rows on
-    either side, instead of on the lowest row it keeps. At the gap's top a new command a hair less sure than every
-    validation command was turned away: a MiniLM assistant rejected "open the garage door" at log-odds 6.9 under a
-    threshold of 8.2 that sat on its least sure validation command.
+    either side, instead of on the lowest row it keeps: at the gap's top, any new command a hair less sure than every
+    validation command is turned away, however far it is from the strangers.
     """
     confidence = np.asarray(confidence, float)
     cuts = np.concatenate([[-np.inf], np.unique(confidence)])
