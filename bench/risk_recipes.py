@@ -10,8 +10,12 @@ training rows, scored on the same validation rows, is printed beside it for scal
 defaults (AdamW, warmup 50, cosine to 2,000 steps, validation every 10 steps, patience 20, best weights restored).
 
 Variant keys: d (d_model), L (n_layer), h (heads), drop, wd, lr, bs, steps, warm, ee (validate every), pat (patience),
-sel ("roc" or "loss": what early stopping follows), ens (separately trained models, each stopped on its own, logits
-averaged), members (one model of n_members trained jointly, one stopping point: what `model.members` does).
+sel ("roc", "pr" or "loss": what early stopping follows), ens (separately trained models, each stopped on its own, logits
+averaged), members (one model of n_members trained jointly, one stopping point: what `model.members` does), emb
+("linear" or "plr": the numeric tokenizer), k and sigma (plr's frequencies and their initial scale).
+
+Every variant prints ROC-AUC and PR-AUC (average precision) on the validation rows; LightGBM, fitted on the same
+fitting rows and stopped on the same early-stopping rows, and logistic regression are printed beside them.
 """
 import copy
 import json
@@ -24,7 +28,7 @@ import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guimo.models.tabular import FTTransformer, TabularConfig, imbalance_loss
 from guimo.data.tabular import stratified_split
-from guimo.evaluate.baselines_tab import fit_logistic
+from guimo.evaluate.baselines_tab import fit_lightgbm, fit_logistic
 from sklearn.metrics import roc_auc_score, average_precision_score, log_loss
 torch.set_num_threads(1)
 SET = sys.argv[1]; variants = json.loads(sys.argv[2]); folds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
@@ -40,7 +44,8 @@ def card(k):
 def train_one(tr, es, v, seed, enc, pos_weight):
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
     cfg = TabularConfig(n_num=enc.n_num, cat_cardinalities=enc.cardinalities, d_model=v.get("d", 64), n_layer=v.get("L", 3),
-                        n_head=v.get("h", 4), dropout=v.get("drop", 0.1), n_members=v.get("members", 1))
+                        n_head=v.get("h", 4), dropout=v.get("drop", 0.1), n_members=v.get("members", 1), linear_skip=v.get("skip", False),
+                        num_embedding=v.get("emb", "linear"), n_frequencies=v.get("k", 16), frequency_scale=v.get("sigma", 0.1))
     m = FTTransformer(cfg)
     ps = [p for p in m.parameters()]
     groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": v.get("wd", 1e-5)}, {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
@@ -61,6 +66,7 @@ def train_one(tr, es, v, seed, enc, pos_weight):
             m.eval()
             with torch.no_grad(): z = m(en, ec)[:, 0].numpy() - np.log(pos_weight)
             if sel == "roc": val = roc_auc_score(ey.numpy(), z)
+            elif sel == "pr": val = average_precision_score(ey.numpy(), z)
             else: val = -float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(z), ey.float()))
             if best is None or val > best: best, best_state, bad, bstep = val, copy.deepcopy(m.state_dict()), 0, step + 1
             else:
@@ -70,8 +76,15 @@ def train_one(tr, es, v, seed, enc, pos_weight):
     return m, bstep
 
 res = {}
+BASE = {}
+def baselines(k, tr, fit_, es, va, enc):
+    if k not in BASE:
+        lr_ = fit_logistic("binary", enc.cardinalities, tr, c=1.0).predict(va[0], va[1])
+        gb = fit_lightgbm("binary", enc.n_num, len(enc.cardinalities), fit_, es).predict(va[0], va[1])
+        BASE[k] = {n: (roc_auc_score(va[2], z), average_precision_score(va[2], z)) for n, z in (("lr", lr_), ("lgb", gb))}
+    return BASE[k]
 for name, v in variants.items():
-    rocs, lrs, steps, t0 = [], [], [], time.time()
+    rocs, prs, lrs, steps, t0 = [], [], [], [], time.time()
     for k in range(folds):
         tr, va = load(k, "train"), load(k, "val"); enc = card(k)
         y = tr[2]; a, b = stratified_split(y, (0.8, 0.2), seed=100 + k)
@@ -82,8 +95,10 @@ for name, v in variants.items():
             m, bs_ = train_one(fit_, es, v, s, enc, pw); steps.append(bs_)
             with torch.no_grad(): zs.append(m(torch.from_numpy(va[0]), torch.from_numpy(va[1]))[:, 0].numpy())
         z = np.mean(zs, 0)
-        rocs.append(roc_auc_score(va[2], z))
-        lr_ = fit_logistic("binary", enc.cardinalities, tr, c=1.0)
-        lrs.append(roc_auc_score(va[2], lr_.predict(va[0], va[1])))
-    res[name] = dict(roc=float(np.mean(rocs)), lr=float(np.mean(lrs)), folds=[round(r, 4) for r in rocs], steps=steps, s=round(time.time() - t0))
+        rocs.append(roc_auc_score(va[2], z)); prs.append(average_precision_score(va[2], z))
+        lrs.append(baselines(k, tr, fit_, es, va, enc))
+    mean = lambda name, i: round(float(np.mean([b[name][i] for b in lrs])), 4)
+    res[name] = dict(roc=round(float(np.mean(rocs)), 4), pr=round(float(np.mean(prs)), 4), lr_roc=mean("lr", 0), lr_pr=mean("lr", 1),
+                     lgb_roc=mean("lgb", 0), lgb_pr=mean("lgb", 1), folds_roc=[round(r, 4) for r in rocs],
+                     folds_pr=[round(r, 4) for r in prs], steps=steps, s=round(time.time() - t0))
     print(name, json.dumps(res[name]), flush=True)

@@ -45,6 +45,12 @@ class TabularConfig:
     ff_mult: float = field(default=4 / 3, metadata={"help": "MLP hidden width = d_model x this (the paper's 4/3 with ReGLU; GELU here)"})
     dropout: float = field(default=0.1, metadata={"help": "dropout on attention and the residual branches"})
     n_members: int = field(default=1, metadata={"help": "an ensemble of this many FT-Transformers in one module (own tokenizer channels, blocks and head each; logits averaged)"})
+    num_embedding: Literal["linear", "plr"] = field(default="linear", metadata={
+        "help": "numeric column -> token: linear (x_j W_j + b_j, the FT-Transformer's) or plr (periodic -> linear -> ReLU, Gorishniy et al. 2022)"})
+    n_frequencies: int = field(default=16, metadata={"help": "plr: frequencies per numeric column (2x this periodic features)"})
+    frequency_scale: float = field(default=0.1, metadata={"help": "plr: the frequencies' initial standard deviation (the paper's sigma; trained after)"})
+    linear_skip: bool = field(default=False, metadata={
+        "help": "add a linear map of the feature tokens to the logits (a GLM beside the blocks, for near-linear tasks where logistic regression leads)"})
 
     def __post_init__(self) -> None:
         if self.n_num < 0:
@@ -61,6 +67,10 @@ class TabularConfig:
             raise ValueError("dropout must be in [0, 1)")
         if self.n_members < 1:
             raise ValueError("n_members must be at least 1")
+        if self.num_embedding not in ("linear", "plr"):
+            raise ValueError(f"num_embedding must be linear or plr, not {self.num_embedding!r}")
+        if self.n_frequencies < 1 or self.frequency_scale <= 0:
+            raise ValueError("n_frequencies must be at least 1 and frequency_scale positive")
 
     @property
     def n_tokens(self) -> int:
@@ -86,8 +96,11 @@ class FeatureTokenizer(nn.Module):
         # per numeric column j: W_j and b_j, looked up by column index (see the module docstring: Opacus)
         # (a table without numeric or without categorical columns gets no such layers: Opacus refuses parameters
         # that never receive a gradient)
-        self.num_weight = nn.Embedding(self.n_num, d) if self.n_num else None
-        self.num_bias = nn.Embedding(self.n_num, d) if self.n_num else None
+        linear = self.n_num and cfg.num_embedding == "linear"
+        self.num_weight = nn.Embedding(self.n_num, d) if linear else None
+        self.num_bias = nn.Embedding(self.n_num, d) if linear else None
+        # plr: periodic features of each numeric column, then the column's own linear map and a ReLU (below)
+        self.periodic = PeriodicEmbedding(self.n_num, cfg.n_frequencies, d, cfg.frequency_scale) if self.n_num and not linear else None
         # every categorical column's table in one embedding, column j's ids offset by the cardinalities before it
         self.cat_emb = nn.Embedding(sum(cfg.cat_cardinalities), d) if self.n_cat else None
         self.cat_bias = nn.Embedding(self.n_cat, d) if self.n_cat else None
@@ -103,7 +116,9 @@ class FeatureTokenizer(nn.Module):
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         B = x_num.shape[0] if self.n_num else x_cat.shape[0]
         parts = []
-        if self.n_num:
+        if self.periodic is not None:
+            parts.append(self.periodic(x_num))  # (B, n_num, C)
+        elif self.n_num:
             idx = self.num_index.expand(B, -1)  # (B, n_num)
             parts.append(x_num.unsqueeze(-1) * self.num_weight(idx) + self.num_bias(idx))  # (B, n_num, C)
         if self.n_cat:
@@ -111,8 +126,40 @@ class FeatureTokenizer(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class PeriodicEmbedding(nn.Module):
+    """PLR numeric embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular Deep Learning"):
+    column j's value x -> ReLU(W_j [cos(2 pi c_j x), sin(2 pi c_j x)] + b_j), with K trained frequencies c_j per column.
+
+    Why: a linear token x W_j + b_j can only scale one direction, so every threshold ("amount above 10x the account's
+    mean", "account younger than a day") must be carved out by the blocks after it; periodic features give each
+    column a bank of bumps at many scales, and the ReLU lets the token switch on past a threshold, which is what
+    gradient-boosted trees find for free. (B, F) -> (B, F, C).
+
+    Its parameters are plain tensors used per column (an einsum), which Opacus has no per-sample rule for: DP-SGD runs
+    use the linear tokenizer (``guimo.scenarios.tabular`` chooses it).
+    """
+
+    def __init__(self, n_features: int, n_frequencies: int, d: int, scale: float) -> None:
+        super().__init__()
+        # the paper's init: frequencies ~ N(0, sigma) (truncated at 3 sigma), the linear layer as nn.Linear's default
+        self.frequencies = nn.Parameter(nn.init.trunc_normal_(torch.empty(n_features, n_frequencies), std=scale, a=-3 * scale, b=3 * scale))
+        bound = 1 / math.sqrt(2 * n_frequencies)
+        self.weight = nn.Parameter(torch.empty(n_features, 2 * n_frequencies, d).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_features, d).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = 2 * math.pi * self.frequencies * x.unsqueeze(-1)  # (B, F, K)
+        periodic = torch.cat([torch.cos(v), torch.sin(v)], dim=-1)  # (B, F, 2K)
+        return torch.relu(torch.einsum("bfk,fkd->bfd", periodic, self.weight) + self.bias)
+
+
 class _Stack(nn.Module):
-    """One member's blocks and head: tokens (B, F, C) with [CLS] last -> logits (B, n_out)."""
+    """One member's blocks and head: tokens (B, F, C) with [CLS] last -> logits (B, n_out).
+
+    With ``linear_skip`` a linear map of the flattened feature tokens is added to the head's logits: with linear
+    numeric tokens that is a logistic regression on the columns (one weight per category), which the blocks then only
+    have to correct. It reads the tokens, not the raw columns, so attributions through the tokenizer's output
+    (``guimo.explain.integrated``) still sum to the output difference."""
 
     def __init__(self, cfg: TabularConfig) -> None:
         super().__init__()
@@ -120,11 +167,21 @@ class _Stack(nn.Module):
         self.blocks = nn.ModuleList(Block(bcfg, i) for i in range(cfg.n_layer))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.n_out)
+        self.skip = nn.Linear((cfg.n_tokens - 1) * cfg.d_model, cfg.n_out) if cfg.linear_skip else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
-        return self.head(torch.relu(self.norm(x[:, -1])))
+        return stack_forward(self, x)
+
+
+def stack_forward(stack: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``stack``'s blocks, norm, head (and skip) over tokens (B, F, C) with [CLS] last -> logits (B, n_out)."""
+    h = x
+    for block in stack.blocks:
+        h = block(h)
+    out = stack.head(torch.relu(stack.norm(h[:, -1])))
+    if stack.skip is not None:
+        out = out + stack.skip(x[:, :-1].flatten(1))
+    return out
 
 
 class FTTransformer(nn.Module):
@@ -144,7 +201,7 @@ class FTTransformer(nn.Module):
         self.cls = nn.Embedding(1, cfg.d_model * cfg.n_members)  # the [CLS] vector(s), an embedding so Opacus sees it
         if cfg.n_members == 1:
             stack = _Stack(cfg)
-            self.blocks, self.norm, self.head = stack.blocks, stack.norm, stack.head
+            self.blocks, self.norm, self.head, self.skip = stack.blocks, stack.norm, stack.head, stack.skip
         else:
             self.members = nn.ModuleList(_Stack(cfg) for _ in range(cfg.n_members))
         for name, module in self.named_modules():
@@ -166,9 +223,7 @@ class FTTransformer(nn.Module):
         """Every member's logits (M, B, n_out)."""
         x = self.tokens(x_num, x_cat)
         if self.cfg.n_members == 1:
-            for block in self.blocks:
-                x = block(x)
-            return self.head(torch.relu(self.norm(x[:, -1])))[None]
+            return stack_forward(self, x)[None]
         c = self.cfg.d_model
         return torch.stack([m(x[..., i * c:(i + 1) * c]) for i, m in enumerate(self.members)])
 

@@ -60,7 +60,8 @@ def test_opacus_accepts_the_model_and_computes_per_sample_grads():
         torch.testing.assert_close(p.grad_sample.sum(0), p.grad, rtol=1e-4, atol=1e-5)
 
 
-def test_learns_beyond_the_majority_vote(tmp_path):
+@pytest.mark.parametrize("tokens", [{}, {"num_embedding": "plr"}, {"num_embedding": "plr", "linear_skip": True}])
+def test_learns_beyond_the_majority_vote(tmp_path, tokens):
     from sklearn.metrics import roc_auc_score
 
     from guimo.train.config import TrainConfig
@@ -69,7 +70,7 @@ def test_learns_beyond_the_majority_vote(tmp_path):
     torch.manual_seed(0)
     x_num, x_cat, y = seeded_table(1500, seed=0)
     tx_num, tx_cat, ty = seeded_table(600, seed=1)
-    model = FTTransformer(TabularConfig(n_num=4, cat_cardinalities=[3, 5], d_model=32, n_layer=2, n_head=4, dropout=0.0))
+    model = FTTransformer(TabularConfig(n_num=4, cat_cardinalities=[3, 5], d_model=32, n_layer=2, n_head=4, dropout=0.0, **tokens))
     cfg = TrainConfig(max_steps=300, batch_size=64, lr=3e-3, warmup_steps=20, eval_every=0, checkpoint_every=0, weight_decay=1e-4)
     fit(model, Rows(x_num, x_cat, y), lambda m, b: imbalance_loss(m(b["x_num"], b["x_cat"]), b["y"], task="binary", kind="none"),
         cfg, out_dir=tmp_path, seed=0)
@@ -119,12 +120,50 @@ def test_ensemble_averages_members_that_differ_and_opacus_sees_every_one():
         TabularConfig(n_num=2, n_members=0)
 
 
-def test_an_ensembles_attributions_are_complete():
-    """Integrated Gradients through the shared tokenizer's output covers every member (guimo.explain.integrated)."""
+def test_plr_tokens_learn_alternating_bands_of_one_column(tmp_path):
+    """A label that alternates along one column (sin(3 x0) > 0: five bands over the data's range, no other signal):
+    the periodic features must carry it into the token. Here the plr model reached test ROC-AUC 0.993 (linear tokens
+    0.982 at the same settings); a broken periodic path (frequencies stuck, columns mixed up) scores ~0.5."""
+    from sklearn.metrics import roc_auc_score
+
+    from guimo.train.config import TrainConfig
+    from guimo.train.loop import fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2100, 2)).astype(np.float32)
+    y = (np.sin(3 * x[:, 0]) > 0).astype(np.int64)
+    cats = np.zeros((2100, 0), dtype=np.int64)
+    torch.manual_seed(0)
+    model = FTTransformer(TabularConfig(n_num=2, d_model=16, n_layer=1, n_head=2, dropout=0.0, num_embedding="plr"))
+    cfg = TrainConfig(max_steps=250, batch_size=64, lr=3e-3, warmup_steps=20, eval_every=0, checkpoint_every=0)
+    fit(model, Rows(x[:1500], cats[:1500], y[:1500]),
+        lambda m, b: imbalance_loss(m(b["x_num"], b["x_cat"]), b["y"], task="binary", kind="none"), cfg, out_dir=tmp_path, seed=0)
+    assert roc_auc_score(y[1500:], predict_logits(model, x[1500:], cats[1500:])[:, 0]) > 0.97
+
+
+def test_plr_and_the_linear_skip_keep_the_shape_and_the_old_names():
+    cfg = dict(n_num=3, cat_cardinalities=[2, 5], d_model=16, n_layer=1, n_head=2)
+    plain = FTTransformer(TabularConfig(**cfg))
+    both = FTTransformer(TabularConfig(**cfg, num_embedding="plr", linear_skip=True, n_frequencies=4))
+    x_num, x_cat = torch.randn(6, 3), torch.randint(0, 2, (6, 2))
+    assert both(x_num, x_cat).shape == (6, 1) and both.tokenizer(x_num, x_cat).shape == (6, 5, 16)
+    assert both.tokenizer.periodic.weight.shape == (3, 8, 16)  # per column: 2 x 4 periodic features -> 16 channels
+    new = set(both.state_dict()) - set(plain.state_dict())
+    assert new == {"tokenizer.periodic.frequencies", "tokenizer.periodic.weight", "tokenizer.periodic.bias", "skip.weight", "skip.bias"}
+    # the defaults build exactly the model runs were saved with before plr and the skip existed
+    assert not any("periodic" in k or "skip" in k for k in plain.state_dict())
+    with pytest.raises(ValueError, match="num_embedding"):
+        TabularConfig(**cfg, num_embedding="periodic")
+
+
+@pytest.mark.parametrize("tokens", [{}, {"num_embedding": "plr", "linear_skip": True}])
+def test_an_ensembles_attributions_are_complete(tokens):
+    """Integrated Gradients through the shared tokenizer's output covers every member (guimo.explain.integrated), and
+    the linear skip, which reads the tokens rather than the raw columns."""
     from guimo.explain.integrated import integrated_gradients
 
     torch.manual_seed(1)
-    model = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[4], d_model=16, n_layer=1, n_head=2, dropout=0.0, n_members=3))
+    model = FTTransformer(TabularConfig(n_num=3, cat_cardinalities=[4], d_model=16, n_layer=1, n_head=2, dropout=0.0, n_members=3, **tokens))
     with torch.no_grad():  # a head that outputs more than noise, so there is a difference to explain
         for member in model.members:
             member.head.weight.mul_(50)
