@@ -3,7 +3,8 @@ shared transformer blocks.
 
 Every column becomes one token of width ``d_model``:
 
-- a numeric column j: ``x_j * W_j + b_j`` (the feature tokenizer; the encoder has already scaled x);
+- a numeric column j: ``x_j * W_j + b_j`` (the feature tokenizer; the encoder has already scaled x), or with
+  ``num_embedding="plr"`` ReLU(W_j [cos(2 pi c_j x_j), sin(2 pi c_j x_j)] + b_j) (``PeriodicEmbedding``);
 - a categorical column j: ``E_j[x_j] + b_j`` (one embedding table per column, the encoder's unknown bucket included);
 - a learned [CLS] token is appended, the stack of pre-norm, bidirectional blocks (``guimo.models.transformer.Block``,
   no causal mask, no positions: a table's columns have no order) mixes them, and the head reads the [CLS] state:
@@ -13,7 +14,7 @@ Outputs (``n_out``): 1 logit for binary classification (the positive class) and 
 standardised target), K logits for K classes. One logit for binary keeps the loss a plain BCE whose
 ``pos_weight`` is the class-imbalance weight, and a single score is what ROC-AUC, PR-AUC and a cost threshold read.
 
-Opacus-friendly by construction (``guimo.privacy.dp`` trains it with DP-SGD): no BatchNorm, and every parameter
+Opacus-friendly by construction (with the linear numeric tokens) (``guimo.privacy.dp`` trains it with DP-SGD): no BatchNorm, and every parameter
 lives in an ``nn.Linear``, ``nn.Embedding`` or ``nn.LayerNorm``, the layers Opacus computes per-sample gradients
 for. That is why the numeric weights ``W_j``, the biases ``b_j`` and the [CLS] vector are embedding tables looked
 up by column index rather than bare ``nn.Parameter``s: the lookup's output gradient times ``x_j`` is exactly the

@@ -54,17 +54,27 @@ class FraudConfig:
     train: TrainConfig = field(default_factory=lambda: fraud_train())
     init: InitConfig = field(default_factory=InitConfig)
     optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(search_width=False))
-    eval: TabularEvalConfig = field(default_factory=TabularEvalConfig)
+    eval: TabularEvalConfig = field(default_factory=lambda: fraud_eval())
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD: --set privacy.epsilon=3 (guimo.privacy.dp)
 
 
 def fraud_train() -> TrainConfig:
     """Transactions are many and fraud is rare: batch 256 (a batch then holds ~2-3 frauds at 1%) at 1e-3, validated
-    every 50 steps, stopped after 6 validations without a better one, at most 1,500 steps and a 200 s budget (the
+    every 50 steps, stopped after 10 validations without a better one, at most 3,000 steps and a 200 s budget (the
     step count is fixed after 10 timed steps, so a run on a busy machine still ends in time; the manifest records
-    the count it chose)."""
-    return TrainConfig(max_steps=1500, batch_size=256, lr=1e-3, warmup_steps=50, weight_decay=1e-5, eval_every=50, patience=6,
+    the count it chose). 3,000 steps and patience 10, not 1,500 and 6: at 1,500 most folds of the generated stream
+    still improved at their last validations (docs/benchmarks/risk.md)."""
+    return TrainConfig(max_steps=3000, batch_size=256, lr=1e-3, warmup_steps=50, weight_decay=1e-5, eval_every=50, patience=10,
                        checkpoint_every=500, log_every=25, min_lr_ratio=0.1, max_time_s=200.0)
+
+
+def fraud_eval() -> TabularEvalConfig:
+    """Early stopping on validation PR-AUC, the metric fraud teams read (at a 1% fraud rate ROC-AUC is dominated by
+    the easy honest rows). Measured on the generated stream's inner validation splits (bench/risk_recipes.py): PR-AUC
+    of the kept checkpoints 0.334 against 0.271 when stopping on ROC-AUC; stopping on validation log-loss scored
+    0.343 there but picked checkpoints from step 50 on PaySim, whose log-loss rises while its ranking still improves
+    (docs/benchmarks/risk.md)."""
+    return TabularEvalConfig(select_on="pr_auc")
 
 
 def default_source(cfg: FraudConfig) -> TableSource:

@@ -175,11 +175,23 @@ def test_a_health_run_reports_the_privacy_spent_and_refuses_a_search(tmp_path):
     run = run_pipeline("health", apply_overrides(sc.config_cls(), base, sc.presets), tmp_path / "run", quiet=True)
     spent = json.loads((run.path / "metrics.json").read_text())["privacy"]
     assert spent["steps"] == 20 and 2.95 <= spent["epsilon"] <= 3.0 and spent["train_rows"] == 398
+    # model.num_embedding=auto trains the linear tokenizer under DP-SGD (plr has no per-sample gradient rule)
+    assert json.loads((run.path / "model_config.json").read_text())["num_embedding"] == "linear"
     report = (run.path / "report.md").read_text()
     assert "## Differential privacy" in report and f"({spent['epsilon']:.4f}," in report and "Not covered" in report
     searching = apply_overrides(sc.config_cls(), [*base, "optimize.trials=2"], sc.presets)
     with pytest.raises(GuimoError, match="optimize.trials"):
         run_pipeline("health", searching, tmp_path / "run", quiet=True, from_stage="train")
+
+
+def test_plr_tokens_are_refused_under_dp_and_auto_falls_back_to_linear():
+    from guimo.scenarios.tabular import numeric_embedding
+
+    assert numeric_embedding("auto", 20_000, private=True) == "linear" and numeric_embedding("auto", 20_000) == "plr"
+    assert numeric_embedding("auto", 800) == "linear"  # small tables keep the linear tokenizer (measured: no gain there)
+    assert numeric_embedding("linear", 20_000) == "linear" and numeric_embedding("plr", 800) == "plr"
+    with pytest.raises(GuimoError, match="num_embedding=plr cannot train under DP-SGD"):
+        numeric_embedding("plr", 800, private=True)
 
 
 def test_platt_scaling_recovers_an_offset_logit():
