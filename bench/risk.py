@@ -125,7 +125,6 @@ def cpu_words(machine: dict) -> str:
 
 def render(record: dict) -> str:
     m = record.get("machine", {})
-    cpu = m.get("cpu", {})
     loads = [x for v in record["sets"].values() for f in v.get("folds", []) for x in f.get("load_avg", [])]
     load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "?"
     cpus = sorted({cpu_words(v.get("machine", m)) for v in record["sets"].values()})

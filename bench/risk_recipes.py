@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guimo.models.tabular import FTTransformer, TabularConfig, imbalance_loss
 from guimo.data.tabular import stratified_split
 from guimo.evaluate.baselines_tab import fit_lightgbm, fit_logistic
-from sklearn.metrics import roc_auc_score, average_precision_score, log_loss
+from sklearn.metrics import roc_auc_score, average_precision_score
 torch.set_num_threads(1)
 SET = sys.argv[1]; variants = json.loads(sys.argv[2]); folds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 RUNS = Path(__file__).resolve().parents[1] / "runs" / "bench-risk-2"
