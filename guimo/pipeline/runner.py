@@ -286,6 +286,10 @@ def train(scenario, ctx: Context) -> dict:
     info.pop("history")
     info["metric"] = inputs.metric
     info["world_size"] = distributed.current().world_size  # processes that shared each batch
+    # intra-op threads: they set the speed, and on CPU the split of some reductions (so the last float bits)
+    import torch
+
+    info["torch_threads"] = torch.get_num_threads()
     return info
 
 

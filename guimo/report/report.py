@@ -208,6 +208,7 @@ def _what_was_run(run: RunDir) -> list[str]:
         if tr.get("device"):
             why = f" ({tr['precision_reason']})" if tr.get("precision_reason") else ""
             rows.append(("device", f"{tr['device']}, {tr.get('precision', '?')}{why}"
+                         + (f", {tr['torch_threads']} torch thread(s)" if tr.get("torch_threads") else "")
                          + (f", {tr['world_size']} processes" if (tr.get("world_size") or 1) > 1 else "")))
     seconds = {name: s.get("seconds", 0) for name, s in stages.items()}
     if seconds:

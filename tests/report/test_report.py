@@ -43,6 +43,12 @@ def test_a_real_lm_run_has_its_report_with_curves_baselines_and_positions(tiny_l
     assert "plots/breakdown_context_position.png" in links(text)
     assert "## Verdict" in text and "On the headline metric bits_per_byte" in text
     assert "**Weights:** the final ones" in text  # the optimize stage rewrote it after keeping the weights
+    import torch
+
+    # the thread count that trained it, in the manifest and on the device row (speed and the last float bits follow it)
+    threads = json.loads((tiny_lm_run / "manifest.json").read_text())["stages"]["train"]["torch_threads"]
+    assert threads == torch.get_num_threads()
+    assert re.search(rf"\| device \| cpu, .*{threads} torch thread\(s\)", text)
     m = json.loads((tiny_lm_run / "metrics.json").read_text())
     positions = m["breakdown"]["context_position"]
     assert positions["buckets"][0]["lo"] == 1 and positions["buckets"][-1]["hi"] == 128  # the nano model's block
