@@ -34,7 +34,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-numerics
 
 test-numerics: $(STAMP)
-	$(NUMERICS_DISPATCH) $(BIN)/python -m pytest -q $(XDIST) -m "numerics and not slow"
+	$(NUMERICS_DISPATCH) $(BIN)/python -m pytest -q -m "numerics and not slow"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
