@@ -14,8 +14,8 @@ Outputs (``n_out``): 1 logit for binary classification (the positive class) and 
 standardised target), K logits for K classes. One logit for binary keeps the loss a plain BCE whose
 ``pos_weight`` is the class-imbalance weight, and a single score is what ROC-AUC, PR-AUC and a cost threshold read.
 
-Opacus-friendly by construction (with the linear numeric tokens) (``guimo.privacy.dp`` trains it with DP-SGD): no BatchNorm, and every parameter
-lives in an ``nn.Linear``, ``nn.Embedding`` or ``nn.LayerNorm``, the layers Opacus computes per-sample gradients
+With the linear numeric tokens it is Opacus-friendly by construction (``guimo.privacy.dp`` trains it with DP-SGD): no
+BatchNorm, and every parameter lives in an ``nn.Linear``, ``nn.Embedding`` or ``nn.LayerNorm``, the layers Opacus computes per-sample gradients
 for. That is why the numeric weights ``W_j``, the biases ``b_j`` and the [CLS] vector are embedding tables looked
 up by column index rather than bare ``nn.Parameter``s: the lookup's output gradient times ``x_j`` is exactly the
 per-sample gradient of ``W_j``, which Opacus's embedding rule computes.
@@ -97,11 +97,11 @@ class FeatureTokenizer(nn.Module):
         # per numeric column j: W_j and b_j, looked up by column index (see the module docstring: Opacus)
         # (a table without numeric or without categorical columns gets no such layers: Opacus refuses parameters
         # that never receive a gradient)
-        linear = self.n_num and cfg.num_embedding == "linear"
+        linear = self.n_num > 0 and cfg.num_embedding == "linear"
         self.num_weight = nn.Embedding(self.n_num, d) if linear else None
         self.num_bias = nn.Embedding(self.n_num, d) if linear else None
         # plr: periodic features of each numeric column, then the column's own linear map and a ReLU (below)
-        self.periodic = PeriodicEmbedding(self.n_num, cfg.n_frequencies, d, cfg.frequency_scale) if self.n_num and not linear else None
+        self.periodic = PeriodicEmbedding(self.n_num, cfg.n_frequencies, d, cfg.frequency_scale) if self.n_num > 0 and not linear else None
         # every categorical column's table in one embedding, column j's ids offset by the cardinalities before it
         self.cat_emb = nn.Embedding(sum(cfg.cat_cardinalities), d) if self.n_cat else None
         self.cat_bias = nn.Embedding(self.n_cat, d) if self.n_cat else None
