@@ -253,6 +253,8 @@ def module_parameter_counts(model) -> dict[str, int]:
 
 
 def train(scenario, ctx: Context) -> dict:
+    import torch
+
     from guimo.train import distributed
     from guimo.train.loop import fit
 
@@ -287,8 +289,6 @@ def train(scenario, ctx: Context) -> dict:
     info["metric"] = inputs.metric
     info["world_size"] = distributed.current().world_size  # processes that shared each batch
     # intra-op threads: they set the speed, and on CPU the split of some reductions (so the last float bits)
-    import torch
-
     info["torch_threads"] = torch.get_num_threads()
     return info
 
