@@ -59,7 +59,10 @@ def test_models_page_metrics_report_and_plots(console, page_for):
     assert page.locator("article script").count() == 0 and "<script>alert(1)</script>" in page.locator("article").inner_text()
     img = page.locator("article img")
     assert img.get_attribute("src") == "/console/models/fake-cls/plots/baselines.png"
-    assert page.evaluate("(img) => img.complete && img.naturalWidth", img.element_handle()) == 8
+    # the heading can show before the plot has arrived (a loaded machine): wait for the load to end, then a
+    # broken image would have naturalWidth 0
+    page.wait_for_function("(img) => img.complete", arg=img.element_handle())
+    assert page.evaluate("(img) => img.naturalWidth", img.element_handle()) == 8
     # only the run's own plots, by name
     r = page.request.get(console.url + "/console/models/fake-cls/plots/..%2Fmetrics.json")
     assert r.status == 404
