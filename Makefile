@@ -27,7 +27,9 @@ run: $(STAMP)
 
 # The suite runs one torch thread per process (tests/conftest.py), so its files are spread over the
 # cores (pytest-xdist; a file stays on one worker: its fixtures, server port and database are its own).
-XDIST ?= -n auto --maxprocesses 4 --dist loadfile
+# Files go out in collection order, where tests/conftest.py puts the few long ones first (xdist's own
+# reorder, by test count, started the 6-minute README tour last).
+XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(XDIST)

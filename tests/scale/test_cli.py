@@ -10,7 +10,7 @@ import pytest
 
 from guimo.cli import main
 
-from .conftest import micro_recipe, write_recipe
+from .conftest import PROBE_OVERRIDES, micro_recipe, write_recipe
 
 TINY_LM = ["--set", "data.max_bytes=150000", "--set", "data.vocab_size=300", "--set", "data.eval_tokens=2000"]
 
@@ -394,7 +394,7 @@ def test_scale_recipe_errors(tmp_path, capsys):
 
 def test_probe_only_stops_before_the_grid_and_the_same_command_resumes_from_it(tmp_path, capsys):
     out = tmp_path / "sweep"
-    argv = ["scale", "lm", "--config", str(micro_recipe(tmp_path / "m.toml", fractions=[0.5, 0.75, 1.0], sizes=["nano", "tiny"])),
+    argv = ["scale", "lm", "--config", str(micro_recipe(tmp_path / "m.toml", PROBE_OVERRIDES, fractions=[0.5, 0.75, 1.0], sizes=["nano", "tiny"])),
             *sets(sweep__lr_probe=[0.5, 1], sweep__probe_extend=0), "--quiet", "--out", str(out)]
     assert main(argv + ["--set", "sweep.probe_only=true"]) == 0
     text = capsys.readouterr().out

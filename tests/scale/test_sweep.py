@@ -14,7 +14,7 @@ from guimo.scale.points import collect_points
 from guimo.scale.report import build_report
 from guimo.scale.sweep import SweepSpec, point_batch, run_sweep, size_overrides
 
-from .conftest import MICRO_OVERRIDES, micro_spec
+from .conftest import MICRO_OVERRIDES, PROBE_OVERRIDES, micro_spec
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -385,7 +385,7 @@ def test_lr_probe_chooses_each_sizes_lr_on_validation_and_resumes(tmp_path):
     from guimo.pipeline.rundir import RunDir
     from guimo.scale.sweep import learning_rate
 
-    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.05, 1.0], probe_extend=0, threads=1)
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.05, 1.0], probe_extend=0, threads=1, overrides=list(PROBE_OVERRIDES))
     record = run_sweep(spec, tmp_path / "p", quiet=True)
     assert [p["status"] for p in record["probes"]] == ["done"] * 4
     assert {p["fraction"] for p in record["probes"]} == {0.5}
@@ -405,7 +405,8 @@ def test_lr_probe_chooses_each_sizes_lr_on_validation_and_resumes(tmp_path):
     again = run_sweep(spec, tmp_path / "p", quiet=True)
     assert all(p.get("resumed") for p in again["probes"] + again["points"]) and again["lr_probe"] == record["lr_probe"]
     with pytest.raises(GuimoError, match="lr_probe"):  # the probe decides the points' lrs: changing it cannot resume
-        run_sweep(micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.5, 1.0], probe_extend=0, threads=1), tmp_path / "p", quiet=True)
+        run_sweep(micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], lr_probe=[0.5, 1.0], probe_extend=0, threads=1,
+                             overrides=list(PROBE_OVERRIDES)), tmp_path / "p", quiet=True)
 
 
 def test_lr_probe_follows_a_best_at_the_edge(tmp_path):
@@ -413,7 +414,7 @@ def test_lr_probe_follows_a_best_at_the_edge(tmp_path):
     multiple (one step of its own spacing), chooses again over all three, and a re-run finds the extension done."""
     from guimo.pipeline.rundir import RunDir
 
-    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 1.0], lr_probe=[0.125, 0.25], probe_extend=1, threads=1)
+    spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 1.0], lr_probe=[0.125, 0.25], probe_extend=1, threads=1, overrides=list(PROBE_OVERRIDES))
     record = run_sweep(spec, tmp_path / "e", quiet=True)
     for size in ("nano", "tiny"):
         assert sorted(p["lr_scale"] for p in record["probes"] if p["size"] == size) == [0.125, 0.25, 0.5]
@@ -431,7 +432,7 @@ def test_value_probe_chooses_a_config_value_then_the_lr_at_it_and_carries_both(t
     from guimo.pipeline.rundir import RunDir
 
     spec = micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], probe_key="model.dropout", probe_values=[0.05, 0.6],
-                      lr_probe=[0.05, 1.0], probe_extend=0, probe_sizes=["nano"], threads=1)
+                      lr_probe=[0.05, 1.0], probe_extend=0, probe_sizes=["nano"], threads=1, overrides=list(PROBE_OVERRIDES))
     out = tmp_path / "v"
     record = run_sweep(spec, out, quiet=True)
     assert sorted(p["run"] for p in record["probes"]) == ["probe/nano-f0.5-dropout0.05", "probe/nano-f0.5-dropout0.05-lrx0.05", "probe/nano-f0.5-dropout0.6"]
@@ -453,7 +454,7 @@ def test_value_probe_chooses_a_config_value_then_the_lr_at_it_and_carries_both(t
     assert all(p.get("resumed") for p in again["probes"] + again["points"]) and again["set_probe"] == record["set_probe"]
     with pytest.raises(GuimoError, match="probe_values"):  # the values decide the points' configs: changing them cannot resume
         run_sweep(micro_spec(sizes=["nano", "tiny"], fractions=[0.5, 0.75, 1.0], probe_key="model.dropout", probe_values=[0.05, 0.3],
-                             lr_probe=[0.05, 1.0], probe_extend=0, probe_sizes=["nano"], threads=1), out, quiet=True)
+                             lr_probe=[0.05, 1.0], probe_extend=0, probe_sizes=["nano"], threads=1, overrides=list(PROBE_OVERRIDES)), out, quiet=True)
 
 
 def test_value_probe_follows_an_edge_by_its_own_ratio_and_only_for_positive_values():
