@@ -28,7 +28,7 @@ import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guimo.models.tabular import FTTransformer, TabularConfig, imbalance_loss
 from guimo.data.tabular import stratified_split
-from guimo.evaluate.baselines_tab import fit_lightgbm, fit_logistic
+from guimo.evaluate.baselines_tab import design_matrix, fit_lightgbm, fit_logistic
 from sklearn.metrics import roc_auc_score, average_precision_score
 torch.set_num_threads(1)
 SET = sys.argv[1]; variants = json.loads(sys.argv[2]); folds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
@@ -47,6 +47,8 @@ def train_one(tr, es, v, seed, enc, pos_weight):
                         n_head=v.get("h", 4), dropout=v.get("drop", 0.1), n_members=v.get("members", 1), linear_skip=v.get("skip", False),
                         num_embedding=v.get("emb", "linear"), n_frequencies=v.get("k", 16), frequency_scale=v.get("sigma", 0.1))
     m = FTTransformer(cfg)
+    if v.get("lrinit"):
+        lr_warm_start(m, tr_lr(tr), enc)
     ps = [p for p in m.parameters()]
     groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": v.get("wd", 1e-5)}, {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=v.get("lr", 5e-4), betas=(0.9, 0.98))
@@ -55,6 +57,14 @@ def train_one(tr, es, v, seed, enc, pos_weight):
     en, ec, ey = [torch.from_numpy(a) for a in es]
     best, best_state, bad, order, pos = None, None, 0, rng.permutation(len(y)), 0
     sel = v.get("sel", "roc")
+    def score():
+        m.eval()
+        with torch.no_grad(): z = m(en, ec)[:, 0].numpy() - np.log(pos_weight)
+        if sel == "roc": return roc_auc_score(ey.numpy(), z)
+        if sel == "pr": return average_precision_score(ey.numpy(), z)
+        return -float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(z), ey.float()))
+    if v.get("lrinit"):  # the warm start itself is a candidate
+        best, best_state, bstep = score(), copy.deepcopy(m.state_dict()), 0
     for step in range(maxs):
         lr = v.get("lr", 5e-4) * ((step + 1) / warm if step < warm else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warm) / (maxs - warm))))
         for g in opt.param_groups: g["lr"] = lr
@@ -63,17 +73,45 @@ def train_one(tr, es, v, seed, enc, pos_weight):
         m.train(); loss = torch.stack([imbalance_loss(z, y[idx], task="binary", kind="weighted", pos_weight=pos_weight) for z in m.member_logits(xn[idx], xc[idx])]).mean()
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
         if (step + 1) % ee == 0:
-            m.eval()
-            with torch.no_grad(): z = m(en, ec)[:, 0].numpy() - np.log(pos_weight)
-            if sel == "roc": val = roc_auc_score(ey.numpy(), z)
-            elif sel == "pr": val = average_precision_score(ey.numpy(), z)
-            else: val = -float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(z), ey.float()))
+            val = score()
             if best is None or val > best: best, best_state, bad, bstep = val, copy.deepcopy(m.state_dict()), 0, step + 1
             else:
                 bad += 1
                 if bad >= pat: break
     m.load_state_dict(best_state); m.eval()
     return m, bstep
+
+def tr_lr(tr):
+    return tr
+
+LR_FITS = {}
+def lr_warm_start(m, rows, enc):
+    """Each member's skip set to a logistic regression fitted on ``rows`` (as the baseline: one-hot categories, C=1), read
+    through that member's initial feature tokens; the head zeroed, so the untrained model is that logistic regression."""
+    key = id(rows[2])
+    if key not in LR_FITS:
+        LR_FITS[key] = fit_logistic("binary", enc.cardinalities, rows, c=1.0).model
+    clf = LR_FITS[key]
+    coef, intercept = clf.coef_[0], float(clf.intercept_[0])
+    c, n_num, cards = m.cfg.d_model, enc.n_num, enc.cardinalities
+    tok = m.tokenizer
+    members = [m] if m.cfg.n_members == 1 else list(m.members)
+    with torch.no_grad():
+        for i, stack in enumerate(members):
+            sl = slice(i * c, (i + 1) * c)
+            W = torch.zeros(len(cards) + n_num, c, dtype=torch.float64); bias = intercept
+            for j in range(n_num):
+                w, b = tok.num_weight.weight[j, sl].double(), tok.num_bias.weight[j, sl].double()
+                u = coef[j] * w / (w @ w); W[j] = u; bias -= float(u @ b)
+            off = n_num
+            for j, k in enumerate(cards):
+                start = int(tok.offsets[j])
+                E = tok.cat_emb.weight[start:start + k, sl].double() + tok.cat_bias.weight[j, sl].double()
+                g = torch.as_tensor(coef[off:off + k], dtype=torch.float64)
+                W[n_num + j] = torch.linalg.lstsq(E, g[:, None], driver="gelsd").solution[:, 0]
+                off += k
+            stack.skip.weight.copy_(W.flatten()[None].float()); stack.skip.bias.fill_(bias)
+            stack.head.weight.zero_(); stack.head.bias.zero_()
 
 res = {}
 BASE = {}
