@@ -41,7 +41,7 @@ def pytest_report_header(config):
 # `make test` pytest-xdist hands out whole files in collection order (`--dist loadfile --no-loadscope-reorder`), so
 # these start at once and the last minutes are not one worker alone with the README's tour while the other idles.
 LONG_FILES = ("tests/test_readme.py", "tests/scale/test_sweep.py", "tests/scale/test_cli.py", "tests/serve/console/test_console.py",
-              "tests/scale/test_extrapolate.py", "tests/models/test_text_encoder.py", "tests/scenarios/test_search.py")
+              "tests/test_numerics_dispatch.py", "tests/scale/test_extrapolate.py", "tests/models/test_text_encoder.py", "tests/scenarios/test_search.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,3 +18,5 @@ class Context:
     # The dotted config keys the user set (--set, --config, --data); None: a config built in code,
     # every value taken as set. A scenario may choose the others from the data (recommend does).
     set_keys: frozenset[str] | None = None
+    # draw report.md's PNG plots (a sweep's points skip them: see run_pipeline)
+    plots: bool = True

@@ -31,11 +31,15 @@ def run_pipeline(
     to_stage: str | None = None,
     quiet: bool = False,
     set_keys: Iterable[str] | None = None,
+    plots: bool = True,
 ) -> RunDir:
     """Run stages into ``out``. Stages already done are skipped unless at/after ``from_stage``.
 
     ``set_keys``: the config keys the user set (the CLI passes them; recorded in the manifest); a
     scenario may choose the others from the data in preprocess (``scenario.settled_config``).
+
+    ``plots=False`` writes report.md without its PNG plots: a scale sweep's points are read through the sweep's own
+    report, and their three figures were ~40% of a micro-sweep point's time (``--from evaluate`` draws them later).
 
     Re-running the same command after a kill resumes: finished stages are skipped and the
     train stage continues from its last checkpoint.
@@ -74,7 +78,7 @@ def run_pipeline(
         run.manifest["set_keys"] = sorted(keys)
         run.save()
     with Progress(quiet=quiet or not dist.is_main) as progress:
-        ctx = Context(run=run, cfg=cfg, progress=progress, quiet=quiet, set_keys=keys)
+        ctx = Context(run=run, cfg=cfg, progress=progress, quiet=quiet, set_keys=keys, plots=plots)
         for i, stage in enumerate(STAGES[: last + 1]):
             if i < first or (from_stage is None and run.stage_done(stage)):
                 continue
@@ -299,7 +303,7 @@ def evaluate(scenario, ctx: Context) -> dict:
 
     with ctx.progress.task("evaluate"):
         metrics = score(scenario, ctx)
-        report = write_report(ctx.run, stage="evaluate")
+        report = write_report(ctx.run, stage="evaluate", plots=ctx.plots)
     return {"headline": {scenario.headline: metrics["model"].get(scenario.headline)}, "report": report.name}
 
 
@@ -341,7 +345,7 @@ def optimize(scenario, ctx: Context) -> dict:
         if metrics is not None:
             if metrics.get("optimized") and info.get("final") == TRAINED:
                 score(scenario, ctx)  # the numbers were an earlier optimize's winner; this one kept the trained weights
-            write_report(ctx.run, stage="optimize")
+            write_report(ctx.run, stage="optimize", plots=ctx.plots)
         return info
 
 

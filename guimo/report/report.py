@@ -30,14 +30,18 @@ MODEL_FIELDS = ("n_layer", "n_blocks", "n_head", "n_heads", "d_model", "d_ff", "
 BREAKDOWN_BASELINES = 2
 
 
-def write_report(run: RunDir, stage: str = "evaluate") -> Path:
+def write_report(run: RunDir, stage: str = "evaluate", *, plots: bool = True) -> Path:
     """Write ``report.md`` and its plots into ``run``; returns the report's path.
 
-    ``stage`` is the stage writing it: after "optimize" the evaluated weights are the final ones.
+    ``stage`` is the stage writing it: after "optimize" the evaluated weights are the final ones. ``plots=False``
+    writes the tables alone (a sweep's points: ``guimo.pipeline.runner.run_pipeline``).
     """
     metrics = run.metrics() or {}
-    plots = _plots(run, metrics)
-    text = render(run, metrics, plots, stage)
+    drawn = _plots(run, metrics) if plots else {}
+    text = render(run, metrics, drawn, stage)
+    if not plots:
+        text += ("\nPlots were not drawn (a scale sweep's point: its sweep's report has the curves). "
+                 f"`guimo run {run.scenario} --out <this run's folder> --from evaluate` draws them.\n")
     return atomic_write_text(run / REPORT, text)
 
 

@@ -170,7 +170,7 @@ def _run_point(spec: SweepSpec, point: dict[str, Any], run_dir: Path, template: 
              "train.max_time_s=none"]  # a point stopped by a time cap would not have its planned D
     cfg = apply_overrides(cfg, sized + spec.overrides, scenario.presets)  # the user's --set wins
     updates.update(steps=steps, unique_tokens=unique, batch_size=batch, lr=float(f"{lr:.6g}"))
-    run_pipeline(spec.scenario, cfg, run_dir, quiet=True)
+    run_pipeline(spec.scenario, cfg, run_dir, quiet=True, plots=False)  # the sweep's report draws the curves
 
 
 @contextmanager

@@ -40,6 +40,20 @@ def test_micro_sweep_points_and_monotone_loss(micro_sweep):
     assert best.value < best.baselines["unigram"]  # learned context (the bigram baseline needs more steps than a micro-sweep has)
 
 
+def test_points_write_their_report_without_plots_and_from_evaluate_draws_them(micro_sweep, tmp_path):
+    """A sweep's points skip report.md's PNGs (the sweep's report draws the curves); the command the report names draws them."""
+    from guimo.cli import main
+
+    run = tmp_path / "point"
+    shutil.copytree(micro_sweep / json.loads((micro_sweep / "sweep.json").read_text())["points"][0]["run"], run)
+    text = (run / "report.md").read_text()
+    assert "Plots were not drawn (a scale sweep's point" in text and "![" not in text and not (run / "plots").exists()
+    assert main(["run", "lm", "--out", str(run), "--from", "evaluate", "--quiet"]) == 0
+    text = (run / "report.md").read_text()
+    assert "![training and validation curves](plots/training.png)" in text and "Plots were not drawn" not in text
+    assert (run / "plots" / "training.png").read_bytes().startswith(PNG)
+
+
 def test_report_fit_and_plots(micro_sweep):
     result = build_report(micro_sweep, n_bootstrap=5)
     text = (micro_sweep / "scale" / "report.md").read_text()
