@@ -52,6 +52,8 @@ class TabularConfig:
     frequency_scale: float = field(default=0.1, metadata={"help": "plr: the frequencies' initial standard deviation (the paper's sigma; trained after)"})
     linear_skip: bool = field(default=False, metadata={
         "help": "add a linear map of the feature tokens to the logits (a GLM beside the blocks, for near-linear tasks where logistic regression leads)"})
+    lr_mult: float = field(default=1.0, metadata={
+        "help": "every parameter trains at this x the schedule's lr (below 1 for a model warm-started from a linear fit: see linear_warm_start)"})
 
     def __post_init__(self) -> None:
         if self.n_num < 0:
@@ -72,6 +74,8 @@ class TabularConfig:
             raise ValueError(f"num_embedding must be linear or plr, not {self.num_embedding!r}")
         if self.n_frequencies < 1 or self.frequency_scale <= 0:
             raise ValueError("n_frequencies must be at least 1 and frequency_scale positive")
+        if self.lr_mult <= 0:
+            raise ValueError("lr_mult must be positive")
 
     @property
     def n_tokens(self) -> int:
@@ -230,6 +234,61 @@ class FTTransformer(nn.Module):
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         return self.member_logits(x_num, x_cat).mean(0)  # (B, n_out)
+
+    def lr_multipliers(self):
+        """(parameter, lr multiplier) pairs for ``guimo.train.loop.make_optimizer``: all of them at ``cfg.lr_mult``, or none."""
+        return [(p, self.cfg.lr_mult) for p in self.parameters()] if self.cfg.lr_mult != 1.0 else []
+
+    def stacks(self) -> list[nn.Module]:
+        """Each member's blocks, head and skip (the model itself when it is one)."""
+        return [self] if self.cfg.n_members == 1 else list(self.members)
+
+
+@torch.no_grad()
+def linear_warm_start(model: FTTransformer, coef: "np.ndarray", intercept: "np.ndarray") -> None:
+    """Make the untrained ``model`` compute a fitted linear model: every member's linear skip reads its initial feature
+    tokens with the weights that reproduce ``coef`` and ``intercept``, and its head starts at zero.
+
+    ``coef`` (n_out, n_num + sum(cardinalities)) and ``intercept`` (n_out,) are over ``[x_num | one-hot(x_cat)]``, the
+    logistic regression baseline's design matrix (``guimo.evaluate.baselines_tab.design_matrix``). Numeric column j's
+    token is ``x w + b``, so the readout ``u = beta w / |w|^2`` gives ``beta x`` plus a constant, moved into the bias;
+    categorical column j's tokens are the rows of its table (plus the column's bias), and ``u`` solves ``E u = gamma``
+    exactly by least squares as long as the column has no more categories than the token width.
+
+    Why: on a few hundred rows logistic regression is the strongest model (German credit), and a transformer trained
+    from random weights ends below it however it is regularised. Started at the linear fit, with the head at zero, the
+    blocks only learn what the linear model misses (Wide & Deep, Cheng et al. 2016), and early stopping keeps the start
+    when they find nothing. Needs ``linear_skip`` and linear numeric tokens.
+    """
+    import numpy as np
+
+    cfg, tok = model.cfg, model.tokenizer
+    if not cfg.linear_skip or cfg.num_embedding != "linear":
+        raise ValueError("a linear warm start needs linear_skip=True and num_embedding='linear'")
+    coef, intercept = np.atleast_2d(np.asarray(coef, dtype=np.float64)), np.atleast_1d(np.asarray(intercept, dtype=np.float64))
+    cards, c = cfg.cat_cardinalities, cfg.d_model
+    if coef.shape != (cfg.n_out, cfg.n_num + sum(cards)) or intercept.shape != (cfg.n_out,):
+        raise ValueError(f"coef {coef.shape} / intercept {intercept.shape} do not fit {cfg.n_out} outputs over {cfg.n_num} numeric "
+                         f"and {sum(cards)} one-hot columns")
+    beta, bias0 = torch.from_numpy(coef), torch.from_numpy(intercept)
+    for i, stack in enumerate(model.stacks()):
+        ch = slice(i * c, (i + 1) * c)  # this member's channels of the tokens
+        weight = torch.zeros(cfg.n_out, cfg.n_tokens - 1, c, dtype=torch.float64)
+        bias = bias0.clone()
+        for j in range(cfg.n_num):
+            w, b = tok.num_weight.weight[j, ch].double(), tok.num_bias.weight[j, ch].double()
+            u = beta[:, j, None] * w / (w @ w)  # (n_out, C)
+            weight[:, j] = u
+            bias -= u @ b
+        start = cfg.n_num
+        for j, k in enumerate(cards):
+            table = tok.cat_emb.weight[int(tok.offsets[j]):int(tok.offsets[j]) + k, ch].double() + tok.cat_bias.weight[j, ch].double()
+            weight[:, cfg.n_num + j] = torch.linalg.lstsq(table, beta[:, start:start + k].T, driver="gelsd").solution.T
+            start += k
+        stack.skip.weight.copy_(weight.flatten(1).float())
+        stack.skip.bias.copy_(bias.float())
+        stack.head.weight.zero_()
+        stack.head.bias.zero_()
 
 
 @torch.no_grad()

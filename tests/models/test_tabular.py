@@ -172,3 +172,43 @@ def test_an_ensembles_attributions_are_complete(tokens):
     diff = a.output - a.baseline_output
     assert a.values.shape == (20, 4) and np.abs(diff).max() > 0.01
     assert np.allclose(a.values.sum(axis=1), diff, atol=0.02 * np.abs(diff).max())
+
+
+@pytest.mark.parametrize("members, n_out", [(1, 1), (3, 1), (3, 4)])
+def test_a_linear_warm_start_computes_the_fitted_linear_model(members, n_out):
+    """Untrained, the warm-started model is the linear model (every member), over numeric and one-hot columns; a
+    column with more categories than the token width cannot be matched exactly, which the docstring says."""
+    from guimo.evaluate.baselines_tab import design_matrix
+    from guimo.models.tabular import linear_warm_start
+
+    rng = np.random.default_rng(0)
+    cards = [3, 7, 2]
+    cfg = TabularConfig(n_num=4, cat_cardinalities=cards, n_out=n_out, task="binary" if n_out == 1 else "multiclass", d_model=16,
+                        n_head=4, n_members=members, linear_skip=True)
+    torch.manual_seed(0)
+    model = FTTransformer(cfg).eval()
+    coef, intercept = rng.normal(size=(n_out, 4 + sum(cards))), rng.normal(size=n_out)
+    linear_warm_start(model, coef, intercept)
+    x_num = rng.normal(size=(50, 4)).astype(np.float32)
+    x_cat = np.stack([rng.integers(0, k, 50) for k in cards], 1)
+    expected = design_matrix(x_num, x_cat, cards) @ coef.T + intercept
+    with torch.no_grad():
+        got = model.member_logits(torch.from_numpy(x_num), torch.from_numpy(x_cat)).numpy()  # (M, B, n_out)
+    # float32 readouts of ~30 token channels per column: eps(float32) x the coefficients' size, with room
+    assert np.abs(got - expected[None]).max() < 1e-4 * np.abs(expected).max()
+    # the head is zero, so the blocks start contributing nothing; training moves it
+    assert not any(s.head.weight.detach().any() for s in model.stacks())
+    with pytest.raises(ValueError, match="linear_skip=True"):
+        linear_warm_start(FTTransformer(TabularConfig(n_num=4, cat_cardinalities=cards, d_model=16, n_head=4)), coef[:1], intercept[:1])
+    with pytest.raises(ValueError, match="do not fit"):
+        linear_warm_start(model, coef[:, :5], intercept)
+
+
+def test_lr_mult_puts_every_parameter_in_its_own_lr_group():
+    from guimo.train.config import TrainConfig
+    from guimo.train.loop import make_optimizer
+
+    model = FTTransformer(TabularConfig(n_num=2, cat_cardinalities=[3], d_model=16, n_head=4, linear_skip=True, lr_mult=0.4))
+    groups = make_optimizer(model, TrainConfig(lr=1e-3), torch.device("cpu")).param_groups
+    (scaled,) = [g for g in groups if g.get("lr_mult") == 0.4]
+    assert len(scaled["params"]) == len(list(model.parameters())) and sum(len(g["params"]) for g in groups) == len(scaled["params"])

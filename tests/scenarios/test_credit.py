@@ -37,6 +37,17 @@ def test_german_credit_with_its_cost_matrix(tmp_path):
     assert m["model"]["roc_auc"] > 0.65 and m["baselines"]["logistic_regression"]["roc_auc"] > 0.7
     prep = run.manifest["stages"]["preprocess"]
     assert prep["categorical_columns"] == 13 and prep["numeric_columns"] == 7 and prep["test_rows"] == 150
+    # 700 training rows, binary: started at the logistic regression baseline, trained at 0.4x the lr
+    assert run.manifest["stages"]["init"]["warm_start"] == {"from": "logistic regression (C=1) on 700 training rows", "lr_mult": 0.4}
+    assert json.loads((out / "model_config.json").read_text())["linear_skip"] is True
+
+
+def test_a_linear_start_is_refused_under_dp_and_with_plr_tokens(tmp_path):
+    csv = tmp_path / "loans.csv"
+    csv.write_text("income,debt,defaulted\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(200)))
+    for extra, message in ((["privacy.epsilon=3"], "outside the privacy account"), (["model.num_embedding=plr"], "needs linear numeric tokens")):
+        with pytest.raises(GuimoError, match=message):
+            run_pipeline("credit", config(f"data.path={csv}", "data.target=defaulted", "model.linear_start=logistic", *extra), tmp_path / extra[0], quiet=True)
 
 
 def test_credit_without_data_says_what_to_pass(tmp_path):
