@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn as nn
 
 from guimo.models.transformer import Block, TransformerConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from guimo.scenarios.base import InitConfig, OptimizeConfig
 from guimo.scenarios.tabular import (TableSource, TabularDataConfig, TabularEvalConfig, TabularModelConfig, TabularPreprocessConfig,
-                                     TabularScenario, default_train, read_any_table)
+                                     TabularScenario, read_any_table)
 from guimo.privacy.dp import PrivacyConfig
 from guimo.train.config import TrainConfig
 

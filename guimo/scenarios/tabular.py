@@ -40,7 +40,7 @@ import numpy as np
 
 from guimo.errors import GuimoError
 from guimo.inference.tabular import CALIBRATION, ENCODER, TABLE
-from guimo.scenarios.base import InitConfig, OptimizeConfig, TrainInputs
+from guimo.scenarios.base import TrainInputs
 from guimo.train.config import TrainConfig
 
 if TYPE_CHECKING:
