@@ -185,8 +185,10 @@ def _what_was_run(run: RunDir) -> list[str]:
         rows.append(("model", ", ".join(f"{k} {model_cfg[k]}" for k in MODEL_FIELDS if model_cfg.get(k) is not None)))
     params = stages.get("init", {}).get("parameters") or {}
     if params:
+        warm = stages["init"].get("warm_start") or {}
         rows.append(("parameters", f"{params.get('total', 0):,} ({params.get('non_embedding', 0):,} outside embeddings)"
-                     + (f"; init {stages['init'].get('init')}" if stages.get("init", {}).get("init") else "")))
+                     + (f"; init {stages['init'].get('init')}" if stages["init"].get("init") else "")
+                     + (f", then set to the {warm['from']}" if isinstance(warm.get("from"), str) else "")))
     auto = stages.get("preprocess", {}).get("auto_settings") or {}
     if auto:
         rows.append(("settings chosen from the data", "; ".join(f"{k} = {v.get('value')} ({v.get('why')})" for k, v in auto.items())))

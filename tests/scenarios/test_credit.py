@@ -40,6 +40,7 @@ def test_german_credit_with_its_cost_matrix(tmp_path):
     # 700 training rows, binary: started at the logistic regression baseline, trained at 0.4x the lr
     assert run.manifest["stages"]["init"]["warm_start"] == {"from": "logistic regression (C=1) on 700 training rows", "lr_mult": 0.4}
     assert json.loads((out / "model_config.json").read_text())["linear_skip"] is True
+    assert "; init random, then set to the logistic regression (C=1) on 700 training rows" in (out / "report.md").read_text()
 
 
 def test_a_linear_start_is_refused_under_dp_and_with_plr_tokens(tmp_path):
