@@ -208,8 +208,9 @@ def linear_start(choice: str, task: str, train_rows: int, *, private: bool = Fal
     5,000 training rows, not above, not for other tasks and not under DP-SGD.
 
     Measured on German credit's inner validation splits (bench/risk_recipes.py, docs/benchmarks/risk.md; logistic
-    regression 0.758 ROC-AUC): 5 members from random weights 0.740, with a randomly initialised linear skip 0.745; started
-    at the logistic regression 0.755 at train.lr 5e-4 and 0.773 at 2e-4, the lr adopted (``START_LR_MULT``). Multiclass
+    regression 0.758 ROC-AUC): 5 members from random weights 0.740, one model with a randomly initialised linear skip
+    0.745; started at the logistic regression, 5 members 0.755 at train.lr 5e-4 and at 2e-4, one model 0.755 at 5e-4 and
+    0.773 at 2e-4, so the start trains at 0.4x the lr (``START_LR_MULT``). Multiclass
     and regression tables were not measured, so auto leaves them alone (``logistic`` works for them: multinomial
     logistic regression, ridge). Under DP-SGD the fit would read the rows without noise, outside the privacy account:
     an explicit ``logistic`` there is refused."""
