@@ -34,6 +34,7 @@ def test_numerics_tests_pass_under_another_kernel_dispatch(tmp_path):
     env = {**os.environ, **DISPATCH}
     env.pop("PYTEST_XDIST_WORKER", None)
     env.pop("PYTEST_XDIST_TESTRUNUID", None)
+    env.pop("PYTEST_XDIST_WORKER_COUNT", None)
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'base'}",
            "-m", "numerics and not slow", "tests"]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
