@@ -25,10 +25,13 @@ run: $(STAMP)
 # reorder, by test count, started the 6-minute README tour last).
 XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
+# the 25 slowest tests are listed after every run: the suite's time is spent in a few of them
+DURATIONS ?= --durations=25
+
 # tests/test_numerics_dispatch.py runs the numeric-identity tests (marker `numerics`) a second time
 # under other CPU kernels, inside this pass; `make test-numerics` runs that test alone.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(XDIST)
+	$(BIN)/python -m pytest -q $(XDIST) $(DURATIONS)
 
 test-numerics: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_numerics_dispatch.py
