@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from guimo.models.tabular import FTTransformer, TabularConfig, imbalance_loss
+from guimo.models.tabular import FTTransformer, TabularConfig, imbalance_loss, linear_warm_start
 from guimo.data.tabular import stratified_split
 from guimo.evaluate.baselines_tab import design_matrix, fit_lightgbm, fit_logistic
 from sklearn.metrics import roc_auc_score, average_precision_score
@@ -48,7 +48,7 @@ def train_one(tr, es, v, seed, enc, pos_weight):
                         num_embedding=v.get("emb", "linear"), n_frequencies=v.get("k", 16), frequency_scale=v.get("sigma", 0.1))
     m = FTTransformer(cfg)
     if v.get("lrinit"):
-        lr_warm_start(m, tr_lr(tr), enc)
+        lr_warm_start(m, tr, enc)
     ps = [p for p in m.parameters()]
     groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": v.get("wd", 1e-5)}, {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=v.get("lr", 5e-4), betas=(0.9, 0.98))
@@ -81,37 +81,14 @@ def train_one(tr, es, v, seed, enc, pos_weight):
     m.load_state_dict(best_state); m.eval()
     return m, bstep
 
-def tr_lr(tr):
-    return tr
-
 LR_FITS = {}
 def lr_warm_start(m, rows, enc):
-    """Each member's skip set to a logistic regression fitted on ``rows`` (as the baseline: one-hot categories, C=1), read
-    through that member's initial feature tokens; the head zeroed, so the untrained model is that logistic regression."""
+    """The model set to a logistic regression fitted on ``rows`` (as the baseline: one-hot categories, C=1), through
+    ``guimo.models.tabular.linear_warm_start`` (what `model.linear_start` does in the scenario)."""
     key = id(rows[2])
     if key not in LR_FITS:
         LR_FITS[key] = fit_logistic("binary", enc.cardinalities, rows, c=1.0).model
-    clf = LR_FITS[key]
-    coef, intercept = clf.coef_[0], float(clf.intercept_[0])
-    c, n_num, cards = m.cfg.d_model, enc.n_num, enc.cardinalities
-    tok = m.tokenizer
-    members = [m] if m.cfg.n_members == 1 else list(m.members)
-    with torch.no_grad():
-        for i, stack in enumerate(members):
-            sl = slice(i * c, (i + 1) * c)
-            W = torch.zeros(len(cards) + n_num, c, dtype=torch.float64); bias = intercept
-            for j in range(n_num):
-                w, b = tok.num_weight.weight[j, sl].double(), tok.num_bias.weight[j, sl].double()
-                u = coef[j] * w / (w @ w); W[j] = u; bias -= float(u @ b)
-            off = n_num
-            for j, k in enumerate(cards):
-                start = int(tok.offsets[j])
-                E = tok.cat_emb.weight[start:start + k, sl].double() + tok.cat_bias.weight[j, sl].double()
-                g = torch.as_tensor(coef[off:off + k], dtype=torch.float64)
-                W[n_num + j] = torch.linalg.lstsq(E, g[:, None], driver="gelsd").solution[:, 0]
-                off += k
-            stack.skip.weight.copy_(W.flatten()[None].float()); stack.skip.bias.fill_(bias)
-            stack.head.weight.zero_(); stack.head.bias.zero_()
+    linear_warm_start(m, LR_FITS[key].coef_, LR_FITS[key].intercept_)
 
 res = {}
 BASE = {}
