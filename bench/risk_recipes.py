@@ -28,7 +28,7 @@ import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guimo.models.tabular import FTTransformer, TabularConfig, imbalance_loss, linear_warm_start
 from guimo.data.tabular import stratified_split
-from guimo.evaluate.baselines_tab import design_matrix, fit_lightgbm, fit_logistic
+from guimo.evaluate.baselines_tab import fit_lightgbm, fit_logistic
 from sklearn.metrics import roc_auc_score, average_precision_score
 torch.set_num_threads(1)
 SET = sys.argv[1]; variants = json.loads(sys.argv[2]); folds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
