@@ -207,7 +207,7 @@ def _what_was_run(run: RunDir) -> list[str]:
             text += f" ({tr.get('examples_seen', 0):,} examples, {tr['tokens_seen']:,} tokens)"
         text += f", peak learning rate {setting('train.lr')} after {setting('train.warmup_steps')} warmup steps"
         if tr.get("best_step") is not None:
-            text += f"; best validation {tr.get('metric', 'metric')} {_num(tr.get('best_metric'))} at step {tr['best_step']}"
+            text += f"; best validation {tr.get('metric', 'metric')} {_num(tr.get('best_metric'))}{_window(cfg)} at step {tr['best_step']}"
         if tr.get("stopped_early"):
             text += "; stopped early (validation stopped improving)"
         rows.append(("training", text))
@@ -313,9 +313,15 @@ def _training(run: RunDir, metrics: dict, plots: dict[str, str]) -> list[str]:
     if plots.get("training"):
         lines += [f"![training and validation curves]({plots['training']})", ""]
     if tr.get("best_step") is not None:
-        lines += [f"The best validation {tr.get('metric', 'metric')} ({_num(tr.get('best_metric'))}) came at step "
-                  f"{tr['best_step']} of {tr.get('steps', '?')}; `checkpoints/best.safetensors` holds those weights.", ""]
+        lines += [f"The best validation {tr.get('metric', 'metric')} ({_num(tr.get('best_metric'))}{_window(run.manifest.get('config', {}))}) "
+                  f"came at step {tr['best_step']} of {tr.get('steps', '?')}; `checkpoints/best.safetensors` holds those weights.", ""]
     return lines
+
+
+def _window(cfg: dict) -> str:
+    """How the best validation was judged, when not alone (``train.select_window``)."""
+    n = (cfg.get("train") or {}).get("select_window") or 1
+    return f", the mean of {n} validations centred there" if n > 1 else ""
 
 
 def _breakdown(name: str, breakdown: dict, plot: str | None, strongest: list[str] | None) -> list[str]:

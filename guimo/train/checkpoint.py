@@ -39,9 +39,12 @@ def save(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     state: dict[str, Any],
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> Path:
+    """Write checkpoint ``step``; ``extra`` tensors (the loop's validation window) travel with it (``load_extra``)."""
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v for k, v in model_state(model).items()}
+    tensors |= {f"extra.{k}": v for k, v in (extra or {}).items()}
     opt = optimizer.state_dict()
     for pid, pstate in opt["state"].items():
         for k, v in pstate.items():
@@ -133,3 +136,11 @@ def load(stem: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, d
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
     return meta
+
+
+def load_extra(stem: Path) -> dict[str, torch.Tensor]:
+    """The ``extra`` tensors that ``save`` wrote with checkpoint ``stem`` (empty when there were none)."""
+    from safetensors import safe_open
+
+    with safe_open(str(stem.with_suffix(".safetensors")), framework="pt") as f:
+        return {k[6:]: f.get_tensor(k) for k in f.keys() if k.startswith("extra.")}

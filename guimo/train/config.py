@@ -21,6 +21,10 @@ class TrainConfig:
     grad_clip: float = field(default=1.0, metadata={"help": "clip the global gradient norm (0 disables)"})
     eval_every: int = field(default=100, metadata={"help": "validate every N steps (0: only at the end)"})
     patience: int = field(default=0, metadata={"help": "early stop after N validations without improvement (0: off)"})
+    select_window: int = field(default=1, metadata={
+        "help": "early stopping and the kept weights follow the mean of the last N validations, and the weights of the "
+                "window's middle validation are kept (1: each validation alone); for a noisy validation metric, such as "
+                "PR-AUC over a few dozen positives"})
     checkpoint_every: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps (0: only at the end)"})
     log_every: int = field(default=10, metadata={"help": "append a line to train_log.jsonl every N steps"})
     precision: Literal["auto", "fp32", "bf16"] = field(
@@ -39,5 +43,7 @@ class TrainConfig:
             raise ValueError("max_steps must be positive")
         if self.lr <= 0:
             raise ValueError("lr must be positive")
+        if self.select_window < 1:
+            raise ValueError("select_window must be at least 1 (1: each validation alone)")
         if self.max_time_s is not None and self.max_time_s <= 0:
             raise ValueError("max_time_s must be positive (or None: no time budget)")

@@ -81,6 +81,17 @@ def get_lr(step: int, cfg: TrainConfig, *, max_steps: int | None = None) -> floa
     return floor + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.lr - floor)
 
 
+def select_on_window(window: list[list], step: int, value: float, size: int) -> tuple[list[list], float, int]:
+    """Early stopping on the mean of the last ``size`` validations: returns the new window (``[step, value]`` pairs,
+    the last ``size``), the value the stop compares (their mean) and the step whose weights it would keep (the
+    window's middle: the mean is centred there). With ``size`` 1 this is the validation itself.
+
+    Why: a metric measured on few positives (PR-AUC over a few dozen frauds) jumps between validations, so the single
+    best one is often a lucky draw; its neighbours' mean is not (docs/benchmarks/risk.md measured it)."""
+    window = (window + [[step, value]])[-size:]
+    return window, sum(v for _, v in window) / len(window), window[len(window) // 2][0]
+
+
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not biases, norms); fused where supported.
 
@@ -159,7 +170,9 @@ def fit(
         raise ValueError(f"{len(train_set)} training examples are fewer than one batch of {cfg.batch_size}")
     steps = plan.from_config(cfg, steps_per_epoch)
 
-    state = {"best_metric": None, "best_step": None, "bad_evals": 0, "examples_seen": 0, "elapsed_s": 0.0, "stopped_early": False}
+    state = {"best_metric": None, "best_step": None, "bad_evals": 0, "examples_seen": 0, "elapsed_s": 0.0, "stopped_early": False,
+             "window": []}
+    window_weights: dict[int, dict[str, torch.Tensor]] = {}  # select_window > 1: the weights of the window's validations
     step = 0
     torch.manual_seed(seed)
     resume = checkpoint.latest(ckpt_dir)  # raises when checkpoints exist but none can be read
@@ -167,6 +180,9 @@ def fit(
         meta = checkpoint.load(resume, model, optimizer, device)
         step = meta["step"]
         state.update({k: meta[k] for k in state if k in meta})
+        for name, t in checkpoint.load_extra(resume).items():  # "window.<step>.<param>": the window travels with the checkpoint
+            at, key = name.split(".", 2)[1:]
+            window_weights.setdefault(int(at), {})[key] = t.to(device)
         recorded = meta.get("plan")
         if recorded and recorded["decided"] and recorded["source"] == steps.source == "max_time_s":
             steps = plan.StepPlan.from_record(recorded)  # the count chosen before the kill, never re-estimated
@@ -235,16 +251,22 @@ def fit(
                 append_jsonl(log_path, record)
             if evaluate is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or last):
                 metrics = evaluate(model)
-                value = metrics[metric]
+                value, kept = metrics[metric], step
+                if cfg.select_window > 1:
+                    state["window"], value, kept = select_on_window(state["window"], step, value, cfg.select_window)
+                    window_weights[step] = {k: v.detach().clone() for k, v in checkpoint.model_state(model).items()}
+                    window_weights = {at: w for at, w in window_weights.items() if at in {a for a, _ in state["window"]}}
                 improved = state["best_metric"] is None or (value > state["best_metric"] if higher_is_better else value < state["best_metric"])
                 if improved:
-                    state.update(best_metric=value, best_step=step, bad_evals=0)
+                    state.update(best_metric=value, best_step=kept, bad_evals=0)
                     if dist.is_main:
-                        atomic_save_safetensors(ckpt_dir / "best.safetensors", checkpoint.model_state(model))
+                        weights = checkpoint.model_state(model) if kept == step else window_weights[kept]
+                        atomic_save_safetensors(ckpt_dir / "best.safetensors", weights)
                 else:
                     state["bad_evals"] += 1
                 if dist.is_main:
-                    append_jsonl(log_path, {"step": step, "eval": metrics, "best": improved})
+                    window = {"window_mean": value, "window_steps": [a for a, _ in state["window"]], "kept_step": kept} if cfg.select_window > 1 else {}
+                    append_jsonl(log_path, {"step": step, "eval": metrics, "best": improved, **window})
                 stopped_early = distributed.broadcast_flag(cfg.patience > 0 and state["bad_evals"] >= cfg.patience, device)
                 state["stopped_early"] = stopped_early
             if progress is not None:
@@ -254,7 +276,8 @@ def fit(
             if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or interrupted or stopped_early or last:
                 if dist.is_main:
                     checkpoint.save(ckpt_dir, step, model, optimizer,
-                                    {**state, "epoch": epoch, "batch_in_epoch": k + 1, "plan": steps.as_record()})
+                                    {**state, "epoch": epoch, "batch_in_epoch": k + 1, "plan": steps.as_record()},
+                                    extra={f"window.{at}.{name}": t for at, w in window_weights.items() for name, t in w.items()})
                 distributed.barrier()
             if interrupted or stopped_early:
                 break

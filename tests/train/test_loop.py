@@ -3,7 +3,6 @@ early stopping, signals."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -222,6 +221,36 @@ def test_early_stopping_with_patience_restores_best_weights(tmp_path):
     # re-running the same call does not train on: the stop is part of the checkpoint
     again = fit(_model(), _data(), lm_loss, cfg, out_dir=tmp_path, evaluate=evaluate)
     assert (again.steps, again.stopped_early) == (8, True) and len(snapshots) == 4
+
+
+def test_a_validation_window_keeps_the_middle_of_the_best_mean_not_a_lucky_spike(tmp_path):
+    scripted = iter([0.2, 0.9, 0.2, 0.6, 0.6, 0.6])  # validations at steps 2, 4, ..., 12; step 4 is a spike
+    snapshots = {}
+
+    def evaluate(model):
+        snapshots[len(snapshots) * 2 + 2] = {k: v.clone() for k, v in model.state_dict().items()}
+        return {"pr_auc": next(scripted)}
+
+    model = _model()
+    result = fit(model, _data(), lm_loss, _cfg(max_steps=12, eval_every=2, select_window=3), out_dir=tmp_path, evaluate=evaluate,
+                 metric="pr_auc", higher_is_better=True)
+    # window means: .2 (kept 2), .55 (4), .43, .57 (6), .47, .6 (10): the last window wins, its middle is step 10
+    assert result.best_step == 10 and result.best_metric == pytest.approx(0.6)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[10][k]), k
+    evals = [r for r in _log(tmp_path) if "eval" in r]
+    assert [(r["kept_step"], r["best"]) for r in evals] == [(2, True), (4, True), (4, False), (6, True), (8, False), (10, True)]
+    assert evals[-1]["window_steps"] == [8, 10, 12] and evals[1]["window_mean"] == pytest.approx(0.55)
+
+
+def test_select_on_window_of_one_is_the_validation_itself():
+    from guimo.train.loop import select_on_window
+
+    assert select_on_window([[2, 0.5]], 4, 0.7, 1) == ([[4, 0.7]], 0.7, 4)
+    window, mean, kept = select_on_window([[2, 0.1], [4, 0.2], [6, 0.3]], 8, 0.4, 3)
+    assert window == [[4, 0.2], [6, 0.3], [8, 0.4]] and mean == pytest.approx(0.3) and kept == 6
+    with pytest.raises(ValueError, match="select_window"):
+        TrainConfig(select_window=0)
 
 
 def test_higher_is_better_metric(tmp_path):

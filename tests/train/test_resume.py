@@ -38,6 +38,17 @@ def log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
+def kill_at(proc: subprocess.Popen, out: Path, step: int) -> None:
+    """SIGKILL the worker once it hangs at ``step`` (GUIMO_TEST_HANG_AT): no handler runs, no final checkpoint."""
+    deadline = time.monotonic() + 120
+    while not (out / "hanging").exists():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, f"worker never reached step {step}"
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+
+
 # On the CPU the resumed run executes the same kernels on the same values: bit for bit, in the float32 a
 # user trains in. On CUDA nothing promises that (atomics in some backward kernels), so that variant
 # trains in float64 and allows the rounding bound of tests.numerics.adam_tolerance.
@@ -47,14 +58,7 @@ def test_sigkill_then_same_command_matches_uninterrupted_run(tmp_path, device, d
     from safetensors.torch import load_file
 
     straight = start(tmp_path / "straight", device=device, dtype=dtype)
-    killed = start(tmp_path / "killed", env={"GUIMO_TEST_HANG_AT": "23"}, device=device, dtype=dtype)
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "killed" / "hanging").exists():
-        assert killed.poll() is None, killed.communicate()[0]
-        assert time.monotonic() < deadline, "worker never reached step 23"
-        time.sleep(0.1)
-    killed.kill()  # SIGKILL: no handler, no final checkpoint
-    killed.wait()
+    kill_at(start(tmp_path / "killed", env={"GUIMO_TEST_HANG_AT": "23"}, device=device, dtype=dtype), tmp_path / "killed", 23)
     ckpts = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").glob("step-*.json"))
     assert ckpts == ["step-0000010.json", "step-0000020.json"]
     assert max(r["step"] for r in log(tmp_path / "killed")) == 23  # steps 21-23 happened and are lost
@@ -76,3 +80,20 @@ def test_sigkill_then_same_command_matches_uninterrupted_run(tmp_path, device, d
         else:
             lr_sum = sum(r["lr"] for r in a if "lr" in r)
             assert_all_close(actual, expected, atol=adam_tolerance(torch.float64, 16 * BLOCK, lr_sum))
+
+
+@pytest.mark.numerics
+def test_a_validation_window_travels_in_the_checkpoint(tmp_path):
+    """With ``train.select_window=3`` the kept weights may be a validation's from before a kill: killed at step 33, the
+    run resumes from step 30, whose checkpoint carries the window's weights, and keeps bit for bit what the
+    uninterrupted run keeps."""
+    from safetensors.torch import load_file
+
+    window = ("--select-window", "3")
+    straight = start(tmp_path / "straight", *window)
+    kill_at(start(tmp_path / "killed", *window, env={"GUIMO_TEST_HANG_AT": "33"}), tmp_path / "killed", 33)
+    finish(start(tmp_path / "killed", *window))
+    finish(straight)
+    results = [json.loads((tmp_path / run / "result.json").read_text()) for run in ("straight", "killed")]
+    assert results[0]["best_step"] == results[1]["best_step"] <= 30, results  # weights from before the kill were kept
+    assert_all_equal(load_file(str(tmp_path / "killed" / "final.safetensors")), load_file(str(tmp_path / "straight" / "final.safetensors")))

@@ -55,7 +55,7 @@ def train_config(args) -> TrainConfig:
     return TrainConfig(
         max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=3e-3, warmup_steps=5,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, log_every=1, device=args.device,
-        max_time_s=args.max_time_s,
+        max_time_s=args.max_time_s, select_window=args.select_window,
     )
 
 
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="float64: the numeric-identity tests")
     p.add_argument("--max-time-s", type=float, default=None)
+    p.add_argument("--select-window", type=int, default=1)
     args = p.parse_args(argv)
 
     from guimo.train import distributed
