@@ -10,7 +10,10 @@ training rows, scored on the same validation rows, is printed beside it for scal
 defaults (AdamW, warmup 50, cosine to 2,000 steps, validation every 10 steps, patience 20, best weights restored).
 
 Variant keys: d (d_model), L (n_layer), h (heads), drop, wd, lr, bs, steps, warm, ee (validate every), pat (patience),
-sel ("roc", "pr" or "loss": what early stopping follows), ens (separately trained models, each stopped on its own, logits
+sel ("roc", "pr" or "loss": what early stopping follows), over (positives
+repeated that many times in the epoch order, their loss weight divided by it), smooth (early stopping follows the mean
+of the last n validations and keeps the middle one's weights), seed (the first model's seed), ema (decay of an exponential moving average of the weights,
+validated and kept instead of the raw weights; torch.optim.swa_utils), ens (separately trained models, each stopped on its own, logits
 averaged), members (one model of n_members trained jointly, one stopping point: what `model.members` does), emb
 ("linear" or "plr": the numeric tokenizer), k and sigma (plr's frequencies and their initial scale).
 
@@ -20,6 +23,7 @@ fitting rows and stopped on the same early-stopping rows, and logistic regressio
 import copy
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,7 +36,7 @@ from guimo.evaluate.baselines_tab import fit_lightgbm, fit_logistic
 from sklearn.metrics import roc_auc_score, average_precision_score
 torch.set_num_threads(1)
 SET = sys.argv[1]; variants = json.loads(sys.argv[2]); folds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-RUNS = Path(__file__).resolve().parents[1] / "runs" / "bench-risk-2"
+RUNS = Path(os.environ.get("RISK_RUNS", Path(__file__).resolve().parents[1] / "runs" / "bench-risk-2"))
 base = f"{RUNS}/{SET}"
 def load(k, s):
     z = np.load(f"{base}/fold{k}/data/{s}.npz"); return z["x_num"], z["x_cat"], z["y"]
@@ -49,32 +53,46 @@ def train_one(tr, es, v, seed, enc, pos_weight):
     m = FTTransformer(cfg)
     if v.get("lrinit"):
         lr_warm_start(m, tr, enc)
+    ema = None
+    if v.get("ema"):  # Polyak/EMA weights: validated, kept and returned instead of the raw weights
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        ema = AveragedModel(m, multi_avg_fn=get_ema_multi_avg_fn(v["ema"]), use_buffers=True)
+    judged = lambda: ema.module if ema is not None else m
     ps = [p for p in m.parameters()]
     groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": v.get("wd", 1e-5)}, {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=v.get("lr", 5e-4), betas=(0.9, 0.98))
     bs, maxs, warm, ee, pat = v.get("bs", 64), v.get("steps", 2000), v.get("warm", 50), v.get("ee", 10), v.get("pat", 20)
     xn, xc, y = [torch.from_numpy(a) for a in tr]
     en, ec, ey = [torch.from_numpy(a) for a in es]
-    best, best_state, bad, order, pos = None, None, 0, rng.permutation(len(y)), 0
+    pool = np.arange(len(y))
+    if v.get("over", 1) > 1:  # positives repeated: the same expected gradient as weighting them, less variance per batch
+        pool = np.concatenate([pool] + [np.flatnonzero(y.numpy() == 1)] * (v["over"] - 1))
+        pos_weight = pos_weight / v["over"]
+    best, best_state, bad, order, pos = None, None, 0, rng.permutation(pool), 0
+    window = []  # smooth: (metric, state) of the last validations; the window's mean decides, its middle state is kept
     sel = v.get("sel", "roc")
     def score():
-        m.eval()
-        with torch.no_grad(): z = m(en, ec)[:, 0].numpy() - np.log(pos_weight)
+        j = judged(); j.eval()
+        with torch.no_grad(): z = j(en, ec)[:, 0].numpy() - np.log(pos_weight)
         if sel == "roc": return roc_auc_score(ey.numpy(), z)
         if sel == "pr": return average_precision_score(ey.numpy(), z)
         return -float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(z), ey.float()))
     if v.get("lrinit"):  # the warm start itself is a candidate
-        best, best_state, bstep = score(), copy.deepcopy(m.state_dict()), 0
+        best, best_state, bstep = score(), copy.deepcopy(judged().state_dict()), 0
     for step in range(maxs):
         lr = v.get("lr", 5e-4) * ((step + 1) / warm if step < warm else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warm) / (maxs - warm))))
         for g in opt.param_groups: g["lr"] = lr
-        if pos + bs > len(y): order, pos = rng.permutation(len(y)), 0
+        if pos + bs > len(order): order, pos = rng.permutation(pool), 0
         idx = order[pos:pos + bs]; pos += bs
         m.train(); loss = torch.stack([imbalance_loss(z, y[idx], task="binary", kind="weighted", pos_weight=pos_weight) for z in m.member_logits(xn[idx], xc[idx])]).mean()
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
+        if ema is not None: ema.update_parameters(m)
         if (step + 1) % ee == 0:
-            val = score()
-            if best is None or val > best: best, best_state, bad, bstep = val, copy.deepcopy(m.state_dict()), 0, step + 1
+            val, state, at = score(), copy.deepcopy(judged().state_dict()), step + 1
+            if v.get("smooth", 1) > 1:
+                window = (window + [(val, state, at)])[-v["smooth"]:]
+                val, state, at = float(np.mean([w[0] for w in window])), *window[len(window) // 2][1:]
+            if best is None or val > best: best, best_state, bad, bstep = val, state, 0, at
             else:
                 bad += 1
                 if bad >= pat: break
@@ -107,7 +125,7 @@ for name, v in variants.items():
         pw = float(np.sqrt((y[a] == 0).sum() / max(1, (y[a] == 1).sum())))
         zs = []
         for s in range(v.get("ens", 1)):
-            m, bs_ = train_one(fit_, es, v, s, enc, pw); steps.append(bs_)
+            m, bs_ = train_one(fit_, es, v, v.get("seed", 0) + s, enc, pw); steps.append(bs_)
             with torch.no_grad(): zs.append(m(torch.from_numpy(va[0]), torch.from_numpy(va[1]))[:, 0].numpy())
         z = np.mean(zs, 0)
         rocs.append(roc_auc_score(va[2], z)); prs.append(average_precision_score(va[2], z))
