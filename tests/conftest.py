@@ -40,7 +40,7 @@ def pytest_report_header(config):
 # The files that take minutes on one worker, longest first (measured with `pytest --durations=0`, 2-core EPYC): under
 # `make test` pytest-xdist hands out whole files in collection order (`--dist loadfile --no-loadscope-reorder`), so
 # these start at once and the last minutes are not one worker alone with the README's tour while the other idles.
-LONG_FILES = ("tests/test_readme.py", "tests/scale/test_sweep.py", "tests/scale/test_cli.py", "tests/serve/console/test_console.py",
+LONG_FILES = ("tests/test_readme.py", "tests/test_readme_chains.py", "tests/scale/test_sweep.py", "tests/scale/test_cli.py", "tests/serve/console/test_console.py",
               "tests/test_numerics_dispatch.py", "tests/scale/test_extrapolate.py", "tests/models/test_text_encoder.py", "tests/scenarios/test_search.py")
 
 

@@ -67,6 +67,7 @@ SMALL_FAQ = "--set train.max_steps=6 --set train.eval_every=6 --set train.checkp
 class Command:
     line: int  # 1-based line in README.md where the command starts
     text: str  # the command, continuation lines joined, comments stripped
+    paragraph: int = 0  # the tour's blank-line-separated paragraph it stands in (0, 1, ...)
 
 
 @dataclass
@@ -306,8 +307,10 @@ def tour_commands(text: str) -> list[Command]:
     start = next(i for i, ln in enumerate(lines) if ln.strip() == TOUR_HEADING)
     begin = next(i for i in range(start, len(lines)) if lines[i].strip() == "```bash") + 1
     commands: list[Command] = []
-    i = begin
+    i, paragraph = begin, 0
     while lines[i].strip() != "```":
+        if not lines[i].strip():
+            paragraph += 1
         code = strip_comment(lines[i])
         first = i
         while code.endswith("\\"):  # continuation lines
@@ -316,13 +319,52 @@ def tour_commands(text: str) -> list[Command]:
         if code.strip():
             if lines[first][:1].isspace():
                 raise AssertionError(f"README.md:{first + 1}: an indented line that is not a comment: {lines[first]!r}")
-            commands.append(Command(first + 1, code.strip()))
+            commands.append(Command(first + 1, code.strip(), paragraph))
         i += 1
     return commands
 
 
-def match_rules(commands: list[Command]) -> list[tuple[Command, Rule]]:
-    """Each command with its one rule; fails on a command with no rule or two, and on a rule that matches nothing."""
+WRITES = (r"--out\s+(\S+)", r">\s*(\S+)", r"--new-key\s+(\S+)", r"--say\s+(\S+)")  # what a command leaves for later lines
+
+
+def tour_chains(commands: list[Command], *, reads: Callable[[Command], bool] = lambda c: True) -> list[list[Command]]:
+    """The tour cut into chains that share nothing: paragraphs joined when one reads what another writes.
+
+    A paragraph reads a path another one writes (``--out runs/x``, ``> file``) when the path appears in it as a whole
+    word, so ``guimo serve runs/my-lm runs/recommend ...`` joins the paragraphs that train those runs. Each chain runs in
+    order in its own folder, and the chains run on different test workers: the tour's wall time is its longest chain.
+    A command for which ``reads`` is false reads nothing (``run_tour`` passes the commands no test runs: their flags
+    are only parsed). Returned in README order of their first commands.
+    """
+    paragraphs = sorted({c.paragraph for c in commands})
+    parent = {p: p for p in paragraphs}
+
+    def root(p: int) -> int:
+        while parent[p] != p:
+            p = parent[p]
+        return p
+
+    for writer in commands:
+        for pattern in WRITES:
+            for path in re.findall(pattern, writer.text):
+                for reader in commands:
+                    if reader.paragraph != writer.paragraph and reads(reader) and re.search(rf"(?<![\w./-]){re.escape(path)}(?![\w.-])", reader.text):
+                        parent[root(reader.paragraph)] = root(writer.paragraph)
+    chains: dict[int, list[Command]] = {}
+    for c in commands:
+        chains.setdefault(root(c.paragraph), []).append(c)
+    return list(chains.values())
+
+
+def server_chain(chains: list[list[Command]]) -> int:
+    """Index of the chain that starts the server (the one chain with a ``&`` line)."""
+    (i,) = [i for i, chain in enumerate(chains) if any(c.text.endswith("&") for c in chain)]
+    return i
+
+
+def match_rules(commands: list[Command], *, stale_ok: bool = False) -> list[tuple[Command, Rule]]:
+    """Each command with its one rule; fails on a command with no rule or two, and (unless ``stale_ok``: a part of the
+    tour) on a rule that matches nothing."""
     for rule in RULES:
         rule.matched = []
     out, problems = [], []
@@ -334,7 +376,7 @@ def match_rules(commands: list[Command]) -> list[tuple[Command, Rule]]:
             continue
         hits[0].matched.append(cmd)
         out.append((cmd, hits[0]))
-    problems += [f"rule {r.pattern!r} matches no README command (stale: remove it)" for r in RULES if not r.matched]
+    problems += [] if stale_ok else [f"rule {r.pattern!r} matches no README command (stale: remove it)" for r in RULES if not r.matched]
     assert not problems, "\n".join(problems)
     return out
 
@@ -568,10 +610,33 @@ def require_curl() -> None:
         pytest.skip(f"curl {version} has no --json (7.82+); the README's HTTP lines use it")
 
 
-def run_tour(tmp_path: Path, *, small: bool) -> dict[str, float]:
-    """Run every README tour command in order; returns each run command's wall seconds (for the report)."""
+def run_tour(tmp_path: Path, *, small: bool, chains: str = "all") -> dict[str, float]:
+    """Run the README tour's commands in order; returns each run command's wall seconds (for the report).
+
+    ``chains``: "all" (every command, one folder), "server" (the chain that starts the server, ``tour_chains``) or
+    "others" (every other chain, each in a folder of its own)."""
     require_curl()
-    commands = match_rules(tour_commands(README.read_text(encoding="utf-8")))
+    commands = tour_commands(README.read_text(encoding="utf-8"))
+    match_rules(commands)
+    if chains == "all":
+        return run_chain(tmp_path, commands, small=small)
+    rules = dict(match_rules(commands))
+    parts = tour_chains(commands, reads=lambda c: rules[c].skip is None)
+    served = server_chain(parts)
+    if chains == "server":
+        return run_chain(tmp_path, parts[served], small=small)
+    seconds: dict[str, float] = {}
+    for i, chain in enumerate(parts):
+        if i != served:
+            folder = tmp_path / f"chain{i}"
+            folder.mkdir()
+            seconds.update(run_chain(folder, chain, small=small))
+    return seconds
+
+
+def run_chain(tmp_path: Path, chain: list[Command], *, small: bool) -> dict[str, float]:
+    """Run ``chain``'s commands in order in a fresh checkout-like folder under ``tmp_path``."""
+    commands = match_rules(chain, stale_ok=True)
     cwd, env = checkout_layout(tmp_path)
     port = str(free_port())
     server: subprocess.Popen | None = None
@@ -637,9 +702,32 @@ def _run(cmd: Command, text: str, cwd: Path, env: dict[str, str], *, timeout: fl
 
 @pytest.mark.timeout(1800)  # 5.0 min at a load average of 6 with #23's text lines (72 s at ~1 before them); pyproject's 600 s is for single tests
 def test_readme_tour_runs_in_order_with_small_settings(tmp_path):
-    """The default suite: every tour command that takes minutes runs with its small settings."""
-    seconds = run_tour(tmp_path, small=True)
+    """The default suite: the chain of the tour that ends at the server (its trainings, the server, every HTTP line)
+    runs in order, each command that takes minutes with its small settings. The other chains run in order too, in
+    tests/test_readme_chains.py, on another worker (they read nothing this chain writes: ``tour_chains``)."""
+    seconds = run_tour(tmp_path, small=True, chains="server")
     print(json.dumps(seconds, indent=1))
+
+
+def test_tour_chains_cover_the_tour_once_and_keep_the_served_runs_with_the_server():
+    commands = tour_commands(README.read_text(encoding="utf-8"))
+    rules = dict(match_rules(commands))
+    chains = tour_chains(commands, reads=lambda c: rules[c].skip is None)
+    assert sorted(c.line for chain in chains for c in chain) == [c.line for c in commands]  # each command once
+    assert all([c.line for c in chain] == sorted(c.line for c in chain) for chain in chains)  # README order kept
+    served = chains[server_chain(chains)]
+    serve = next(c for c in served if c.text.endswith("&"))
+    runs = re.findall(r"runs/[\w.-]+", serve.text)
+    assert len(runs) >= 3
+    for run in runs:  # the run that the server loads is trained in the server's chain
+        assert any(f"--out {run}" in c.text for c in served), run
+    assert len(chains) >= 2, "the tour is one chain: nothing runs beside it"
+    texts = {c.text for c in served}
+    # a made-up tour: a paragraph that reads another's run joins it; an unrelated one stays apart
+    toy = [Command(1, "guimo run lm --out runs/a", 0), Command(2, "guimo run fraud --out runs/b", 1),
+           Command(3, "guimo show runs/a-2", 2), Command(4, "guimo show runs/a", 3)]
+    assert [[c.line for c in chain] for chain in tour_chains(toy)] == [[1, 4], [2], [3]]
+    assert "kill %1" in texts
 
 
 @pytest.mark.slow
