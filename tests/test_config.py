@@ -259,3 +259,24 @@ def test_every_config_field_is_documented(name):
         return out
 
     assert undocumented(scenarios.get(name).config_cls) == []
+
+
+@pytest.mark.parametrize("name, section, preset", _scenario_cases())
+def test_no_default_lets_the_clock_pick_the_step_count(name, section, preset):
+    """Non-negotiable 4: nothing the wall clock decides may change a run's numbers, so no shipped default or preset sets
+    a time budget (``max_time_s``, in ``train`` or any nested training section such as the reranker's); a user opts in
+    with ``--set train.max_time_s=SECONDS``."""
+    sc = scenarios.get(name)
+    cfg = sc.config_cls()
+    if preset is not None:
+        cfg = apply_overrides(cfg, [f"{section}={preset}"], sc.presets)
+
+    def budgets(node, path=""):
+        found = [path + "max_time_s"] if getattr(node, "max_time_s", None) is not None else []
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if dataclasses.is_dataclass(value):
+                found += budgets(value, f"{path}{f.name}.")
+        return found
+
+    assert budgets(cfg) == []

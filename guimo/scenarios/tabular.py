@@ -18,7 +18,8 @@ else is here, so the three behave the same way:
   training rows up, linear tokens below and under DP-SGD: ``numeric_embedding``), with the class-imbalance loss of
   ``model.imbalance`` (default ``weighted``: BCE with positives weighted sqrt(negatives / positives), a compromise
   between no weight, which lets a 1% class barely move the gradient, and the full ratio, which makes every step's
-  gradient hinge on a handful of rows); below 5,000 training rows an ensemble of 5 such models trained side by side
+  gradient hinge on a handful of rows); below 5,000 training rows a binary table's model starts at the logistic
+  regression baseline (``model.linear_start``), and other small tables train an ensemble of 5 such models side by side
   (``model.members``; ``ensemble_members`` says why); early stopping on validation ROC-AUC (``eval.select_on``),
   accuracy for K classes, R^2 for regression;
 - evaluate: calibration on validation (``calibration.json``: the weight's logit shift log(pos_weight) taken off, then
@@ -102,7 +103,7 @@ class TabularModelConfig:
     focal_gamma: float = field(default=2.0, metadata={"help": "focal: the exponent of (1 - p_t)"})
     members: int | None = field(default=None, metadata={
         "help": "an ensemble of this many FT-Transformers trained side by side, logits averaged (None: auto, 5 below 5,000 "
-                "training rows, else 1, and 1 under DP-SGD; see ensemble_members)"})
+                "training rows, else 1; 1 for a model started at the logistic regression and under DP-SGD; see ensemble_members)"})
     num_embedding: Literal["auto", "linear", "plr"] = field(default="auto", metadata={
         "help": "numeric column -> token: plr (periodic -> linear -> ReLU, Gorishniy et al. 2022), linear (the FT-Transformer's "
                 "x W + b), or auto: plr from 5,000 training rows up, linear below and under DP-SGD (see numeric_embedding)"})
@@ -173,14 +174,20 @@ SMALL_TABLE_ROWS = 5000  # below this many training rows the default model is an
 SMALL_TABLE_MEMBERS = 5
 
 
-def ensemble_members(members: int | None, train_rows: int, *, private: bool = False) -> int:
+def ensemble_members(members: int | None, train_rows: int, *, private: bool = False, started: bool = False) -> int:
     """``model.members``, or by default 5 below 5,000 training rows and 1 above: a few hundred rows leave one run's
-    result at the mercy of its seed and of a noisy validation pick, and 5 small models cost seconds there; on large
-    tables one model is both steadier and the only one that fits the time budget. Under DP-SGD the default is 1: the
-    noise is added per parameter, so 5x the parameters under one clipping norm drown the signal."""
+    result from random weights at the mercy of its seed and of a noisy validation pick, and 5 small models cost
+    seconds there; on large tables one model is both steadier and the only one that fits the time budget.
+
+    A model that starts at the logistic regression (``started``, see ``linear_start``) is one model: the start, not
+    the draw, sets where it begins, and the 5 members cost 5x the time for nothing measured (German credit's inner
+    validation, docs/benchmarks/risk.md: one model 0.773 / 0.754 / 0.755 at seeds 0-2 against 0.755 for 5; breast
+    cancer 0.992 for one, as logistic regression), while 5 members took German credit's slowest fold to 526 s, past
+    the issue's 5 minutes. Under DP-SGD the default is 1: the noise is added per parameter, so 5x the parameters under
+    one clipping norm drown the signal."""
     if members is not None:
         return members
-    if private:
+    if private or started:
         return 1
     return SMALL_TABLE_MEMBERS if train_rows < SMALL_TABLE_ROWS else 1
 
@@ -424,7 +431,7 @@ class TabularScenario:
             embedding = "linear"  # auto chose plr (5,000 rows and up) for a start the user asked for
         return TabularConfig(n_num=enc.n_num, cat_cardinalities=enc.cardinalities, n_out=n_out, task=table["task"], d_model=m.d_model,
                              n_layer=m.n_layer, n_head=m.n_head, ff_mult=m.ff_mult, dropout=m.dropout,
-                             n_members=ensemble_members(m.members, train_rows, private=private),
+                             n_members=ensemble_members(m.members, train_rows, private=private, started=start),
                              num_embedding=embedding, n_frequencies=m.n_frequencies, frequency_scale=m.frequency_scale,
                              linear_skip=m.linear_skip or start, lr_mult=START_LR_MULT if start else 1.0)
 

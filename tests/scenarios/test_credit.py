@@ -85,3 +85,15 @@ def test_anonymized_rows_never_reach_the_run(tmp_path):
     assert report["columns"]["email"] == {"email": n}
     prep = RunDir.open(out).manifest["stages"]["preprocess"]
     assert "email" in prep["anonymized"] and "email" in prep["dropped"] and prep["numeric_columns"] == 1
+
+
+def test_a_small_binary_table_is_one_model_started_at_the_logistic_regression():
+    """Below 5,000 rows a binary table starts at the logistic regression and trains as one model (5 members cost 5x the
+    time for nothing measured there); other small tables keep the 5-member ensemble; an explicit count always wins."""
+    from guimo.scenarios.tabular import ensemble_members, linear_start
+
+    started = linear_start("auto", "binary", 700)
+    assert started and ensemble_members(None, 700, started=started) == 1
+    assert not linear_start("auto", "regression", 700) and ensemble_members(None, 700) == 5
+    assert not linear_start("auto", "binary", 20_000) and ensemble_members(None, 20_000) == 1
+    assert ensemble_members(None, 700, private=True) == 1 and ensemble_members(3, 700, started=True) == 3
