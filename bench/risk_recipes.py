@@ -118,6 +118,7 @@ def baselines(k, tr, fit_, es, va, enc):
     return BASE[k]
 for name, v in variants.items():
     rocs, prs, lrs, steps, t0 = [], [], [], [], time.time()
+    first = []  # with ens > 1: the first model alone (seed as a single run's), for the averaging's gain on the same draws
     for k in range(folds):
         tr, va = load(k, "train"), load(k, "val"); enc = card(k)
         y = tr[2]; a, b = stratified_split(y, (0.8, 0.2), seed=100 + k)
@@ -128,10 +129,12 @@ for name, v in variants.items():
             m, bs_ = train_one(fit_, es, v, v.get("seed", 0) + s, enc, pw); steps.append(bs_)
             with torch.no_grad(): zs.append(m(torch.from_numpy(va[0]), torch.from_numpy(va[1]))[:, 0].numpy())
         z = np.mean(zs, 0)
+        first.append((roc_auc_score(va[2], zs[0]), average_precision_score(va[2], zs[0])))
         rocs.append(roc_auc_score(va[2], z)); prs.append(average_precision_score(va[2], z))
         lrs.append(baselines(k, tr, fit_, es, va, enc))
     mean = lambda name, i: round(float(np.mean([b[name][i] for b in lrs])), 4)
     res[name] = dict(roc=round(float(np.mean(rocs)), 4), pr=round(float(np.mean(prs)), 4), lr_roc=mean("lr", 0), lr_pr=mean("lr", 1),
                      lgb_roc=mean("lgb", 0), lgb_pr=mean("lgb", 1), folds_roc=[round(r, 4) for r in rocs],
-                     folds_pr=[round(r, 4) for r in prs], steps=steps, s=round(time.time() - t0))
+                     folds_pr=[round(r, 4) for r in prs], steps=steps, s=round(time.time() - t0),
+                     first_roc=round(float(np.mean([f[0] for f in first])), 4), first_pr=round(float(np.mean([f[1] for f in first])), 4))
     print(name, json.dumps(res[name]), flush=True)
