@@ -271,6 +271,34 @@ two processes): 32-wide tokens alone 0.305 (ROC-AUC 0.957); three of them traine
 (ROC-AUC 0.961), so averaging three models added 0.028 and brought the narrower model back to the 64-wide single one,
 at 1.6x its step cost under load (a 32-wide step measured 116 ms against 184 ms for 256 rows). Three 64-wide models
 averaged are the next measurement.
+
+**Sixth change (2026-12-07, 17:30-18:50 UTC, AVX2-only AMD EPYC, two bench processes on its 2 cores): determinism and
+run time, not accuracy.** Two defaults broke the issue's or the brief's rules, and the rows above are re-measured with
+them fixed:
+
+- `fraud` no longer takes a 200 s time budget (`train.max_time_s`): the budget timed the first 10 steps and fixed the
+  count from them, so a busier machine trained fewer steps with another cosine horizon and got other weights from
+  the same command and seed (non-negotiable 4: nothing the wall clock decides may change a run's numbers). It trains
+  a fixed count, and a test now holds every scenario's defaults and presets to no time budget. First 2,400 steps, about
+  what the budget chose on these folds (2,325-2,583): generated payments 0.320, and the same fold run twice, at load 2.9
+  and at load 1.1, gave byte-identical weights; but the default `guimo run fraud` took 286 s (275 s of training, 0.1 s
+  a step) on a quiet 2-core EPYC with 2 threads, and a fold 334 s on one thread beside another job, against the
+  issue's 5 minutes. So **1,800 steps**: the default run 266 s (252 s of training; the same machine's step time moves
+  by ~20% between runs), the folds 92-269 s. The rows above are 1,800 steps: PaySim without balances 0.373 (was
+  0.338 under the budget), with them 0.873 (was 0.869), both met and both now ahead of LightGBM; generated payments
+  **0.335 against LightGBM 0.401, gap 0.066** (0.350 and 0.051 under the budget; per fold 0.198 -> 0.201, 0.404 ->
+  0.386, 0.334 -> 0.296, 0.340 -> 0.313, 0.476 -> 0.477). The recipe is the same but for the horizon; the per-fold
+  moves are the stopping noise the fifth attempt measured between seeds (up to 0.14 per fold). Still NOT met.
+- Below 5,000 rows a binary table that starts at the logistic regression (`model.linear_start`) is one model, not an
+  ensemble of 5: German credit's slowest fold took 526 s with 5 (the issue: every run under 5 minutes). Inner
+  validation (`bench/risk_recipes.py`, key `lrinit`; LR 0.758): one model 0.773 / 0.754 / 0.755 at seeds 0-2 against
+  0.755 for 5 members; breast cancer one model 0.992 / 0.991 at seeds 0-1 (LR 0.992). Test folds, the rows above:
+  German credit **0.786 ± 0.030 against LR 0.784** (was 0.788 with 5 members), runs 15-59 s (were 94-526 s); breast
+  cancer 0.994 against LR 0.995 (gap 0.001, inside the 0.01 target; was 0.995), runs 17-72 s (were 80-154 s).
+  Multiclass and regression tables below 5,000 rows keep the 5 members.
+- Not finished: three 64-wide models trained separately and averaged on payments' inner validation (the fifth
+  attempt's next step) was started and stopped after 25 minutes for the runs above; at 3x a model's step it could not
+  be a default inside 5 minutes anyway without a cheaper step.
 """
 
 HEADER = """# Risk: fraud, credit and health (issue #25)
