@@ -225,15 +225,20 @@ def _scenario_cases():
     return [(name, section, preset) for name in scenarios.SCENARIOS for section, table in scenarios.get(name).presets.items() for preset in [None, *table]]
 
 
+def _scenario_config(name, section, preset):
+    """The scenario's default config, with ``section=preset`` applied when a preset is named."""
+    sc = scenarios.get(name)
+    cfg = sc.config_cls()
+    return cfg if preset is None else apply_overrides(cfg, [f"{section}={preset}"], sc.presets)
+
+
 @pytest.mark.parametrize("name, section, preset", _scenario_cases())
 def test_every_scenario_default_and_preset(name, section, preset):
     """Each scenario's default config resolves, round-trips through JSON, and builds its model."""
     import torch
 
     sc = scenarios.get(name)
-    cfg = sc.config_cls()
-    if preset is not None:
-        cfg = apply_overrides(cfg, [f"{section}={preset}"], sc.presets)
+    cfg = _scenario_config(name, section, preset)
     assert from_dict(sc.config_cls, json.loads(json.dumps(to_dict(cfg)))) == cfg
     for required in ("seed", "model", "train", "init", "optimize"):
         assert hasattr(cfg, required), f"{name} config lacks '{required}'"
@@ -266,10 +271,7 @@ def test_no_default_lets_the_clock_pick_the_step_count(name, section, preset):
     """Non-negotiable 4: nothing the wall clock decides may change a run's numbers, so no shipped default or preset sets
     a time budget (``max_time_s``, in ``train`` or any nested training section such as the reranker's); a user opts in
     with ``--set train.max_time_s=SECONDS``."""
-    sc = scenarios.get(name)
-    cfg = sc.config_cls()
-    if preset is not None:
-        cfg = apply_overrides(cfg, [f"{section}={preset}"], sc.presets)
+    cfg = _scenario_config(name, section, preset)
 
     def budgets(node, path=""):
         found = [path + "max_time_s"] if getattr(node, "max_time_s", None) is not None else []
