@@ -256,8 +256,8 @@ def fit(
                 if cfg.select_window > 1:
                     state["window"], value, kept = select_on_window(state["window"], step, value, cfg.select_window)
                     window_weights[step] = {k: v.detach().clone() for k, v in checkpoint.model_state(model).items()}
-                    kept_steps = {a for a, _ in state["window"]}
-                    window_weights = {at: w for at, w in window_weights.items() if at in kept_steps}
+                    window_steps = [a for a, _ in state["window"]]
+                    window_weights = {at: w for at, w in window_weights.items() if at in window_steps}
                 improved = state["best_metric"] is None or (value > state["best_metric"] if higher_is_better else value < state["best_metric"])
                 if improved:
                     state.update(best_metric=value, best_step=kept, bad_evals=0)
@@ -267,7 +267,7 @@ def fit(
                 else:
                     state["bad_evals"] += 1
                 if dist.is_main:
-                    judged = {"window_mean": value, "window_steps": [a for a, _ in state["window"]], "kept_step": kept} if cfg.select_window > 1 else {}
+                    judged = {"window_mean": value, "window_steps": window_steps, "kept_step": kept} if cfg.select_window > 1 else {}
                     append_jsonl(log_path, {"step": step, "eval": metrics, "best": improved, **judged})
                 stopped_early = distributed.broadcast_flag(cfg.patience > 0 and state["bad_evals"] >= cfg.patience, device)
                 state["stopped_early"] = stopped_early
