@@ -34,6 +34,9 @@ from benchdoc import page, write_section  # noqa: E402  (bench/ is on sys.path w
 RECORD = ROOT / "bench" / "results" / "text_classify.json"
 DATA = ROOT.parent / "shared" / "data" / "banking77"
 TARGET, INT8_POINTS = 0.937, 0.5
+# The optimize stage's tolerance for int8 on validation (relative): 0.3% is ~0.28 points at 0.93, about half the
+# issue's 0.5 test points, since the 1,000 validation queries are a noisier estimate than the 3,080 test ones.
+QUANT_TOLERANCE = 0.003
 # The recipe: queries are short (BANKING77's longest is under 100 tokens, most under 30), so 64 positions;
 # LP-FT (model.head_init=probe): the 77-way head is first fitted on the frozen encoder (a logistic regression on its
 # pooled states), then everything fine-tunes, the encoder at 5e-5 and the head at 2e-4, for 600 steps (~2 epochs).
@@ -63,11 +66,13 @@ def banking77(out: Path, *, max_time_s: float | None = 1500.0, extra: list[str] 
     run_pipeline("support", cfg, out, quiet=False, set_keys=["data.path", *(o.split("=")[0] for o in overrides)])
     wall = time.perf_counter() - t0
     run = RunDir.open(out)
-    m = run.metrics()
+    m = run.metrics()  # the trained (fp32) model's: optimized_int8 below is what may make the run serve int8
     int8 = int8_accuracy(run)
     stages = run.manifest["stages"]
     acc = m["model"]["accuracy"]
     delta = (int8 - acc) * 100
+    served = optimized_int8(out, cfg)
+    served_delta = None if served["accuracy"] is None else (served["accuracy"] - acc) * 100
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": f"python bench/text_classify.py --out {out}" + (f" --max-time-s {max_time_s:g}" if max_time_s else ""),
@@ -81,12 +86,40 @@ def banking77(out: Path, *, max_time_s: float | None = 1500.0, extra: list[str] 
         "calibration": {k: v for k, v in m["calibration"].items() if not k.startswith("reliability")},
         "out_of_scope": m["out_of_scope"],
         "int8": {"accuracy": int8, "points_vs_fp32": round(delta, 3)},
-        "headline": {"text": f"{acc:.4f} (int8 {int8:.4f}, {delta:+.2f} pt)", "met": bool(acc >= TARGET and abs(delta) <= INT8_POINTS)},
+        "int8_served": {**served, "points_vs_fp32": None if served_delta is None else round(served_delta, 3)},
+        "headline": {"text": f"{acc:.4f} (int8 {_pt(served_delta)}, {len(served['float_layers'])} of {served['linear_layers']} Linear layers float)",
+                     "met": bool(acc >= TARGET and served_delta is not None and abs(served_delta) <= INT8_POINTS)},
     }
 
 
+def _pt(delta: float | None) -> str:
+    return "refused" if delta is None else f"{delta:+.2f} pt"
+
+
+def optimized_int8(out: Path, cfg) -> dict[str, Any]:
+    """The product's int8: the run's optimize stage with ``optimize.quantize=true`` at ``QUANT_TOLERANCE``, which
+    keeps the Linear layers with the largest int8 error in float until validation is within tolerance; then the
+    test accuracy of what `guimo serve` would load (metrics.json, re-evaluated by the stage). Re-running leaves
+    the run serving that int8 model, as a user's `--from optimize` would."""
+    from guimo.config import apply_overrides
+    from guimo.io import read_json
+    from guimo.pipeline.runner import run_pipeline
+
+    quant = ["optimize.quantize=true", f"optimize.quantize_tolerance={QUANT_TOLERANCE}"]
+    t0 = time.perf_counter()
+    run = run_pipeline("support", apply_overrides(cfg, quant), out, from_stage="optimize", quiet=True, set_keys=[q.split("=")[0] for q in quant])
+    q = read_json(out / "optimize.json")["quantize"]
+    return {"command": f"guimo run support --out {out} --from optimize " + " ".join(f"--set {o}" for o in quant),
+            "seconds": round(time.perf_counter() - t0, 1), "tolerance": QUANT_TOLERANCE, "kept": q["kept"],
+            "accuracy": run.metrics()["model"]["accuracy"] if q["kept"] else None,
+            "float_layers": q["float_layers"], "linear_layers": len(q["modules"]) + len(q["float_layers"]),
+            "attempts": [{"float": len(a["float_layers"]), "val_accuracy": a["value"]} for a in q["attempts"]],
+            "val_before": q["value_before"], "int8_bytes": q["int8_bytes"], "fp32_bytes": q["fp32_bytes"],
+            "largest_errors": dict(list(q["int8_errors"].items())[:8])}
+
+
 def int8_accuracy(run) -> float:
-    """Test accuracy of the run's model after int8 dynamic quantization (guimo.optimize.quantize), on CPU."""
+    """Test accuracy of the run's trained model with every Linear layer int8 (guimo.optimize.quantize), on CPU."""
     from guimo.evaluate.classification import accuracy
     from guimo.models.load import load_run_model
     from guimo.models.text_classifier import TextClassifier, TextClassifierConfig, load_tokenizer, pad_id, predict_logits, tokenize
@@ -107,7 +140,9 @@ def section(r: dict[str, Any]) -> str:
     cpu = r["machine"]["cpu"]
     b, m, c = r["baselines"], r["model"], r["calibration"]
     rows = [("fine-tuned MiniLM + linear head (guimo)", m["accuracy"], m["macro_f1"]),
-            ("same, int8 dynamic quantization", r["int8"]["accuracy"], None),
+            ("same, every Linear layer int8", r["int8"]["accuracy"], None),
+            *([(f"same, int8 as served (optimize: {len(r['int8_served']['float_layers'])} Linear layers float)",
+                r["int8_served"]["accuracy"], None)] if r.get("int8_served", {}).get("accuracy") is not None else []),
             ("TF-IDF (word 1-2 + char 2-5 grams) + linear SVM", b["tfidf_svm"]["accuracy"], b["tfidf_svm"]["macro_f1"]),
             ("frozen MiniLM + logistic regression", b["encoder_lr"]["accuracy"], b["encoder_lr"]["macro_f1"])]
     lines = [
@@ -119,7 +154,9 @@ def section(r: dict[str, Any]) -> str:
         *[f"| {n} | {a:.4f} | {'' if f is None else f'{f:.4f}'} |" for n, a, f in rows],
         "",
         f"Target >= {TARGET} and int8 within {INT8_POINTS} points of fp32: **{'met' if r['headline']['met'] else 'not met'}** "
-        f"({r['int8']['points_vs_fp32']:+.2f} points int8 vs fp32). Published: TF-IDF + SVM 0.894, MiniLM + LR 0.9305, fine-tuned BERT 0.9366.",
+        f"(int8 as served {_pt(r['int8_served']['points_vs_fp32']) if 'int8_served' in r else 'unmeasured'} vs fp32; every layer int8 "
+        f"{r['int8']['points_vs_fp32']:+.2f} pt). Published: TF-IDF + SVM 0.894, MiniLM + LR 0.9305, fine-tuned BERT 0.9366.",
+        *([_served_line(r["int8_served"])] if "int8_served" in r else []),
         f"Calibration (temperature scaling fitted on the validation split, T = {c['temperature']:.3f}): ECE {c['ece_before']:.4f} before, "
         f"{c['ece_after']:.4f} after; NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}. BANKING77 has no out-of-scope rows: the threshold "
         f"({r['out_of_scope']['threshold']:.3f}) {r['out_of_scope']['chosen']}.",
@@ -127,6 +164,15 @@ def section(r: dict[str, Any]) -> str:
         f"{r['train']['best_step']}; stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r["stage_s"].items() if v is not None) + ".",
     ]
     return "\n".join(lines)
+
+
+def _served_line(s: dict[str, Any]) -> str:
+    tried = "; ".join(f"{a['float']} float {a['val_accuracy']:.4f}" for a in s["attempts"])
+    worst = ", ".join(f"{n} {e:.1e}" for n, e in list(s["largest_errors"].items())[:4])
+    return (f"int8 as served: `{s['command']}` ({s['seconds']:.0f} s). Validation accuracy {s['val_before']:.4f} in fp32; with k Linear "
+            f"layers float: {tried} (tolerance {s['tolerance']:.1%} relative); "
+            f"{'kept' if s['kept'] else 'refused'}, {s['int8_bytes'] / 1e6:.0f} MB against {s['fp32_bytes'] / 1e6:.0f} MB in fp32. "
+            f"Largest int8 output errors (relative power): {worst}.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -69,22 +70,58 @@ def quantizable_embeddings(model: nn.Module) -> list[str]:
     return [n for n, m in model.named_modules() if isinstance(m, nn.Embedding) and uses[id(m.weight)] == 1]
 
 
-def quantize(model: nn.Module, embeddings: bool = False) -> tuple[nn.Module, list[str]]:
+def quantize(model: nn.Module, embeddings: bool = False, keep_float: Sequence[str] = ()) -> tuple[nn.Module, list[str]]:
     """An int8 dynamically quantized copy of ``model`` (on CPU, eval mode) and the quantized names.
 
     ``embeddings``: also store untied embedding tables as 8-bit rows (per-row float scale and offset,
     torch's weight-only ``quint8`` embedding): a word-piece table is most of a small encoder's bytes
-    (MiniLM: 47 of 90 MB). Their names come last in the list and the file's ``embeddings`` metadata."""
+    (MiniLM: 47 of 90 MB). Their names come last in the list and the file's ``embeddings`` metadata.
+    ``keep_float``: Linear layers to leave in float (see :func:`int8_errors`)."""
     from torch.ao.quantization import float_qparams_weight_only_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
     model = model.to("cpu").eval()
-    names = quantizable(model)
+    unknown = set(keep_float) - set(quantizable(model))
+    if unknown:
+        raise ValueError(f"keep_float names no quantizable Linear layer: {sorted(unknown)}")
+    names = [n for n in quantizable(model) if n not in set(keep_float)]
     tables = quantizable_embeddings(model) if embeddings else []
     spec = {**{n: per_channel_dynamic_qconfig for n in names}, **{n: float_qparams_weight_only_qconfig for n in tables}}
     with warnings.catch_warnings():  # torch.ao prints a migration notice on every call
         warnings.simplefilter("ignore")
         q = quantize_dynamic(model, spec, dtype=torch.qint8, inplace=False)
     return q, names + tables
+
+
+def int8_errors(model: nn.Module, qmodel: nn.Module, names: Sequence[str], feed: Callable[[nn.Module], Any]) -> dict[str, float]:
+    """Each quantized Linear's own int8 error: ``|int8(x) - float(x)|^2 / |float(x)|^2`` summed over every
+    input ``feed(model)`` passes through the float model (``feed`` is the scenario's validation function).
+
+    Dynamic quantization rounds each call's input to 8 bits over its whole range, so one layer whose
+    inputs carry a few large outliers (a transformer's FFN output projection, typically) loses most of
+    its precision while the rest barely notice. Those layers are the ones worth keeping in float: the
+    optimize stage keeps the worst in float, in this order, until the validation metric is within
+    tolerance. Each layer is measured on the float model's own activations, with the int8 kernels the
+    quantized model will run (``qmodel``'s module of the same name), so the errors do not compound."""
+    modules, qmodules = dict(model.named_modules()), dict(qmodel.named_modules())
+    linear = [n for n in names if isinstance(modules[n], nn.Linear)]
+    err = {n: 0.0 for n in linear}
+    ref = {n: 0.0 for n in linear}
+
+    def hook(name: str):
+        def record(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+            with torch.no_grad():
+                q = qmodules[name](args[0].float().contiguous())
+                err[name] += float((q - out.float()).pow(2).sum())
+                ref[name] += float(out.float().pow(2).sum())
+        return record
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in linear]
+    try:
+        feed(model)
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: err[n] / ref[n] if ref[n] > 0 else 0.0 for n in linear}
 
 
 def _is_table(module: nn.Module) -> bool:

@@ -10,7 +10,8 @@ checkpoint is promoted as is. Otherwise, in order:
    metric beats the baseline's;
 3. quantize (``optimize.quantize=true``): int8 dynamic quantization of the kept model's Linear
    layers (guimo.optimize.quantize), kept when the validation metric changes by at most
-   ``optimize.quantize_tolerance`` (relative);
+   ``optimize.quantize_tolerance`` (relative); when it changes more, the layers with the largest
+   int8 error stay float, a few more at a time, up to ``optimize.quantize_fallback`` of them;
 4. the kept model is written (``model.safetensors``, and ``model_config.json`` when the search
    changed the architecture) and re-evaluated, so ``metrics.json`` describes what is served; the
    metrics before optimization stay in ``optimize.json``.
@@ -111,15 +112,37 @@ def _search(scenario, ctx: Context, kept: Kept, metric: str, hib: bool) -> tuple
 
 
 def _quantize(ctx: Context, kept: Kept, evaluate, metric: str, hib: bool) -> tuple[dict, Kept]:
-    """int8 dynamic quantization of the kept model; kept in turn if the metric stays within tolerance."""
+    """int8 dynamic quantization of the kept model; kept in turn if the metric stays within tolerance.
+
+    When quantizing every Linear layer misses the tolerance, the layers with the largest int8 error
+    (guimo.optimize.quantize.int8_errors, measured on the validation inputs) stay in float, 1, 2, 4, ...
+    of them up to ``optimize.quantize_fallback``, each count validated; the first within tolerance is kept.
+    """
     from guimo.optimize import quantize as q8
 
     opt, run = ctx.cfg.optimize, ctx.run
     model = kept.model.to("cpu").eval()
+
+    def change_of(value: float) -> float:
+        return (value - kept.value) / abs(kept.value) if kept.value else 0.0
+
+    def within(value: float) -> bool:
+        return (-change_of(value) if hib else change_of(value)) <= opt.quantize_tolerance
+
     qmodel, names = q8.quantize(model, embeddings=opt.quantize_embeddings)
     int8_value = evaluate(qmodel)[metric]
-    change = (int8_value - kept.value) / abs(kept.value) if kept.value else 0.0
-    accepted = (-change if hib else change) <= opt.quantize_tolerance
+    attempts = [{"float_layers": [], "value": int8_value, "relative_change": change_of(int8_value)}]
+    errors: dict[str, float] = {}
+    if not within(int8_value) and opt.quantize_fallback > 0:
+        errors = q8.int8_errors(model, qmodel, names, evaluate)
+        order = sorted(errors, key=errors.__getitem__, reverse=True)
+        for k in fallback_counts(opt.quantize_fallback, len(order)):
+            qmodel, names = q8.quantize(model, embeddings=opt.quantize_embeddings, keep_float=order[:k])
+            int8_value = evaluate(qmodel)[metric]
+            attempts.append({"float_layers": order[:k], "value": int8_value, "relative_change": change_of(int8_value)})
+            if within(int8_value):
+                break
+    accepted = within(int8_value)
     int8_path = run / "model.int8.safetensors"
     int8_bytes = q8.save_int8(int8_path, qmodel, model, names)
     if not accepted:
@@ -127,15 +150,26 @@ def _quantize(ctx: Context, kept: Kept, evaluate, metric: str, hib: bool) -> tup
     report = {
         "scheme": "int8 dynamic, per-channel symmetric weights, Linear layers (tied ones stay float)"
                   + ("; untied embedding tables as 8-bit rows" if opt.quantize_embeddings else ""),
-        "modules": names, "fp32_bytes": q8.float_bytes(model), "int8_bytes": int8_bytes,
-        "value_before": kept.value, "value_int8": int8_value, "relative_change": change,
+        "modules": names, "float_layers": attempts[-1]["float_layers"],
+        "fp32_bytes": q8.float_bytes(model), "int8_bytes": int8_bytes,
+        "value_before": kept.value, "value_int8": int8_value, "relative_change": change_of(int8_value),
         "tolerance": opt.quantize_tolerance, "kept": accepted,
         "artifact": "model.int8.safetensors" if accepted else None,
+        "attempts": attempts, "int8_errors": {n: errors[n] for n in sorted(errors, key=errors.__getitem__, reverse=True)},
     }
     if not accepted:
         return report, kept
     deq = q8.dequantized_state(qmodel, model, names)
-    return report, dataclasses.replace(kept, value=int8_value, source=f"{kept.source} + int8", state=deq)
+    float_note = f" ({len(report['float_layers'])} Linear layers float)" if report["float_layers"] else ""
+    return report, dataclasses.replace(kept, value=int8_value, source=f"{kept.source} + int8{float_note}", state=deq)
+
+
+def fallback_counts(cap: int, n: int) -> list[int]:
+    """How many of the worst layers to keep in float, in the order tried: 1, 2, 4, ... up to ``cap``
+    (which is tried last when it is not a power of two), and always fewer than all ``n``."""
+    top = min(cap, n - 1)
+    counts = [1 << i for i in range(top.bit_length()) if 1 << i <= top] if top > 0 else []
+    return counts + ([top] if counts and counts[-1] != top else [])
 
 
 def _write(run, kept: Kept) -> None:

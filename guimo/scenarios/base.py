@@ -35,6 +35,7 @@ class OptimizeConfig:
     quantize: bool = field(default=False, metadata={"help": "int8 dynamic quantization of Linear layers for CPU serving"})
     quantize_embeddings: bool = field(default=False, metadata={"help": "with quantize: also store untied embedding tables as 8-bit rows (a small encoder's word-piece table is half its bytes)"})
     quantize_tolerance: float = field(default=0.01, metadata={"help": "keep the int8 model if its validation metric is at most this much worse (relative)"})
+    quantize_fallback: int = field(default=8, metadata={"help": "with quantize: when int8 misses the tolerance, keep up to this many Linear layers with the largest int8 error in float (1, 2, 4, ... tried in turn; 0: all or nothing)"})
     prune: bool = field(default=True, metadata={"help": "median pruning of unpromising trials"})
 
 

@@ -61,6 +61,79 @@ def test_dequantized_weights_load_into_the_float_model():
     assert not torch.equal(fresh.blocks[0].mlp.fc.weight, model.blocks[0].mlp.fc.weight)
 
 
+def _outlier_mlp() -> torch.nn.Sequential:
+    """Two Linear layers; the first writes one huge channel that the second reads with a tiny weight, so the
+    second layer's input range is set by that channel and its int8 rounding wipes out the other channels."""
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Linear(32, 8)).eval()
+    with torch.no_grad():
+        mlp[0].weight[0] *= 1000.0
+        mlp[1].weight[:, 0] /= 1000.0
+    return mlp
+
+
+def test_int8_errors_find_the_layer_with_an_outlier_input_and_keeping_it_float_helps():
+    mlp, x = _outlier_mlp(), torch.randn(256, 16)
+    qmodel, names = q8.quantize(mlp)
+    errors = q8.int8_errors(mlp, qmodel, names, lambda m: m(x))
+    assert sorted(errors) == ["0", "1"]
+    assert errors["1"] > 100 * errors["0"] > 0  # measured: 0.90 against 2.7e-4
+    partial, kept_names = q8.quantize(mlp, keep_float=["1"])
+    assert kept_names == ["0"] and isinstance(partial[1], torch.nn.Linear)
+    with torch.no_grad():
+        ref = mlp(x)
+        all_err = (qmodel(x) - ref).pow(2).sum() / ref.pow(2).sum()
+        part_err = (partial(x) - ref).pow(2).sum() / ref.pow(2).sum()
+    assert part_err < 0.01 * all_err
+    assert all(not h for m in mlp for h in (m._forward_hooks,))  # the measuring hooks are gone
+    with pytest.raises(ValueError, match="no quantizable Linear layer: \\['2'\\]"):
+        q8.quantize(mlp, keep_float=["2"])
+
+
+def test_fallback_counts_double_up_to_the_cap_and_never_reach_every_layer():
+    from guimo.optimize.stage import fallback_counts
+
+    assert fallback_counts(8, 25) == [1, 2, 4, 8]
+    assert fallback_counts(5, 25) == [1, 2, 4, 5]
+    assert fallback_counts(8, 8) == [1, 2, 4, 7]
+    assert fallback_counts(8, 2) == [1] and fallback_counts(8, 1) == [] and fallback_counts(0, 9) == []
+
+
+@pytest.mark.parametrize("tolerance", [0.1, 1e-9], ids=["fallback-kept", "fallback-refused"])
+def test_optimize_keeps_the_worst_layer_float_when_int8_misses_the_tolerance(tmp_path, tolerance):
+    """The stage's int8 step on the outlier MLP, its metric a mean squared error (lower is better) against
+    targets 10% off the float outputs: every layer int8 is ~90x worse (int8 error 0.9 of the output's power
+    against the baseline's 0.01), layer "1" kept float ~1.03x (2.7e-4): kept within 10%; nothing is within 1e-9."""
+    from types import SimpleNamespace
+
+    from guimo.optimize.stage import Kept, _quantize
+    from guimo.scenarios.base import OptimizeConfig
+
+    mlp, x = _outlier_mlp(), torch.randn(256, 16)
+    with torch.no_grad():
+        ref = mlp(x)
+        y = ref + 0.1 * ref.std() * torch.randn_like(ref)
+
+    def evaluate(model):
+        with torch.no_grad():
+            return {"mse": float((model(x) - y).pow(2).mean())}
+
+    ctx = SimpleNamespace(run=tmp_path, cfg=SimpleNamespace(optimize=OptimizeConfig(quantize=True, quantize_tolerance=tolerance)))
+    report, kept = _quantize(ctx, Kept(mlp, evaluate(mlp)["mse"], "trained"), evaluate, "mse", hib=False)
+    assert [a["float_layers"] for a in report["attempts"]] == [[], ["1"]]  # two Linear layers: at most one stays float
+    assert report["attempts"][0]["relative_change"] > 50 and 0 < report["attempts"][1]["relative_change"] < 0.1
+    assert list(report["int8_errors"]) == ["1", "0"]
+    assert report["kept"] is (tolerance == 0.1) and (tmp_path / "model.int8.safetensors").exists() is report["kept"]
+    if report["kept"]:
+        assert report["modules"] == ["0"] and report["float_layers"] == ["1"]
+        assert kept.source == "trained + int8 (1 Linear layers float)" and kept.value == report["attempts"][1]["value"]
+        served = q8.load_int8(_outlier_mlp(), tmp_path / "model.int8.safetensors")
+        assert isinstance(served[1], torch.nn.Linear) and not isinstance(served[0], torch.nn.Linear)
+        assert evaluate(served)["mse"] == kept.value  # what was validated is what is served
+    else:
+        assert kept.source == "trained" and kept.model is mlp
+
+
 def test_not_an_int8_file_is_a_clear_error(tmp_path):
     from guimo.errors import GuimoError
     from guimo.io import atomic_save_safetensors
@@ -100,8 +173,15 @@ def test_optimize_stage_on_a_language_model_run(tiny_lm_run, tmp_path, kept):
         assert report["search"]["kept"] == (report["search"]["candidate"]["value"] < report["baseline"]["value"])
     qz = report["quantize"]
     head = [] if cfg.model.tie_weights else ["head"]  # a tied head stays float with the embedding
-    assert qz["int8_bytes"] < qz["fp32_bytes"] and sorted(qz["modules"]) == sorted(
-        [f"blocks.{i}.{m}" for i in range(cfg.model.n_layer) for m in ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")] + head)
+    linear = sorted([f"blocks.{i}.{m}" for i in range(cfg.model.n_layer) for m in ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")] + head)
+    assert qz["int8_bytes"] < qz["fp32_bytes"] and sorted(qz["modules"] + qz["float_layers"]) == linear
+    if kept:  # within tolerance at once: every Linear int8, no fallback measured
+        assert qz["float_layers"] == [] and len(qz["attempts"]) == 1 and qz["int8_errors"] == {}
+    else:  # the fallback kept the 1, 2, 4, 8 layers with the largest int8 error float, each validated, none enough
+        order, errors = list(qz["int8_errors"]), list(qz["int8_errors"].values())
+        assert sorted(order) == linear and errors == sorted(errors, reverse=True) and errors[-1] > 0
+        assert [a["float_layers"] for a in qz["attempts"]] == [order[:k] for k in (0, 1, 2, 4, 8)]
+        assert qz["float_layers"] == order[:8] and qz["value_int8"] == qz["attempts"][-1]["value"]
     assert 0 < abs(qz["relative_change"]) < 0.05  # int8 changed the loss, by little
     assert qz["kept"] is kept and qz["artifact"] == ("model.int8.safetensors" if kept else None)
     assert (run_path / "model.int8.safetensors").exists() is kept
