@@ -33,7 +33,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from guimo.errors import GuimoError
 from guimo.models.text_classifier import load_tokenizer  # noqa: F401  (the one tokenizer loader; callers import it from here)
 from guimo.models.transformer import Transformer, TransformerConfig
 

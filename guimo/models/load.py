@@ -17,7 +17,6 @@ the optimize stage, so serving a run (``guimo.serve``, ``guimo.inference``) neve
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -87,7 +86,7 @@ def load_int8(model: "torch.nn.Module", path: str | Path) -> "torch.nn.Module":
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
-    from torch.ao.quantization import float_qparams_weight_only_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+    from guimo.models.int8 import quantize_modules
 
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
@@ -95,13 +94,11 @@ def load_int8(model: "torch.nn.Module", path: str | Path) -> "torch.nn.Module":
         raise GuimoError(f"{path}: not a {INT8_FORMAT} file")
     names = json.loads(meta["quantized"])
     tables = set(json.loads(meta.get("embeddings", "[]")))  # 8-bit embedding rows (optimize.quantize_embeddings)
+    bits = int(meta.get("activation_bits", "7"))  # files from before guimo.models.int8: torch's stock 7-bit inputs
     tensors = load_file(str(path))
     floats = {k: v for k, v in tensors.items() if not any(k.startswith(n + ".") for n in names)}
     model.load_state_dict(floats, strict=False)
-    spec = {n: float_qparams_weight_only_qconfig if n in tables else per_channel_dynamic_qconfig for n in names}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        q = quantize_dynamic(model.to("cpu").eval(), spec, dtype=torch.qint8)
+    q = quantize_modules(model, [n for n in names if n not in tables], tables, activation_bits=bits)
     modules = dict(q.named_modules())
     for n in names:
         if n in tables:

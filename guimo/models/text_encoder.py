@@ -87,7 +87,9 @@ class TextEncoder:
         if self.max_length > self.model.cfg.max_len:
             raise GuimoError(f"{self.folder}: max_length={self.max_length} exceeds the model's {self.model.cfg.max_len} positions")
         self.model.to(self.device).eval()
-        if dtype == "int8" and not _is_quantized(self.model):
+        from guimo.models.int8 import is_quantized
+
+        if dtype == "int8" and not is_quantized(self.model):
             self.model = quantize_linear_int8(self.model)
         self.tokenizer = Tokenizer.from_file(str(tok_path))
         self.tokenizer.no_padding()  # we pad per batch to its longest row
@@ -183,19 +185,10 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with every Linear dynamically quantized to int8 (per-output-channel symmetric weights)."""
-    import warnings
+    """``model`` with every Linear dynamically quantized to int8 (guimo.models.int8: 8-bit inputs, 7-bit weights)."""
+    from guimo.models.int8 import quantize_modules
 
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    names = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-    with warnings.catch_warnings():  # torch.ao prints a migration notice on every call
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model.to("cpu").eval(), {n: per_channel_dynamic_qconfig for n in names}, dtype=torch.qint8)
-
-
-def _is_quantized(model: torch.nn.Module) -> bool:
-    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
+    return quantize_modules(model, [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)])
 
 
 def write_encoder_files(data_dir: str | Path, source: str | Path, max_length: int) -> Path:

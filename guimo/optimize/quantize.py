@@ -1,7 +1,8 @@
 """Post-training int8 dynamic quantization of Linear layers, for CPU inference.
 
 ``torch.ao.quantization.quantize_dynamic`` stores each Linear weight as int8 with one scale per
-output channel (symmetric, zero point 0) and quantizes activations on the fly. A Linear whose
+output channel (symmetric, zero point 0) and quantizes activations on the fly: 8-bit inputs over
+7-bit weights (guimo.models.int8 says why). A Linear whose
 weight is shared with another module (an LM head tied to the token embedding) stays in float:
 the embedding is a lookup table and the two must stay one tensor.
 
@@ -9,7 +10,8 @@ Two artifacts come out of a kept quantization:
 
 - ``model.int8.safetensors``, the int8 format (metadata ``format=guimo-int8-dynamic-v1``): for every
   quantized Linear ``NAME``, ``NAME.weight`` (int8, out x in), ``NAME.weight_scale`` (float32, out)
-  and ``NAME.bias`` (float32) when it has one; every other tensor as in the float state dict.
+  and ``NAME.bias`` (float32) when it has one; every other tensor as in the float state dict;
+  metadata ``activation_bits``, how wide the inputs are rounded (8; absent in older files: 7).
   ``load_int8(model, path)`` rebuilds the quantized module from it exactly.
 - ``model.safetensors``, the dequantized weights (int8 x scale) in the float layout, for readers
   that need float weights (CUDA, fine-tuning from the run). On CPU, ``load_model`` (and so the
@@ -19,7 +21,6 @@ Two artifacts come out of a kept quantization:
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -77,7 +78,7 @@ def quantize(model: nn.Module, embeddings: bool = False, keep_float: Sequence[st
     torch's weight-only ``quint8`` embedding): a word-piece table is most of a small encoder's bytes
     (MiniLM: 47 of 90 MB). Their names come last in the list and the file's ``embeddings`` metadata.
     ``keep_float``: Linear layers to leave in float (see :func:`int8_errors`)."""
-    from torch.ao.quantization import float_qparams_weight_only_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+    from guimo.models.int8 import quantize_modules
 
     model = model.to("cpu").eval()
     unknown = set(keep_float) - set(quantizable(model))
@@ -85,11 +86,7 @@ def quantize(model: nn.Module, embeddings: bool = False, keep_float: Sequence[st
         raise ValueError(f"keep_float names no quantizable Linear layer: {sorted(unknown)}")
     names = [n for n in quantizable(model) if n not in set(keep_float)]
     tables = quantizable_embeddings(model) if embeddings else []
-    spec = {**{n: per_channel_dynamic_qconfig for n in names}, **{n: float_qparams_weight_only_qconfig for n in tables}}
-    with warnings.catch_warnings():  # torch.ao prints a migration notice on every call
-        warnings.simplefilter("ignore")
-        q = quantize_dynamic(model, spec, dtype=torch.qint8, inplace=False)
-    return q, names + tables
+    return quantize_modules(model, names, tables), names + tables
 
 
 def int8_errors(model: nn.Module, qmodel: nn.Module, names: Sequence[str], feed: Callable[[nn.Module], Any]) -> dict[str, float]:
@@ -166,7 +163,10 @@ def save_int8(path: str | Path, qmodel: nn.Module, float_model: nn.Module, names
     from guimo.io import atomic_save_safetensors
 
     modules = dict(qmodel.named_modules())
-    meta = {"format": FORMAT, "quantized": json.dumps(names), "embeddings": json.dumps([n for n in names if _is_table(modules[n])])}
+    from guimo.models.int8 import ACTIVATION_BITS
+
+    meta = {"format": FORMAT, "quantized": json.dumps(names), "embeddings": json.dumps([n for n in names if _is_table(modules[n])]),
+            "activation_bits": str(ACTIVATION_BITS)}
     p = atomic_save_safetensors(path, int8_tensors(qmodel, float_model, names), metadata=meta)
     return p.stat().st_size
 

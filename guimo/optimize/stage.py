@@ -68,10 +68,12 @@ def optimize(scenario, ctx: Context) -> dict:
         report["quantize"], kept = _quantize(ctx, kept, inputs.evaluate, metric, hib)
     _write(run, kept)
 
-    before = read_json(run / "metrics.json") if (run / "metrics.json").exists() else None
+    current = read_json(run / "metrics.json") if (run / "metrics.json").exists() else None
+    # the trained model's test metrics: metrics.json's, unless an earlier optimize made the file describe its model
+    before = current["optimized"]["before"] if current and "optimized" in current else current.get("model") if current else None
     report["final_value"] = _reevaluate(scenario, ctx, inputs.evaluate, metric, kept, before)
     report["final"] = {"weights": "model.safetensors", "source": kept.source}
-    report["test_before"] = before.get("model") if before else None
+    report["test_before"] = before
     from guimo.io import atomic_write_json
 
     atomic_write_json(run / "optimize.json", report)
@@ -188,7 +190,8 @@ def _write(run, kept: Kept) -> None:
 
 
 def _reevaluate(scenario, ctx: Context, evaluate, metric: str, kept: Kept, before: dict | None) -> float:
-    """Validation value of what is now served; metrics.json rewritten unless nothing changed."""
+    """Validation value of what is now served; metrics.json rewritten unless nothing changed (the trained model kept:
+    the pipeline re-scores it when an earlier optimize had rewritten the file). ``before``: the trained model's test metrics."""
     if kept.source == TRAINED:
         return kept.value
     from guimo.io import atomic_write_json
@@ -199,7 +202,7 @@ def _reevaluate(scenario, ctx: Context, evaluate, metric: str, kept: Kept, befor
     metrics = scenario.evaluate(ctx, model)
     metrics.setdefault("headline", scenario.headline)
     metrics.setdefault("higher_is_better", scenario.higher_is_better)
-    metrics["optimized"] = {"source": kept.source, "before": before.get("model") if before else None}
+    metrics["optimized"] = {"source": kept.source, "before": before}
     atomic_write_json(ctx.run / "metrics.json", metrics)
     return value
 

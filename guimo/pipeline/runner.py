@@ -72,6 +72,8 @@ def run_pipeline(
         if from_stage in ("train", "init") and dist.is_main:  # a fresh training, not a resume
             _clear_checkpoints(run)
             _forget_optimized(run)
+        elif from_stage == "evaluate" and last >= STAGES.index("optimize") and dist.is_main:
+            _forget_optimized(run)  # evaluate scores the trained model, as in a fresh run; optimize redoes its choice after it
         distributed.barrier()
     keys = None if set_keys is None else frozenset(set_keys)
     if keys is not None and dist.is_main:

@@ -9,6 +9,7 @@ import shutil
 import pytest
 import torch
 
+from guimo.models.int8 import Int8Linear
 from guimo.models.transformer import Transformer, TransformerConfig
 from guimo.optimize import quantize as q8
 from tests.numerics import assert_close, assert_equal
@@ -53,7 +54,7 @@ def test_dequantized_weights_load_into_the_float_model():
     scales = dict(qmodel.named_modules())["blocks.0.mlp.fc"]._weight_bias()[0].q_per_channel_scales()
     levels = w / scales[:, None].float()  # int8 x scale / scale: integers up to float32 rounding of the two operations
     assert_close(levels, torch.round(levels), dtype=torch.float32, reduction=2, scale=128, name="int8 levels")
-    assert levels.abs().max() <= 128
+    assert levels.abs().max() <= 64  # 7-bit weights (guimo.models.int8): -64..63
     fresh = _model()
     from guimo.train.checkpoint import load_model_state
 
@@ -194,12 +195,21 @@ def test_optimize_stage_on_a_language_model_run(tiny_lm_run, tmp_path, kept):
         kept_value = report["search"]["candidate"]["value"] if report["search"]["kept"] else report["baseline"]["value"]
         assert report["final_value"] == qz["value_int8"]  # served = the int8 model validated, the same kernels on the same weights
         assert report["final_value"] == pytest.approx(kept_value, rel=0.05)  # within the 5% int8 moved it
-        assert type(served.blocks[0].mlp.fc).__module__.startswith("torch.ao.nn.quantized")  # int8 kernels, not fp32
-        # a later optimize without quantization serves float weights again
+        assert isinstance(served.blocks[0].mlp.fc, Int8Linear)  # int8 kernels (8-bit inputs), not fp32
+        # the same optimize again: "before" is still the trained model's, not the int8 model's that metrics.json describes now
+        run_pipeline("lm", apply_overrides(cfg, ["optimize.trials=0"]), run_path, from_stage="optimize", quiet=True)
+        again = json.loads((run_path / "optimize.json").read_text())
+        assert again["test_before"] == metrics["optimized"]["before"] == report["test_before"]
+        # --from evaluate: evaluate scores the trained model again (not the int8 file still on disk), then optimize chooses
+        run_pipeline("lm", apply_overrides(cfg, ["optimize.trials=0"]), run_path, from_stage="evaluate", quiet=True)
+        assert json.loads((run_path / "optimize.json").read_text())["test_before"] == metrics["optimized"]["before"]
+        # a later optimize without quantization serves float weights again, and metrics.json describes them again
         plain = apply_overrides(cfg, ["optimize.trials=0", "optimize.quantize=false"])
         run_pipeline("lm", plain, run_path, from_stage="optimize", quiet=True)
         assert not (run_path / "model.int8.safetensors").exists()
         assert isinstance(load_model(SCENARIO, RunDir.open(run_path)).blocks[0].mlp.fc, torch.nn.Linear)
+        restored = json.loads((run_path / "metrics.json").read_text())
+        assert "optimized" not in restored and restored["model"] == metrics["optimized"]["before"]
     else:  # refused: the trained float model is served, its metrics untouched
         assert report["final"]["source"] == "checkpoints/best.safetensors" and "optimized" not in metrics
         assert report["final_value"] == report["baseline"]["value"] == qz["value_before"]
