@@ -104,9 +104,9 @@ def test_int8_quantizes_every_linear_and_keeps_retrieval_quality(encoder):
     texts = _sentences(64, seed=6)[1:]  # short texts, as in the bf16 test
     cos = (int8.encode(texts) * encoder.encode(texts)).sum(-1)
     # int8 activations are quantized per tensor, and MiniLM's hidden states have outlier channels
-    # (Bondarenko et al. 2021), so the vectors move more than 1/127 would say (measured: mean cosine
-    # 0.977-0.98, worst 0.95); what a user needs is the ranking, checked below
-    assert cos.mean().item() >= 0.95
+    # (Bondarenko et al. 2021), so the vectors move more than 1/255 would say (measured: mean cosine 0.991,
+    # worst 0.974; torch's stock 7-bit inputs gave 0.977-0.98 and 0.95); what a user needs is the ranking, checked below
+    assert cos.mean().item() >= 0.985 and cos.min().item() >= 0.96
     fp32, q = _retrieval_ndcg(encoder), _retrieval_ndcg(int8)
     assert q >= fp32 - 0.05, f"int8 nDCG@10 {q:.4f} vs fp32 {fp32:.4f}"
 
