@@ -209,6 +209,7 @@ class TextBatches:
         import numpy as np
 
         self.seqs, self.labels, self.pad = seqs, np.asarray(labels, dtype=np.int64), pad
+        self.lengths = [len(s) for s in seqs]  # for train.group_by_length
         self.tokens_per_example = max(1, round(float(np.mean([len(s) for s in seqs])))) if seqs else 1
 
     def __len__(self) -> int:

@@ -25,6 +25,10 @@ class TrainConfig:
         "help": "early stopping and the kept weights follow the mean of the last N validations, and the weights of the "
                 "window's middle validation are kept (1: each validation alone); for a noisy validation metric, such as "
                 "PR-AUC over a few dozen positives"})
+    group_by_length: bool = field(default=False, metadata={
+        "help": "batches of examples of similar length (HF Trainer's group_by_length): each epoch's shuffled order is cut "
+                "into runs of 50 batches, each run sorted by length, so a batch pads less; for training sets that say "
+                "their examples' lengths (the text scenarios)"})
     checkpoint_every: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps (0: only at the end)"})
     log_every: int = field(default=10, metadata={"help": "append a line to train_log.jsonl every N steps"})
     precision: Literal["auto", "fp32", "bf16"] = field(

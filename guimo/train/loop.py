@@ -17,7 +17,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import torch
 from torch.utils.data import DistributedSampler
@@ -39,6 +39,19 @@ class TrainSet(Protocol):
     def __len__(self) -> int: ...
 
     def batch(self, indices: list[int]) -> dict[str, torch.Tensor]: ...
+
+    # optional: ``lengths`` (one int per example, e.g. its token count) lets ``train.group_by_length`` batch similar lengths
+
+
+def group_by_length(order: list[int], lengths: Sequence[int], batch_size: int, megabatch: int = 50) -> list[int]:
+    """``order`` cut into runs of ``megabatch`` batches, each run sorted by length, longest first (HF Trainer's
+    ``LengthGroupedSampler``): a batch then holds examples of similar length and pads less, while which examples share
+    a run stays as random as ``order``. Deterministic: the same order gives the same result."""
+    size = batch_size * megabatch
+    out: list[int] = []
+    for start in range(0, len(order), size):
+        out += sorted(order[start : start + size], key=lambda i: -lengths[i])  # stable: ties keep the shuffled order
+    return out
 
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
@@ -166,6 +179,9 @@ def fit(
         raise ValueError(f"batch_size {cfg.batch_size} must split evenly over {dist.world_size} processes x {cfg.grad_accum} micro-batches")
     micro = per_rank // cfg.grad_accum
     sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed, drop_last=True)
+    lengths = getattr(train_set, "lengths", None) if cfg.group_by_length else None
+    if cfg.group_by_length and lengths is None:
+        raise ValueError("train.group_by_length needs a training set that gives its examples' lengths (the text scenarios do)")
     steps_per_epoch = len(sampler) // per_rank
     if steps_per_epoch == 0:
         raise ValueError(f"{len(train_set)} training examples are fewer than one batch of {cfg.batch_size}")
@@ -212,6 +228,8 @@ def fit(
             if epoch != order_epoch:  # the epoch's order depends only on (seed, epoch)
                 sampler.set_epoch(epoch)
                 order, order_epoch = list(sampler), epoch
+                if lengths is not None:
+                    order = group_by_length(order, lengths, per_rank)
             batch_idx = order[k * per_rank : (k + 1) * per_rank] if dp is None else dp.batch_indices(step)
 
             lr = get_lr(step, cfg, max_steps=steps.max_steps)
