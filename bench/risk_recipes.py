@@ -9,7 +9,8 @@ neither the fitting nor the stopping saw; the fold's test rows are never read. L
 training rows, scored on the same validation rows, is printed beside it for scale. The schedule mirrors the scenario's
 defaults (AdamW, warmup 50, cosine to 2,000 steps, validation every 10 steps, patience 20, best weights restored).
 
-Variant keys: d (d_model), L (n_layer), h (heads), drop, wd, lr, bs, steps, warm, ee (validate every), pat (patience),
+Variant keys: d (d_model), L (n_layer), h (heads), drop (residual and, unless adrop, attention dropout), adrop
+(attention dropout), fdrop (dropout inside the MLP), wd, lr, bs, steps, warm, ee (validate every), pat (patience),
 sel ("roc", "pr" or "loss": what early stopping follows), over (positives
 repeated that many times in the epoch order, their loss weight divided by it), smooth (early stopping follows the mean
 of the last n validations and keeps the middle one's weights), seed (the first model's seed), ema (decay of an exponential moving average of the weights,
@@ -48,7 +49,7 @@ def card(k):
 def train_one(tr, es, v, seed, enc, pos_weight):
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
     cfg = TabularConfig(n_num=enc.n_num, cat_cardinalities=enc.cardinalities, d_model=v.get("d", 64), n_layer=v.get("L", 3),
-                        n_head=v.get("h", 4), dropout=v.get("drop", 0.1), n_members=v.get("members", 1), linear_skip=v.get("skip", False),
+                        n_head=v.get("h", 4), dropout=v.get("drop", 0.1), attention_dropout=v.get("adrop"), ffn_dropout=v.get("fdrop", 0.0), n_members=v.get("members", 1), linear_skip=v.get("skip", False),
                         num_embedding=v.get("emb", "linear"), n_frequencies=v.get("k", 16), frequency_scale=v.get("sigma", 0.1))
     m = FTTransformer(cfg)
     if v.get("lrinit"):

@@ -48,6 +48,8 @@ class TabularConfig:
     n_head: int = field(default=4, metadata={"help": "attention heads; must divide d_model"})
     ff_mult: float = field(default=4 / 3, metadata={"help": "MLP hidden width = d_model x this (the paper's 4/3 with ReGLU; GELU here)"})
     dropout: float = field(default=0.1, metadata={"help": "dropout on attention and the residual branches"})
+    attention_dropout: float | None = field(default=None, metadata={"help": "dropout on the attention weights (None: dropout; the FT-Transformer paper's 0.2)"})
+    ffn_dropout: float = field(default=0.0, metadata={"help": "dropout inside each block's MLP (the FT-Transformer paper's 0.1, with dropout, its residual dropout, 0)"})
     n_members: int = field(default=1, metadata={"help": "an ensemble of this many FT-Transformers in one module (own tokenizer channels, blocks and head each; logits averaged)"})
     num_embedding: Literal["linear", "plr"] = field(default="linear", metadata={
         "help": "numeric column -> token: linear (x_j W_j + b_j, the FT-Transformer's) or plr (periodic -> linear -> ReLU, Gorishniy et al. 2022)"})
@@ -69,8 +71,9 @@ class TabularConfig:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
         if self.n_out < 1 or (self.task == "multiclass" and self.n_out < 3) or (self.task != "multiclass" and self.n_out != 1):
             raise ValueError(f"n_out {self.n_out} does not fit task {self.task} (binary and regression: 1; multiclass: K >= 3)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+        for name in ("dropout", "attention_dropout", "ffn_dropout"):
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1)")
         if self.n_members < 1:
             raise ValueError("n_members must be at least 1")
         if self.num_embedding not in ("linear", "plr"):
@@ -87,7 +90,8 @@ class TabularConfig:
     def block_config(self) -> TransformerConfig:
         """The shared blocks' config: bidirectional, pre-norm, no vocabulary (the tokenizer embeds)."""
         return TransformerConfig(vocab_size=1, max_len=self.n_tokens, n_layer=self.n_layer, n_head=self.n_head, d_model=self.d_model,
-                                 d_ff=max(1, round(self.ff_mult * self.d_model)), dropout=self.dropout, causal=False, norm_first=True,
+                                 d_ff=max(1, round(self.ff_mult * self.d_model)), dropout=self.dropout,
+                                 attn_dropout=self.attention_dropout, ffn_dropout=self.ffn_dropout, causal=False, norm_first=True,
                                  tie_weights=False, lm_head=False)
 
 

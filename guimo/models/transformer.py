@@ -43,6 +43,8 @@ class TransformerConfig:
     d_model: int = field(default=256, metadata={"help": "residual stream width"})
     d_ff: int | None = field(default=None, metadata={"help": "MLP hidden width; None means 4 * d_model"})
     dropout: float = field(default=0.0, metadata={"help": "dropout on embeddings, residual branches and attention"})
+    attn_dropout: float | None = field(default=None, metadata={"help": "dropout on the attention weights (None: dropout)"})
+    ffn_dropout: float = field(default=0.0, metadata={"help": "dropout on the MLP's hidden activations (the FT-Transformer's ffn_dropout)"})
     causal: bool = field(default=True, metadata={"help": "True: each position sees only the past (GPT)"})
     norm_first: bool = field(default=True, metadata={"help": "pre-norm (GPT-2) if True, post-norm (BERT) if False"})
     tie_weights: bool = field(default=True, metadata={"help": "share token embedding and output head weights"})
@@ -65,8 +67,9 @@ class TransformerConfig:
         for name in ("vocab_size", "max_len", "n_layer", "n_head", "d_model"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1)")
+        for name in ("dropout", "attn_dropout", "ffn_dropout"):
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1)")
         if self.mup_base_width is not None:
             if self.mup_base_width <= 0:
                 raise ValueError("mup_base_width must be positive")
@@ -124,7 +127,7 @@ class SelfAttention(nn.Module):
         self.n_head, self.causal, self.layer = cfg.n_head, cfg.causal, layer
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
-        self.attn_dropout = cfg.dropout
+        self.attn_dropout = cfg.dropout if cfg.attn_dropout is None else cfg.attn_dropout
         # muP: q.k / head_dim, matched to SDPA's default 1 / sqrt(head_dim) (None) at the base's head
         # dimension; a family that adds heads of a fixed width keeps the default at every width
         head_dim = cfg.d_model // cfg.n_head
@@ -165,9 +168,11 @@ class MLP(nn.Module):
         self.fc = nn.Linear(cfg.d_model, cfg.ff_width, bias=cfg.bias)
         self.proj = nn.Linear(cfg.ff_width, cfg.d_model, bias=cfg.bias)
         self.act = {"gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"), "relu": nn.ReLU()}[cfg.activation]
+        self.drop = nn.Dropout(cfg.ffn_dropout) if cfg.ffn_dropout > 0 else None  # none by default: no sampling per step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.act(self.fc(x)))
+        h = self.act(self.fc(x))
+        return self.proj(h if self.drop is None else self.drop(h))
 
 
 class Block(nn.Module):

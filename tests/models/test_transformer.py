@@ -149,6 +149,22 @@ def test_dropout_only_in_training_mode():
         assert not torch.equal(model(x), model(x))
 
 
+@pytest.mark.parametrize("overrides", [{"attn_dropout": 0.3}, {"ffn_dropout": 0.3}], ids=["attention", "ffn"])
+def test_attention_and_ffn_dropout_each_act_alone(overrides):
+    """The FT-Transformer's layout: dropout on the attention weights or inside the MLP, with none on the residual."""
+    model = _model(dropout=0.0, **overrides)
+    assert model.blocks[0].attn.attn_dropout == overrides.get("attn_dropout", 0.0)
+    assert (model.blocks[0].mlp.drop is not None) == ("ffn_dropout" in overrides)
+    x = _ids()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+        model.train()
+        assert not torch.equal(model(x), model(x))
+    plain = _model(dropout=0.0).train()
+    with torch.no_grad():
+        assert torch.equal(plain(x), plain(x)) and plain.blocks[0].mlp.drop is None  # no dropout: nothing sampled
+
+
 # -- weight tying ------------------------------------------------------------------------------
 
 
@@ -230,6 +246,8 @@ def test_presets_grow_in_non_embedding_parameters():
         ({"d_model": 30, "n_head": 4}, "divisible"),
         ({"n_layer": 0}, "n_layer must be positive"),
         ({"dropout": 1.0}, "dropout"),
+        ({"attn_dropout": -0.1}, "attn_dropout must be in"),
+        ({"ffn_dropout": 1.0}, "ffn_dropout must be in"),
         ({"mup_base_width": 30, "n_head": 4}, "or give mup_base_head_dim"),
         ({"mup_base_width": 32, "mup_base_head_dim": 0}, "mup_base_head_dim must be positive"),
         ({"mup_base_width": 32, "mup_output_mult": 0.0}, "mup_output_mult must be positive"),
