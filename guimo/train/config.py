@@ -28,7 +28,9 @@ class TrainConfig:
     group_by_length: bool = field(default=False, metadata={
         "help": "batches of examples of similar length (HF Trainer's group_by_length): each epoch's shuffled order is cut "
                 "into runs of 50 batches, each run sorted by length, so a batch pads less; for training sets that say "
-                "their examples' lengths (the text scenarios)"})
+                "their examples' lengths (the text scenarios). On BANKING77 2.5x faster steps at the same accuracy; on a few "
+                "hundred examples an epoch is one run, sorted, and the generated support and catalogue sets fell 16-17 "
+                "points below their tests' accuracy thresholds in 36 steps, so it is off by default"})
     checkpoint_every: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps (0: only at the end)"})
     log_every: int = field(default=10, metadata={"help": "append a line to train_log.jsonl every N steps"})
     precision: Literal["auto", "fp32", "bf16"] = field(
