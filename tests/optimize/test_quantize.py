@@ -44,6 +44,16 @@ def test_int8_file_round_trip_is_exact_and_smaller(tmp_path):
     loaded = q8.load_int8(_model(tie=False), tmp_path / "m.int8.safetensors")
     with torch.no_grad():
         assert_equal(loaded(x), out, name="reloaded int8 logits")  # the same int8 weights, the same kernels
+    # a file from before guimo.models.int8 (no activation_bits) runs as it was validated: torch's stock 7-bit inputs
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(tmp_path / "m.int8.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert meta.pop("activation_bits") == "8"
+    save_file(load_file(str(tmp_path / "m.int8.safetensors")), str(tmp_path / "old.int8.safetensors"), metadata=meta)
+    old = q8.load_int8(_model(tie=False), tmp_path / "old.int8.safetensors")
+    assert type(old.blocks[0].mlp.fc) is torch.ao.nn.quantized.dynamic.Linear and isinstance(loaded.blocks[0].mlp.fc, Int8Linear)
 
 
 def test_dequantized_weights_load_into_the_float_model():
