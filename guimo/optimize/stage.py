@@ -69,8 +69,9 @@ def optimize(scenario, ctx: Context) -> dict:
     _write(run, kept)
 
     current = read_json(run / "metrics.json") if (run / "metrics.json").exists() else None
-    # the trained model's test metrics: metrics.json's, unless an earlier optimize made the file describe its model
-    before = current["optimized"]["before"] if current and "optimized" in current else current.get("model") if current else None
+    before = current.get("model") if current else None  # the trained model's test metrics...
+    if current and "optimized" in current:  # ...unless an earlier optimize made metrics.json describe its own model
+        before = current["optimized"]["before"]
     report["final_value"] = _reevaluate(scenario, ctx, inputs.evaluate, metric, kept, before)
     report["final"] = {"weights": "model.safetensors", "source": kept.source}
     report["test_before"] = before
@@ -170,7 +171,7 @@ def fallback_counts(cap: int, n: int) -> list[int]:
     """How many of the worst layers to keep in float, in the order tried: 1, 2, 4, ... up to ``cap``
     (which is tried last when it is not a power of two), and always fewer than all ``n``."""
     top = min(cap, n - 1)
-    counts = [1 << i for i in range(top.bit_length()) if 1 << i <= top] if top > 0 else []
+    counts = [1 << i for i in range(max(top, 0).bit_length())]
     return counts + ([top] if counts and counts[-1] != top else [])
 
 
