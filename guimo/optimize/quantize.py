@@ -93,9 +93,9 @@ def int8_errors(model: nn.Module, qmodel: nn.Module, names: Sequence[str], feed:
     """Each quantized Linear's own int8 error: ``|int8(x) - float(x)|^2 / |float(x)|^2`` summed over every
     input ``feed(model)`` passes through the float model (``feed`` is the scenario's validation function).
 
-    Dynamic quantization rounds each call's input to 8 bits over its whole range, so one layer whose
-    inputs carry a few large outliers (a transformer's FFN output projection, typically) loses most of
-    its precision while the rest barely notice. Those layers are the ones worth keeping in float: the
+    Dynamic quantization rounds each call's input to 8 bits over its whole range, so a layer whose
+    inputs carry a few large outlier channels loses more precision than the rest (in fine-tuned MiniLM the
+    MLPs' first layers, which read LayerNorm outputs: Bondarenko et al. 2021). Those layers are the ones worth keeping in float: the
     optimize stage keeps the worst in float, in this order, until the validation metric is within
     tolerance. Each layer is measured on the float model's own activations, with the int8 kernels the
     quantized model will run (``qmodel``'s module of the same name), so the errors do not compound."""
