@@ -81,10 +81,10 @@ def quantize(model: nn.Module, embeddings: bool = False, keep_float: Sequence[st
     from guimo.models.int8 import quantize_modules
 
     model = model.to("cpu").eval()
-    unknown = set(keep_float) - set(quantizable(model))
-    if unknown:
-        raise ValueError(f"keep_float names no quantizable Linear layer: {sorted(unknown)}")
-    names = [n for n in quantizable(model) if n not in set(keep_float)]
+    linear, kept = quantizable(model), set(keep_float)
+    if kept - set(linear):
+        raise ValueError(f"keep_float names no quantizable Linear layer: {sorted(kept - set(linear))}")
+    names = [n for n in linear if n not in kept]
     tables = quantizable_embeddings(model) if embeddings else []
     return quantize_modules(model, names, tables), names + tables
 

@@ -136,6 +136,7 @@ def _quantize(ctx: Context, kept: Kept, evaluate, metric: str, hib: bool) -> tup
     int8_value = evaluate(qmodel)[metric]
     attempts = [{"float_layers": [], "value": int8_value, "relative_change": change_of(int8_value)}]
     errors: dict[str, float] = {}
+    order: list[str] = []  # the quantized Linear layers, largest int8 error first
     if not within(int8_value) and opt.quantize_fallback > 0:
         errors = q8.int8_errors(model, qmodel, names, evaluate)
         order = sorted(errors, key=errors.__getitem__, reverse=True)
@@ -158,7 +159,7 @@ def _quantize(ctx: Context, kept: Kept, evaluate, metric: str, hib: bool) -> tup
         "value_before": kept.value, "value_int8": int8_value, "relative_change": change_of(int8_value),
         "tolerance": opt.quantize_tolerance, "kept": accepted,
         "artifact": "model.int8.safetensors" if accepted else None,
-        "attempts": attempts, "int8_errors": {n: errors[n] for n in sorted(errors, key=errors.__getitem__, reverse=True)},
+        "attempts": attempts, "int8_errors": {n: errors[n] for n in order},
     }
     if not accepted:
         return report, kept
