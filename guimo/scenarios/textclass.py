@@ -72,6 +72,11 @@ class TextModelConfig:
     encoder_lr_mult: float = field(default=0.05, metadata={"help": "encoder lr = train.lr x this; the new head trains at train.lr"})
     head_init: Literal["random", "probe"] = field(default="random", metadata={"help": "probe: fit the head on the frozen pretrained encoder's pooled states before fine-tuning (LP-FT)"})
     probe_c: float = field(default=10.0, metadata={"help": "head_init=probe: inverse L2 strength of the probe's logistic regression (sklearn's C)"})
+    label_smoothing: float = field(default=0.0, metadata={"help": "cross-entropy against (1 - this) on the label and this spread over all classes (Szegedy et al. 2016; HF Trainer's label_smoothing_factor); evaluate's temperature recalibrates the softer probabilities"})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError("label_smoothing must be in [0, 1)")
 
 
 @dataclass
@@ -375,8 +380,10 @@ class TextClassScenario:
         val_seqs, val_y, _, _ = self._encoded(ctx, "val")
         bs = ctx.cfg.eval.batch_size
 
+        smoothing = ctx.cfg.model.label_smoothing
+
         def loss_fn(model, batch):
-            return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["label"])
+            return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["label"], label_smoothing=smoothing)
 
         def evaluate(model) -> dict[str, float]:
             logits, _ = predict_logits(model, val_seqs, pad, bs)

@@ -117,13 +117,15 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
     each op waits for both OpenMP threads, and the step took ~2.5x longer than fused (measured).
     """
     scaled = {id(p): m for mod in model.modules() if hasattr(mod, "lr_multipliers") for p, m in mod.lr_multipliers()}
-    params = [p for p in model.parameters() if p.requires_grad and id(p) not in scaled]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    for mult in sorted(set(scaled.values())):  # e.g. muP's hidden matrices at lr / m
+    groups = []
+    for mult in [None, *sorted(set(scaled.values()))]:  # the schedule's lr, then e.g. muP's hidden matrices at lr / m
         mine = [p for p in model.parameters() if p.requires_grad and scaled.get(id(p)) == mult]
-        groups.append({"params": mine, "weight_decay": cfg.weight_decay, "lr_mult": mult})
+        extra = {} if mult is None else {"lr_mult": mult}
+        # the matrices decay; biases and norm gains never do, at any lr multiplier (decaying a LayerNorm's gain
+        # towards 0 only shrinks the activations the next layer reads)
+        groups.append({"params": [p for p in mine if p.dim() >= 2], "weight_decay": cfg.weight_decay, **extra})
+        groups.append({"params": [p for p in mine if p.dim() < 2], "weight_decay": 0.0, **extra})
+    groups = [g for g in groups if g["params"]]
     kwargs = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     if device.type in ("cuda", "cpu"):
         try:

@@ -210,5 +210,8 @@ def test_lr_mult_puts_every_parameter_in_its_own_lr_group():
 
     model = FTTransformer(TabularConfig(n_num=2, cat_cardinalities=[3], d_model=16, n_head=4, linear_skip=True, lr_mult=0.4))
     groups = make_optimizer(model, TrainConfig(lr=1e-3), torch.device("cpu")).param_groups
-    (scaled,) = [g for g in groups if g.get("lr_mult") == 0.4]
-    assert len(scaled["params"]) == len(list(model.parameters())) and sum(len(g["params"]) for g in groups) == len(scaled["params"])
+    scaled = [g for g in groups if g.get("lr_mult") == 0.4]
+    assert sum(len(g["params"]) for g in scaled) == len(list(model.parameters())) == sum(len(g["params"]) for g in groups)
+    # at any lr multiplier the matrices decay and the biases and norm gains do not
+    decays = {id(p): g["weight_decay"] for g in scaled for p in g["params"]}
+    assert all(decays[id(p)] == (TrainConfig().weight_decay if p.dim() >= 2 else 0.0) for p in model.parameters())

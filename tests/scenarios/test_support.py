@@ -125,3 +125,26 @@ def test_a_probe_initialised_head_starts_fine_tuning_from_the_frozen_encoder_bas
     warm = run.manifest["stages"]["init"]["warm_start"]
     assert warm["head_init"] == "probe" and warm["probe_train_accuracy"] >= 0.9 and warm["probe_rows"] > 100, warm
     assert run.metrics()["model"]["accuracy"] >= 0.6, run.metrics()["model"]  # a random head: ~1 / (intents + 1)
+
+
+def test_label_smoothing_sets_the_training_target(support_run):
+    """model.label_smoothing reaches the scenario's loss: logits sure of the right label cost ~0 cross-entropy against
+    the label, but against the smoothed target they cost about (1 - 1/K) x eps x the logit margin."""
+    import torch
+
+    from guimo.pipeline.context import Context
+    from guimo.pipeline.progress import Progress
+
+    k = len(json.loads((support_run.data_dir / "labels.json").read_text())["labels"])
+    losses = {}
+    with Progress(quiet=True) as progress:
+        for eps in (0.0, 0.2):
+            ctx = Context(run=support_run, cfg=tiny_config(f"model.label_smoothing={eps}"), progress=progress, quiet=True)
+            inputs = get("support").train_inputs(ctx)
+            batch = inputs.train_set.batch(list(range(8)))
+            sure = lambda ids, mask: 30.0 * torch.nn.functional.one_hot(batch["label"], k).float()  # noqa: E731
+            losses[eps] = float(inputs.loss_fn(sure, batch))
+    assert losses[0.0] < 1e-6, losses
+    assert losses[0.2] == pytest.approx(0.2 * (1 - 1 / k) * 30.0, rel=0.01), losses
+    with pytest.raises(GuimoError, match=r"model.label_smoothing.*\[0, 1\)"):
+        tiny_config("model.label_smoothing=1.0")
