@@ -336,6 +336,31 @@ yet: it triples training, and the largest payments fold's run (144 s, of which ~
 issue's 5 minutes on one thread; the next session can make it the default from 5,000 training rows up where three
 fit (two threads, or fewer steps each: their kept checkpoints sat at 300-1,750 of the 1,800 steps), then measure
 the test folds.
+
+**Eighth attempt (2026-12-07, 22:55-23:50 UTC, same machine and folds, inner validation only): ensembles that could fit
+the 5 minutes.** Three separately trained 64-wide models cost 3x a run, so two cheaper ways to the same average were
+measured first (two processes on the 2 cores, one thread each; the paper's dropout layout, the recipe above):
+
+| model | PR-AUC, seed 0 / 10 | ROC-AUC, seed 0 / 10 | 5 folds, s |
+| --- | ---: | ---: | ---: |
+| one 64-wide model (the default; from the seventh attempt) | 0.334 / 0.374 | 0.964 / 0.954 | - |
+| three 64-wide models trained separately, averaged (measured next, above; seeds 0-2 / 10-12) | 0.363 / 0.397 | 0.964 / 0.963 | - |
+| `model.members=3`: three 64-wide members in one module, one stopping point | 0.359 / 0.367 | 0.930 / 0.959 | 1,835 / 1,818 |
+| three 32-wide models trained separately, averaged | 0.319 / - | 0.944 / - | 1,375 |
+| `model.members=3` at `model.d_model=32` | 0.308 / - | 0.911 / - | 1,305 |
+
+(LightGBM 0.366 PR-AUC, 0.970 ROC-AUC on the same rows.) Members trained side by side share one stopping point, and
+that took most of the averaging's gain away (+0.009 PR-AUC over one model on the mean of the two seeds, against +0.026
+for separately stopped models) and once cost ROC-AUC on the smallest fold (0.775 at seed 0); they cost the full 3x
+too (a member's FLOPs are the model's: on 3,072-token batches the step is compute-bound, not per-op overhead, so
+running members as one batched op would not make them cheaper). Members half as wide cost ~1.2x one model but each
+fell far below it (a 32-wide model alone 0.258), so their average is below one 64-wide model. The seed-10 rows of the
+32-wide variants were stopped: seed 0 had already ruled them out. **Nothing adopted; generated payments stays NOT met
+(gap 0.070 on the test folds).** The only measured gain left is separately stopped full-width models, which the issue's
+5 minutes rule out on 2 cores (the default run's one model already takes ~half of them on the slower AVX2 EPYC). What I
+would try next: a per-member stopping point inside one run (each member's own best weights kept at its own best
+validation, stopped when all have run out of patience), which is what separate training buys, in one process, still at
+3x the FLOPs, so only with a shorter schedule (the kept checkpoints of the runs above sat at 450-1,800 steps).
 """
 
 HEADER = """# Risk: fraud, credit and health (issue #25)
