@@ -46,9 +46,11 @@ QUANTIZE = ["optimize.quantize=true", f"optimize.quantize_tolerance={QUANT_TOLER
 # same command gives the same weights; --max-time-s sets one (the loop fixes the step count after 10 timed steps).
 # Then batches of similar lengths (train.group_by_length): a step took 0.34 s instead of 0.85 s (60 steps, 2 threads,
 # quiet EPYC), so 5 epochs (1,400 steps, as Casanueva et al. trained) fit the issue's 10 minutes a training run.
+# Then label smoothing 0.1 (model.label_smoothing), chosen on validation (2026-12-08): best validation accuracy 0.9393
+# -> 0.9433 (test 0.9325 -> 0.9344); 77 classes of ~120 examples each is where an over-confident head overfits.
 RECIPE = ["model.max_len=64", "train.batch_size=32", "model.head_init=probe", "train.lr=2e-4", "model.encoder_lr_mult=0.25",
           "train.warmup_steps=30", "train.max_steps=1400", "train.group_by_length=true", "train.eval_every=140",
-          "train.checkpoint_every=140", "train.log_every=25"]
+          "train.checkpoint_every=140", "train.log_every=25", "model.label_smoothing=0.1"]
 
 
 def banking77(out: Path, *, max_time_s: float | None = None, extra: list[str] | None = None, from_stage: str | None = None) -> dict[str, Any]:
@@ -82,7 +84,8 @@ def banking77(out: Path, *, max_time_s: float | None = None, extra: list[str] | 
     served_delta = None if served["accuracy"] is None else (served["accuracy"] - acc) * 100
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": f"python bench/text_classify.py --out {out}" + (f" --max-time-s {max_time_s:g}" if max_time_s else ""),
+        "command": f"python bench/text_classify.py --out {out}" + (f" --max-time-s {max_time_s:g}" if max_time_s else "")
+                   + (f" --from {from_stage}" if from_stage else "") + "".join(f" --set {e}" for e in extra or []),
         "guimo_command": f"guimo run support --data {DATA} " + " ".join(f"--set {o}" for o in overrides),
         "machine": {"cpu": cpu_info(), "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "load_avg_start": [round(x, 2) for x in load0], "load_avg_end": [round(x, 2) for x in os.getloadavg()],
@@ -140,7 +143,7 @@ def section(r: dict[str, Any]) -> str:
     b, m, c = r["baselines"], r["model"], r["calibration"]
     rows = [("fine-tuned MiniLM + linear head (guimo)", m["accuracy"], m["macro_f1"]),
             ("same, every Linear layer int8", r["int8"]["accuracy"], None),
-            *([(f"same, int8 as served (optimize: {len(r['int8_served']['float_layers'])} Linear layers float)",
+            *([(f"same, int8 as served (optimize: {_layers(len(r['int8_served']['float_layers']))} float)",
                 r["int8_served"]["accuracy"], None)] if r.get("int8_served", {}).get("accuracy") is not None else []),
             ("TF-IDF (word 1-2 + char 2-5 grams) + linear SVM", b["tfidf_svm"]["accuracy"], b["tfidf_svm"]["macro_f1"]),
             ("frozen MiniLM + logistic regression", b["encoder_lr"]["accuracy"], b["encoder_lr"]["macro_f1"])]
@@ -163,6 +166,10 @@ def section(r: dict[str, Any]) -> str:
         f"{r['train']['best_step']}; stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in r["stage_s"].items() if v is not None) + ".",
     ]
     return "\n".join(lines)
+
+
+def _layers(n: int) -> str:
+    return f"{n} Linear layer" + ("" if n == 1 else "s")
 
 
 def _int8_met(r: dict[str, Any]) -> bool:
