@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from guimo.errors import GuimoError
 from guimo.io import atomic_save_safetensors, atomic_write_json
 from guimo.models.load import load_state as load_model_state  # one strict loader for checkpoints and served weights
 
@@ -81,8 +82,6 @@ def latest(directory: Path) -> Path | None:
     """
     import warnings
 
-    from guimo.errors import GuimoError
-
     problems: list[str] = []
     for meta in sorted(directory.glob("step-*.json"), reverse=True):
         problem = _unreadable(meta)
@@ -130,6 +129,12 @@ def load(stem: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, d
         if k.startswith("optim."):
             _, pid, name = k.split(".", 2)
             opt_state.setdefault(int(pid), {})[name] = v.to(device) if v.dim() > 0 else v
+    saved = [len(g["params"]) for g in meta["param_groups"]]
+    now = [len(g["params"]) for g in optimizer.param_groups]
+    if saved != now:  # e.g. a checkpoint written by a guimo whose optimizer grouped the parameters otherwise
+        raise GuimoError(f"{stem.with_suffix('.json')}: the optimizer state holds parameter groups of sizes {saved}, this model's "
+                         f"optimizer {now} (another guimo version or model settings wrote it), so training cannot resume from it. "
+                         f"Move {stem.parent} aside to train from step 0.")
     optimizer.load_state_dict({"state": opt_state, "param_groups": meta["param_groups"]})
     torch.set_rng_state(tensors["rng.torch"])
     cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]

@@ -149,3 +149,16 @@ def test_checkpoints_none_of_which_can_be_read_are_an_error_naming_each(tmp_path
     (tmp_path / "step-0000010.json").write_text("{")
     with pytest.raises(GuimoError, match=r"no checkpoint can be read.*step-0000020.safetensors: SafetensorError.*step-0000010.json: JSONDecodeError"):
         checkpoint.latest(tmp_path)
+
+
+def test_an_optimizer_grouped_otherwise_is_refused_by_name(tmp_path):
+    """A checkpoint whose optimizer groups do not match this model's optimizer (another guimo version grouped the
+    parameters otherwise) is refused with the file named, not torch's bare size mismatch or a silent mix-up."""
+    from guimo.errors import GuimoError
+
+    model, opt = _trained()
+    stem = _save(tmp_path, 5, model, opt)
+    fresh, _ = _trained(seed=1)
+    one_group = torch.optim.AdamW(fresh.parameters(), lr=1e-3)
+    with pytest.raises(GuimoError, match=r"parameter groups of sizes .*cannot resume"):
+        checkpoint.load(stem, fresh, one_group, torch.device("cpu"))
