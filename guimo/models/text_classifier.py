@@ -37,9 +37,14 @@ class TextClassifierConfig(TransformerConfig):
     pooling: Literal["mean", "cls"] = field(default="mean", metadata={"help": "mean of real tokens (what MiniLM was trained for) or the first ([CLS]) token"})
     head_dropout: float = field(default=0.1, metadata={"help": "dropout on the pooled vector before the head"})
     encoder_lr_mult: float = field(default=0.05, metadata={"help": "encoder lr = train.lr x this (the head trains at train.lr)"})
+    layer_lr_decay: float = field(default=1.0, metadata={
+        "help": "layer-wise lr decay (Clark et al. 2020, ELECTRA): the top block at encoder_lr_mult, each block below it at this "
+                "times the one above, the embeddings below the first block; 1.0: every encoder parameter at encoder_lr_mult"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0 < self.layer_lr_decay <= 1:
+            raise ValueError("layer_lr_decay must be in (0, 1]")
         if self.n_classes < 2:
             raise ValueError("n_classes must be at least 2")
         if not 0.0 <= self.head_dropout < 1.0:
@@ -57,9 +62,16 @@ class TextClassifier(Transformer):
         nn.init.zeros_(self.classifier.bias)
 
     def lr_multipliers(self) -> list[tuple[nn.Parameter, float]]:
-        """Every encoder parameter at ``encoder_lr_mult``; the head keeps the schedule's lr."""
-        head = {id(p) for p in self.classifier.parameters()}
-        return [(p, self.cfg.encoder_lr_mult) for p in self.parameters() if id(p) not in head]
+        """The encoder at ``encoder_lr_mult``, times ``layer_lr_decay`` per block below the top one (the embeddings one
+        step below the first block): the lower layers hold the general features pretraining found and move least; the
+        head keeps the schedule's lr."""
+        cfg, out = self.cfg, []
+        for name, p in self.named_parameters():
+            if name.startswith("classifier."):
+                continue
+            depth = len(self.blocks) - int(name.split(".")[1]) - 1 if name.startswith("blocks.") else len(self.blocks)  # 0: the top block
+            out.append((p, cfg.encoder_lr_mult * cfg.layer_lr_decay ** depth))
+        return out
 
     def pool(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Pooled hidden state (B, C) of token ids (B, T) with ``mask`` (B, T) True on real tokens."""

@@ -70,6 +70,7 @@ class TextModelConfig:
     head_dropout: float = field(default=0.1, metadata={"help": "dropout on the pooled vector before the head"})
     pooling: Literal["mean", "cls"] = field(default="mean", metadata={"help": "mean of the tokens (what MiniLM was trained for) or [CLS]"})
     encoder_lr_mult: float = field(default=0.05, metadata={"help": "encoder lr = train.lr x this; the new head trains at train.lr"})
+    layer_lr_decay: float = field(default=1.0, metadata={"help": "each encoder block below the top one trains at this x the lr of the one above, the embeddings lowest (ELECTRA's layer-wise decay); 1.0: off"})
     head_init: Literal["random", "probe"] = field(default="random", metadata={"help": "probe: fit the head on the frozen pretrained encoder's pooled states before fine-tuning (LP-FT)"})
     probe_c: float = field(default=10.0, metadata={"help": "head_init=probe: inverse L2 strength of the probe's logistic regression (sklearn's C)"})
     label_smoothing: float = field(default=0.0, metadata={"help": "cross-entropy against (1 - this) on the label and this spread over all classes (Szegedy et al. 2016; HF Trainer's label_smoothing_factor); evaluate's temperature recalibrates the softer probabilities"})
@@ -329,7 +330,7 @@ class TextClassScenario:
             tmp.replace(ctx.run.path / TOKENIZER)
         labels = read_json(ctx.run.data_dir / LABELS)["labels"]
         return TextClassifierConfig(max_len=m.max_len, dropout=m.dropout, n_classes=len(labels), pooling=m.pooling,
-                                    head_dropout=m.head_dropout, encoder_lr_mult=m.encoder_lr_mult)
+                                    head_dropout=m.head_dropout, encoder_lr_mult=m.encoder_lr_mult, layer_lr_decay=m.layer_lr_decay)
 
     def build_model(self, model_config):
         from guimo.models.text_classifier import TextClassifier

@@ -42,3 +42,24 @@ def test_fit_head_refuses_labels_outside_the_heads_classes():
     x, y = blobs(k=4)
     with pytest.raises(GuimoError, match=r"labels must be in \[0, 3\)"):
         fit_head(nn.Linear(8, 3), x, y)
+
+
+def test_layer_lr_decay_gives_each_block_its_lr_and_the_optimizer_uses_it():
+    """ELECTRA's layer-wise decay: the top block at encoder_lr_mult, each lower one at decay x the one above, the
+    embeddings below block 0, the head at the schedule's lr; 1.0 keeps the single encoder multiplier."""
+    from guimo.models.text_classifier import TextClassifier, TextClassifierConfig
+    from guimo.train.config import TrainConfig
+    from guimo.train.loop import make_optimizer
+
+    model = TextClassifier(TextClassifierConfig(vocab_size=50, max_len=8, n_layer=3, n_head=2, d_model=8, encoder_lr_mult=0.2,
+                                                layer_lr_decay=0.5))
+    mult = {id(p): m for p, m in model.lr_multipliers()}
+    for name, p in model.named_parameters():
+        want = {"blocks.2": 0.2, "blocks.1": 0.1, "blocks.0": 0.05}.get(name[:8], None if name.startswith("classifier") else 0.025)
+        assert mult.get(id(p)) == pytest.approx(want) if want is not None else id(p) not in mult, name
+    groups = make_optimizer(model, TrainConfig(lr=1e-3), torch.device("cpu")).param_groups
+    assert sorted({g.get("lr_mult", 1.0) for g in groups}) == pytest.approx([0.025, 0.05, 0.1, 0.2, 1.0])
+    flat = TextClassifier(TextClassifierConfig(vocab_size=50, max_len=8, n_layer=3, n_head=2, d_model=8, encoder_lr_mult=0.2))
+    assert {m for _, m in flat.lr_multipliers()} == {0.2}
+    with pytest.raises(ValueError, match="layer_lr_decay"):
+        TextClassifierConfig(layer_lr_decay=0.0)
