@@ -73,11 +73,16 @@ class TextModelConfig:
     layer_lr_decay: float = field(default=1.0, metadata={"help": "each encoder block below the top one trains at this x the lr of the one above, the embeddings lowest (ELECTRA's layer-wise decay); 1.0: off"})
     head_init: Literal["random", "probe"] = field(default="random", metadata={"help": "probe: fit the head on the frozen pretrained encoder's pooled states before fine-tuning (LP-FT)"})
     probe_c: float = field(default=10.0, metadata={"help": "head_init=probe: inverse L2 strength of the probe's logistic regression (sklearn's C)"})
+    rdrop_alpha: float = field(default=0.0, metadata={
+        "help": "R-Drop (Liang et al. 2021): each batch runs twice under different dropout and the loss adds this x the symmetric "
+                "KL divergence between the two predictions (2x a step's compute); 0: off"})
     label_smoothing: float = field(default=0.0, metadata={"help": "cross-entropy against (1 - this) on the label and this spread over all classes (Szegedy et al. 2016; HF Trainer's label_smoothing_factor); evaluate's temperature recalibrates the softer probabilities"})
 
     def __post_init__(self) -> None:
         if not 0 <= self.label_smoothing < 1:
             raise ValueError("label_smoothing must be in [0, 1)")
+        if not self.rdrop_alpha >= 0:
+            raise ValueError("rdrop_alpha must be >= 0")
 
 
 @dataclass
@@ -381,10 +386,17 @@ class TextClassScenario:
         val_seqs, val_y, _, _ = self._encoded(ctx, "val")
         bs = ctx.cfg.eval.batch_size
 
-        smoothing = ctx.cfg.model.label_smoothing
+        smoothing, alpha = ctx.cfg.model.label_smoothing, ctx.cfg.model.rdrop_alpha
 
         def loss_fn(model, batch):
-            return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["label"], label_smoothing=smoothing)
+            if not alpha:
+                return F.cross_entropy(model(batch["ids"], batch["mask"]), batch["label"], label_smoothing=smoothing)
+            # one forward pass over the batch twice (two dropout draws), cheaper than two passes
+            ids, mask, y = batch["ids"].repeat(2, 1), batch["mask"].repeat(2, 1), batch["label"].repeat(2)
+            logits = model(ids, mask)
+            p, q = logits.log_softmax(-1).chunk(2)
+            kl = 0.5 * (F.kl_div(p, q, log_target=True, reduction="batchmean") + F.kl_div(q, p, log_target=True, reduction="batchmean"))
+            return F.cross_entropy(logits, y, label_smoothing=smoothing) + alpha * kl
 
         def evaluate(model) -> dict[str, float]:
             logits, _ = predict_logits(model, val_seqs, pad, bs)

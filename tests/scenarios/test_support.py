@@ -148,3 +148,28 @@ def test_label_smoothing_sets_the_training_target(support_run):
     assert losses[0.2] == pytest.approx(0.2 * (1 - 1 / k) * 30.0, rel=0.01), losses
     with pytest.raises(GuimoError, match=r"model.label_smoothing.*\[0, 1\)"):
         tiny_config("model.label_smoothing=1.0")
+
+
+def test_rdrop_adds_the_symmetric_kl_between_two_passes(support_run):
+    """model.rdrop_alpha: the batch goes through the model twice (as one doubled batch); identical passes add nothing
+    to the cross-entropy, passes that disagree add alpha x their symmetric KL divergence (computed here by hand)."""
+    import torch
+
+    from guimo.pipeline.context import Context
+    from guimo.pipeline.progress import Progress
+
+    k = len(json.loads((support_run.data_dir / "labels.json").read_text())["labels"])
+    with Progress(quiet=True) as progress:
+        ctx = Context(run=support_run, cfg=tiny_config("model.rdrop_alpha=2.0"), progress=progress, quiet=True)
+        inputs = get("support").train_inputs(ctx)
+    batch = inputs.train_set.batch(list(range(8)))
+    base = torch.randn(8, k, generator=torch.Generator().manual_seed(0))
+    same = lambda ids, mask: base.repeat(2, 1)  # noqa: E731
+    ce = float(torch.nn.functional.cross_entropy(base, batch["label"]))
+    assert float(inputs.loss_fn(same, batch)) == pytest.approx(ce, rel=1e-5)
+    other = base + torch.randn(8, k, generator=torch.Generator().manual_seed(1))
+    twice = lambda ids, mask: torch.cat([base, other])  # noqa: E731
+    p, q = base.softmax(-1), other.softmax(-1)
+    kl = 0.5 * ((p * (p / q).log()).sum(-1) + (q * (q / p).log()).sum(-1)).mean()
+    ce2 = float(torch.nn.functional.cross_entropy(torch.cat([base, other]), batch["label"].repeat(2)))
+    assert float(inputs.loss_fn(twice, batch)) == pytest.approx(ce2 + 2.0 * float(kl), rel=1e-5)
