@@ -127,23 +127,28 @@ def test_a_probe_initialised_head_starts_fine_tuning_from_the_frozen_encoder_bas
     assert run.metrics()["model"]["accuracy"] >= 0.6, run.metrics()["model"]  # a random head: ~1 / (intents + 1)
 
 
+def scenario_loss(run, *settings: str):
+    """The support scenario's training loss with ``settings``, on ``run``'s prepared data; a batch of its first 8 rows;
+    its number of classes."""
+    from guimo.pipeline.context import Context
+    from guimo.pipeline.progress import Progress
+
+    with Progress(quiet=True) as progress:
+        inputs = get("support").train_inputs(Context(run=run, cfg=tiny_config(*settings), progress=progress, quiet=True))
+    k = len(json.loads((run.data_dir / "labels.json").read_text())["labels"])
+    return inputs.loss_fn, inputs.train_set.batch(list(range(8))), k
+
+
 def test_label_smoothing_sets_the_training_target(support_run):
     """model.label_smoothing reaches the scenario's loss: logits sure of the right label cost ~0 cross-entropy against
     the label, but against the smoothed target they cost about (1 - 1/K) x eps x the logit margin."""
     import torch
 
-    from guimo.pipeline.context import Context
-    from guimo.pipeline.progress import Progress
-
-    k = len(json.loads((support_run.data_dir / "labels.json").read_text())["labels"])
     losses = {}
-    with Progress(quiet=True) as progress:
-        for eps in (0.0, 0.2):
-            ctx = Context(run=support_run, cfg=tiny_config(f"model.label_smoothing={eps}"), progress=progress, quiet=True)
-            inputs = get("support").train_inputs(ctx)
-            batch = inputs.train_set.batch(list(range(8)))
-            sure = lambda ids, mask: 30.0 * torch.nn.functional.one_hot(batch["label"], k).float()  # noqa: E731
-            losses[eps] = float(inputs.loss_fn(sure, batch))
+    for eps in (0.0, 0.2):
+        loss_fn, batch, k = scenario_loss(support_run, f"model.label_smoothing={eps}")
+        sure = lambda ids, mask: 30.0 * torch.nn.functional.one_hot(batch["label"], k).float()  # noqa: E731
+        losses[eps] = float(loss_fn(sure, batch))
     assert losses[0.0] < 1e-6, losses
     assert losses[0.2] == pytest.approx(0.2 * (1 - 1 / k) * 30.0, rel=0.01), losses
     with pytest.raises(GuimoError, match=r"model.label_smoothing.*\[0, 1\)"):
@@ -155,21 +160,14 @@ def test_rdrop_adds_the_symmetric_kl_between_two_passes(support_run):
     to the cross-entropy, passes that disagree add alpha x their symmetric KL divergence (computed here by hand)."""
     import torch
 
-    from guimo.pipeline.context import Context
-    from guimo.pipeline.progress import Progress
-
-    k = len(json.loads((support_run.data_dir / "labels.json").read_text())["labels"])
-    with Progress(quiet=True) as progress:
-        ctx = Context(run=support_run, cfg=tiny_config("model.rdrop_alpha=2.0"), progress=progress, quiet=True)
-        inputs = get("support").train_inputs(ctx)
-    batch = inputs.train_set.batch(list(range(8)))
+    loss_fn, batch, k = scenario_loss(support_run, "model.rdrop_alpha=2.0")
     base = torch.randn(8, k, generator=torch.Generator().manual_seed(0))
     same = lambda ids, mask: base.repeat(2, 1)  # noqa: E731
     ce = float(torch.nn.functional.cross_entropy(base, batch["label"]))
-    assert float(inputs.loss_fn(same, batch)) == pytest.approx(ce, rel=1e-5)
+    assert float(loss_fn(same, batch)) == pytest.approx(ce, rel=1e-5)
     other = base + torch.randn(8, k, generator=torch.Generator().manual_seed(1))
     twice = lambda ids, mask: torch.cat([base, other])  # noqa: E731
     p, q = base.softmax(-1), other.softmax(-1)
     kl = 0.5 * ((p * (p / q).log()).sum(-1) + (q * (q / p).log()).sum(-1)).mean()
     ce2 = float(torch.nn.functional.cross_entropy(torch.cat([base, other]), batch["label"].repeat(2)))
-    assert float(inputs.loss_fn(twice, batch)) == pytest.approx(ce2 + 2.0 * float(kl), rel=1e-5)
+    assert float(loss_fn(twice, batch)) == pytest.approx(ce2 + 2.0 * float(kl), rel=1e-5)
