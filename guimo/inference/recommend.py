@@ -71,7 +71,7 @@ def top_k(model, histories: list[np.ndarray], k: int, exclude_seen: bool = True,
 
 TopKMode = Literal["auto", "exact", "ann"]
 TOPK_MODES = ("auto", "exact", "ann")
-ANN_INDEXES = ("pq", "hnsw")
+ANN_INDEXES = ("int8", "pq", "hnsw")
 # auto: the exact path below this many items, the item index from there on. Measured on Beauty's SASRec (54,542
 # items, 64 wide, 1 thread, bench/recommend_ann.py, docs/benchmarks/recommend.md): the PQ fast-scan index with 100
 # candidates rescored exactly kept recall@10 0.995 against exact scoring (test NDCG@10 equal to 4 decimals) and ran
@@ -105,6 +105,7 @@ class AnnSettings:
     index: str = field(default="pq", metadata={"help": "the item index of the ann path: pq (4-bit PQ fast-scan over every item) or hnsw (graph)"})
     pq_m: int = field(default=0, metadata={"help": "pq: sub-quantizers (0: one per 2 dimensions); more = finer codes, slower scan"})
     fetch: int = field(default=100, metadata={"help": "pq: candidates per row rescored exactly (plus the history's items); on Beauty recall@10 0.9952 at 100, 0.9985 at 200"})
+    block: int = field(default=16, metadata={"help": "int8: items per block of the scan; the best fetch / block blocks per row are rescored exactly"})
     m: int = field(default=32, metadata={"help": "hnsw: neighbours per node (memory and recall)"})
     ef_construction: int = field(default=200, metadata={"help": "hnsw: build candidate list; a better graph gives higher recall at the same ef_search"})
     ef_search: int = field(default=1024, metadata={"help": "hnsw: search candidate list (raised to the over-fetched k when larger); on Beauty recall@10 0.9896 at 512, 0.9945 at 1024"})
@@ -131,8 +132,7 @@ def last_states(model, histories: list[np.ndarray]) -> torch.Tensor:
     device = next(model.parameters()).device
     seq, lengths = pad_right(histories, model.cfg.max_len)
     with torch.no_grad():
-        h = model.encode(seq.to(device))  # (B, T, C)
-        return h[torch.arange(len(seq), device=device), lengths.to(device) - 1].float().cpu()
+        return model.last_state(seq.to(device), lengths.to(device)).float().cpu()
 
 
 class ItemIndex:
@@ -165,7 +165,8 @@ class ItemIndex:
         self.build_s = 0.0
         if index is None:
             t0 = time.perf_counter()
-            index = self._build_pq() if settings.index == "pq" else self._build_hnsw()
+            build = {"int8": self._build_int8, "pq": self._build_pq, "hnsw": self._build_hnsw}[settings.index]
+            index = build()
             self.build_s = time.perf_counter() - t0
         self.index = index
 
@@ -184,6 +185,11 @@ class ItemIndex:
         if width % m:
             raise GuimoError(f"serve.pq_m={m} must divide the item vectors' width {width} (padded to even)")
         return m
+
+    def _build_int8(self):
+        from guimo.inference.blockscan import BlockScan
+
+        return BlockScan(self.vectors[1:], block=self.settings.block)
 
     def _build_pq(self):
         import faiss
@@ -215,15 +221,25 @@ class ItemIndex:
     def info(self) -> dict[str, Any]:
         s = self.settings
         out: dict[str, Any] = {"items": self.n_items, "kind": self.kind, "build_s": round(self.build_s, 3)}
-        if self.kind == "pq":
+        if self.kind == "int8":
+            out["int8"] = {"block": s.block, "fetch": s.fetch, "scale": self.index.scale}
+        elif self.kind == "pq":
             out["pq"] = {"m": self.pq_m(), "bits": 4, "fetch": s.fetch}
         else:
             out["hnsw"] = {"m": s.m, "ef_construction": s.ef_construction, "ef_search": s.ef_search}
             out["transform"] = "MIPS -> L2 (one extra coordinate)"
         return out
 
-    def candidates(self, states: np.ndarray, fetch: int) -> list[np.ndarray]:
-        """Up to ``fetch`` internal item ids per state row (unordered by exact score)."""
+    def candidates(self, states: np.ndarray, fetch: int, seen: list[np.ndarray], k: int) -> list[np.ndarray]:
+        """Up to ``fetch`` internal item ids per state row (unordered by exact score).
+
+        int8 returns whole blocks, at least ``k`` of them (with exact scores the k best items lie in the
+        k best blocks), and leaves the rows' ``seen`` ids out of its scan so no block is spent on them;
+        the other indexes are asked for more (``top_k``)."""
+        if self.kind == "int8":
+            n_blocks = max(k, -(-fetch // self.index.block))
+            rows = self.index.candidates(states, n_blocks, [s - 1 for s in seen])
+            return [row[row >= 0] + 1 for row in rows]
         if self.kind == "pq":
             _, labels = self.index.search(self._padded(states), fetch)
             return [row[row >= 0] + 1 for row in labels]
@@ -239,9 +255,9 @@ class ItemIndex:
         ``k`` items while the catalogue has them.
         """
         seen = [np.unique(h) if exclude_seen else np.zeros(0, np.int64) for h in histories]
-        want = max(k, self.settings.fetch) if self.kind == "pq" else k
-        fetch = min(self.n_items, want + max((len(s) for s in seen), default=0))
-        found = self.candidates(states, fetch)
+        want = k if self.kind == "hnsw" else max(k, self.settings.fetch)
+        extra = 0 if self.kind == "int8" else max((len(s) for s in seen), default=0)
+        found = self.candidates(states, min(self.n_items, want + extra), seen, k)
         b, width = len(states), max(k, max((len(c) for c in found), default=0))
         cand = np.zeros((b, width), np.int64)  # 0 (padding) where the index returned fewer
         for r, c in enumerate(found):
@@ -320,6 +336,8 @@ def load_item_index(model, settings: AnnSettings, run_path: Path | None = None) 
 
     with torch.no_grad():
         vectors = model.item_vectors().float().cpu().numpy()
+    if settings.index == "int8":  # quantising the table takes milliseconds: nothing worth caching
+        return ItemIndex(vectors, settings), "built"
     key = table_key(vectors, settings)
     folder = run_path / ANN_CACHE / key[:16] if run_path is not None and settings.cache else None
     if folder is not None and (folder / "index" / CURRENT).exists():

@@ -187,14 +187,31 @@ class SASRec(nn.Module):
             out[rows, :t] = self.core.encode(seq[rows, :t], inputs_embeds=x[rows, :t]).to(out.dtype)
         return out[real]
 
+    def last_state(self, seq: torch.Tensor, lengths: torch.Tensor, slack: float = 1.25) -> torch.Tensor:
+        """The hidden state (B, C) after each right-padded history's last real item (zeros for length 0).
+
+        Rows are encoded in length groups, each trimmed to its longest row, as in training (``_hidden_at``):
+        a batch's longest history no longer sets every row's width. Causal attention makes a row's states
+        independent of the padding after it, so this equals ``encode(seq)`` at each row's last position
+        (on Beauty's test histories, mean ~9 items under a cap of 50, the forward pass ran several times faster).
+        """
+        order = torch.argsort(lengths, descending=True, stable=True)
+        out = None
+        for i, j, t in length_groups(lengths[order].tolist(), slack):
+            rows = order[i:j]
+            h = self.encode(seq[rows, :t])  # (rows, t, C)
+            if out is None:
+                out = h.new_zeros(len(seq), h.shape[-1])
+            out[rows] = h[torch.arange(j - i, device=seq.device), lengths[rows] - 1]
+        return out if out is not None else self.core.tok_emb.weight.new_zeros(len(seq), self.cfg.d_model)
+
     @torch.no_grad()
     def score_next(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Scores (B, N + 1) of every item as the next one after each right-padded history.
 
         ``lengths`` (B,) counts the real items of each row (>= 1); padding id 0 scores -inf.
         """
-        h = self.encode(seq)  # (B, T, C)
-        last = h[torch.arange(len(seq), device=seq.device), lengths - 1]  # (B, C)
+        last = self.last_state(seq, lengths)  # (B, C)
         table = self.scoring_table()
         scores = (last.to(table.dtype) @ table.T).float()
         scores[:, 0] = float("-inf")

@@ -1,6 +1,6 @@
-"""Approximate top-k through the item index (PQ fast-scan and HNSW) against the exact path, on a small SASRec.
+"""Approximate top-k through the item index (int8 block scan, PQ fast-scan and HNSW) against the exact path, on a small SASRec.
 
-The catalogue is small enough that a search wider than the catalogue (PQ ``fetch`` >= N, HNSW
+The catalogue is small enough that a search wider than the catalogue (int8 and PQ ``fetch`` >= N, HNSW
 ``ef_search`` >= N) returns every item as a candidate: the index must then return exactly what
 scoring every item returns, with seen items excluded, padding never returned and empty histories
 answered by popularity as before.
@@ -22,6 +22,7 @@ from guimo.models.sasrec import SASRec, SASRecConfig  # noqa: E402
 N_ITEMS = 400
 WIDE = AnnSettings(topk="ann", index="hnsw", m=16, ef_construction=100, ef_search=2 * N_ITEMS, cache=False)  # the whole graph
 WIDE_PQ = AnnSettings(topk="ann", index="pq", fetch=N_ITEMS, cache=False)  # every item a candidate
+WIDE_INT8 = AnnSettings(topk="ann", index="int8", block=8, fetch=N_ITEMS, cache=False)  # every block a candidate
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,9 @@ def model() -> SASRec:
     return m
 
 
-@pytest.fixture(scope="module", params=["hnsw", "pq"])
+@pytest.fixture(scope="module", params=["hnsw", "pq", "int8"])
 def index(model, request):
-    return load_item_index(model, WIDE if request.param == "hnsw" else WIDE_PQ)[0]
+    return load_item_index(model, {"hnsw": WIDE, "pq": WIDE_PQ, "int8": WIDE_INT8}[request.param])[0]
 
 
 def histories(seed: int, count: int = 40) -> list[np.ndarray]:
@@ -53,7 +54,8 @@ def test_a_search_wider_than_the_catalogue_returns_the_exact_top_k(model, index,
 
 
 @pytest.mark.parametrize("narrow", [AnnSettings(topk="ann", index="hnsw", m=4, ef_construction=8, ef_search=4, cache=False),
-                                    AnnSettings(topk="ann", index="pq", pq_m=4, fetch=1, cache=False)], ids=["hnsw", "pq"])
+                                    AnnSettings(topk="ann", index="pq", pq_m=4, fetch=1, cache=False),
+                                    AnnSettings(topk="ann", index="int8", block=4, fetch=1, cache=False)], ids=["hnsw", "pq", "int8"])
 def test_a_narrow_search_still_excludes_seen_items_and_padding_and_fills_k(model, narrow):
     narrow = load_item_index(model, narrow)[0]
     hs = histories(2)
@@ -64,6 +66,17 @@ def test_a_narrow_search_still_excludes_seen_items_and_padding_and_fills_k(model
     for h, row, s in zip(hs, ids.tolist(), scores):
         assert len(set(row)) == 10 and not set(row) & set(h.tolist()) and 0 not in row
         assert torch.isfinite(s).all() and bool((s[:-1] >= s[1:]).all())  # best first, exact scores
+
+
+def test_the_int8_scan_at_its_defaults_finds_the_exact_top_10(model):
+    """Default block and fetch (10 blocks of 16 of the 25 here): int8 rounding moves no item of the exact top 10 out."""
+    scan = load_item_index(model, AnnSettings(topk="ann", index="int8", cache=False))[0]
+    assert scan.info()["int8"]["block"] == 16 and scan.info()["items"] == N_ITEMS
+    hs = histories(4, count=200)
+    exact_ids, _ = top_k(model, hs, 10)
+    ann_ids, _ = ann_top_k(model, scan, hs, 10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(ann_ids.tolist(), exact_ids.tolist())])
+    assert recall >= 0.99
 
 
 def test_when_the_catalogue_runs_out_the_rows_end_in_minus_inf_like_the_exact_path(model, index):
@@ -110,7 +123,7 @@ def test_auto_uses_the_index_from_the_threshold_up_and_refuses_an_unknown_mode()
         ann_choice(10, AnnSettings(topk="fast"))  # type: ignore[arg-type]
     with pytest.raises(GuimoError, match="serve.topk"):
         from_dict(AnnSettings, {"topk": "fast"}, _prefix="serve.")
-    with pytest.raises(GuimoError, match="serve.index must be one of pq, hnsw"):
+    with pytest.raises(GuimoError, match="serve.index must be one of int8, pq, hnsw"):
         ann_choice(10, AnnSettings(index="ivf"))
 
 

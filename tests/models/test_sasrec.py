@@ -39,6 +39,18 @@ def test_grouped_encoding_equals_one_pass():
     assert torch.allclose(grouped, m.encode(seq)[real], atol=1e-5)
 
 
+def test_last_state_in_length_groups_equals_one_padded_pass_and_keeps_the_row_order():
+    m = model()
+    g = torch.Generator().manual_seed(1)
+    lengths = [1, 7, 3, 8, 2, 8, 5, 1]
+    seq, lens = pad_right([torch.randint(1, 21, (n,), generator=g).tolist() for n in lengths], max_len=8)
+    with torch.no_grad():
+        whole = m.encode(seq)[torch.arange(len(seq)), lens - 1]
+        grouped = m.last_state(seq, lens, slack=1.0)  # slack 1: one group per distinct length
+    assert grouped.shape == (8, m.cfg.d_model)
+    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=1e-5)
+
+
 def test_score_next_uses_each_rows_last_item_and_masks_padding():
     m = model()
     seq, lengths = pad_right([[1, 2, 3], [4]], max_len=8)
