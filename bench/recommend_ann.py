@@ -1,6 +1,6 @@
 """Approximate top-k for `recommend` at large catalogues: the item vector index against exact scoring.
 
-    python bench/recommend_ann.py RUN [--threads 1] [--rounds 5] [--fetch 100,200,400] [--ef 512,1024] [--scales 3]
+    python bench/recommend_ann.py RUN [--threads 1] [--rounds 5] [--spare 1,2,4] [--fetch 100,200,400] [--ef 512,1024] [--scales 3]
     python bench/recommend_ann.py --render      # re-render the doc section from bench/results/recommend_ann.json
 
 RUN is a finished recommend run (Beauty: `bench/recommend_beauty.sh`, or `guimo run recommend --data
@@ -8,12 +8,13 @@ RUN is a finished recommend run (Beauty: `bench/recommend_beauty.sh`, or `guimo 
 >= 5x the batched throughput of today's exact path, with test NDCG@10 unchanged to 3 decimals.
 
 Measured, all through the code `guimo recommend` and the server call (`guimo.inference.recommend`):
-- build: the item index (``ItemIndex``, the default ``serve.index=pq``: FAISS 4-bit PQ fast-scan), its save into
-  the run's cache and the cached load (what a second server start pays);
-- quality per ``fetch`` (pq; and per ``ef_search`` for ``--ef``, the HNSW graph, MIPS -> L2): recall@10 of the
-  index's top-10 against the exact top-10 (seen items excluded both ways) and test NDCG@10 / HR@10 of both,
-  over the run's whole test split;
-- speed: rows/s of ``top_k`` (exact) and ``ann_top_k`` at batches 1, 8 and 64 (the server's max_batch), on
+- build: the item indexes (``ItemIndex``: the default ``serve.index=int8``, an int8 block-max scan, and
+  ``serve.index=pq``, FAISS 4-bit PQ fast-scan, with its save into the run's cache and the cached load);
+- quality per ``spare_blocks`` (int8), per ``fetch`` (pq) and per ``ef_search`` for ``--ef`` (the HNSW graph,
+  MIPS -> L2): recall@10 of the index's top-10 against the exact top-10 (seen items excluded both ways) and
+  test NDCG@10 / HR@10 of both, over the run's whole test split;
+- speed: rows/s of ``top_k`` (exact) and ``ann_top_k`` (int8 at the default ``spare_blocks``, pq at the
+  smallest ``fetch`` that reached recall@10 0.99) at batches 1, 8 and 64 (the server's max_batch), on
   10-item random histories (the serve bench's requests) and on real test histories; contenders interleaved
   round by round, medians;
 - where the time goes at batch 64: the model's forward pass (``last_states``) alone, which no index can remove;
@@ -28,7 +29,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import math
 import os
 import statistics
 import sys
@@ -166,6 +166,12 @@ def measure(args) -> dict:
         print(row, flush=True)
         return row
 
+    int8_default = AnnSettings(topk="ann", index="int8")
+    scans = {spare: ItemIndex(index.vectors, dataclasses.replace(int8_default, spare_blocks=spare)) for spare in args.spare}
+    out["int8"] = {"block": int8_default.block, "default_spare_blocks": int8_default.spare_blocks,
+                   "build_s": round(scans[args.spare[0]].build_s, 3), "mb": round(scans[args.spare[0]].index.nbytes() / 2**20, 1)}
+    out["spare"] = [quality(scan, spare_blocks=spare) for spare, scan in scans.items()]
+    scan = scans.get(int8_default.spare_blocks) or ItemIndex(index.vectors, int8_default)
     out["fetch"] = [quality(with_fetch(f), fetch=f) for f in args.fetch]
     graph = None
     out["ef"] = []
@@ -196,7 +202,7 @@ def measure(args) -> dict:
         for b in BATCHES:
             part = hs[:b]
             reps = max(3, 64 // b)
-            contenders = {"exact": lambda: top_k(model, part, 10), "pq": pq_fn(part)}
+            contenders = {"exact": lambda: top_k(model, part, 10), "int8": lambda: ann_top_k(model, scan, part, 10), "pq": pq_fn(part)}
             if graph is not None:
                 contenders["hnsw"] = hnsw_fn(part)
             if b == 64:
@@ -212,16 +218,19 @@ def measure(args) -> dict:
         t0 = time.perf_counter()
         idx = ItemIndex(big.item_vectors().detach().float().numpy(), dataclasses.replace(pq, fetch=out["speed_fetch"], cache=False))
         build = time.perf_counter() - t0
+        big_scan = ItemIndex(idx.vectors, int8_default)
         sample = [test_h[i] for i in rng.choice(len(test_h), 2000, replace=False)]
         e_ids = batched(lambda hs, k: top_k(big, hs, k), sample)
         a_ids = batched(lambda hs, k: ann_top_k(big, idx, hs, k), sample)
+        s_ids = batched(lambda hs, k: ann_top_k(big, big_scan, hs, k), sample)
         part = rand10[:64]
-        r = interleaved({"exact": lambda: top_k(big, part, 10), "pq": lambda: ann_top_k(big, idx, part, 10)}, 64, args.rounds, 3)
+        r = interleaved({"exact": lambda: top_k(big, part, 10), "int8": lambda: ann_top_k(big, big_scan, part, 10),
+                         "pq": lambda: ann_top_k(big, idx, part, 10)}, 64, args.rounds, 3)
         row = {"scale": s, "items": big.cfg.n_items, "fetch": out["speed_fetch"], "build_s": round(build, 1),
-               "recall@10": recall_at_10(a_ids, e_ids), "exact_rows_per_s": round(r["exact"], 1), "pq_rows_per_s": round(r["pq"], 1)}
+               "recall@10": recall_at_10(a_ids, e_ids), "int8_recall@10": recall_at_10(s_ids, e_ids),
+               "exact_rows_per_s": round(r["exact"], 1), "int8_rows_per_s": round(r["int8"], 1), "pq_rows_per_s": round(r["pq"], 1)}
         out["scales"].append(row)
         print(row, flush=True)
-        del big, idx
     out["load"] = [round(x, 2) for x in load0], [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -232,18 +241,23 @@ def render(r: dict) -> str:
     head = (f"Command: `{r['command']}` "
             f"({r['date']} UTC, CPU {cpu.get('model')} ({flags}), {r['cores']} cores, {r['threads']} thread(s), load average "
             f"{r['load'][0][0]} before / {r['load'][1][0]} after). RUN: {r['run']}; {r['items']:,} items, {r['model']}, "
-            f"{r['test_cases']:,} test users (metrics.json test NDCG@10 {r['metrics_json_ndcg10']:.4f}). Index: "
-            f"`guimo.inference.recommend.ItemIndex`, the default `serve.index=pq`: FAISS `IndexPQFastScan` (inner product, "
-            f"{r['pq']['m']} sub-quantizers x 4 bits) over every item; its top `fetch` items (plus the history's) rescored exactly.")
+            f"{r['test_cases']:,} test users (metrics.json test NDCG@10 {r['metrics_json_ndcg10']:.4f}). Indexes "
+            f"(`guimo.inference.recommend.ItemIndex`): the default `serve.index=int8`, an int8 scan of every item (VNNI int8 "
+            f"GEMM, tile by tile) that keeps each block of {r['int8']['block']} items' maximum; every item of the best k + "
+            f"`spare_blocks` blocks rescored exactly ({r['int8']['mb']} MB of codes, built in {r['int8']['build_s']} s); and "
+            f"`serve.index=pq`: FAISS `IndexPQFastScan` (inner product, {r['pq']['m']} sub-quantizers x 4 bits) over every item; "
+            "its top `fetch` items (plus the history's) rescored exactly.")
     if r.get("hnsw"):
         head += (f" HNSW (`serve.index=hnsw`): `DenseIndex(kind='hnsw')` with one extra coordinate (MIPS -> L2), M {r['hnsw']['m']}, "
                  f"ef_construction {r['hnsw']['ef_construction']}, built in {r['hnsw']['build_s']} s.")
     b = r["build"]
     build = (f"PQ build {b['build_s']} s; build + atomic save into RUN/ann_index/ {b['build_and_save_s']} s ({b['cache_mb']} MB); "
              f"a later load reads the cache in {b['cached_load_s']} s.")
-    q = ["| top-k | fetch / ef_search | recall@10 vs exact | test NDCG@10 | test HR@10 | whole test split, s |",
+    q = ["| top-k | spare blocks / fetch / ef_search | recall@10 vs exact | test NDCG@10 | test HR@10 | whole test split, s |",
          "| --- | ---: | ---: | ---: | ---: | ---: |",
          f"| exact | - | 1 | {r['exact']['ndcg@10']:.4f} | {r['exact']['hr@10']:.4f} | {r['exact']['all_test_s']} |"]
+    for row in r["spare"]:
+        q.append(f"| int8 scan | {row['spare_blocks']} spare blocks | {row['recall@10']:.4f} | {row['ndcg@10']:.4f} | {row['hr@10']:.4f} | {row['all_test_s']} |")
     for row in r["fetch"]:
         q.append(f"| PQ fast-scan | {row['fetch']} | {row['recall@10']:.4f} | {row['ndcg@10']:.4f} | {row['hr@10']:.4f} | {row['all_test_s']} |")
     for row in r.get("ef", []):
@@ -254,7 +268,7 @@ def render(r: dict) -> str:
               "after an 85 s build. A graph walk visits most of this catalogue before it reaches recall 0.99; so do IVF partitions "
               "(tried 2026-12-07: IVF-Flat, 1,024 lists, recall@10 0.91 at 64 probes)."]
     names = list(r["speed"][0]["rows_per_s"])
-    label = {"exact": "exact", "pq": f"PQ, fetch {r['speed_fetch']}", "hnsw": f"HNSW, ef {r.get('speed_ef')}"}
+    label = {"exact": "exact", "int8": f"int8, {r['int8']['default_spare_blocks']} spare blocks", "pq": f"PQ, fetch {r['speed_fetch']}", "hnsw": f"HNSW, ef {r.get('speed_ef')}"}
     s = [f"Rows/s (median of {r['rounds']} interleaved rounds; in brackets: against exact at the same batch, then against "
          "exact at batch 64, today's batched throughput):", "",
          "| histories | batch | " + " | ".join(label[n] for n in names) + " |", "| --- | ---: |" + " ---: |" * len(names)]
@@ -273,11 +287,13 @@ def render(r: dict) -> str:
     if r["scales"]:
         sc = ["", "Catalogue replicated (item vectors copied with 10% noise; 2,000 test histories for recall, batch 64 of "
               "random 10-item histories for speed):", "",
-              "| items | fetch | build s | recall@10 | exact rows/s | PQ rows/s | PQ / exact |",
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| items | exact rows/s | int8 recall@10 | int8 rows/s | int8 / exact | PQ fetch | PQ build s | PQ recall@10 | PQ rows/s | PQ / exact |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for row in r["scales"]:
-            sc.append(f"| {row['items']:,} | {row['fetch']} | {row['build_s']} | {row['recall@10']:.4f} | {row['exact_rows_per_s']:,.0f} | "
-                      f"{row['pq_rows_per_s']:,.0f} | {row['pq_rows_per_s'] / row['exact_rows_per_s']:.2f}x |")
+            ex = row["exact_rows_per_s"]
+            sc.append(f"| {row['items']:,} | {ex:,.0f} | {row['int8_recall@10']:.4f} | {row['int8_rows_per_s']:,.0f} | "
+                      f"{row['int8_rows_per_s'] / ex:.2f}x | {row['fetch']} | {row['build_s']} | {row['recall@10']:.4f} | "
+                      f"{row['pq_rows_per_s']:,.0f} | {row['pq_rows_per_s'] / ex:.2f}x |")
     return "\n".join([head, "", build, "", *q, "", *s, *sc])
 
 
@@ -286,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run", nargs="?")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--spare", default="1,2,4", help="int8: spare blocks (beyond k) for the quality table")
     p.add_argument("--fetch", default="100,200,400", help="pq: candidates rescored exactly, for the quality table")
     p.add_argument("--ef", default="", help="HNSW ef_search values for the quality table (empty: HNSW not measured)")
     p.add_argument("--m", type=int, default=32)
@@ -301,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error("RUN is required unless --render")
         args.ef = [int(x) for x in args.ef.split(",") if x]
         args.fetch = [int(x) for x in args.fetch.split(",") if x]
+        args.spare = [int(x) for x in args.spare.split(",") if x]
         args.scales = [int(x) for x in args.scales.split(",") if x]
         result = measure(args)
         result["command"] = "python bench/recommend_ann.py " + " ".join(sys.argv[1:] if argv is None else argv)
