@@ -47,12 +47,14 @@ class BlockScan:
     rows to whole blocks; a padding row can only ever be a candidate (an id >= N), never a score.
     """
 
-    def __init__(self, vectors: np.ndarray, block: int = 16, tile: int = 8192) -> None:
-        if block < 1 or tile % block:
-            raise ValueError(f"block ({block}) must be >= 1 and divide tile ({tile})")
+    def __init__(self, vectors: np.ndarray, block: int = 16, tile_bytes: int = 2**21) -> None:
+        """``tile_bytes``: the int32 scores of one tile (tile x B x 4 bytes), kept within the L2 cache so
+        the block maxima read them there; the tile's height follows the batch (8,192 items at B = 64)."""
+        if block < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
         items = np.asarray(vectors, dtype=np.float32)
         self.n_items, self.dim = items.shape
-        self.block, self.tile = block, tile
+        self.block, self.tile_bytes = block, tile_bytes
         top = float(np.abs(items).max()) if items.size else 0.0
         self.scale = top / INT8_MAX if top > 0 else 1.0
         padded = -(-max(self.n_items, 1) // block) * block
@@ -86,8 +88,9 @@ class BlockScan:
             rows = np.repeat(np.arange(b), [len(m) for m in masked])
             order = np.argsort(items, kind="stable")
             pairs = (items[order], rows[order])
-        for start in range(0, len(self.codes), self.tile):
-            end = min(start + self.tile, len(self.codes))
+        tile = max(1, self.tile_bytes // (4 * max(b, 1) * self.block)) * self.block
+        for start in range(0, len(self.codes), tile):
+            end = min(start + tile, len(self.codes))
             scores = int8_matmul(self.codes[start:end], q)  # (tile, B)
             if pairs is not None:
                 lo, hi = np.searchsorted(pairs[0], [start, end])

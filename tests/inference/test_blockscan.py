@@ -27,7 +27,7 @@ def integer_queries(seed: int, b: int = 9, dim: int = 12) -> np.ndarray:
 
 def test_the_block_maxima_are_numpys_over_integer_scores_across_tiles_and_a_ragged_last_block():
     items, q = integer_table(0), integer_queries(1)
-    scan = BlockScan(items, block=8, tile=32)  # 203 items: 26 blocks, 7 tiles, the last block 3 items + padding
+    scan = BlockScan(items, block=8, tile_bytes=4 * 9 * 32)  # 203 items: 26 blocks; 9 rows: tiles of 32, the last block 3 items + padding
     assert scan.scale == 1.0 and scan.n_blocks == 26 and scan.nbytes() == 26 * 8 * 12
     scores = (items.astype(np.int64) @ q.astype(np.int64).T)  # (N, B)
     padded = np.vstack([scores, np.zeros((26 * 8 - 203, len(q)), np.int64)])  # padding rows score 0
@@ -37,7 +37,7 @@ def test_the_block_maxima_are_numpys_over_integer_scores_across_tiles_and_a_ragg
 
 def test_with_exact_codes_the_k_best_blocks_hold_the_k_best_items():
     items, q = integer_table(2, n=500), integer_queries(3, b=16)
-    scan = BlockScan(items, block=16, tile=64)
+    scan = BlockScan(items, block=16, tile_bytes=4 * 16 * 64)
     cand = scan.candidates(q, n_blocks=10)
     assert cand.shape == (16, 160)
     scores = items @ q.T
@@ -50,7 +50,7 @@ def test_masked_items_neither_raise_a_block_nor_hide_the_rest_of_it():
     items = np.zeros((64, 4), np.float32)
     items[:, 0] = np.arange(64) - 32  # item i scores (i - 32) x q0: the last block holds the best items
     q = np.array([[127.0, 0, 0, 0], [127.0, 0, 0, 0]], np.float32)
-    scan = BlockScan(items, block=8, tile=16)
+    scan = BlockScan(items, block=8, tile_bytes=4 * 2 * 16)
     free = scan.candidates(q, n_blocks=1)
     assert free[0].tolist() == list(range(56, 64))
     masked = scan.candidates(q, n_blocks=1, masked=[np.arange(56, 64), np.array([63])])
@@ -89,6 +89,6 @@ def test_the_fp32_fallback_gives_the_same_integers_as_torchs_int8_gemm(monkeypat
     assert got.dtype == torch.int32 and torch.equal(got.long(), want)
 
 
-def test_a_block_that_does_not_divide_the_tile_is_refused():
-    with pytest.raises(ValueError, match="divide tile"):
-        BlockScan(np.zeros((4, 2), np.float32), block=3, tile=8)
+def test_a_block_below_one_is_refused():
+    with pytest.raises(ValueError, match="block must be >= 1"):
+        BlockScan(np.zeros((4, 2), np.float32), block=0)
