@@ -96,6 +96,8 @@ def render(r: dict[str, Any]) -> str:
         cells = [f"{got[s]['val_accuracy']:.4f} (step {got[s]['best_step']}, {got[s]['train_s']:.0f} s)" for s in r["seeds"]]
         lines.append(f"| {name} | {' '.join('`' + e + '`' for e in extra) or '(none)'} | " + " | ".join(cells)
                      + f" | {r['mean_val_accuracy'][name]:.4f} |")
+    shared = r.get("base") or r.get("recipe") or []
+    lines += ["", "Shared recipe: " + " ".join(f"`{o}`" for o in shared) + "."]
     rows = r["rows"][0]["val_rows"]
     lines += ["", f"Chosen by the rule fixed before the runs (the highest mean; a tie keeps the first): **{r['chosen']}** "
               f"({rows:,} held-out queries per seed)."]

@@ -73,10 +73,10 @@ TopKMode = Literal["auto", "exact", "ann"]
 TOPK_MODES = ("auto", "exact", "ann")
 ANN_INDEXES = ("int8", "pq", "hnsw")
 # auto: the exact path below this many items, the item index from there on. Measured on Beauty's SASRec (54,542
-# items, 64 wide, 1 thread, bench/recommend_ann.py, docs/benchmarks/recommend.md): the PQ fast-scan index with 100
-# candidates rescored exactly kept recall@10 0.995 against exact scoring (test NDCG@10 equal to 4 decimals) and ran
-# 2.7x exact's rows/s at batch 64 (1.7x on real test histories, whose longer forward pass every path pays), 4.4x at
-# 163,626 items (HNSW needed ef_search 1024 for that recall and ran 0.23x). Smaller catalogues were not measured.
+# items, 64 wide, 1 thread, bench/recommend_ann.py, docs/benchmarks/recommend.md): the int8 block scan with 2 spare
+# blocks kept recall@10 0.9998 against exact scoring (test NDCG@10 equal to 4 decimals) and ran 3.0-3.5x exact's
+# rows/s at batch 64 (2.7-2.8x on real test histories), 6.3-6.5x at 163,626 items; PQ fast-scan (fetch 100) 0.995
+# at 2.8-3.3x; HNSW needed ef_search 1024 for 0.99 and ran 0.23x. Smaller catalogues were not measured.
 ANN_MIN_ITEMS = 50_000
 ANN_CACHE = "ann_index"  # RUN/ann_index/<key>/: the built index (a versioned atomic save) and info.json
 
@@ -85,19 +85,21 @@ ANN_CACHE = "ann_index"  # RUN/ann_index/<key>/: the built index (a versioned at
 class AnnSettings:
     """How recommendations choose and run approximate top-k: the recommend config's ``serve`` section.
 
-    Two item indexes, both followed by exact rescoring of their candidates (so the scores a caller
+    Three item indexes, each followed by exact rescoring of its candidates (so the scores a caller
     sees are the model's own dot products):
 
-    - ``pq`` (default): FAISS's 4-bit product-quantisation fast-scan (``IndexPQFastScan``, inner
-      product) over every item: a brute-force scan of 4-bit codes held in SIMD registers, so its cost
-      grows with the catalogue like exact scoring's, at a fraction of it; builds in under a second.
+    - ``int8`` (default): ``guimo.inference.blockscan.BlockScan``, an int8 scan of every item that keeps
+      each block's maximum and hands every item of the best ``k + spare_blocks`` blocks to the rescoring;
+      built in milliseconds (nothing cached), no FAISS, the same candidates on every machine.
+    - ``pq``: FAISS's 4-bit product-quantisation fast-scan (``IndexPQFastScan``, inner product) over
+      every item, its top ``fetch`` rescored; faster than int8 at batches of 1-8, lower recall.
     - ``hnsw``: a graph walk (``guimo.index.dense.DenseIndex``); sub-linear per query, but on SASRec's
       item vectors it needed ef_search 1024 to reach recall@10 0.99 and then ran slower than exact
       scoring at 54k items (its build took 85 s).
 
-    Both were measured on Beauty by bench/recommend_ann.py (docs/benchmarks/recommend.md, section
-    recommend-ann): recall@10 against exact scoring rises with ``fetch`` (pq) or ``ef_search`` (hnsw)
-    while the speed falls, so both are written beside every figure there.
+    All were measured on Beauty by bench/recommend_ann.py (docs/benchmarks/recommend.md, section
+    recommend-ann): recall@10 against exact scoring rises with ``spare_blocks`` (int8), ``fetch`` (pq)
+    or ``ef_search`` (hnsw) while the speed falls, so each is written beside every figure there.
     """
 
     topk: TopKMode = field(default="auto", metadata={"help": "top-k over the catalogue: exact (score every item), ann (the item index, then exact rescoring of its candidates) or auto (ann from min_items up)"})
@@ -138,6 +140,9 @@ def last_states(model, histories: list[np.ndarray]) -> torch.Tensor:
 
 class ItemIndex:
     """The catalogue's item vectors in an index for approximate top-k (``AnnSettings.index``).
+
+    ``int8``: a ``BlockScan`` (guimo/inference/blockscan.py, where the why is written) over the item
+    vectors; every item of each row's best ``k + spare_blocks`` blocks is a candidate.
 
     ``pq``: a FAISS ``IndexPQFastScan`` (inner product, 4-bit codes) over the item vectors, padded
     to an even width; its top ``fetch`` items per row are the candidates. Why PQ fast-scan: SASRec's
