@@ -4,11 +4,13 @@ Why this shape (measured on Beauty's 54,542 x 64 SASRec table, batch 64, one thr
 bench/recommend_ann.py): exact top-k spends its time writing and re-reading a (B, N) fp32 score table
 (the matmul ~0.2 ms a row, ``topk`` ~0.07-0.09 ms). Here the table is never written whole:
 
-1. the item vectors are quantised once to int8 (one scale for the table; a query row gets its own scale,
-   which cannot change the order within the row), and scored by an int8 x int8 -> int32 matrix product
-   (VNNI on x86-64 CPUs with AVX-512; torch's ``_int_mm``), tile by tile of the catalogue;
-2. each tile's scores are reduced at once, while in cache, to the maximum of every block of ``block``
-   consecutive items, with the row's history items masked out first;
+1. the items are sorted by norm and cut into blocks of ``block``; each block is quantised to int8 with its
+   own scale (so one long vector, a very popular item, cannot coarsen everyone else's codes; a query row gets
+   its own scale too, which cannot change the order within the row); the codes are scored by an int8 x int8
+   -> int32 matrix product (VNNI on x86-64 CPUs with AVX-512; torch's ``_int_mm``), tile by tile;
+2. each tile's scores are reduced at once, while in cache, to each block's maximum, with the row's history
+   items masked out first; the block's scale then turns its maximum into a score comparable across blocks
+   (one multiply per block, not per item);
 3. the ``n_blocks`` best blocks per row hold the candidates: all of their items, which the caller rescores
    exactly in fp32.
 
@@ -40,11 +42,29 @@ def int8_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (a.float() @ b.float()).to(torch.int32)
 
 
+def norm_blocks(sorted_norms: np.ndarray, order: np.ndarray, block: int) -> np.ndarray:
+    """Rows of the table: ``order`` (items by descending norm) cut into blocks of ``block``, -1 padding.
+
+    A block also ends early, padded, where an item's norm falls below half of the block's first: with one
+    int8 scale per block, no item is then coded with more than one bit fewer than the block's longest, and a
+    very long vector (an outlier) gets a block of its own. Each early end halves the block's leading norm, so
+    there are at most log2(longest / shortest) + 1 of them.
+    """
+    rows, pos, n = [], 0, len(order)
+    while pos < n:
+        end = min(pos + block, n)
+        take = pos + max(1, int(np.searchsorted(-sorted_norms[pos:end], -sorted_norms[pos] / 2, side="right")))
+        rows += [order[pos:take], np.full(block - (take - pos), -1, np.int64)]
+        pos = take
+    return np.concatenate(rows) if rows else np.full(block, -1, np.int64)
+
+
 class BlockScan:
     """int8 codes of item vectors (N, C), scanned in tiles for the best blocks of ``block`` items per query.
 
-    Rows of the table are items 0..N-1 (the caller maps them to its ids). The table is padded with zero
-    rows to whole blocks; a padding row can only ever be a candidate (an id >= N), never a score.
+    Items are 0..N-1 in the caller's order (it maps them to its ids); inside, row r of ``codes`` is item
+    ``row_item[r]`` (norms descending, -1 for a padding row). Padding rows are masked out of every score and
+    come back as candidates -1.
     """
 
     def __init__(self, vectors: np.ndarray, block: int = 16, tile_bytes: int = 2**21) -> None:
@@ -55,12 +75,23 @@ class BlockScan:
         items = np.asarray(vectors, dtype=np.float32)
         self.n_items, self.dim = items.shape
         self.block, self.tile_bytes = block, tile_bytes
-        top = float(np.abs(items).max()) if items.size else 0.0
-        self.scale = top / INT8_MAX if top > 0 else 1.0
-        padded = -(-max(self.n_items, 1) // block) * block
-        codes = np.zeros((padded, self.dim), np.int8)
-        codes[: self.n_items] = np.clip(np.rint(items / self.scale), -INT8_MAX, INT8_MAX)
-        self.codes = torch.from_numpy(codes)
+        norms = np.linalg.norm(items, axis=1)
+        order = np.argsort(-norms, kind="stable")
+        self.row_item = norm_blocks(norms[order], order, block)  # row -> item, -1 for padding
+        self.row_of = np.empty(self.n_items, np.int64)  # item -> row
+        real = self.row_item >= 0
+        self.row_of[self.row_item[real]] = np.flatnonzero(real)
+        self.pad_rows = np.flatnonzero(~real)
+        table = np.zeros((len(self.row_item), self.dim), np.float32)
+        table[real] = items[self.row_item[real]]
+        top = np.abs(table).reshape(len(table) // block, -1).max(axis=1)  # per block
+        scale = np.where(top > 0, top / INT8_MAX, 1.0).astype(np.float32)
+        self.codes = torch.from_numpy(np.clip(np.rint(table / np.repeat(scale, block)[:, None]), -INT8_MAX, INT8_MAX).astype(np.int8))
+        self.block_scale = torch.from_numpy(scale)  # (n_blocks,)
+        # A masked score (int32's minimum) times the smallest scale stays below any real score times the largest
+        # (|real| <= dim x 127^2) while the scales span less than ~2^31 / (dim x 127^2), 2,081x at 64 dimensions:
+        # then the maxima need no -inf pass (~10% of a scan), only beyond that.
+        self.needs_inf = bool(scale.max() * self.dim * INT8_MAX**2 * 2 >= scale.min() * 2.0**31)
 
     @property
     def n_blocks(self) -> int:
@@ -78,13 +109,15 @@ class BlockScan:
         return torch.from_numpy(np.ascontiguousarray(q.T))
 
     def block_maxima(self, states: np.ndarray, masked: list[np.ndarray] | None = None) -> torch.Tensor:
-        """int32 (n_blocks, B): each block's highest int8 score per state row, ``masked[r]`` (item rows) left out."""
+        """fp32 (n_blocks, B): each block's highest score per state row (in the row's own units), the items
+        ``masked[r]`` left out (where a block has nothing else: a value below every real score, -inf when the
+        scales span too widely for that)."""
         q = self.quantize_queries(states)
         b = q.shape[1]
         out = torch.empty(self.n_blocks, b, dtype=torch.int32)
         pairs = None
         if masked is not None and b:
-            items = np.concatenate([np.asarray(m, np.int64) for m in masked] + [np.zeros(0, np.int64)])
+            items = self.row_of[np.concatenate([np.asarray(m, np.int64) for m in masked] + [np.zeros(0, np.int64)])]
             rows = np.repeat(np.arange(b), [len(m) for m in masked])
             order = np.argsort(items, kind="stable")
             pairs = (items[order], rows[order])
@@ -92,17 +125,21 @@ class BlockScan:
         for start in range(0, len(self.codes), tile):
             end = min(start + tile, len(self.codes))
             scores = int8_matmul(self.codes[start:end], q)  # (tile, B)
+            lo, hi = np.searchsorted(self.pad_rows, [start, end])
+            if hi > lo:
+                scores[torch.from_numpy(self.pad_rows[lo:hi] - start)] = _MASKED
             if pairs is not None:
                 lo, hi = np.searchsorted(pairs[0], [start, end])
                 if hi > lo:
                     scores[torch.from_numpy(pairs[0][lo:hi] - start), torch.from_numpy(pairs[1][lo:hi])] = _MASKED
             torch.amax(scores.view(-1, self.block, b), dim=1, out=out[start // self.block : end // self.block])
-        return out
+        best = out.float().mul_(self.block_scale[:, None])
+        return best.masked_fill_(out == _MASKED, float("-inf")) if self.needs_inf else best
 
     def candidates(self, states: np.ndarray, n_blocks: int, masked: list[np.ndarray] | None = None) -> np.ndarray:
-        """(B, n_blocks x block) item rows, -1 for padding rows: every item of each row's best ``n_blocks`` blocks."""
+        """(B, n_blocks x block) items, -1 for padding rows: every item of each row's best ``n_blocks`` blocks."""
         maxima = self.block_maxima(states, masked)
         n_blocks = max(1, min(n_blocks, self.n_blocks))
         best = maxima.T.topk(n_blocks, dim=1, sorted=False).indices.numpy()  # (B, n_blocks)
         rows = (best[:, :, None] * self.block + np.arange(self.block)).reshape(len(best), -1)
-        return np.where(rows < self.n_items, rows, -1)
+        return self.row_item[rows]

@@ -228,7 +228,7 @@ class ItemIndex:
         s = self.settings
         out: dict[str, Any] = {"items": self.n_items, "kind": self.kind, "build_s": round(self.build_s, 3)}
         if self.kind == "int8":
-            out["int8"] = {"block": s.block, "spare_blocks": s.spare_blocks, "scale": self.index.scale}
+            out["int8"] = {"block": s.block, "spare_blocks": s.spare_blocks, "scales": "one per block of items sorted by norm"}
         elif self.kind == "pq":
             out["pq"] = {"m": self.pq_m(), "bits": 4, "fetch": s.fetch}
         else:
