@@ -276,7 +276,8 @@ class ItemIndex:
             if len(keys):
                 pairs = np.arange(b)[:, None] * (self.n_items + 1) + cand
                 valid &= keys[np.searchsorted(keys, pairs).clip(max=len(keys) - 1)] != pairs
-        exact = np.einsum("bfc,bc->bf", self.vectors[cand], states)  # (B, F) the model's own scores
+        vecs = self.index.vectors_of(cand - 1) if self.kind == "int8" else self.vectors[cand]  # (B, F, C)
+        exact = np.einsum("bfc,bc->bf", vecs, states)  # (B, F) the model's own scores
         exact[~valid] = -np.inf
         order = top_columns(exact, k)
         scores = np.take_along_axis(exact, order, 1).astype(np.float32)
