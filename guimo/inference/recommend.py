@@ -74,9 +74,10 @@ TOPK_MODES = ("auto", "exact", "ann")
 ANN_INDEXES = ("int8", "pq", "hnsw")
 # auto: the exact path below this many items, the item index from there on. Measured on Beauty's SASRec (54,542
 # items, 64 wide, 1 thread, bench/recommend_ann.py, docs/benchmarks/recommend.md): the int8 block scan with 2 spare
-# blocks kept recall@10 0.9998 against exact scoring (test NDCG@10 equal to 4 decimals) and ran 3.0-3.5x exact's
-# rows/s at batch 64 (2.7-2.8x on real test histories), 6.3-6.5x at 163,626 items; PQ fast-scan (fetch 100) 0.995
-# at 2.8-3.3x; HNSW needed ef_search 1024 for 0.99 and ran 0.23x. Smaller catalogues were not measured.
+# blocks kept recall@10 0.9998 against exact scoring (test NDCG@10 equal to 4 decimals) and ran 2.8x exact's
+# rows/s at batch 64 (2.5x on real test histories), 4.8x at 163,626 items; PQ fast-scan (fetch 100): recall 0.995,
+# 2.8x / 2.3x / 4.4x, and faster at batches 1-8; HNSW needed ef_search 1024 for 0.99 and ran 0.23x. Smaller
+# catalogues were not measured.
 ANN_MIN_ITEMS = 50_000
 ANN_CACHE = "ann_index"  # RUN/ann_index/<key>/: the built index (a versioned atomic save) and info.json
 
@@ -90,9 +91,11 @@ class AnnSettings:
 
     - ``int8`` (default): ``guimo.inference.blockscan.BlockScan``, an int8 scan of every item that keeps
       each block's maximum and hands every item of the best ``k + spare_blocks`` blocks to the rescoring;
-      built in milliseconds (nothing cached), no FAISS, the same candidates on every machine.
+      built in ~0.1 s (nothing cached), no FAISS, the same candidates on every machine; the default for
+      its recall margin (0.9998 on Beauty).
     - ``pq``: FAISS's 4-bit product-quantisation fast-scan (``IndexPQFastScan``, inner product) over
-      every item, its top ``fetch`` rescored; faster than int8 at batches of 1-8, lower recall.
+      every item, its top ``fetch`` rescored; as fast as int8 at batch 64, faster at batches of 1-8
+      (low traffic), recall 0.995 on Beauty.
     - ``hnsw``: a graph walk (``guimo.index.dense.DenseIndex``); sub-linear per query, but on SASRec's
       item vectors it needed ef_search 1024 to reach recall@10 0.99 and then ran slower than exact
       scoring at 54k items (its build took 85 s).
